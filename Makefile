@@ -1,0 +1,66 @@
+# syncsched: `make demo` shows it live, `make test` proves it. Both set up what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEB_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap \
+                postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl
+SQL_DIRS := migrations plpgsql sql
+
+.PHONY: help setup system-packages venv demo test lint pytest bench clean
+
+help:
+	@echo "make demo   - the whole system live on an embedded PostgreSQL with pg_cron"
+	@echo "make test   - lint, type check, SQL lint, plpgsql_check, pgTAP and pytest"
+	@echo "make setup  - install Debian packages when missing and the .venv"
+	@echo "make bench  - benchmarks, results in tests/bench/results/"
+
+setup: system-packages $(STAMP)
+
+# Installs the Debian packages that are missing (apt-get update first); elsewhere, says what to install.
+system-packages:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "syncsched needs PostgreSQL 15 with pg_cron, pgTAP, plpgsql_check and pg_prove."; \
+	  echo "This machine has no apt-get: install the equivalents of:$$missing"; \
+	  echo "then set SYNCSCHED_PG_BINDIR to the folder of initdb and pg_ctl if it is not on PATH."; \
+	  exit 1; \
+	fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	echo "installing Debian packages:$$missing"; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: setup
+	$(BIN)/syncsched demo
+
+lint: setup
+	$(BIN)/ruff check python_shim tests
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint --processes 2 $(SQL_DIRS)
+
+pytest: setup
+	$(BIN)/pytest tests
+
+test: lint pytest
+
+bench: setup
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

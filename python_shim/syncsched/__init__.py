@@ -1,0 +1,3 @@
+"""syncsched: a Postgres-native scheduler for recurring per-tenant sync jobs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from syncsched.cli import main
+
+sys.exit(main())

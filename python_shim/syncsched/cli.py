@@ -1,0 +1,106 @@
+"""The `syncsched` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from syncsched import __version__, localpg
+from syncsched.config import resolve_dsn
+from syncsched.errors import SyncschedError
+from syncsched.migrate import migrate, rollback_all
+
+EXIT_USAGE = 2
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    dsn = resolve_dsn(args.dsn)
+    if args.rollback_all:
+        rolled_back = rollback_all(dsn, progress=_say)
+        _say(f"rolled back {len(rolled_back)} migration(s)")
+        return 0
+    result = migrate(dsn, require_pg_cron=not args.without_pg_cron, progress=_say)
+    if result.applied:
+        _say(f"migrated: {len(result.applied)} migration(s) applied")
+    else:
+        _say("migrated: schema already current")
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    cluster = localpg.persistent(Path(args.dir))
+    if args.action == "start":
+        dsn = cluster.start()
+        _say(f"running: {dsn}")
+    elif args.action == "stop":
+        running = cluster.is_running()
+        cluster.stop()
+        _say("stopped" if running else "not running")
+    elif args.action == "status":
+        if cluster.is_running():
+            cluster.start()  # reads the port of the running server
+            _say(f"running: {cluster.dsn()} (pid {cluster.postmaster_pid()}, data {cluster.datadir})")
+        else:
+            _say(f"not running (data {cluster.datadir})")
+            return 3
+    elif args.action == "url":
+        if not cluster.is_running():
+            raise SyncschedError(f"no cluster running in {cluster.root}: run `syncsched db start`")
+        _say(cluster.start())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _say("syncsched demo: coming soon. Meanwhile: `syncsched db start` then `syncsched migrate`.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncsched",
+        description="A Postgres-native scheduler for recurring per-tenant sync jobs.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncsched {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_migrate = commands.add_parser(
+        "migrate", help="apply the schema migrations and the plpgsql/ code"
+    )
+    p_migrate.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    p_migrate.add_argument("--rollback-all", action="store_true",
+                           help="roll every migration back: an empty schema")
+    p_migrate.add_argument("--without-pg-cron", action="store_true",
+                           help="do not require pg_cron on the server")
+    p_migrate.set_defaults(func=_cmd_migrate)
+
+    p_db = commands.add_parser("db", help="the embedded PostgreSQL with pg_cron")
+    p_db.add_argument("action", choices=["start", "stop", "status", "url"])
+    p_db.add_argument("--dir", default=str(localpg.DEFAULT_DIR),
+                      help="cluster folder (default: .syncsched)")
+    p_db.set_defaults(func=_cmd_db)
+
+    p_demo = commands.add_parser("demo", help="the whole system live")
+    p_demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SyncschedError as exc:
+        print(f"syncsched: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Database access: the only module that imports psycopg (and drives yoyo's psycopg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import conninfo, sql
+from psycopg.rows import dict_row
+from yoyo import read_migrations
+from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+from yoyo.connections import parse_uri
+
+from syncsched import queries
+from syncsched.errors import ConnectError
+
+Connection = psycopg.Connection[Any]
+Row = dict[str, Any]
+Error = psycopg.Error
+
+# Client-side liveness: a half-open TCP connection is noticed within ~30 s.
+_KEEPALIVE = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
+
+
+def parse_dsn(dsn: str) -> dict[str, Any]:
+    """The DSN's parameters; a one-line ConnectError when it cannot be parsed."""
+    try:
+        return conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConnectError(f"invalid DSN: {_first_line(exc)}") from None
+
+
+def describe_dsn(dsn: str) -> str:
+    """host:port/dbname of a DSN, never its password."""
+    params = parse_dsn(dsn)
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    return f"{host}:{port}/{params.get('dbname') or params.get('user') or ''}"
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    """The same server and credentials, another database."""
+    params = parse_dsn(dsn)
+    params["dbname"] = dbname
+    return conninfo.make_conninfo(**params)
+
+
+def connect(dsn: str, *, autocommit: bool = True, application_name: str = "syncsched") -> Connection:
+    """A connection with keepalives; failures become one-line ConnectErrors."""
+    params = parse_dsn(dsn)
+    options = {**_KEEPALIVE, "application_name": application_name, "connect_timeout": "10"}
+    for key, value in options.items():
+        params.setdefault(key, value)
+    try:
+        return psycopg.connect(conninfo.make_conninfo(**params), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        raise ConnectError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return exc.__class__.__name__
+    return lines[0].removeprefix("connection failed: ")
+
+
+def error_message(exc: psycopg.Error) -> str:
+    """The server's primary message of a database error (no context lines)."""
+    diag = exc.diag
+    return diag.message_primary or _first_line(exc)
+
+
+def error_sqlstate(exc: psycopg.Error) -> str | None:
+    return exc.sqlstate
+
+
+def fetch_all(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def fetch_one(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+    rows = fetch_all(conn, query, params)
+    return rows[0] if rows else None
+
+
+def fetch_value(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        row = cur.fetchone()
+        return row[0] if row else None
+
+
+def execute(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        return cur.rowcount
+
+
+def execute_script(conn: Connection, script: str) -> None:
+    """Run a file of several statements (simple query protocol: no parameters)."""
+    conn.execute(script.encode())
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    with conn.transaction():
+        yield conn
+
+
+@contextmanager
+def session_advisory_lock(conn: Connection, key: tuple[int, int]) -> Iterator[None]:
+    """Hold a session-level advisory lock for the duration of the block."""
+    execute(conn, queries.ADVISORY_LOCK, key)
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            execute(conn, queries.ADVISORY_UNLOCK, key)
+
+
+def create_database(conn: Connection, name: str, template: str | None = None) -> None:
+    if template:
+        stmt = sql.SQL("create database {} template {}").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
+    else:
+        stmt = sql.SQL("create database {}").format(sql.Identifier(name))
+    conn.execute(stmt)
+
+
+def drop_database(conn: Connection, name: str) -> None:
+    conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def _yoyo_backend(dsn: str) -> Any:
+    """yoyo's psycopg 3 backend, connected with our DSN (libpq string or URL) as it is."""
+
+    class Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
+        def connect(self, dburi: Any) -> Connection:
+            return connect(dsn, application_name="syncsched migrate")
+
+    backend = Backend(parse_uri("postgresql+psycopg://syncsched/"), "_yoyo_migration")
+    backend.init_database()
+    return backend
+
+
+def yoyo_apply(dsn: str, migrations_dir: Path) -> list[str]:
+    """Apply pending yoyo migrations; returns the ids applied."""
+    backend = _yoyo_backend(dsn)
+    try:
+        migrations = read_migrations(str(migrations_dir))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+        return [m.id for m in pending]
+    finally:
+        backend.connection.close()
+
+
+def yoyo_rollback_all(dsn: str, migrations_dir: Path) -> list[str]:
+    """Roll back every applied yoyo migration, newest first; returns the ids."""
+    backend = _yoyo_backend(dsn)
+    try:
+        migrations = read_migrations(str(migrations_dir))
+        with backend.lock():
+            applied = backend.to_rollback(migrations)
+            backend.rollback_migrations(applied)
+        return [m.id for m in applied]
+    finally:
+        backend.connection.close()

@@ -1,0 +1,318 @@
+"""An embedded PostgreSQL cluster with pg_cron: throwaway (tests) or persistent (`.syncsched/`).
+
+PostgreSQL refuses to run as root, so as root every server binary runs as the
+`postgres` user (runuser) and the cluster's folder belongs to that user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncsched import db, queries
+from syncsched.errors import PrerequisiteError, SyncschedError
+
+DEFAULT_DIR = Path(".syncsched")
+DEFAULT_DBNAME = "syncsched"
+SUPERUSER = "postgres"
+SERVER_USER_WHEN_ROOT = "postgres"
+REQUIRED_LIBRARIES = ("pg_cron",)
+DEBIAN_PACKAGES = "postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check"
+
+
+def find_bindir() -> Path:
+    """PostgreSQL's server binaries: SYNCSCHED_PG_BINDIR, Debian's newest, or pg_config's."""
+    explicit = os.environ.get("SYNCSCHED_PG_BINDIR")
+    candidates: list[Path] = [Path(explicit)] if explicit else []
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates += debian
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            candidates.append(Path(out.stdout.strip()))
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl:
+        candidates.append(Path(pg_ctl).parent)
+    for candidate in candidates:
+        if (candidate / "pg_ctl").exists() and (candidate / "initdb").exists():
+            return candidate
+    raise PrerequisiteError(
+        "PostgreSQL server binaries not found (initdb, pg_ctl): run `make setup`, or install "
+        f"{DEBIAN_PACKAGES}, or set SYNCSCHED_PG_BINDIR"
+    )
+
+
+def _check_libraries(bindir: Path) -> None:
+    libdir = bindir.parent / "lib"
+    if not libdir.is_dir():  # not a Debian-style layout: the server start will tell
+        return
+    for library in REQUIRED_LIBRARIES:
+        if not (libdir / f"{library}.so").exists():
+            raise PrerequisiteError(
+                f"{library} is not installed for the PostgreSQL in {bindir.parent} "
+                f"(Debian: apt-get install postgresql-{bindir.parent.name}-cron)"
+            )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class LocalCluster:
+    """One PostgreSQL cluster in `root`: data in root/data, log in root/postgresql.log."""
+
+    root: Path
+    dbname: str = DEFAULT_DBNAME
+    durable: bool = True
+    max_connections: int = 100
+    extra_settings: dict[str, str] = field(default_factory=dict)
+    port: int | None = None
+    bindir: Path = field(default_factory=find_bindir)
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "postgresql.log"
+
+    @property
+    def statefile(self) -> Path:
+        return self.root / "cluster.json"
+
+    @property
+    def _run_as(self) -> str | None:
+        return SERVER_USER_WHEN_ROOT if os.geteuid() == 0 else None
+
+    # --- process helpers ----------------------------------------------------
+
+    def _command(self, args: Sequence[str]) -> list[str]:
+        if self._run_as:
+            return ["runuser", "-u", self._run_as, "--", *args]
+        return list(args)
+
+    def _run(self, args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            self._command(args), capture_output=True, text=True, check=False, cwd="/"
+        )
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise SyncschedError(
+                f"{Path(args[0]).name} failed: {detail[-1] if detail else proc.returncode}"
+                f" (log: {self.logfile})"
+            )
+        return proc
+
+    def _give_to_server_user(self, path: Path) -> None:
+        if not self._run_as:
+            return
+        entry = pwd.getpwnam(self._run_as)
+        for dirpath, _dirnames, filenames in os.walk(path):
+            os.chown(dirpath, entry.pw_uid, entry.pw_gid)
+            for name in filenames:
+                os.chown(os.path.join(dirpath, name), entry.pw_uid, entry.pw_gid)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def initialized(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        _check_libraries(self.bindir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.datadir.mkdir(mode=0o700, exist_ok=True)
+        self._give_to_server_user(self.root)
+        if self._run_as:
+            probe = self._run(["test", "-w", str(self.datadir)], check=False)
+            if probe.returncode != 0:
+                raise PrerequisiteError(
+                    f"the {self._run_as} user cannot write {self.datadir.resolve()}: "
+                    "choose a folder it can reach (for example under /tmp) with --dir"
+                )
+        args = [
+            str(self.bindir / "initdb"), "-D", str(self.datadir.resolve()), "-U", SUPERUSER,
+            "--auth=trust", "--encoding=UTF8", "--no-locale",
+        ]
+        if not self.durable:
+            args.append("--no-sync")
+        self._run(args)
+        with (self.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("\ninclude_if_exists = 'syncsched.conf'\n")
+
+    def _write_settings(self, port: int) -> None:
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(port),
+            "unix_socket_directories": "''",
+            "max_connections": str(self.max_connections),
+            "shared_preload_libraries": "'pg_cron'",
+            "cron.database_name": f"'{self.dbname}'",
+            # Jobs run in background workers: no libpq connection, no password.
+            "cron.use_background_workers": "on",
+            "max_worker_processes": "32",
+            "log_line_prefix": "'%m [%p] %q%u@%d '",
+            "timezone": "'UTC'",
+        }
+        if not self.durable:
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        settings.update(self.extra_settings)
+        lines = [f"{key} = {value}" for key, value in settings.items()]
+        conf = self.datadir / "syncsched.conf"
+        conf.write_text("# written by syncsched.localpg at every start\n" + "\n".join(lines) + "\n")
+        self._give_to_server_user(conf)
+
+    def _read_state(self) -> dict[str, object]:
+        try:
+            state = json.loads(self.statefile.read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def _write_state(self) -> None:
+        self.statefile.write_text(json.dumps({"port": self.port, "dbname": self.dbname}) + "\n")
+
+    def is_running(self) -> bool:
+        if not self.initialized():
+            return False
+        proc = self._run([str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir.resolve())],
+                         check=False)
+        return proc.returncode == 0
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            first = (self.datadir / "postmaster.pid").read_text().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+        return int(first) if first.strip().isdigit() else None
+
+    def start(self) -> str:
+        """Start (initializing when needed) and return the DSN of the scheduler's database."""
+        if not self.initialized():
+            self.init()
+        if self.is_running():
+            state_port = self._read_state().get("port")
+            self.port = int(state_port) if isinstance(state_port, int) else self.port
+            return self.dsn()
+        state_port = self._read_state().get("port")
+        if self.port is None and isinstance(state_port, int) and _port_is_free(state_port):
+            self.port = state_port
+        for attempt in range(5):
+            if self.port is None or attempt > 0:
+                self.port = free_port()
+            self._write_settings(self.port)
+            proc = self._run(
+                [str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60",
+                 "-D", str(self.datadir.resolve()), "-l", str(self.logfile.resolve())],
+                check=False,
+            )
+            if proc.returncode == 0:
+                break
+            if "could not bind" not in self._log_tail():
+                raise SyncschedError(f"PostgreSQL did not start: {self._log_tail()}")
+        else:
+            raise SyncschedError(f"PostgreSQL did not start: {self._log_tail()}")
+        self._write_state()
+        self._prepare_database()
+        return self.dsn()
+
+    def _log_tail(self) -> str:
+        try:
+            lines = [line for line in self.logfile.read_text().splitlines() if line.strip()]
+        except OSError:
+            return "no log"
+        return " | ".join(lines[-3:])
+
+    def _prepare_database(self) -> None:
+        with db.connect(self.dsn("postgres")) as conn:
+            if not db.fetch_value(conn, queries.DATABASE_EXISTS, (self.dbname,)):
+                db.create_database(conn, self.dbname)
+        with db.connect(self.dsn()) as conn:
+            db.execute(conn, queries.CREATE_EXTENSION.format(name="pg_cron"))
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server and wait until no process of it is left."""
+        if not self.initialized():
+            return
+        pid = self.postmaster_pid()
+        if self.is_running():
+            self._run([str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir.resolve()),
+                       "-m", mode, "-w", "-t", "60"], check=False)
+        if pid is not None:
+            deadline = time.monotonic() + 30
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    def restart(self, mode: str = "fast") -> None:
+        """pg_ctl restart, keeping the port (used by fault tests)."""
+        self._run([str(self.bindir / "pg_ctl"), "restart", "-D", str(self.datadir.resolve()),
+                   "-m", mode, "-w", "-t", "60", "-l", str(self.logfile.resolve())])
+
+    def destroy(self) -> None:
+        self.stop(mode="immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def dsn(self, dbname: str | None = None) -> str:
+        if self.port is None:
+            raise SyncschedError(f"the cluster in {self.root} is not running")
+        return (
+            f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname or self.dbname}"
+        )
+
+
+def persistent(root: Path = DEFAULT_DIR) -> LocalCluster:
+    """The cluster kept in `.syncsched/` (or `root`) of the working directory."""
+    return LocalCluster(root=root.resolve())
+
+
+@contextlib.contextmanager
+def throwaway(**kwargs: object) -> Iterator[LocalCluster]:
+    """A fast, non-durable cluster in a temporary folder, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="syncsched-pg-"))
+    os.chmod(root, 0o755)
+    cluster = LocalCluster(root=root, durable=False, **kwargs)  # type: ignore[arg-type]
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()

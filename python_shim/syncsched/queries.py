@@ -1,0 +1,76 @@
+"""All SQL text of the Python side. Runtime paths call syncsched.* functions only;
+the administration statements below are for migrate, the embedded cluster and tests."""
+
+# --- administration ---------------------------------------------------------
+
+# Namespace of syncsched's session-level advisory locks (two-int form), and the keys in it.
+LOCK_NAMESPACE = 0x53594E43  # 'SYNC'
+MIGRATE_LOCK = (LOCK_NAMESPACE, 1)
+
+ADVISORY_LOCK = "select pg_advisory_lock(%s, %s)"
+ADVISORY_UNLOCK = "select pg_advisory_unlock(%s, %s)"
+
+SERVER_VERSION = "select current_setting('server_version_num')::int"
+
+EXTENSION_AVAILABLE = (
+    "select exists (select from pg_available_extensions where name = %s)"
+)
+
+PRELOADED_LIBRARIES = "select current_setting('shared_preload_libraries')"
+
+CRON_DATABASE_NAME = "select current_setting('cron.database_name', true)"
+
+CURRENT_DATABASE = "select current_database()"
+
+DATABASE_EXISTS = "select exists (select from pg_database where datname = %s)"
+
+SCHEMA_EXISTS = "select exists (select from pg_namespace where nspname = 'syncsched')"
+
+SET_OWNER_ROLE = "set local role syncsched_owner"
+
+# Functions, procedures and views are not versioned by yoyo: rollback-all drops them
+# before the migrations' own rollbacks run.
+DROP_CODE = """
+do $drop$
+declare
+    v_obj record;
+begin
+    for v_obj in
+        select format('drop view if exists %s cascade', c.oid::regclass) as stmt
+        from pg_class c
+        where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('v', 'm')
+        union all
+        select format('drop routine if exists %s cascade', p.oid::regprocedure)
+        from pg_proc p
+        where p.pronamespace = 'syncsched'::regnamespace
+    loop
+        execute v_obj.stmt;
+    end loop;
+end
+$drop$
+"""
+
+CREATE_EXTENSION = "create extension if not exists {name}"
+
+SYNCSCHED_FUNCTIONS = """
+select p.oid::regprocedure::text as signature, p.prokind
+from pg_proc p
+join pg_language l on l.oid = p.prolang
+where p.pronamespace = 'syncsched'::regnamespace and l.lanname = 'plpgsql'
+  and p.prorettype <> 'trigger'::regtype
+order by 1
+"""
+
+SYNCSCHED_TRIGGERS = """
+select t.tgfoid::regprocedure::text as signature, t.tgrelid::regclass::text as relation
+from pg_trigger t
+join pg_proc p on p.oid = t.tgfoid
+where p.pronamespace = 'syncsched'::regnamespace and not t.tgisinternal
+order by 1
+"""
+
+PLPGSQL_CHECK_FUNCTION = """
+select * from plpgsql_check_function_tb(%s::regprocedure, %s::regclass)
+"""
+
+PLPGSQL_CHECK_ROUTINE = "select * from plpgsql_check_function_tb(%s::regprocedure)"
