@@ -51,6 +51,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check python_shim tests
+	$(BIN)/ruff format --check python_shim tests
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint --processes 2 $(SQL_DIRS)
 

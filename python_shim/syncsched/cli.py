@@ -69,20 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"syncsched {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p_migrate = commands.add_parser(
-        "migrate", help="apply the schema migrations and the plpgsql/ code"
-    )
+    p_migrate = commands.add_parser("migrate", help="apply the schema migrations and the plpgsql/ code")
     p_migrate.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
-    p_migrate.add_argument("--rollback-all", action="store_true",
-                           help="roll every migration back: an empty schema")
-    p_migrate.add_argument("--without-pg-cron", action="store_true",
-                           help="do not require pg_cron on the server")
+    p_migrate.add_argument(
+        "--rollback-all", action="store_true", help="roll every migration back: an empty schema"
+    )
+    p_migrate.add_argument(
+        "--without-pg-cron", action="store_true", help="do not require pg_cron on the server"
+    )
     p_migrate.set_defaults(func=_cmd_migrate)
 
     p_db = commands.add_parser("db", help="the embedded PostgreSQL with pg_cron")
     p_db.add_argument("action", choices=["start", "stop", "status", "url"])
-    p_db.add_argument("--dir", default=str(localpg.DEFAULT_DIR),
-                      help="cluster folder (default: .syncsched)")
+    p_db.add_argument("--dir", default=str(localpg.DEFAULT_DIR), help="cluster folder (default: .syncsched)")
     p_db.set_defaults(func=_cmd_db)
 
     p_demo = commands.add_parser("demo", help="the whole system live")

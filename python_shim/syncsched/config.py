@@ -19,6 +19,4 @@ def resolve_dsn(flag_value: str | None, environ: Mapping[str, str] | None = None
         value = env.get(name, "").strip()
         if value:
             return value
-    raise ConfigError(
-        "no database given: pass --dsn or set SYNCSCHED_DSN (or DATABASE_URL)"
-    )
+    raise ConfigError("no database given: pass --dsn or set SYNCSCHED_DSN (or DATABASE_URL)")

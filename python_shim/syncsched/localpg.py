@@ -131,9 +131,7 @@ class LocalCluster:
         return list(args)
 
     def _run(self, args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            self._command(args), capture_output=True, text=True, check=False, cwd="/"
-        )
+        proc = subprocess.run(self._command(args), capture_output=True, text=True, check=False, cwd="/")
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise SyncschedError(
@@ -169,8 +167,14 @@ class LocalCluster:
                     "choose a folder it can reach (for example under /tmp) with --dir"
                 )
         args = [
-            str(self.bindir / "initdb"), "-D", str(self.datadir.resolve()), "-U", SUPERUSER,
-            "--auth=trust", "--encoding=UTF8", "--no-locale",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir.resolve()),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
         ]
         if not self.durable:
             args.append("--no-sync")
@@ -213,8 +217,9 @@ class LocalCluster:
     def is_running(self) -> bool:
         if not self.initialized():
             return False
-        proc = self._run([str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir.resolve())],
-                         check=False)
+        proc = self._run(
+            [str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir.resolve())], check=False
+        )
         return proc.returncode == 0
 
     def postmaster_pid(self) -> int | None:
@@ -240,8 +245,17 @@ class LocalCluster:
                 self.port = free_port()
             self._write_settings(self.port)
             proc = self._run(
-                [str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60",
-                 "-D", str(self.datadir.resolve()), "-l", str(self.logfile.resolve())],
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.datadir.resolve()),
+                    "-l",
+                    str(self.logfile.resolve()),
+                ],
                 check=False,
             )
             if proc.returncode == 0:
@@ -266,7 +280,8 @@ class LocalCluster:
             if not db.fetch_value(conn, queries.DATABASE_EXISTS, (self.dbname,)):
                 db.create_database(conn, self.dbname)
         with db.connect(self.dsn()) as conn:
-            db.execute(conn, queries.CREATE_EXTENSION.format(name="pg_cron"))
+            if "pg_cron" in str(db.fetch_value(conn, queries.PRELOADED_LIBRARIES)):
+                db.execute(conn, queries.CREATE_EXTENSION.format(name="pg_cron"))
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server and wait until no process of it is left."""
@@ -274,8 +289,20 @@ class LocalCluster:
             return
         pid = self.postmaster_pid()
         if self.is_running():
-            self._run([str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir.resolve()),
-                       "-m", mode, "-w", "-t", "60"], check=False)
+            self._run(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.datadir.resolve()),
+                    "-m",
+                    mode,
+                    "-w",
+                    "-t",
+                    "60",
+                ],
+                check=False,
+            )
         if pid is not None:
             deadline = time.monotonic() + 30
             while _pid_alive(pid) and time.monotonic() < deadline:
@@ -285,8 +312,21 @@ class LocalCluster:
 
     def restart(self, mode: str = "fast") -> None:
         """pg_ctl restart, keeping the port (used by fault tests)."""
-        self._run([str(self.bindir / "pg_ctl"), "restart", "-D", str(self.datadir.resolve()),
-                   "-m", mode, "-w", "-t", "60", "-l", str(self.logfile.resolve())])
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "restart",
+                "-D",
+                str(self.datadir.resolve()),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.logfile.resolve()),
+            ]
+        )
 
     def destroy(self) -> None:
         self.stop(mode="immediate")
@@ -295,9 +335,7 @@ class LocalCluster:
     def dsn(self, dbname: str | None = None) -> str:
         if self.port is None:
             raise SyncschedError(f"the cluster in {self.root} is not running")
-        return (
-            f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname or self.dbname}"
-        )
+        return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname or self.dbname}"
 
 
 def persistent(root: Path = DEFAULT_DIR) -> LocalCluster:

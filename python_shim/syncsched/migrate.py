@@ -27,14 +27,18 @@ class MigrateResult:
 def check_server(conn: db.Connection, *, require_pg_cron: bool) -> None:
     version = int(db.fetch_value(conn, queries.SERVER_VERSION))
     if version < MIN_SERVER_VERSION:
-        raise PrerequisiteError(
-            f"PostgreSQL {version // 10000} is too old: syncsched needs 14 or newer"
-        )
+        raise PrerequisiteError(f"PostgreSQL {version // 10000} is too old: syncsched needs 14 or newer")
     if require_pg_cron and not db.fetch_value(conn, queries.EXTENSION_AVAILABLE, ("pg_cron",)):
         raise PrerequisiteError(
             "pg_cron is not installed on this server (Debian: apt-get install "
             "postgresql-15-cron, then shared_preload_libraries = 'pg_cron'); "
             "pass --without-pg-cron to migrate anyway and drive the tick with `syncsched tick`"
+        )
+    preloaded = str(db.fetch_value(conn, queries.PRELOADED_LIBRARIES) or "")
+    if require_pg_cron and "pg_cron" not in preloaded.replace(" ", "").split(","):
+        raise PrerequisiteError(
+            "pg_cron is installed but not loaded: add it to shared_preload_libraries and "
+            "restart the server, or pass --without-pg-cron"
         )
 
 
@@ -59,13 +63,15 @@ def migrate(dsn: str, *, require_pg_cron: bool = True, progress: Progress = _qui
 
 def rollback_all(dsn: str, *, progress: Progress = _quiet) -> list[str]:
     """Drop the code, then roll back every migration: back to an empty schema."""
-    with db.connect(dsn, application_name="syncsched migrate") as conn:
-        with db.session_advisory_lock(conn, queries.MIGRATE_LOCK):
-            if db.fetch_value(conn, queries.SCHEMA_EXISTS):
-                with db.transaction(conn):
-                    db.execute_script(conn, queries.DROP_CODE)
-                progress("dropped functions, procedures and views")
-            rolled_back = db.yoyo_rollback_all(dsn, sql_dir("migrations"))
-            for migration_id in rolled_back:
-                progress(f"rolled back migration {migration_id}")
+    with (
+        db.connect(dsn, application_name="syncsched migrate") as conn,
+        db.session_advisory_lock(conn, queries.MIGRATE_LOCK),
+    ):
+        if db.fetch_value(conn, queries.SCHEMA_EXISTS):
+            with db.transaction(conn):
+                db.execute_script(conn, queries.DROP_CODE)
+            progress("dropped functions, procedures and views")
+        rolled_back = db.yoyo_rollback_all(dsn, sql_dir("migrations"))
+        for migration_id in rolled_back:
+            progress(f"rolled back migration {migration_id}")
     return rolled_back

@@ -109,9 +109,7 @@ def server_from_environment() -> Iterator[TestServer]:
         with localpg.throwaway() as cluster:
             yield TestServer(cluster.dsn("postgres"), cluster=cluster)
     else:
-        raise PrerequisiteError(
-            f"SYNCSCHED_TEST_BACKEND={backend!r}: expected 'local' or 'docker'"
-        )
+        raise PrerequisiteError(f"SYNCSCHED_TEST_BACKEND={backend!r}: expected 'local' or 'docker'")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,119 @@
+"""The embedded cluster: starts, has pg_cron loaded, stops with no process left."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from conftest import run_syncsched
+from syncsched import db, localpg
+
+
+def server_processes(datadir: Path) -> list[str]:
+    """Command lines of running processes that belong to the cluster in datadir."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(datadir) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_throwaway_cluster_has_pg_cron_and_leaves_nothing(tmp_path: Path) -> None:
+    with localpg.throwaway() as cluster:
+        pid = cluster.postmaster_pid()
+        assert pid is not None
+        with db.connect(cluster.dsn()) as conn:
+            assert db.fetch_value(conn, "select current_setting('shared_preload_libraries')") == "pg_cron"
+            assert db.fetch_value(conn, "select current_setting('cron.database_name')") == "syncsched"
+            assert db.fetch_value(conn, "select extversion from pg_extension where extname = 'pg_cron'")
+            assert db.fetch_value(conn, "select count(*) from cron.job") == 0
+            assert db.fetch_value(conn, "select inet_server_addr()::text") == "127.0.0.1/32"
+        root = cluster.root
+        datadir = cluster.datadir.resolve()
+        assert server_processes(datadir)
+    assert not root.exists()
+    assert server_processes(datadir) == []
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
+
+
+def test_db_commands_manage_a_persistent_cluster() -> None:
+    # pytest's tmp_path is private to root; the server user must reach this folder.
+    workdir = Path(tempfile.mkdtemp(prefix="syncsched-dbcmd-"))
+    os.chmod(workdir, 0o755)
+    folder = str(workdir / ".syncsched")
+    try:
+        started = run_syncsched("db", "start", "--dir", folder)
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.startswith("running: host=127.0.0.1 port=")
+        url = run_syncsched("db", "url", "--dir", folder).stdout.strip()
+        assert url == started.stdout.removeprefix("running: ").strip()
+        status = run_syncsched("db", "status", "--dir", folder)
+        assert status.returncode == 0 and "running" in status.stdout
+        with db.connect(url) as conn:
+            assert db.fetch_value(conn, "select current_database()") == "syncsched"
+        # start again: already running, same server
+        again = run_syncsched("db", "start", "--dir", folder)
+        assert again.stdout == started.stdout
+        migrated = run_syncsched("migrate", "--dsn", url)
+        assert migrated.returncode == 0, migrated.stderr
+    finally:
+        stopped = run_syncsched("db", "stop", "--dir", folder)
+    assert stopped.stdout.strip() == "stopped"
+    assert server_processes((workdir / ".syncsched" / "data").resolve()) == []
+    status = run_syncsched("db", "status", "--dir", folder)
+    assert status.returncode == 3 and "not running" in status.stdout
+    url = run_syncsched("db", "url", "--dir", folder)
+    assert url.returncode == 2 and "syncsched db start" in url.stderr
+    # data kept: a restart finds the migrated schema
+    try:
+        restarted = run_syncsched("db", "start", "--dir", folder)
+        dsn = restarted.stdout.removeprefix("running: ").strip()
+        with db.connect(dsn) as conn:
+            assert db.fetch_value(conn, "select count(*) from syncsched.integration_types") == 3
+    finally:
+        run_syncsched("db", "stop", "--dir", folder)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_unreachable_folder_is_a_clear_error(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        return  # only the root case runs the server as another user
+    hidden = tmp_path / "private"
+    hidden.mkdir(mode=0o700)
+    os.chmod(tmp_path, 0o700)
+    proc = run_syncsched("db", "start", "--dir", str(hidden / ".syncsched"))
+    assert proc.returncode == 2
+    assert "cannot write" in proc.stderr and "--dir" in proc.stderr
+
+
+def test_wheel_ships_the_sql(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(repo)],
+        check=True,
+        capture_output=True,
+    )
+    import zipfile
+
+    (wheel,) = tmp_path.glob("syncsched-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in ("migrations", "plpgsql", "sql"):
+        shipped = {n for n in names if n.startswith(f"syncsched/{folder}/") and n.endswith(".sql")}
+        on_disk = {f"syncsched/{folder}/{p.name}" for p in (repo / folder).glob("*.sql")}
+        assert on_disk <= shipped, folder
+    assert "syncsched/Dockerfile" in names

@@ -1,0 +1,109 @@
+-- The schema of migration 0001: tables, columns, constraints, indexes, roles, grants.
+begin;
+select plan(56);
+
+select has_schema('syncsched');
+select tables_are('syncsched', array[
+    'settings', 'integration_types', 'organization_integrations', 'sync_run_log',
+    'scheduler_ticks', 'scheduler_alerts', 'endpoint_health'
+]);
+select enum_has_labels('syncsched', 'run_status',
+    array['pending', 'running', 'completed', 'failed', 'cancelled']);
+select enum_has_labels('syncsched', 'misfire_policy', array['run_once', 'catch_up', 'skip']);
+
+-- organization_integrations
+select col_is_pk('syncsched', 'organization_integrations', array['org_id', 'integration_id'], 'col_is_pk syncsched, organization_integrations, array[org_id, integration_id]');
+select col_is_unique('syncsched', 'organization_integrations', array['id'], 'col_is_unique syncsched, organization_integrations, array[id]');
+select col_is_fk('syncsched', 'organization_integrations', 'integration_type', 'col_is_fk syncsched, organization_integrations, integration_type');
+select col_default_is('syncsched', 'organization_integrations', 'timezone', 'UTC', 'col_default_is syncsched, organization_integrations, timezone, UTC');
+select col_default_is('syncsched', 'organization_integrations', 'misfire_policy', 'run_once', 'col_default_is syncsched, organization_integrations, misfire_policy, run_once');
+select col_type_is('syncsched', 'organization_integrations', 'next_run_at', 'timestamp with time zone',
+    'next_run_at is a timestamptz');
+select col_is_null('syncsched', 'organization_integrations', 'cron_schedule', 'col_is_null syncsched, organization_integrations, cron_schedule');
+select col_is_null('syncsched', 'organization_integrations', 'interval_minutes', 'col_is_null syncsched, organization_integrations, interval_minutes');
+select has_check('syncsched', 'organization_integrations', 'has_check syncsched, organization_integrations');
+select has_index('syncsched', 'organization_integrations', 'organization_integrations_next_run_at_idx',
+    'next_run_at', 'next_run_at is indexed');
+select is(
+    (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
+     where i.indexrelid = 'syncsched.organization_integrations_next_run_at_idx'::regclass),
+    '(is_enabled AND (next_run_at IS NOT NULL))',
+    'the next_run_at index is partial: enabled, scheduled rows only');
+select throws_ok(
+    $$insert into syncsched.organization_integrations (org_id, integration_id, integration_type,
+      cron_schedule, interval_minutes) values ('o', 'i', 'xledger', '0 2 * * *', 60)$$,
+    '23514', null, 'cron and interval at once are refused');
+
+-- sync_run_log
+select col_is_pk('syncsched', 'sync_run_log', 'run_id', 'col_is_pk syncsched, sync_run_log, run_id');
+select col_is_unique('syncsched', 'sync_run_log', array['idempotency_key'], 'col_is_unique syncsched, sync_run_log, array[idempotency_key]');
+select col_type_is('syncsched', 'sync_run_log', 'status', 'syncsched.run_status', 'col_type_is syncsched, sync_run_log, status, syncsched.run_status');
+select col_default_is('syncsched', 'sync_run_log', 'status', 'pending', 'col_default_is syncsched, sync_run_log, status, pending');
+select col_type_is('syncsched', 'sync_run_log', 'lease_token', 'uuid', 'col_type_is syncsched, sync_run_log, lease_token, uuid');
+select fk_ok('syncsched', 'sync_run_log', array['org_id', 'integration_id'],
+    'syncsched', 'organization_integrations', array['org_id', 'integration_id']);
+select has_index('syncsched', 'sync_run_log', 'sync_run_log_pending_idx', array['not_before', 'run_id'], 'has_index syncsched, sync_run_log, sync_run_log_pending_idx, array[not_before, run_id]');
+select has_index('syncsched', 'sync_run_log', 'sync_run_log_running_idx', 'lease_expires_at', 'has_index syncsched, sync_run_log, sync_run_log_running_idx, lease_expires_at');
+select is(
+    (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
+     where i.indexrelid = 'syncsched.sync_run_log_pending_idx'::regclass),
+    '(status = ''pending''::syncsched.run_status)', 'the claim index holds pending runs only');
+select has_index('syncsched', 'sync_run_log', 'sync_run_log_integration_idx', 'has_index syncsched, sync_run_log, sync_run_log_integration_idx');
+
+-- other tables
+select col_is_pk('syncsched', 'scheduler_ticks', 'tick_id', 'col_is_pk syncsched, scheduler_ticks, tick_id');
+select has_column('syncsched', 'scheduler_ticks', 'lateness', 'has_column syncsched, scheduler_ticks, lateness');
+select col_is_pk('syncsched', 'scheduler_alerts', 'alert_id', 'col_is_pk syncsched, scheduler_alerts, alert_id');
+select col_is_pk('syncsched', 'endpoint_health', 'integration_type', 'col_is_pk syncsched, endpoint_health, integration_type');
+select col_is_pk('syncsched', 'settings', 'key', 'col_is_pk syncsched, settings, key');
+
+-- seeds and documented defaults
+select set_eq('select integration_type from syncsched.integration_types',
+    array['xledger', 'dynamics', 'bufdir'], 'the three integration types are seeded');
+select set_eq('select integration_type from syncsched.endpoint_health',
+    array['xledger', 'dynamics', 'bufdir'], 'each type has a health row');
+select is(syncsched.setting('running_skip_window')::interval, interval '30 minutes');
+select is(syncsched.setting('drift_alert_threshold')::interval, interval '5 minutes');
+select is(syncsched.setting('min_schedule_interval')::interval, interval '5 minutes');
+select is(syncsched.setting('lease')::interval, interval '60 seconds');
+select is(syncsched.setting('default_max_attempts')::int, 5);
+select is(syncsched.setting('retention')::interval, interval '90 days');
+select throws_ok($$select syncsched.setting('no_such_key')$$, '22023');
+
+-- every table is documented
+select is(
+    (select count(*)::int from pg_class c
+     where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r'
+       and obj_description(c.oid, 'pg_class') is null),
+    0, 'every table has a COMMENT');
+
+-- roles and grants
+select has_role('syncsched_owner');
+select has_role('syncsched_admin');
+select has_role('syncsched_worker');
+select has_role('syncsched_reader');
+select is((select rolcanlogin from pg_roles where rolname = 'syncsched_owner'), false,
+    'the owner role cannot log in');
+select schema_privs_are('syncsched', 'public', array[]::text[], 'PUBLIC has nothing on the schema');
+select schema_privs_are('syncsched', 'syncsched_worker', array['USAGE'], 'schema_privs_are syncsched, syncsched_worker, array[USAGE]');
+select schema_privs_are('syncsched', 'syncsched_reader', array['USAGE'], 'schema_privs_are syncsched, syncsched_reader, array[USAGE]');
+select table_privs_are('syncsched', 'sync_run_log', 'syncsched_worker', array[]::text[],
+    'the worker cannot touch the run log directly');
+select table_privs_are('syncsched', 'organization_integrations', 'syncsched_worker', array[]::text[], 'table_privs_are syncsched, organization_integrations, syncsched_worker, array[]::text[]');
+select table_privs_are('syncsched', 'settings', 'syncsched_worker', array[]::text[], 'table_privs_are syncsched, settings, syncsched_worker, array[]::text[]');
+select table_privs_are('syncsched', 'sync_run_log', 'public', array[]::text[], 'table_privs_are syncsched, sync_run_log, public, array[]::text[]');
+select table_privs_are('syncsched', 'organization_integrations', 'syncsched_admin',
+    array['SELECT', 'INSERT', 'UPDATE', 'DELETE'], 'the admin configures integrations');
+select table_privs_are('syncsched', 'sync_run_log', 'syncsched_admin', array['SELECT'], 'table_privs_are syncsched, sync_run_log, syncsched_admin, array[SELECT]');
+select is(
+    (select count(*)::int from pg_class c
+     where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r'
+       and (has_table_privilege('syncsched_worker', c.oid, 'INSERT')
+            or has_table_privilege('syncsched_worker', c.oid, 'UPDATE')
+            or has_table_privilege('syncsched_worker', c.oid, 'DELETE')
+            or has_table_privilege('syncsched_worker', c.oid, 'SELECT'))),
+    0, 'the worker role has no privilege on any table');
+
+select * from finish();
+rollback;
+
