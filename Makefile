@@ -61,7 +61,7 @@ pytest: setup
 test: lint pytest
 
 bench: setup
-	$(BIN)/python -m tests.bench
+	$(BIN)/python tests/bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

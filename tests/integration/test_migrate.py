@@ -8,7 +8,14 @@ import threading
 from conftest import pg_tool, run_syncsched
 from syncsched import db, localpg
 from syncsched.migrate import migrate, rollback_all
+from syncsched.resources import sql_dir
 from syncsched.testing import TestServer
+
+ALL_MIGRATIONS = sorted(
+    p.name.removesuffix(".sql")
+    for p in sql_dir("migrations").glob("*.sql")
+    if not p.name.endswith(".rollback.sql")
+)
 
 
 def schema_dump(server: TestServer, dsn: str) -> str:
@@ -37,7 +44,7 @@ def schema_dump(server: TestServer, dsn: str) -> str:
 
 def test_migrate_twice_is_a_no_op(syncsched_server: TestServer, empty_dsn: str) -> None:
     first = migrate(empty_dsn)
-    assert first.applied == ["0001.schema"]
+    assert first.applied == ALL_MIGRATIONS
     before = schema_dump(syncsched_server, empty_dsn)
     second = migrate(empty_dsn)
     assert second.applied == []
@@ -63,7 +70,7 @@ def test_two_concurrent_migrates_both_succeed(empty_dsn: str) -> None:
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
-    assert sorted(len(r.applied) for r in results) == [0, 1]
+    assert sorted(len(r.applied) for r in results) == [0, len(ALL_MIGRATIONS)]
     with db.connect(empty_dsn) as conn:
         assert db.fetch_value(conn, "select count(*) from syncsched.integration_types") == 3
 
@@ -74,7 +81,7 @@ def test_rollback_all_then_migrate_gives_the_same_schema(
     empty = schema_dump(syncsched_server, empty_dsn)
     migrate(empty_dsn)
     migrated = schema_dump(syncsched_server, empty_dsn)
-    assert rollback_all(empty_dsn) == ["0001.schema"]
+    assert rollback_all(empty_dsn) == ALL_MIGRATIONS[::-1]
     after_rollback = schema_dump(syncsched_server, empty_dsn)
     assert "syncsched" not in after_rollback.replace("_yoyo", "")
     assert after_rollback != empty  # yoyo's own bookkeeping tables remain
@@ -121,7 +128,7 @@ def test_missing_dsn_names_the_variables() -> None:
 def test_dsn_from_environment(empty_dsn: str) -> None:
     proc = run_syncsched("migrate", env={"SYNCSCHED_DSN": "", "DATABASE_URL": empty_dsn})
     assert proc.returncode == 0, proc.stderr
-    assert "1 migration(s) applied" in proc.stdout
+    assert f"{len(ALL_MIGRATIONS)} migration(s) applied" in proc.stdout
     proc = run_syncsched("migrate", env={"SYNCSCHED_DSN": empty_dsn})
     assert "schema already current" in proc.stdout
 

@@ -1,0 +1,2 @@
+-- depends: 0001.schema
+drop type if exists syncsched.cron_spec cascade;

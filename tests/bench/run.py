@@ -1,0 +1,48 @@
+"""`make bench`: benchmarks on a throwaway durable cluster, results in tests/bench/results/.
+
+Usage: python tests/bench/run.py [NAME ...]   (default: all)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_cron
+
+from syncsched import localpg
+from syncsched.migrate import migrate
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BENCHMARKS = {"cron": bench_cron}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)}")
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
+    RESULTS.mkdir(exist_ok=True)
+    with localpg.throwaway() as cluster:
+        migrate(cluster.dsn())
+        for name in args.names or list(BENCHMARKS):
+            module = BENCHMARKS[name]
+            print(f"== {name}", flush=True)
+            result = module.run(cluster.dsn())
+            print(module.report(result), flush=True)
+            path = RESULTS / f"{name}.json"
+            path.write_text(json.dumps(result, indent=2) + "\n")
+            print(
+                f"   written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
