@@ -254,7 +254,7 @@ comment on column syncsched.sync_run_log.idempotency_key is
 comment on column syncsched.sync_run_log.trigger is
 'What created the run: schedule, manual (run_now) or catch_up (a missed period).';
 comment on column syncsched.sync_run_log.attempt is
-'Attempts spent so far: 0 while never claimed, incremented on each claim.';
+'Attempts spent so far (failed, or lost with an expired lease): 0 for a run never tried.';
 comment on column syncsched.sync_run_log.payload is
 'Snapshot of the integration payload when the run was created.';
 comment on column syncsched.sync_run_log.not_before is

@@ -4,4 +4,10 @@
 revoke all on all functions in schema syncsched from public;
 revoke all on all procedures in schema syncsched from public;
 
-grant execute on function syncsched.setting(text) to syncsched_admin;
+-- syncsched_reader: the views.
+grant select on syncsched.schedule_overview, syncsched.recent_runs to syncsched_reader;
+
+-- syncsched_admin: configuration, previews, the tick and its installation: every function,
+-- the internal helpers included (the SECURITY INVOKER API functions call them).
+grant execute on all functions in schema syncsched to syncsched_admin;
+grant execute on procedure syncsched.tick(timestamptz) to syncsched_admin;

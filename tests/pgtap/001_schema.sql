@@ -32,7 +32,7 @@ select is(
 select throws_ok(
     $$insert into syncsched.organization_integrations (org_id, integration_id, integration_type,
       cron_schedule, interval_minutes) values ('o', 'i', 'xledger', '0 2 * * *', 60)$$,
-    '23514', null, 'cron and interval at once are refused');
+    '22023', null, 'cron and interval at once are refused');
 
 -- sync_run_log
 select col_is_pk('syncsched', 'sync_run_log', 'run_id', 'col_is_pk syncsched, sync_run_log, run_id');

@@ -1,0 +1,78 @@
+-- Views for people: what is scheduled and how it went.
+
+create or replace view syncsched.schedule_overview as
+select
+    o.org_id,
+    o.integration_id,
+    o.integration_type,
+    coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' minutes') as schedule,
+    o.timezone,
+    o.is_enabled,
+    o.next_run_at,
+    last_run.scheduled_for as last_scheduled_for,
+    last_run.status as last_status,
+    last_run.finished_at as last_finished_at,
+    last_success.finished_at as last_success_at,
+    coalesce(failures.consecutive, 0) as consecutive_failures,
+    durations.average as avg_duration_last_20
+from syncsched.organization_integrations as o
+left join lateral (
+    select r.scheduled_for, r.status, r.finished_at
+    from syncsched.sync_run_log as r
+    where r.org_id = o.org_id and r.integration_id = o.integration_id
+    order by r.scheduled_for desc, r.run_id desc
+    limit 1
+) as last_run on true
+left join lateral (
+    select r.finished_at
+    from syncsched.sync_run_log as r
+    where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'completed'
+    order by r.scheduled_for desc, r.run_id desc
+    limit 1
+) as last_success on true
+left join lateral (
+    select count(*)::integer as consecutive
+    from syncsched.sync_run_log as r
+    where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'failed'
+        and r.scheduled_for > coalesce(
+            (select max(c.scheduled_for) from syncsched.sync_run_log as c
+             where c.org_id = o.org_id and c.integration_id = o.integration_id and c.status = 'completed'),
+            '-infinity'
+        )
+) as failures on true
+left join lateral (
+    select avg(d.finished_at - d.started_at) as average
+    from (
+        select r.started_at, r.finished_at
+        from syncsched.sync_run_log as r
+        where r.org_id = o.org_id and r.integration_id = o.integration_id
+            and r.status in ('completed', 'failed') and r.started_at is not null
+        order by r.scheduled_for desc, r.run_id desc
+        limit 20
+    ) as d
+) as durations on true;
+comment on view syncsched.schedule_overview is
+'Each integration: schedule, zone, next run, last run and its status, last success, consecutive failures, average duration of the last 20 runs.';
+
+create or replace view syncsched.recent_runs as
+select
+    r.run_id,
+    r.org_id,
+    r.integration_id,
+    r.integration_type,
+    r.trigger,
+    r.status,
+    r.scheduled_for,
+    r.enqueued_at,
+    r.started_at,
+    r.finished_at,
+    r.finished_at - r.started_at as duration,
+    r.attempt,
+    r.max_attempts,
+    r.worker_id,
+    r.http_status,
+    r.error
+from syncsched.sync_run_log as r
+where r.enqueued_at > now() - interval '24 hours' or r.status in ('pending', 'running');
+comment on view syncsched.recent_runs is
+'Runs of the last 24 hours and every run still pending or running.';
