@@ -20,4 +20,5 @@ comment on index syncsched.sync_run_log_live_idx is
 
 insert into syncsched.settings (key, value, description) values
     ('tick_batch_size', '1000',
-     'Due integrations handled per transaction by tick(); each takes an advisory lock, so keep it well under max_locks_per_transaction * max_connections.');
+     'Due integrations handled per transaction by tick(). Each takes an advisory lock: '
+     || 'keep it well under max_locks_per_transaction * max_connections.');

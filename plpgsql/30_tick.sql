@@ -276,5 +276,5 @@ begin
     perform syncsched.reap_expired_runs(v_now);
 end
 $$;
-comment on procedure syncsched.tick(timestamptz) is
+comment on procedure syncsched.tick(timestamptz) is -- noqa: LT01
 'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then reap_expired_runs. Call it outside an explicit transaction.';

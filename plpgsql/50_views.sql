@@ -17,14 +17,19 @@ select
     durations.average as avg_duration_last_20
 from syncsched.organization_integrations as o
 left join lateral (
-    select r.scheduled_for, r.status, r.finished_at
+    select
+        r.scheduled_for,
+        r.status,
+        r.finished_at
     from syncsched.sync_run_log as r
     where r.org_id = o.org_id and r.integration_id = o.integration_id
     order by r.scheduled_for desc, r.run_id desc
     limit 1
 ) as last_run on true
 left join lateral (
-    select r.finished_at
+    select
+        r.scheduled_for,
+        r.finished_at
     from syncsched.sync_run_log as r
     where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'completed'
     order by r.scheduled_for desc, r.run_id desc
@@ -33,17 +38,16 @@ left join lateral (
 left join lateral (
     select count(*)::integer as consecutive
     from syncsched.sync_run_log as r
-    where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'failed'
-        and r.scheduled_for > coalesce(
-            (select max(c.scheduled_for) from syncsched.sync_run_log as c
-             where c.org_id = o.org_id and c.integration_id = o.integration_id and c.status = 'completed'),
-            '-infinity'
-        )
+    where
+        r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'failed'
+        and r.scheduled_for > coalesce(last_success.scheduled_for, '-infinity')
 ) as failures on true
 left join lateral (
     select avg(d.finished_at - d.started_at) as average
     from (
-        select r.started_at, r.finished_at
+        select
+            r.started_at,
+            r.finished_at
         from syncsched.sync_run_log as r
         where r.org_id = o.org_id and r.integration_id = o.integration_id
             and r.status in ('completed', 'failed') and r.started_at is not null
