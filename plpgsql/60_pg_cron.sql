@@ -43,6 +43,7 @@ as $$
 declare
     v_name text;
     v_removed integer := 0;
+    v_count integer;
 begin
     if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
         return 0;
@@ -51,9 +52,8 @@ begin
         execute format('select %I.unschedule(j.jobid) from %I.job as j where j.jobname = $1 and j.username = $2',
             'cron', 'cron')
             using v_name, current_user;
-        if found then
-            v_removed := v_removed + 1;
-        end if;
+        get diagnostics v_count = row_count;  -- EXECUTE does not set FOUND
+        v_removed := v_removed + v_count;
     end loop;
     return v_removed;
 end

@@ -71,12 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_migrate = commands.add_parser("migrate", help="apply the schema migrations and the plpgsql/ code")
     p_migrate.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
-    p_migrate.add_argument(
-        "--rollback-all", action="store_true", help="roll every migration back: an empty schema"
-    )
-    p_migrate.add_argument(
-        "--without-pg-cron", action="store_true", help="do not require pg_cron on the server"
-    )
+    p_migrate.add_argument("--rollback-all", action="store_true", help="roll every migration back: an empty schema")
+    p_migrate.add_argument("--without-pg-cron", action="store_true", help="do not require pg_cron on the server")
     p_migrate.set_defaults(func=_cmd_migrate)
 
     p_db = commands.add_parser("db", help="the embedded PostgreSQL with pg_cron")

@@ -130,9 +130,7 @@ def session_advisory_lock(conn: Connection, key: tuple[int, int]) -> Iterator[No
 
 def create_database(conn: Connection, name: str, template: str | None = None) -> None:
     if template:
-        stmt = sql.SQL("create database {} template {}").format(
-            sql.Identifier(name), sql.Identifier(template)
-        )
+        stmt = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
     else:
         stmt = sql.SQL("create database {}").format(sql.Identifier(name))
     conn.execute(stmt)

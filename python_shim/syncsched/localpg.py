@@ -135,8 +135,7 @@ class LocalCluster:
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise SyncschedError(
-                f"{Path(args[0]).name} failed: {detail[-1] if detail else proc.returncode}"
-                f" (log: {self.logfile})"
+                f"{Path(args[0]).name} failed: {detail[-1] if detail else proc.returncode} (log: {self.logfile})"
             )
         return proc
 
@@ -217,9 +216,7 @@ class LocalCluster:
     def is_running(self) -> bool:
         if not self.initialized():
             return False
-        proc = self._run(
-            [str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir.resolve())], check=False
-        )
+        proc = self._run([str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir.resolve())], check=False)
         return proc.returncode == 0
 
     def postmaster_pid(self) -> int | None:

@@ -96,8 +96,7 @@ def run(dsn: str, calls: int = 20_000, rounds: int = 10) -> dict[str, Any]:
         t0 = time.perf_counter()
         db.fetch_value(
             conn,
-            "select count(syncsched.cron_next('0 2 * * *', a, 'Europe/Oslo')) "
-            "from unnest(%s::timestamptz[]) as a",
+            "select count(syncsched.cron_next('0 2 * * *', a, 'Europe/Oslo')) from unnest(%s::timestamptz[]) as a",
             (instants,),
         )
         statement_us = (time.perf_counter() - t0) / len(instants) * 1e6

@@ -38,9 +38,7 @@ def main() -> int:
             print(module.report(result), flush=True)
             path = RESULTS / f"{name}.json"
             path.write_text(json.dumps(result, indent=2) + "\n")
-            print(
-                f"   written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
-            )
+            print(f"   written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     return 0
 
 

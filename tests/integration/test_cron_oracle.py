@@ -208,9 +208,7 @@ def test_cron_next_equals_cronsim(cron_conn: db.Connection, case: tuple[str, str
     expr, zone, stamps = case
     valid = db.fetch_value(cron_conn, "select syncsched.cron_validate(%s)", (expr,))
     expected_valid = oracle_valid(expr)
-    assert (valid is None) == expected_valid, (
-        f"validity of {expr!r}: ours {valid!r}, cronsim {expected_valid}"
-    )
+    assert (valid is None) == expected_valid, f"validity of {expr!r}: ours {valid!r}, cronsim {expected_valid}"
     if not expected_valid:
         return
     afters = [datetime.fromtimestamp(ts, UTC) for ts in stamps]
@@ -244,9 +242,9 @@ def test_cron_validate_never_raises(cron_conn: db.Connection, text: str) -> None
     message = db.fetch_value(cron_conn, "select syncsched.cron_validate(%s)", (text,))
     if message is not None:
         assert isinstance(message, str) and message
-    assert (
-        (message is None) == oracle_valid(text) or text.strip().lower() in MACROS or (len(text.split()) == 6)
-    ), f"{text!r}: {message!r}"
+    assert (message is None) == oracle_valid(text) or text.strip().lower() in MACROS or (len(text.split()) == 6), (
+        f"{text!r}: {message!r}"
+    )
 
 
 def test_cron_validate_survives_huge_and_odd_inputs(cron_conn: db.Connection) -> None:

@@ -12,9 +12,7 @@ from syncsched.resources import sql_dir
 from syncsched.testing import TestServer
 
 ALL_MIGRATIONS = sorted(
-    p.name.removesuffix(".sql")
-    for p in sql_dir("migrations").glob("*.sql")
-    if not p.name.endswith(".rollback.sql")
+    p.name.removesuffix(".sql") for p in sql_dir("migrations").glob("*.sql") if not p.name.endswith(".rollback.sql")
 )
 
 
@@ -37,9 +35,7 @@ def schema_dump(server: TestServer, dsn: str) -> str:
         check=True,
     )
     # \restrict lines carry a random key per dump
-    return "\n".join(
-        line for line in out.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
-    )
+    return "\n".join(line for line in out.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
 
 
 def test_migrate_twice_is_a_no_op(syncsched_server: TestServer, empty_dsn: str) -> None:
@@ -75,9 +71,7 @@ def test_two_concurrent_migrates_both_succeed(empty_dsn: str) -> None:
         assert db.fetch_value(conn, "select count(*) from syncsched.integration_types") == 3
 
 
-def test_rollback_all_then_migrate_gives_the_same_schema(
-    syncsched_server: TestServer, empty_dsn: str
-) -> None:
+def test_rollback_all_then_migrate_gives_the_same_schema(syncsched_server: TestServer, empty_dsn: str) -> None:
     empty = schema_dump(syncsched_server, empty_dsn)
     migrate(empty_dsn)
     migrated = schema_dump(syncsched_server, empty_dsn)
