@@ -61,6 +61,7 @@ pytest: setup
 test: lint pytest
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python tests/bench/run.py $(BENCH)
 
 clean:

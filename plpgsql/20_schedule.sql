@@ -189,8 +189,20 @@ comment on function syncsched._integration_after_disable() is
 'Disabling an integration cancels its pending runs.';
 
 create or replace trigger organization_integrations_schedule
-before insert or update on syncsched.organization_integrations
+before insert on syncsched.organization_integrations
 for each row execute function syncsched._integration_before_write();
+
+-- Not called at all when the tick moves next_run_at (or a DBA sets it by hand).
+create or replace trigger organization_integrations_schedule_change
+before update on syncsched.organization_integrations
+for each row when (
+    new.cron_schedule is distinct from old.cron_schedule
+    or new.interval_minutes is distinct from old.interval_minutes
+    or new.timezone is distinct from old.timezone
+    or new.is_enabled is distinct from old.is_enabled
+    or (new.next_run_at is not distinct from old.next_run_at and new.last_tick_at is not distinct from old.last_tick_at)
+)
+execute function syncsched._integration_before_write();
 
 create or replace trigger organization_integrations_disable
 after update of is_enabled on syncsched.organization_integrations

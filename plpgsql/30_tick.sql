@@ -39,6 +39,64 @@ $$;
 comment on function syncsched.due_integrations(timestamptz) is
 'Enabled integrations whose schedule fires in the minute containing p_at (stateless). Invalid rows are left out with a WARNING.';
 
+create or replace function syncsched._due_periods(
+    p_spec syncsched.cron_spec,
+    p_cron_schedule text,
+    p_interval_minutes integer,
+    p_timezone text,
+    p_next_run_at timestamptz,
+    p_now timestamptz,
+    p_policy syncsched.misfire_policy,
+    p_grace interval,
+    p_catch_up_limit integer,
+    out periods timestamptz[],
+    out missed timestamptz[],
+    out next_run_at timestamptz
+)
+language plpgsql
+stable
+as $$
+declare
+    v_spec syncsched.cron_spec := p_spec;
+    v_period timestamptz := p_next_run_at;
+    v_jump timestamptz;
+    v_count integer := 0;
+begin
+    -- The due periods are the fire times in [next_run_at, p_now]; the policy decides which run.
+    periods := '{}';
+    missed := '{}';
+    if p_interval_minutes is null and v_spec is null then
+        v_spec := syncsched.cron_parse(p_cron_schedule);
+    end if;
+    if p_policy <> 'catch_up' and p_now - v_period > interval '2 days' then
+        -- long silence: when the schedule fired within the last day, only that day matters
+        v_jump := syncsched.schedule_next(v_spec, p_interval_minutes, p_timezone, p_now - interval '1 day');
+        if v_jump <= p_now then
+            missed := array[v_period];
+            v_period := v_jump;
+        end if;
+    end if;
+    while v_period <= p_now loop
+        v_count := v_count + 1;
+        exit when p_policy = 'catch_up' and v_count > p_catch_up_limit;
+        periods := periods || v_period;
+        v_period := syncsched.schedule_next(v_spec, p_interval_minutes, p_timezone, v_period);
+    end loop;
+    next_run_at := v_period;
+    if p_policy = 'run_once' and cardinality(periods) > 1 then
+        missed := missed || periods[1:cardinality(periods) - 1];
+        periods := periods[cardinality(periods):];
+    elsif p_policy = 'skip' then
+        missed := missed || array(select p from unnest(periods) as p where p_now - p > p_grace);
+        periods := array(select p from unnest(periods) as p where p_now - p <= p_grace order by p desc limit 1);
+    end if;
+end
+$$;
+comment on function syncsched._due_periods(
+    syncsched.cron_spec, text, integer, text, timestamptz, timestamptz, syncsched.misfire_policy, interval, integer
+) is
+'The periods of one integration that get a run now, those missed, and its next period, by misfire policy.';
+
 create or replace function syncsched.run_scheduled_jobs(p_now timestamptz default now(), p_limit integer default 5000)
 returns jsonb
 language plpgsql
@@ -47,143 +105,181 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_started timestamptz := clock_timestamp();
-    v_row record;
-    v_due integer := 0;
+    v_paused boolean := syncsched.setting('scheduler_paused')::boolean;
+    v_skip_window interval := syncsched.setting('running_skip_window')::interval;
+    v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
+    v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
+    -- the batch, one array element per due integration
+    a_id bigint[];
+    a_org text[];
+    a_integration text[];
+    a_type text[];
+    a_cron text[];
+    a_spec syncsched.cron_spec[];
+    a_interval integer[];
+    a_tz text[];
+    a_policy syncsched.misfire_policy[];
+    a_grace interval[];
+    a_payload jsonb[];
+    a_attempts integer[];
+    a_next timestamptz[];
+    a_locked boolean[];
+    a_live boolean[];
+    a_new_next timestamptz[];
+    a_done boolean[];
+    a_error text[];
+    -- the runs to create
+    r_row integer[] := '{}';
+    r_period timestamptz[] := '{}';
+    v_due integer;
+    v_i integer;
+    v_due_periods record;
+    v_careful boolean := false;
     v_triggered integer := 0;
     v_locked integer := 0;
     v_running integer := 0;
     v_duplicate integer := 0;
     v_invalid integer := 0;
     v_remaining integer := 0;
-    v_paused boolean := syncsched.setting('scheduler_paused')::boolean;
-    v_skip_window interval := syncsched.setting('running_skip_window')::interval;
-    v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
-    v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
-    v_periods timestamptz[];
-    v_missed timestamptz[];
-    v_period timestamptz;
-    v_next timestamptz;
-    v_count integer;
-    v_inserted integer;
     v_result jsonb;
 begin
     if p_now is null or p_limit is null or p_limit < 1 then
         raise exception 'run_scheduled_jobs: p_now must be given and p_limit at least 1'
             using errcode = 'invalid_parameter_value';
     end if;
-    for v_row in
-        select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.cron_spec,
-            o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
-            o.next_run_at
+
+    -- 1. The due rows, oldest first, through the next_run_at index; rows another tick holds
+    --    are skipped, and each integration is locked (advisory, collision-free key).
+    with batch as (
+        select o.*
         from syncsched.organization_integrations as o
         where o.is_enabled and o.next_run_at <= p_now and o.last_tick_at is distinct from p_now
             and not v_paused
         order by o.next_run_at
         limit p_limit
         for update skip locked
-    loop
-        v_due := v_due + 1;
-        if not pg_try_advisory_xact_lock(syncsched._lock_key(v_row.id, v_row.org_id, v_row.integration_id)) then
-            v_locked := v_locked + 1;
-            continue;
-        end if;
+    )
+    select array_agg(b.id order by b.next_run_at, b.id), array_agg(b.org_id order by b.next_run_at, b.id),
+        array_agg(b.integration_id order by b.next_run_at, b.id),
+        array_agg(b.integration_type order by b.next_run_at, b.id),
+        array_agg(b.cron_schedule order by b.next_run_at, b.id), array_agg(b.cron_spec order by b.next_run_at, b.id),
+        array_agg(b.interval_minutes order by b.next_run_at, b.id), array_agg(b.timezone order by b.next_run_at, b.id),
+        array_agg(b.misfire_policy order by b.next_run_at, b.id),
+        array_agg(b.misfire_grace order by b.next_run_at, b.id), array_agg(b.payload order by b.next_run_at, b.id),
+        array_agg(b.max_attempts order by b.next_run_at, b.id), array_agg(b.next_run_at order by b.next_run_at, b.id),
+        array_agg(pg_try_advisory_xact_lock(syncsched._lock_key(b.id, b.org_id, b.integration_id))
+                  order by b.next_run_at, b.id)
+    into a_id, a_org, a_integration, a_type, a_cron, a_spec, a_interval, a_tz, a_policy, a_grace, a_payload,
+        a_attempts, a_next, a_locked
+    from batch as b;
+    v_due := coalesce(cardinality(a_id), 0);
 
-        -- The due periods: fire times in [next_run_at, p_now]. Evaluation only (no write),
-        -- so a row that cannot be evaluated costs a read-only subtransaction, nothing more.
-        v_periods := '{}';
-        v_missed := '{}';
-        begin
-            if v_row.interval_minutes is null and v_row.cron_spec is null then
-                v_row.cron_spec := syncsched.cron_parse(v_row.cron_schedule);
-            end if;
-            v_period := v_row.next_run_at;
-            if v_row.misfire_policy <> 'catch_up' and p_now - v_period > interval '2 days' then
-                -- long silence: when the schedule fired within the last day, only that day
-                -- matters for run_once and skip (the older periods are reported as missed)
-                v_next := syncsched.schedule_next(
-                    v_row.cron_spec, v_row.interval_minutes, v_row.timezone, p_now - interval '1 day'
-                );
-                if v_next <= p_now then
-                    v_missed := array[v_period];
-                    v_period := v_next;
+    if v_due > 0 then
+        -- 2. The overlap rule, for the whole batch at once: a pending run, or a running one
+        --    that is alive (lease) or recent (running_skip_window), holds the schedule.
+        a_live := array(
+            select exists (
+                select from syncsched.sync_run_log as r
+                where r.org_id = k.org_id and r.integration_id = k.integration_id
+                    and r.status in ('pending', 'running')
+                    and (r.status = 'pending' or r.lease_expires_at > p_now or r.started_at > p_now - v_skip_window)
+            )
+            from unnest(a_org, a_integration) with ordinality as k (org_id, integration_id, n)
+            order by k.n
+        );
+        a_new_next := array_fill(null::timestamptz, array[v_due]);
+        a_done := array_fill(false, array[v_due]);
+        a_error := array_fill(null::text, array[v_due]);
+
+        -- 3. The periods of each integration. Evaluation only: all rows in one read-only
+        --    block; should a row fail (trigger bypassed, zone gone), again row by row.
+        <<evaluate>>
+        loop
+            r_row := '{}';
+            r_period := '{}';
+            v_running := 0;
+            v_locked := 0;
+            begin
+                for v_i in 1 .. v_due loop
+                    if not a_locked[v_i] then
+                        v_locked := v_locked + 1;
+                        continue;
+                    end if;
+                    if v_careful then
+                        begin
+                            v_due_periods := syncsched._due_periods(a_spec[v_i], a_cron[v_i], a_interval[v_i],
+                                a_tz[v_i], a_next[v_i], p_now, a_policy[v_i], a_grace[v_i], v_catch_up_limit);
+                        exception when others then
+                            a_error[v_i] := sqlerrm;
+                            a_done[v_i] := true;
+                            continue;
+                        end;
+                    else
+                        v_due_periods := syncsched._due_periods(a_spec[v_i], a_cron[v_i], a_interval[v_i],
+                            a_tz[v_i], a_next[v_i], p_now, a_policy[v_i], a_grace[v_i], v_catch_up_limit);
+                    end if;
+                    a_done[v_i] := true;
+                    a_new_next[v_i] := v_due_periods.next_run_at;
+                    if cardinality(v_due_periods.missed) > 0 then
+                        perform syncsched._alert('missed', a_org[v_i], a_integration[v_i], a_type[v_i],
+                            jsonb_build_object('policy', a_policy[v_i], 'missed', cardinality(v_due_periods.missed),
+                                'first', v_due_periods.missed[1],
+                                'last', v_due_periods.missed[cardinality(v_due_periods.missed)]), p_now);
+                    end if;
+                    if cardinality(v_due_periods.periods) > 0 and a_live[v_i] then
+                        v_running := v_running + 1;
+                        perform syncsched._alert('skipped_overlap', a_org[v_i], a_integration[v_i], a_type[v_i],
+                            jsonb_build_object('periods', to_jsonb(v_due_periods.periods)), p_now);
+                        if a_policy[v_i] = 'catch_up' then
+                            a_new_next[v_i] := a_next[v_i];  -- the periods stay owed
+                        end if;
+                        continue;
+                    end if;
+                    r_row := r_row || array_fill(v_i, array[cardinality(v_due_periods.periods)]);
+                    r_period := r_period || v_due_periods.periods;
+                end loop;
+                exit evaluate;
+            exception when others then
+                if v_careful then
+                    raise;
                 end if;
-            end if;
-            v_count := 0;
-            while v_period <= p_now loop
-                v_count := v_count + 1;
-                exit when v_row.misfire_policy = 'catch_up' and v_count > v_catch_up_limit;
-                v_periods := v_periods || v_period;
-                v_period := syncsched.schedule_next(v_row.cron_spec, v_row.interval_minutes, v_row.timezone, v_period);
-            end loop;
-            v_next := v_period;
-        exception when others then
+                v_careful := true;  -- the alerts of the first pass were rolled back with it
+            end;
+        end loop evaluate;
+
+        -- 4. Invalid rows: a warning and an alert each; they stop being due until fixed.
+        for v_i in 1 .. v_due loop
+            continue when a_error[v_i] is null;
             v_invalid := v_invalid + 1;
-            raise warning 'syncsched: integration %/% skipped: %', v_row.org_id, v_row.integration_id, sqlerrm;
-            perform syncsched._alert('invalid_schedule', v_row.org_id, v_row.integration_id, v_row.integration_type,
-                jsonb_build_object('error', sqlerrm, 'cron_schedule', v_row.cron_schedule,
-                                   'timezone', v_row.timezone), p_now);
-            update syncsched.organization_integrations as o
-            set next_run_at = null, last_tick_at = p_now
-            where o.id = v_row.id;
-            continue;
-        end;
+            raise warning 'syncsched: integration %/% skipped: %', a_org[v_i], a_integration[v_i], a_error[v_i];
+            perform syncsched._alert('invalid_schedule', a_org[v_i], a_integration[v_i], a_type[v_i],
+                jsonb_build_object('error', a_error[v_i], 'cron_schedule', a_cron[v_i], 'timezone', a_tz[v_i]),
+                p_now);
+        end loop;
 
-        -- Misfires: which of the due periods get a run.
-        if cardinality(v_periods) > 1 or cardinality(v_missed) > 0 then
-            if v_row.misfire_policy = 'run_once' then
-                v_missed := v_missed || v_periods[1:cardinality(v_periods) - 1];
-                v_periods := v_periods[cardinality(v_periods):];
-            end if;
-        end if;
-        if v_row.misfire_policy = 'skip' then
-            v_missed := v_missed || array(select p from unnest(v_periods) as p where p_now - p > v_row.misfire_grace);
-            v_periods := array(
-                select p from unnest(v_periods) as p where p_now - p <= v_row.misfire_grace order by p desc limit 1
-            );
-        end if;
-        if cardinality(v_missed) > 0 then
-            perform syncsched._alert('missed', v_row.org_id, v_row.integration_id, v_row.integration_type,
-                jsonb_build_object('policy', v_row.misfire_policy, 'missed', cardinality(v_missed),
-                                   'first', v_missed[1], 'last', v_missed[cardinality(v_missed)]), p_now);
-        end if;
-
-        -- Overlap: a pending run, or a running one that is alive or recent, holds the schedule.
-        if cardinality(v_periods) > 0 and exists (
-            select from syncsched.sync_run_log as r
-            where r.org_id = v_row.org_id and r.integration_id = v_row.integration_id
-                and r.status in ('pending', 'running')
-                and (r.status = 'pending' or r.lease_expires_at > p_now or r.started_at > p_now - v_skip_window)
-        ) then
-            v_running := v_running + 1;
-            perform syncsched._alert('skipped_overlap', v_row.org_id, v_row.integration_id, v_row.integration_type,
-                jsonb_build_object('periods', to_jsonb(v_periods)), p_now);
-            if v_row.misfire_policy = 'catch_up' then
-                v_next := v_row.next_run_at;  -- the periods stay owed; the next tick tries again
-            end if;
-            v_periods := '{}';
-        end if;
-
-        if cardinality(v_periods) > 0 then
+        -- 5. The runs, in one statement: at most one per period (UNIQUE idempotency key).
+        if cardinality(r_row) > 0 then
             insert into syncsched.sync_run_log (
                 org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
                 max_attempts, payload, not_before, enqueued_at
             )
-            select v_row.org_id, v_row.integration_id, v_row.integration_type, p,
-                syncsched._period_key(v_row.org_id, v_row.integration_id, p),
-                case when p_now - p > v_row.misfire_grace then 'catch_up' else 'schedule' end,
-                coalesce(v_row.max_attempts, v_default_attempts), v_row.payload, p_now, p_now
-            from unnest(v_periods) as p
-            order by p
+            select a_org[x.i], a_integration[x.i], a_type[x.i], x.p,
+                syncsched._period_key(a_org[x.i], a_integration[x.i], x.p),
+                case when p_now - x.p > a_grace[x.i] then 'catch_up' else 'schedule' end,
+                coalesce(a_attempts[x.i], v_default_attempts), a_payload[x.i], p_now, p_now
+            from unnest(r_row, r_period) as x (i, p)
+            order by x.p, x.i
             on conflict (idempotency_key) do nothing;
-            get diagnostics v_inserted = row_count;
-            v_triggered := v_triggered + v_inserted;
-            v_duplicate := v_duplicate + cardinality(v_periods) - v_inserted;
+            get diagnostics v_triggered = row_count;
+            v_duplicate := cardinality(r_row) - v_triggered;
         end if;
 
+        -- 6. Advance the schedules handled, in one statement.
         update syncsched.organization_integrations as o
-        set next_run_at = v_next, last_tick_at = p_now
-        where o.id = v_row.id;
-    end loop;
+        set next_run_at = u.next_run_at, last_tick_at = p_now
+        from unnest(a_id, a_new_next, a_done) as u (id, next_run_at, done)
+        where o.id = u.id and u.done;
+    end if;
 
     if v_due = p_limit then
         select count(*)::integer into v_remaining
@@ -219,7 +315,7 @@ begin
 end
 $$;
 comment on function syncsched.run_scheduled_jobs(timestamptz, integer) is
-'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts.';
+'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. Set-based: a handful of statements per batch, whatever its size.'; -- noqa: LT05
 
 create or replace function syncsched.reap_expired_runs(p_now timestamptz default now())
 returns integer

@@ -341,11 +341,11 @@ def persistent(root: Path = DEFAULT_DIR) -> LocalCluster:
 
 
 @contextlib.contextmanager
-def throwaway(**kwargs: object) -> Iterator[LocalCluster]:
-    """A fast, non-durable cluster in a temporary folder, removed afterwards."""
+def throwaway(*, durable: bool = False, **kwargs: object) -> Iterator[LocalCluster]:
+    """A cluster in a temporary folder, removed afterwards; fast (fsync off) unless durable."""
     root = Path(tempfile.mkdtemp(prefix="syncsched-pg-"))
     os.chmod(root, 0o755)
-    cluster = LocalCluster(root=root, durable=False, **kwargs)  # type: ignore[arg-type]
+    cluster = LocalCluster(root=root, durable=durable, **kwargs)  # type: ignore[arg-type]
     try:
         cluster.start()
         yield cluster

@@ -13,12 +13,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cron
+import bench_tick
 
 from syncsched import localpg
 from syncsched.migrate import migrate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = {"cron": bench_cron}
+BENCHMARKS = {"cron": bench_cron, "tick": bench_tick}
 
 
 def main() -> int:
@@ -29,7 +30,8 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
     RESULTS.mkdir(exist_ok=True)
-    with localpg.throwaway() as cluster:
+    # durable: commits cost what they cost in production
+    with localpg.throwaway(durable=True) as cluster:
         migrate(cluster.dsn())
         for name in args.names or list(BENCHMARKS):
             module = BENCHMARKS[name]
@@ -38,7 +40,10 @@ def main() -> int:
             print(module.report(result), flush=True)
             path = RESULTS / f"{name}.json"
             path.write_text(json.dumps(result, indent=2) + "\n")
-            print(f"   written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+            print(f"   written to {path}")
+            if hasattr(module, "plot"):
+                module.plot(result, path.with_suffix(".png"))
+                print(f"   plot: {path.with_suffix('.png')}")
     return 0
 
 
