@@ -535,7 +535,7 @@ begin
             continue;
         end if;
         v_day := v_at::date;
-        if not syncsched._cron_day_matches(p_spec, v_day) then
+        if not p_spec.any_day and not syncsched._cron_day_matches(p_spec, v_day) then
             if p_spec.day_and and p_spec.weekdays = 127 and p_spec.days < (1::bigint << 32) then
                 -- only day-of-month numbers: jump to the next one, or to the next month
                 v_next := syncsched._bit_next(p_spec.days, extract(day from v_day)::integer + 1);
@@ -691,8 +691,9 @@ begin
     if p_tz is null or p_tz = '' then
         raise exception 'time zone is empty' using errcode = 'invalid_parameter_value';
     end if;
-    if length(p_tz) > 64 or p_tz !~ '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$'
-        or (p_tz ~ '[0-9]' and p_tz !~ '/' and p_tz not in ('EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT')) then
+    -- a first component without digits: POSIX offsets (UTC+3, EST5) are not IANA names
+    if length(p_tz) > 64 or (p_tz !~ '^[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+)*$'
+        and p_tz not in ('EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT')) then
         raise exception 'unknown time zone "%": use an IANA name such as Europe/Oslo', left(p_tz, 64)
             using errcode = 'invalid_parameter_value';
     end if;
@@ -709,8 +710,8 @@ declare
     v_from timestamp;
     v_wall timestamp;
 begin
-    if p_tz <> 'UTC' or p_tz is null then
-        perform syncsched._tz_check(p_tz);
+    if p_tz is null or (p_tz <> 'UTC' and p_tz !~ '^[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+)*$') then
+        perform syncsched._tz_check(p_tz);  -- raises, or accepts one of the few names with digits
     end if;
     if p_after is null then
         raise exception 'the instant to start from is null' using errcode = 'invalid_parameter_value';
@@ -732,7 +733,8 @@ begin
     end if;
     -- Elapsed-time expressions: the wall-clock answer holds unless the clock changes
     -- on the first or the last day of the search.
-    if syncsched._tz_day_is_plain(v_from::date, p_tz) and syncsched._tz_day_is_plain(v_wall::date, p_tz) then
+    if syncsched._tz_day_is_plain(v_from::date, p_tz)
+        and (v_wall::date = v_from::date or syncsched._tz_day_is_plain(v_wall::date, p_tz)) then
         return v_wall at time zone p_tz;
     end if;
     return syncsched._cron_next_elapsed(p_spec, p_after, p_tz);

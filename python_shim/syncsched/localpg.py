@@ -139,6 +139,9 @@ class LocalCluster:
             )
         return proc
 
+    def _pg_ctl(self, action: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._run([str(self.bindir / "pg_ctl"), action, "-D", str(self.datadir.resolve()), *args], check=check)
+
     def _give_to_server_user(self, path: Path) -> None:
         if not self._run_as:
             return
@@ -216,7 +219,7 @@ class LocalCluster:
     def is_running(self) -> bool:
         if not self.initialized():
             return False
-        proc = self._run([str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir.resolve())], check=False)
+        proc = self._pg_ctl("status", check=False)
         return proc.returncode == 0
 
     def postmaster_pid(self) -> int | None:
@@ -241,20 +244,7 @@ class LocalCluster:
             if self.port is None or attempt > 0:
                 self.port = free_port()
             self._write_settings(self.port)
-            proc = self._run(
-                [
-                    str(self.bindir / "pg_ctl"),
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    str(self.datadir.resolve()),
-                    "-l",
-                    str(self.logfile.resolve()),
-                ],
-                check=False,
-            )
+            proc = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile.resolve()), check=False)
             if proc.returncode == 0:
                 break
             if "could not bind" not in self._log_tail():
@@ -286,20 +276,7 @@ class LocalCluster:
             return
         pid = self.postmaster_pid()
         if self.is_running():
-            self._run(
-                [
-                    str(self.bindir / "pg_ctl"),
-                    "stop",
-                    "-D",
-                    str(self.datadir.resolve()),
-                    "-m",
-                    mode,
-                    "-w",
-                    "-t",
-                    "60",
-                ],
-                check=False,
-            )
+            self._pg_ctl("stop", "-m", mode, "-w", "-t", "60", check=False)
         if pid is not None:
             deadline = time.monotonic() + 30
             while _pid_alive(pid) and time.monotonic() < deadline:
@@ -309,21 +286,7 @@ class LocalCluster:
 
     def restart(self, mode: str = "fast") -> None:
         """pg_ctl restart, keeping the port (used by fault tests)."""
-        self._run(
-            [
-                str(self.bindir / "pg_ctl"),
-                "restart",
-                "-D",
-                str(self.datadir.resolve()),
-                "-m",
-                mode,
-                "-w",
-                "-t",
-                "60",
-                "-l",
-                str(self.logfile.resolve()),
-            ]
-        )
+        self._pg_ctl("restart", "-m", mode, "-w", "-t", "60", "-l", str(self.logfile.resolve()))
 
     def destroy(self) -> None:
         self.stop(mode="immediate")
