@@ -1,0 +1,307 @@
+-- The run functions of the worker: claim, heartbeat, complete, fail, release.
+-- Every write by a worker is fenced: run_id AND status = 'running' AND lease_token. A stale
+-- worker's write changes nothing, returns false, and is recorded as a stale_write alert.
+
+create or replace function syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text default null)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    if cardinality(p_run_ids) > 0 then
+        raise log 'syncsched: stale % refused for run(s) %', p_action, p_run_ids;
+        perform syncsched._alert('stale_write', null, null, null,
+            jsonb_build_object('action', p_action, 'run_ids', to_jsonb(p_run_ids), 'worker_id', p_worker_id));
+    end if;
+end
+$$;
+
+create or replace function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
+returns table (
+    run_id bigint,
+    lease_token uuid,
+    lease_expires_at timestamptz,
+    org_id text,
+    integration_id text,
+    integration_type text,
+    scheduled_for timestamptz,
+    idempotency_key text,
+    attempt integer,
+    max_attempts integer,
+    payload jsonb,
+    endpoint_url text,
+    timeout_ms integer,
+    connect_timeout_ms integer,
+    auth_secret_env text
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
+    v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
+    v_types text[];
+    v_row record;
+begin
+    if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
+        raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if p_max is null or p_max < 1 or p_max > 10000 then
+        raise exception 'syncsched: claim_runs p_max must be 1-10000' using errcode = 'invalid_parameter_value';
+    end if;
+    if v_lease <= interval '0' or v_lease > interval '1 day' then
+        raise exception 'syncsched: lease must be positive and at most a day' using errcode = 'invalid_parameter_value';
+    end if;
+    -- The types this claim may serve: those with work, whose claim lock we get. The lock makes
+    -- max_concurrency hold across all workers; a type another worker is claiming right now
+    -- waits for the next claim.
+    select array_agg(t.integration_type order by t.integration_type) into v_types
+    from syncsched.integration_types as t
+    where exists (
+        select from syncsched.sync_run_log as r
+        where r.status = 'pending' and r.not_before <= now() and r.integration_type = t.integration_type
+    )
+        and pg_try_advisory_xact_lock(1398361667, hashtext('claim:' || t.integration_type));
+    if v_types is null then
+        return;
+    end if;
+    for v_row in
+        with running as (
+            select r.integration_type, count(*)::integer as n
+            from syncsched.sync_run_log as r
+            where r.status = 'running' and r.integration_type = any(v_types)
+            group by r.integration_type
+        ),
+        room as (
+            select t.integration_type, t.max_concurrency - coalesce(running.n, 0) as free
+            from syncsched.integration_types as t
+            left join running on running.integration_type = t.integration_type
+            where t.integration_type = any(v_types)
+        ),
+        candidates as (
+            select r.run_id, r.org_id, r.integration_type, r.not_before
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.not_before <= now() and r.integration_type = any(v_types)
+            order by r.not_before, r.run_id
+            limit greatest(p_max * 20, 200)
+            for update skip locked
+        ),
+        -- round robin across organizations: each org's oldest first, then each org's second, ...
+        ranked as (
+            select c.*, row_number() over (partition by c.org_id order by c.not_before, c.run_id) as org_rank
+            from candidates as c
+        ),
+        typed as (
+            select k.*,
+                row_number() over (partition by k.integration_type order by k.org_rank, k.not_before, k.run_id)
+                    as type_rank
+            from ranked as k
+        ),
+        chosen as (
+            select t.run_id
+            from typed as t
+            join room on room.integration_type = t.integration_type
+            where t.type_rank <= room.free
+            order by t.org_rank, t.not_before, t.run_id
+            limit p_max
+        )
+        update syncsched.sync_run_log as r
+        set status = 'running',
+            started_at = now(),
+            heartbeat_at = now(),
+            worker_id = p_worker_id,
+            lease_token = gen_random_uuid(),
+            lease_expires_at = now() + v_lease,
+            drift = coalesce(r.drift, now() - r.scheduled_for)
+        from chosen
+        where r.run_id = chosen.run_id
+        returning r.*
+    loop
+        if v_row.attempt = 0 and v_row.drift > v_threshold and v_row.trigger <> 'manual' then
+            perform syncsched._alert('drift', v_row.org_id, v_row.integration_id, v_row.integration_type,
+                jsonb_build_object('run_id', v_row.run_id, 'scheduled_for', v_row.scheduled_for,
+                                   'started_at', v_row.started_at, 'drift_seconds',
+                                   round(extract(epoch from v_row.drift))));
+        end if;
+        select v_row.run_id, v_row.lease_token, v_row.lease_expires_at, v_row.org_id, v_row.integration_id,
+            v_row.integration_type, v_row.scheduled_for, v_row.idempotency_key, v_row.attempt, v_row.max_attempts,
+            v_row.payload, t.endpoint_url, t.timeout_ms, t.connect_timeout_ms, t.auth_secret_env
+        into run_id, lease_token, lease_expires_at, org_id, integration_id, integration_type, scheduled_for,
+            idempotency_key, attempt, max_attempts, payload, endpoint_url, timeout_ms, connect_timeout_ms,
+            auth_secret_env
+        from syncsched.integration_types as t
+        where t.integration_type = v_row.integration_type;
+        return next;
+    end loop;
+end
+$$;
+comment on function syncsched.claim_runs(text, integer, interval) is
+'Claim up to p_max pending runs whose not_before has passed, oldest first, round robin across organizations, within each type''s max_concurrency across all workers: each becomes running with a fresh lease_token and lease. Records drift (alert above drift_alert_threshold).'; -- noqa: LT05
+
+create or replace function syncsched.heartbeat(
+    p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval default null
+)
+returns table (run_id bigint, applied boolean, lease_expires_at timestamptz)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
+begin
+    if cardinality(p_run_ids) is distinct from cardinality(p_lease_tokens) then
+        raise exception 'syncsched: heartbeat needs one lease token per run id' using errcode = 'invalid_parameter_value';
+    end if;
+    return query
+    with renewed as (
+        update syncsched.sync_run_log as r
+        set lease_expires_at = now() + v_lease, heartbeat_at = now()
+        from unnest(p_run_ids, p_lease_tokens) as u (id, token)
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        returning r.run_id, r.lease_expires_at
+    )
+    select u.id, renewed.run_id is not null, renewed.lease_expires_at
+    from unnest(p_run_ids) as u (id)
+    left join renewed on renewed.run_id = u.id;
+end
+$$;
+comment on function syncsched.heartbeat(text, bigint[], uuid[], interval) is
+'Extend the leases of running runs (fenced by their tokens); applied = false for a run this worker no longer holds.';
+
+create or replace function syncsched.complete_runs(
+    p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]
+)
+returns table (run_id bigint, applied boolean)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_stale bigint[];
+begin
+    if cardinality(p_run_ids) is distinct from cardinality(p_lease_tokens) then
+        raise exception 'syncsched: complete_runs needs one lease token per run id'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    -- one statement for many runs: the worker writes completions in batches
+    with done as (
+        update syncsched.sync_run_log as r
+        set status = 'completed', finished_at = now(), http_status = u.http_status,
+            response_excerpt = left(u.excerpt, 65536), error = null
+        from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        returning r.run_id
+    )
+    select coalesce(array_agg(u.id) filter (where done.run_id is null), '{}')
+    into v_stale
+    from unnest(p_run_ids) as u (id)
+    left join done on done.run_id = u.id;
+    perform syncsched._stale_write('complete', v_stale);
+    return query select u.id, not (u.id = any(v_stale)) from unnest(p_run_ids) as u (id);
+end
+$$;
+comment on function syncsched.complete_runs(bigint[], uuid[], integer[], text[]) is
+'Mark many running runs completed in one statement (each fenced by its lease token); applied per run.';
+
+create or replace function syncsched.complete_run(
+    p_run_id bigint, p_lease_token uuid, p_http_status integer default null, p_response_excerpt text default null
+)
+returns boolean
+language sql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select c.applied
+    from syncsched.complete_runs(array[p_run_id], array[p_lease_token], array[p_http_status],
+                                 array[p_response_excerpt]) as c
+$$;
+comment on function syncsched.complete_run(bigint, uuid, integer, text) is
+'Mark a running run completed (fenced by its lease token); false when this worker no longer holds it.';
+
+create or replace function syncsched.retry_delay(p_attempt integer, p_retry_after interval default null)
+returns interval
+language plpgsql
+volatile
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_base interval := syncsched.setting('retry_backoff_base')::interval;
+    v_cap interval := syncsched.setting('retry_backoff_cap')::interval;
+    v_ceiling interval := least(v_cap, v_base * power(2, least(greatest(p_attempt, 0), 30)));
+begin
+    -- exponential backoff with full jitter; a larger Retry-After from the endpoint wins
+    return greatest(v_ceiling * random(), coalesce(p_retry_after, interval '0'));
+end
+$$;
+comment on function syncsched.retry_delay(integer, interval) is
+'Delay before retry number p_attempt: random in [0, min(cap, base * 2^attempt)], at least p_retry_after.';
+
+create or replace function syncsched.fail_run(
+    p_run_id bigint,
+    p_lease_token uuid,
+    p_error text,
+    p_http_status integer default null,
+    p_retryable boolean default true,
+    p_retry_after interval default null
+)
+returns boolean
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_row syncsched.sync_run_log%rowtype;
+begin
+    update syncsched.sync_run_log as r
+    set attempt = r.attempt + 1,
+        status = case when coalesce(p_retryable, false) and r.attempt + 1 < r.max_attempts
+                      then 'pending' else 'failed' end::syncsched.run_status,
+        not_before = case when coalesce(p_retryable, false) and r.attempt + 1 < r.max_attempts
+                          then now() + syncsched.retry_delay(r.attempt, p_retry_after) else r.not_before end,
+        finished_at = case when coalesce(p_retryable, false) and r.attempt + 1 < r.max_attempts
+                           then null else now() end,
+        error = left(coalesce(p_error, 'failed'), 8192),
+        http_status = p_http_status,
+        lease_expires_at = null
+    where r.run_id = p_run_id and r.status = 'running' and r.lease_token = p_lease_token
+    returning r.* into v_row;
+    if not found then
+        perform syncsched._stale_write('fail', array[p_run_id]);
+        return false;
+    end if;
+    if v_row.status = 'failed' then
+        perform syncsched._alert('failing', v_row.org_id, v_row.integration_id, v_row.integration_type,
+            jsonb_build_object('run_id', v_row.run_id, 'attempts', v_row.attempt, 'http_status', p_http_status,
+                               'error', left(v_row.error, 500)));
+    else
+        perform pg_notify('syncsched_runs', json_build_object('retry', v_row.run_id, 'at', v_row.not_before)::text);
+    end if;
+    return true;
+end
+$$;
+comment on function syncsched.fail_run(bigint, uuid, text, integer, boolean, interval) is
+'A failed attempt (fenced): retryable and attempts left -> pending after retry_delay; else failed with a failing alert.';
+
+create or replace function syncsched.release_run(p_run_id bigint, p_lease_token uuid)
+returns boolean
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    update syncsched.sync_run_log as r
+    set status = 'pending', not_before = now(), lease_expires_at = null, worker_id = null
+    where r.run_id = p_run_id and r.status = 'running' and r.lease_token = p_lease_token;
+    if not found then
+        perform syncsched._stale_write('release', array[p_run_id]);
+        return false;
+    end if;
+    perform pg_notify('syncsched_runs', json_build_object('released', p_run_id)::text);
+    return true;
+end
+$$;
+comment on function syncsched.release_run(bigint, uuid) is
+'Give a running run back (pending again, no attempt spent), e.g. at worker shutdown; fenced by its lease token.';
