@@ -55,6 +55,8 @@ begin
     if v_lease <= interval '0' or v_lease > interval '1 day' then
         raise exception 'syncsched: lease must be positive and at most a day' using errcode = 'invalid_parameter_value';
     end if;
+    -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
+    perform syncsched.reap_expired_runs(now());
     -- The types this claim may serve: those with work, whose claim lock we get. The lock makes
     -- max_concurrency hold across all workers; a type another worker is claiming right now
     -- waits for the next claim.

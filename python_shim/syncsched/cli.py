@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from syncsched import __version__, localpg
-from syncsched.config import resolve_dsn
-from syncsched.errors import SyncschedError
+from syncsched.config import configure_logging, default_worker_id, env_default, parse_duration, resolve_dsn
+from syncsched.errors import ConfigError, SyncschedError
 from syncsched.migrate import migrate, rollback_all
 
 EXIT_USAGE = 2
@@ -56,6 +56,27 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from syncsched.worker import WorkerSettings, run_worker
+
+    configure_logging(args.log_format)
+    try:
+        concurrency = int(args.concurrency)
+    except ValueError:
+        raise ConfigError(f"--concurrency must be a whole number, not {args.concurrency!r}") from None
+    if concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    settings = WorkerSettings(
+        dsn=resolve_dsn(args.dsn),
+        worker_id=args.worker_id or default_worker_id(),
+        concurrency=concurrency,
+        poll_interval=parse_duration(args.poll_interval),
+        lease=parse_duration(args.lease),
+        grace=parse_duration(args.grace),
+    )
+    return run_worker(settings)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     _say("syncsched demo: coming soon. Meanwhile: `syncsched db start` then `syncsched migrate`.")
     return 0
@@ -79,6 +100,36 @@ def build_parser() -> argparse.ArgumentParser:
     p_db.add_argument("action", choices=["start", "stop", "status", "url"])
     p_db.add_argument("--dir", default=str(localpg.DEFAULT_DIR), help="cluster folder (default: .syncsched)")
     p_db.set_defaults(func=_cmd_db)
+
+    p_worker = commands.add_parser(
+        "worker", help="claim runs and call their endpoints (flags also from SYNCSCHED_* variables)"
+    )
+    p_worker.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    p_worker.add_argument(
+        "--concurrency",
+        default=env_default("CONCURRENCY", "5"),
+        help="runs in flight at once (default 5; $SYNCSCHED_CONCURRENCY)",
+    )
+    p_worker.add_argument(
+        "--worker-id",
+        default=env_default("WORKER_ID", ""),
+        help="name in the run log (default host:pid; $SYNCSCHED_WORKER_ID)",
+    )
+    p_worker.add_argument(
+        "--poll-interval",
+        default=env_default("POLL_INTERVAL", "5s"),
+        help="claim at least this often without NOTIFY (default 5s)",
+    )
+    p_worker.add_argument(
+        "--lease", default=env_default("LEASE", "60s"), help="lease per claim, renewed every lease/3 (default 60s)"
+    )
+    p_worker.add_argument(
+        "--grace",
+        default=env_default("GRACE", "30s"),
+        help="time for calls in flight to finish at shutdown (default 30s)",
+    )
+    p_worker.add_argument("--log-format", default=env_default("LOG_FORMAT", "text"), choices=["text", "json"])
+    p_worker.set_defaults(func=_cmd_worker)
 
     p_demo = commands.add_parser("demo", help="the whole system live")
     p_demo.set_defaults(func=_cmd_demo)

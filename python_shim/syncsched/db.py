@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import conninfo, sql
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
@@ -18,6 +19,8 @@ from syncsched import queries
 from syncsched.errors import ConnectError
 
 Connection = psycopg.Connection[Any]
+AsyncConnection = psycopg.AsyncConnection[Any]
+Pool = AsyncConnectionPool
 Row = dict[str, Any]
 Error = psycopg.Error
 
@@ -55,14 +58,64 @@ def with_database(dsn: str, dbname: str) -> str:
 
 def connect(dsn: str, *, autocommit: bool = True, application_name: str = "syncsched") -> Connection:
     """A connection with keepalives; failures become one-line ConnectErrors."""
+    try:
+        return psycopg.connect(_conninfo(dsn, application_name), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        raise ConnectError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(exc)}") from None
+
+
+def _conninfo(dsn: str, application_name: str) -> str:
     params = parse_dsn(dsn)
     options = {**_KEEPALIVE, "application_name": application_name, "connect_timeout": "10"}
     for key, value in options.items():
         params.setdefault(key, value)
+    return conninfo.make_conninfo(**params)
+
+
+async def async_connect(dsn: str, *, application_name: str = "syncsched") -> AsyncConnection:
+    """An autocommit asyncio connection with keepalives; failures become ConnectErrors."""
     try:
-        return psycopg.connect(conninfo.make_conninfo(**params), autocommit=autocommit)
+        return await psycopg.AsyncConnection.connect(_conninfo(dsn, application_name), autocommit=True)
     except psycopg.OperationalError as exc:
         raise ConnectError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(exc)}") from None
+
+
+@asynccontextmanager
+async def async_pool(dsn: str, *, size: int, application_name: str) -> AsyncIterator[Pool]:
+    """A pool of autocommit connections for claims and status writes."""
+    pool = AsyncConnectionPool(
+        _conninfo(dsn, application_name),
+        min_size=1,
+        max_size=size,
+        open=False,
+        kwargs={"autocommit": True},
+        reconnect_timeout=3600,
+    )
+    await pool.open()
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def async_fetch_all(pool: Pool, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall() if cur.description else []
+
+
+async def listen(conn: AsyncConnection, channel: str) -> None:
+    await conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
+
+
+async def notifications(conn: AsyncConnection, timeout: float) -> AsyncIterator[str]:
+    """Payloads of NOTIFYs on this connection, for up to `timeout` seconds."""
+    async for notify in conn.notifies(timeout=timeout):
+        yield notify.payload
+
+
+async def ping(conn: AsyncConnection) -> None:
+    await conn.execute("select 1")
 
 
 def _first_line(exc: BaseException) -> str:

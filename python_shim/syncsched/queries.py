@@ -72,3 +72,17 @@ select * from plpgsql_check_function_tb(%s::regprocedure, %s::regclass)
 """
 
 PLPGSQL_CHECK_ROUTINE = "select * from plpgsql_check_function_tb(%s::regprocedure)"
+
+# --- the worker: calls of the run functions only --------------------------------------
+
+RUNS_CHANNEL = "syncsched_runs"
+
+CLAIM_RUNS = "select * from syncsched.claim_runs(%s, %s, %s)"
+
+HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s)"
+
+COMPLETE_RUNS = "select run_id, applied from syncsched.complete_runs(%s, %s, %s, %s)"
+
+FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s) as applied"
+
+RELEASE_RUN = "select syncsched.release_run(%s, %s) as applied"

@@ -1,0 +1,147 @@
+"""HTTP invocation of an integration's endpoint, one run at a time.
+
+aiohttp: one ClientSession (one connection pool) for the whole worker, no redirects, the
+response body read only up to a cap so that a huge answer costs no memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import aiohttp
+
+DEFAULT_BODY_CAP = 256 * 1024
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+Kind = Literal["completed", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A claimed run, as claim_runs returns it."""
+
+    run_id: int
+    lease_token: Any
+    org_id: str
+    integration_id: str
+    integration_type: str
+    scheduled_for: datetime
+    idempotency_key: str
+    attempt: int
+    max_attempts: int
+    payload: dict[str, Any]
+    endpoint_url: str
+    timeout_ms: int
+    connect_timeout_ms: int
+    auth_secret_env: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Run:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    def request_body(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "org_id": self.org_id,
+            "integration_id": self.integration_id,
+            "integration_type": self.integration_type,
+            "scheduled_for": self.scheduled_for.isoformat(),
+            "attempt": self.attempt + 1,
+            "idempotency_key": self.idempotency_key,
+            "payload": self.payload,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Kind
+    http_status: int | None = None
+    excerpt: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+def classify(status: int) -> Kind:
+    """2xx completes; 408, 425, 429 and 5xx are retried; other statuses fail at once."""
+    if 200 <= status < 300:
+        return "completed"
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return "retry"
+    return "failed"
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class Invoker:
+    """Calls endpoints. Use as an async context manager (it owns the HTTP session)."""
+
+    def __init__(self, body_cap: int = DEFAULT_BODY_CAP) -> None:
+        self.body_cap = body_cap
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Invoker:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
+            auto_decompress=True,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _headers(self, run: Run) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Idempotency-Key": run.idempotency_key}
+        if run.auth_secret_env:
+            secret = os.environ.get(run.auth_secret_env)
+            if secret:
+                headers["Authorization"] = secret  # never logged, never stored
+        return headers
+
+    async def call(self, run: Run) -> Outcome:
+        assert self._session is not None, "Invoker used outside its context"
+        timeout = aiohttp.ClientTimeout(total=run.timeout_ms / 1000, sock_connect=run.connect_timeout_ms / 1000)
+        try:
+            async with self._session.post(
+                run.endpoint_url,
+                data=json.dumps(run.request_body()),
+                headers=self._headers(run),
+                allow_redirects=False,
+                timeout=timeout,
+            ) as response:
+                body = await response.content.read(self.body_cap)
+                excerpt = body.decode("utf-8", errors="replace")
+                kind = classify(response.status)
+                return Outcome(
+                    kind=kind,
+                    http_status=response.status,
+                    excerpt=excerpt,
+                    error=None if kind == "completed" else f"HTTP {response.status}: {excerpt[:200]}",
+                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                )
+        except TimeoutError:
+            return Outcome(kind="retry", error=f"timeout after {run.timeout_ms} ms")
+        except aiohttp.ClientError as exc:
+            return Outcome(kind="retry", error=f"connection error: {type(exc).__name__}: {exc}"[:500])
+        except asyncio.CancelledError:
+            raise

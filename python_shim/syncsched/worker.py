@@ -1,0 +1,255 @@
+"""`syncsched worker`: a LISTEN consumer that claims runs, calls the endpoints, writes the outcome.
+
+The table is the truth; NOTIFY only wakes the claim loop, which also runs every poll interval
+and at once after every (re)connect. Leases are renewed by heartbeats; every status write
+carries the run's lease token, so a worker that lost a run cannot overwrite its fate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from syncsched import db, queries
+from syncsched.errors import ConnectError
+from syncsched.invoker import Invoker, Outcome, Run
+
+log = logging.getLogger("syncsched.worker")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    dsn: str
+    worker_id: str
+    concurrency: int = 5
+    poll_interval: float = 5.0
+    lease: float = 60.0
+    grace: float = 30.0
+    liveness_interval: float = 10.0
+
+
+@dataclass
+class _InFlight:
+    run: Run
+    task: asyncio.Task[None] = field(repr=False)
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings) -> None:
+        if settings.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inflight: dict[int, _InFlight] = {}
+        self._signals = 0
+        self._pool: db.Pool | None = None
+        self._invoker: Invoker | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """First signal: stop claiming and drain. Second: exit at once (the leases recover)."""
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting now; %d run(s) in flight return by lease expiry", len(self._inflight))
+            os._exit(1)
+        log.info(
+            "stopping: no more claims; waiting up to %.0f s for %d run(s) in flight",
+            self.settings.grace,
+            len(self._inflight),
+        )
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+        name = f"syncsched worker {self.settings.worker_id}"[:63]
+        async with (
+            db.async_pool(self.settings.dsn, size=self.settings.concurrency + 2, application_name=name) as pool,
+            Invoker() as invoker,
+        ):
+            self._pool, self._invoker = pool, invoker
+            listener = asyncio.create_task(self._listen(name))
+            heartbeats = asyncio.create_task(self._heartbeat_loop())
+            log.info(
+                "worker %s started: concurrency %d, lease %.0f s, poll every %.1f s",
+                self.settings.worker_id,
+                self.settings.concurrency,
+                self.settings.lease,
+                self.settings.poll_interval,
+            )
+            try:
+                await self._claim_loop()
+                listener.cancel()
+                await self._drain()
+            finally:
+                heartbeats.cancel()
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(listener, heartbeats, return_exceptions=True)
+        log.info("worker %s stopped", self.settings.worker_id)
+        return 0
+
+    # --- the loops ---------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            free = self.settings.concurrency - len(self._inflight)
+            claimed = 0
+            if free > 0:
+                claimed = await self._claim(free)
+            if claimed and claimed == free:
+                continue  # there may be more waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
+
+    async def _claim(self, free: int) -> int:
+        assert self._pool is not None
+        try:
+            rows = await db.async_fetch_all(
+                self._pool,
+                queries.CLAIM_RUNS,
+                (self.settings.worker_id, free, timedelta(seconds=self.settings.lease)),
+            )
+        except db.Error as exc:
+            log.warning("claim failed: %s", db.error_message(exc))
+            await asyncio.sleep(1)
+            return 0
+        for row in rows:
+            run = Run.from_row(row)
+            log.info(
+                "run %d running: %s/%s (%s) attempt %d of %d",
+                run.run_id,
+                run.org_id,
+                run.integration_id,
+                run.integration_type,
+                run.attempt + 1,
+                run.max_attempts,
+            )
+            task = asyncio.create_task(self._execute(run))
+            self._inflight[run.run_id] = _InFlight(run, task)
+            task.add_done_callback(functools.partial(self._finished, run.run_id))
+        return len(rows)
+
+    def _finished(self, run_id: int, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(run_id, None)
+        self._wake.set()
+
+    async def _execute(self, run: Run) -> None:
+        assert self._invoker is not None
+        outcome = await self._invoker.call(run)
+        await self._record(run, outcome)
+
+    async def _record(self, run: Run, outcome: Outcome) -> None:
+        if outcome.kind == "completed":
+            rows = await self._write(
+                queries.COMPLETE_RUNS, ([run.run_id], [run.lease_token], [outcome.http_status], [outcome.excerpt])
+            )
+            applied = bool(rows and rows[0]["applied"])
+            log.info("run %d completed: HTTP %s%s", run.run_id, outcome.http_status, "" if applied else " (stale)")
+            return
+        retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None else None
+        rows = await self._write(
+            queries.FAIL_RUN,
+            (run.run_id, run.lease_token, outcome.error, outcome.http_status, outcome.kind == "retry", retry_after),
+        )
+        applied = bool(rows and rows[0]["applied"])
+        will_retry = outcome.kind == "retry" and run.attempt + 1 < run.max_attempts
+        log.info(
+            "run %d %s: %s%s",
+            run.run_id,
+            "failed, will retry" if will_retry else "failed",
+            outcome.error,
+            "" if applied else " (stale: another worker holds it now)",
+        )
+
+    async def _write(self, query: str, params: tuple[Any, ...]) -> list[db.Row]:
+        """A status write, retried while the database is unreachable, for up to a lease."""
+        assert self._pool is not None
+        deadline = asyncio.get_running_loop().time() + self.settings.lease
+        delay = 0.2
+        while True:
+            try:
+                return await db.async_fetch_all(self._pool, query, params)
+            except (db.Error, ConnectError) as exc:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    log.error("status write abandoned after a lease of retries: %s", exc)
+                    return []
+                log.warning("status write failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _heartbeat_loop(self) -> None:
+        assert self._pool is not None
+        while True:
+            await asyncio.sleep(self.settings.lease / 3)
+            held = list(self._inflight.values())
+            if not held:
+                continue
+            try:
+                rows = await db.async_fetch_all(
+                    self._pool,
+                    queries.HEARTBEAT,
+                    (
+                        self.settings.worker_id,
+                        [h.run.run_id for h in held],
+                        [h.run.lease_token for h in held],
+                        timedelta(seconds=self.settings.lease),
+                    ),
+                )
+            except db.Error as exc:
+                log.warning("heartbeat failed: %s", db.error_message(exc))
+                continue
+            for row in rows:
+                if not row["applied"] and row["run_id"] in self._inflight:
+                    log.warning("run %d: lease lost, abandoning it", row["run_id"])
+                    self._inflight[row["run_id"]].task.cancel()
+
+    async def _listen(self, name: str) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                conn = await db.async_connect(self.settings.dsn, application_name=name)
+                async with conn:
+                    await db.listen(conn, queries.RUNS_CHANNEL)
+                    log.info("listening on %s", queries.RUNS_CHANNEL)
+                    self._wake.set()  # claim at once after every (re)connect
+                    backoff = 0.5
+                    while not self._stopping.is_set():
+                        async for _payload in db.notifications(conn, self.settings.liveness_interval):
+                            self._wake.set()
+                        await db.ping(conn)  # a dead or half-open connection fails here
+            except (db.Error, ConnectError, OSError) as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def _drain(self) -> None:
+        """Let calls in flight finish within the grace period; give the rest back."""
+        held = list(self._inflight.values())
+        if held:
+            await asyncio.wait([h.task for h in held], timeout=self.settings.grace)
+        for h in held:
+            if not h.task.done():
+                h.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await h.task
+                rows = await self._write(queries.RELEASE_RUN, (h.run.run_id, h.run.lease_token))
+                log.info(
+                    "run %d released at shutdown%s", h.run.run_id, "" if rows and rows[0]["applied"] else " (stale)"
+                )
+
+
+def run_worker(settings: WorkerSettings) -> int:
+    return asyncio.run(Worker(settings).run())

@@ -1,0 +1,248 @@
+"""`syncsched worker` as a real process against a real PostgreSQL and a real local HTTP endpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from endpoint import Endpoint, Reply, Request
+
+from syncsched import db
+
+SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
+
+
+class WorkerProcess:
+    def __init__(self, dsn: str, log: Path, *args: str) -> None:
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(
+            [SYNCSCHED, "worker", "--dsn", dsn, "--poll-interval", "1s", *args],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def workers(syncsched_dsn: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        worker = WorkerProcess(syncsched_dsn, tmp_path / f"worker{len(started)}.log", *args)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def point_types_at(conn: db.Connection, endpoint: Endpoint) -> None:
+    db.execute(
+        conn, "update syncsched.integration_types set endpoint_url = %s || '/' || integration_type", (endpoint.url,)
+    )
+
+
+def schedule_due(conn: db.Connection, count: int = 1, integration_type: str = "xledger", max_attempts: int = 3) -> None:
+    """`count` integrations due now, turned into pending runs by a tick."""
+    db.execute(
+        conn,
+        """
+        insert into syncsched.organization_integrations (org_id, integration_id, integration_type,
+            interval_minutes, max_attempts, payload)
+        select 'org' || g, 'ledger', %s, 60, %s, jsonb_build_object('n', g) from generate_series(1, %s) as g
+    """,
+        (integration_type, max_attempts, count),
+    )
+    db.execute(conn, "update syncsched.organization_integrations set next_run_at = now() - interval '1 minute'")
+    result = db.fetch_value(conn, "select syncsched.run_scheduled_jobs()")
+    assert result["triggered"] == count
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def statuses(conn: db.Connection) -> list[str]:
+    return [r["status"] for r in db.fetch_all(conn, "select status::text from syncsched.sync_run_log order by run_id")]
+
+
+def test_one_run_pending_running_completed(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    with Endpoint(lambda _r, _n: Reply(delay=1.0, body='{"exported": 12}')) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn)
+        worker = workers()
+        wait_for(lambda: statuses(conn) == ["running"], 20, "the run to be running")
+        wait_for(lambda: statuses(conn) == ["completed"], 20, "the run to complete")
+        run = db.fetch_one(conn, "select * from syncsched.sync_run_log")
+        assert run is not None
+        (request,) = endpoint.requests
+        assert request.path == "/xledger"
+        assert request.headers["Idempotency-Key"] == run["idempotency_key"]
+        assert request.body == {
+            "run_id": run["run_id"],
+            "org_id": "org1",
+            "integration_id": "ledger",
+            "integration_type": "xledger",
+            "scheduled_for": run["scheduled_for"].isoformat(),
+            "attempt": 1,
+            "idempotency_key": run["idempotency_key"],
+            "payload": {"n": 1},
+        }
+        assert run["http_status"] == 200 and run["response_excerpt"] == '{"exported": 12}'
+        assert run["worker_id"] and run["started_at"] <= run["finished_at"]
+        assert f"run {run['run_id']} completed: HTTP 200" in worker.output()
+
+
+def test_500_is_retried_then_failed(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    db.execute(conn, "update syncsched.settings set value = '300 milliseconds' where key = 'retry_backoff_base'")
+    with Endpoint(lambda _r, _n: Reply(status=500, body="database is down")) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn, max_attempts=3)
+        workers()
+        wait_for(lambda: statuses(conn) == ["failed"], 30, "the run to fail")
+        run = db.fetch_one(conn, "select attempt, error, http_status from syncsched.sync_run_log")
+        assert run == {"attempt": 3, "error": "HTTP 500: database is down", "http_status": 500}
+        assert len(endpoint.requests) == 3
+        assert db.fetch_value(conn, "select count(*) from syncsched.scheduler_alerts where kind = 'failing'") == 1
+
+
+def test_429_retry_after_is_honoured(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    def behaviour(_request: Request, n: int) -> Reply:
+        return Reply(status=429, headers={"Retry-After": "3"}) if n == 0 else Reply()
+
+    with Endpoint(behaviour) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn)
+        workers()
+        wait_for(lambda: statuses(conn) == ["completed"], 30, "the run to complete after the 429")
+        first, second = endpoint.requests
+        assert second.started - first.finished >= 3.0
+
+
+def test_404_fails_at_once(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    with Endpoint(lambda _r, _n: Reply(status=404, body="no such company")) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn)
+        workers()
+        wait_for(lambda: statuses(conn) == ["failed"], 20, "the run to fail")
+        assert len(endpoint.requests) == 1
+        assert db.fetch_value(conn, "select attempt from syncsched.sync_run_log") == 1
+
+
+def test_five_due_are_called_concurrently(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    with Endpoint(lambda _r, _n: Reply(delay=1.5)) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn, count=5)
+        workers("--concurrency", "5")
+        wait_for(lambda: statuses(conn) == ["completed"] * 5, 30, "five runs to complete")
+        assert endpoint.max_active == 5
+
+
+def test_twenty_due_complete_quickly(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    with Endpoint() as endpoint:
+        point_types_at(conn, endpoint)
+        db.execute(conn, "update syncsched.integration_types set max_concurrency = 20")
+        schedule_due(conn, count=20)
+        started = time.monotonic()
+        workers("--concurrency", "20")
+        wait_for(lambda: statuses(conn) == ["completed"] * 20, 50, "twenty runs to complete")
+        assert time.monotonic() - started < 50
+
+
+def test_sigterm_drains_in_flight_and_claims_nothing_more(
+    conn: db.Connection, workers: Callable[..., WorkerProcess]
+) -> None:
+    with Endpoint(lambda _r, _n: Reply(delay=3.0)) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn)
+        worker = workers()
+        wait_for(lambda: endpoint.requests, 20, "the call to start")
+        worker.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        db.execute(conn, "select syncsched.run_now('org1', 'ledger', p_force => true)")
+        assert worker.wait(timeout=20) == 0
+        assert statuses(conn) == ["completed", "pending"], worker.output()
+        assert len(endpoint.requests) == 1
+
+
+def test_killed_worker_run_is_taken_over_after_its_lease(
+    conn: db.Connection, workers: Callable[..., WorkerProcess]
+) -> None:
+    with Endpoint(lambda _r, n: Reply(delay=30.0 if n == 0 else 0.0)) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn)
+        first = workers("--lease", "3s")
+        wait_for(lambda: endpoint.requests, 20, "the first call")
+        first.proc.kill()
+        first.wait(timeout=10)
+        killed_at = time.monotonic()
+        workers("--lease", "3s")
+        wait_for(lambda: statuses(conn) == ["completed"], 30, "another worker to complete the run")
+        assert time.monotonic() - killed_at < 15
+        run = db.fetch_one(conn, "select attempt, status::text from syncsched.sync_run_log")
+        assert run == {"attempt": 1, "status": "completed"}  # the lost attempt counts
+        assert len(endpoint.requests) == 2
+
+
+def test_worker_started_late_processes_waiting_runs(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    with Endpoint() as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn, count=3)
+        started = time.monotonic()
+        workers("--poll-interval", "60s")
+        wait_for(lambda: statuses(conn) == ["completed"] * 3, 20, "the waiting runs")
+        assert time.monotonic() - started < 10  # claimed at connect, not at the first poll
+
+
+def test_listen_connection_terminated_is_reestablished(
+    conn: db.Connection, workers: Callable[..., WorkerProcess]
+) -> None:
+    with Endpoint() as endpoint:
+        point_types_at(conn, endpoint)
+        worker = workers("--poll-interval", "120s")
+        wait_for(lambda: "listening on syncsched_runs" in worker.output(), 20, "the worker to listen")
+        killed = db.fetch_value(
+            conn,
+            """
+            select count(pg_terminate_backend(pid)) from pg_stat_activity
+            where application_name like 'syncsched worker%%' and query ilike 'listen%%'
+        """,
+        )
+        assert killed == 1
+        wait_for(lambda: worker.output().count("listening on syncsched_runs") >= 2, 20, "a new LISTEN")
+        schedule_due(conn)  # only NOTIFY can wake it within the test: the poll interval is 2 minutes
+        wait_for(lambda: statuses(conn) == ["completed"], 15, "the run after the reconnect")
