@@ -192,7 +192,7 @@ begin
     with done as (
         update syncsched.sync_run_log as r
         set status = 'completed', finished_at = now(), http_status = u.http_status,
-            response_excerpt = left(u.excerpt, 65536), error = null
+            response_excerpt = left(u.excerpt, 1048576), error = null
         from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
         returning r.run_id

@@ -67,6 +67,19 @@ class Outcome:
     retry_after: float | None = None
 
 
+async def _read_capped(content: aiohttp.StreamReader, cap: int) -> bytes:
+    """At most `cap` bytes of a body; the rest is never read (the connection is closed instead)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < cap:
+        chunk = await content.read(cap - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def classify(status: int) -> Kind:
     """2xx completes; 408, 425, 429 and 5xx are retried; other statuses fail at once."""
     if 200 <= status < 300:
@@ -129,7 +142,7 @@ class Invoker:
                 allow_redirects=False,
                 timeout=timeout,
             ) as response:
-                body = await response.content.read(self.body_cap)
+                body = await _read_capped(response.content, self.body_cap)
                 excerpt = body.decode("utf-8", errors="replace")
                 kind = classify(response.status)
                 return Outcome(

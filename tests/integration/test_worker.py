@@ -246,3 +246,87 @@ def test_listen_connection_terminated_is_reestablished(
         wait_for(lambda: worker.output().count("listening on syncsched_runs") >= 2, 20, "a new LISTEN")
         schedule_due(conn)  # only NOTIFY can wake it within the test: the poll interval is 2 minutes
         wait_for(lambda: statuses(conn) == ["completed"], 15, "the run after the reconnect")
+
+
+def test_zombie_worker_write_changes_nothing(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    with Endpoint(lambda _r, n: Reply(delay=6.0 if n == 0 else 0.0, body=f"call {n}")) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn)
+        zombie = workers("--lease", "2s")
+        wait_for(lambda: endpoint.requests, 20, "the first call")
+        zombie.signal(signal.SIGSTOP)
+        time.sleep(2.5)  # past its lease
+        workers("--lease", "2s")
+        wait_for(lambda: statuses(conn) == ["completed"], 20, "the second worker to complete the run")
+        # resume it once the endpoint has answered its call: the answer is waiting in its socket
+        wait_for(lambda: endpoint.requests[0].finished, 20, "the first call's answer")
+        zombie.signal(signal.SIGCONT)
+        wait_for(lambda: "(stale" in zombie.output() or "lease lost" in zombie.output(), 20, "the zombie to react")
+        run = db.fetch_one(conn, "select status::text, response_excerpt from syncsched.sync_run_log")
+        assert run == {"status": "completed", "response_excerpt": "call 1"}, "the zombie changed the run"
+        if "(stale" in zombie.output():  # it wrote before its heartbeat told it the run was gone
+            assert (
+                db.fetch_value(conn, "select count(*) from syncsched.scheduler_alerts where kind = 'stale_write'") == 1
+            )
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_huge_response_is_cut_at_the_cap_and_memory_stays_flat(
+    conn: db.Connection, workers: Callable[..., WorkerProcess]
+) -> None:
+    huge = "x" * (50 * 1024 * 1024)
+    with Endpoint(lambda _r, _n: Reply(body=huge)) as endpoint:
+        point_types_at(conn, endpoint)
+        worker = workers()
+        wait_for(lambda: "listening on syncsched_runs" in worker.output(), 20, "the worker to start")
+        before = rss_kib(worker.proc.pid)
+        schedule_due(conn, count=3)
+        wait_for(lambda: statuses(conn) == ["completed"] * 3, 60, "three runs with 50 MB answers")
+        after = rss_kib(worker.proc.pid)
+        lengths = [
+            r["n"] for r in db.fetch_all(conn, "select length(response_excerpt) as n from syncsched.sync_run_log")
+        ]
+        assert lengths == [256 * 1024] * 3
+        assert after - before < 30 * 1024, f"worker RSS grew by {(after - before) // 1024} MiB"
+
+
+def test_an_endpoint_that_never_answers_times_out_and_is_retried(
+    conn: db.Connection, workers: Callable[..., WorkerProcess]
+) -> None:
+    db.execute(conn, "update syncsched.settings set value = '100 milliseconds' where key = 'retry_backoff_base'")
+    with Endpoint(lambda _r, _n: Reply(delay=20.0)) as endpoint:
+        point_types_at(conn, endpoint)
+        db.execute(conn, "update syncsched.integration_types set timeout_ms = 1000")
+        schedule_due(conn, max_attempts=2)
+        workers()
+        wait_for(lambda: statuses(conn) == ["failed"], 30, "the run to time out twice")
+        assert db.fetch_value(conn, "select error from syncsched.sync_run_log") == "timeout after 1000 ms"
+        assert len(endpoint.requests) == 2
+
+
+@pytest.mark.slow
+def test_postgresql_restarted_mid_run(tmp_path: Path) -> None:
+    from syncsched import localpg
+    from syncsched.migrate import migrate
+
+    with localpg.throwaway() as cluster, Endpoint(lambda _r, _n: Reply(delay=2.0)) as endpoint:
+        dsn = cluster.dsn()
+        migrate(dsn)
+        with db.connect(dsn) as conn:
+            point_types_at(conn, endpoint)
+            schedule_due(conn, count=3)
+        worker = WorkerProcess(dsn, tmp_path / "worker.log")
+        try:
+            wait_for(lambda: len(endpoint.requests) >= 3, 20, "three calls in flight")
+            cluster.restart("fast")
+            with db.connect(dsn) as conn:
+                wait_for(lambda: statuses(conn) == ["completed"] * 3, 60, "every run to reach a final state")
+            assert "LISTEN connection lost" in worker.output()
+        finally:
+            worker.stop()
