@@ -307,3 +307,21 @@ end
 $$;
 comment on function syncsched.release_run(bigint, uuid) is
 'Give a running run back (pending again, no attempt spent), e.g. at worker shutdown; fenced by its lease token.';
+
+create or replace function syncsched.queue_depth()
+returns table (integration_type text, pending integer, running integer)
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select t.integration_type,
+        (select count(*)::integer from syncsched.sync_run_log as r
+         where r.status = 'pending' and r.integration_type = t.integration_type),
+        (select count(*)::integer from syncsched.sync_run_log as r
+         where r.status = 'running' and r.integration_type = t.integration_type)
+    from syncsched.integration_types as t
+    order by t.integration_type
+$$;
+comment on function syncsched.queue_depth() is
+'Pending and running runs per integration type (the worker''s gauges).';

@@ -28,5 +28,6 @@ syncsched.heartbeat(text, bigint[], uuid[], interval),
 syncsched.complete_runs(bigint[], uuid[], integer[], text[]),
 syncsched.complete_run(bigint, uuid, integer, text),
 syncsched.fail_run(bigint, uuid, text, integer, boolean, interval),
-syncsched.release_run(bigint, uuid)
+syncsched.release_run(bigint, uuid),
+syncsched.queue_depth()
 to syncsched_worker;

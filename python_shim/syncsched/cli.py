@@ -56,6 +56,14 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(value: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError(f"--metrics-port must be a port number, not {value!r}")
+    return int(value)
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from syncsched.worker import WorkerSettings, run_worker
 
@@ -73,6 +81,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         poll_interval=parse_duration(args.poll_interval),
         lease=parse_duration(args.lease),
         grace=parse_duration(args.grace),
+        metrics_port=_port(args.metrics_port),
     )
     return run_worker(settings)
 
@@ -127,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace",
         default=env_default("GRACE", "30s"),
         help="time for calls in flight to finish at shutdown (default 30s)",
+    )
+    p_worker.add_argument(
+        "--metrics-port",
+        default=env_default("METRICS_PORT", ""),
+        help="serve /metrics and /healthz on this port (default: off)",
     )
     p_worker.add_argument("--log-format", default=env_default("LOG_FORMAT", "text"), choices=["text", "json"])
     p_worker.set_defaults(func=_cmd_worker)

@@ -86,3 +86,5 @@ COMPLETE_RUNS = "select run_id, applied from syncsched.complete_runs(%s, %s, %s,
 FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s) as applied"
 
 RELEASE_RUN = "select syncsched.release_run(%s, %s) as applied"
+
+QUEUE_DEPTH = "select integration_type, pending, running from syncsched.queue_depth()"

@@ -13,13 +13,15 @@ import functools
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncsched import db, queries
 from syncsched.errors import ConnectError
 from syncsched.invoker import Invoker, Outcome, Run
+from syncsched.metrics import WorkerMetrics, serve
 
 log = logging.getLogger("syncsched.worker")
 
@@ -33,6 +35,8 @@ class WorkerSettings:
     lease: float = 60.0
     grace: float = 30.0
     liveness_interval: float = 10.0
+    metrics_port: int | None = None
+    gauge_interval: float = 15.0
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Worker:
         self._signals = 0
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
+        self.metrics = WorkerMetrics()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -81,6 +86,15 @@ class Worker:
             self._pool, self._invoker = pool, invoker
             listener = asyncio.create_task(self._listen(name))
             heartbeats = asyncio.create_task(self._heartbeat_loop())
+            gauges = asyncio.create_task(self._gauge_loop())
+            http = None
+            if self.settings.metrics_port is not None:
+                http = await serve(self.metrics, self.settings.metrics_port, self.health)
+                log.info(
+                    "metrics on :%d/metrics, health on :%d/healthz",
+                    self.settings.metrics_port,
+                    self.settings.metrics_port,
+                )
             log.info(
                 "worker %s started: concurrency %d, lease %.0f s, poll every %.1f s",
                 self.settings.worker_id,
@@ -93,17 +107,31 @@ class Worker:
                 listener.cancel()
                 await self._drain()
             finally:
-                heartbeats.cancel()
-                listener.cancel()
+                for task in (heartbeats, listener, gauges):
+                    task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.gather(listener, heartbeats, return_exceptions=True)
+                    await asyncio.gather(listener, heartbeats, gauges, return_exceptions=True)
+                if http is not None:
+                    await http.cleanup()
         log.info("worker %s stopped", self.settings.worker_id)
         return 0
 
     # --- the loops ---------------------------------------------------------------------------
 
+    def health(self) -> tuple[bool, str]:
+        """Healthy while the LISTEN connection is up and the claim loop turns."""
+        stalled = time.monotonic() - self.metrics.last_loop > self.settings.poll_interval * 3 + 5
+        if self._stopping.is_set():
+            return False, "stopping"
+        if not self.metrics.listening:
+            return False, "LISTEN connection down"
+        if stalled:
+            return False, "claim loop stalled"
+        return True, f"ok: {len(self._inflight)} run(s) in flight"
+
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
+            self.metrics.last_loop = time.monotonic()
             self._wake.clear()
             free = self.settings.concurrency - len(self._inflight)
             claimed = 0
@@ -126,8 +154,12 @@ class Worker:
             log.warning("claim failed: %s", db.error_message(exc))
             await asyncio.sleep(1)
             return 0
+        now = datetime.now(UTC)
         for row in rows:
             run = Run.from_row(row)
+            self.metrics.drift_seconds.labels(run.integration_type).observe(
+                max(0.0, (now - run.scheduled_for).total_seconds())
+            )
             log.info(
                 "run %d running: %s/%s (%s) attempt %d of %d",
                 run.run_id,
@@ -140,25 +172,32 @@ class Worker:
             task = asyncio.create_task(self._execute(run))
             self._inflight[run.run_id] = _InFlight(run, task)
             task.add_done_callback(functools.partial(self._finished, run.run_id))
+        self.metrics.in_flight.set(len(self._inflight))
         return len(rows)
 
     def _finished(self, run_id: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(run_id, None)
+        self.metrics.in_flight.set(len(self._inflight))
         self._wake.set()
 
     async def _execute(self, run: Run) -> None:
         assert self._invoker is not None
+        started = time.monotonic()
         outcome = await self._invoker.call(run)
-        await self._record(run, outcome)
+        self.metrics.call_seconds.labels(run.integration_type).observe(time.monotonic() - started)
+        if outcome.http_status is not None:
+            self.metrics.http_statuses.labels(run.integration_type, str(outcome.http_status)).inc()
+        applied = await self._record(run, outcome)
+        self.metrics.runs.labels(run.integration_type, outcome.kind if applied else "stale").inc()
 
-    async def _record(self, run: Run, outcome: Outcome) -> None:
+    async def _record(self, run: Run, outcome: Outcome) -> bool:
         if outcome.kind == "completed":
             rows = await self._write(
                 queries.COMPLETE_RUNS, ([run.run_id], [run.lease_token], [outcome.http_status], [outcome.excerpt])
             )
             applied = bool(rows and rows[0]["applied"])
             log.info("run %d completed: HTTP %s%s", run.run_id, outcome.http_status, "" if applied else " (stale)")
-            return
+            return applied
         retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None else None
         rows = await self._write(
             queries.FAIL_RUN,
@@ -173,6 +212,7 @@ class Worker:
             outcome.error,
             "" if applied else " (stale: another worker holds it now)",
         )
+        return applied
 
     async def _write(self, query: str, params: tuple[Any, ...]) -> list[db.Row]:
         """A status write, retried while the database is unreachable, for up to a lease."""
@@ -216,6 +256,16 @@ class Worker:
                     log.warning("run %d: lease lost, abandoning it", row["run_id"])
                     self._inflight[row["run_id"]].task.cancel()
 
+    async def _gauge_loop(self) -> None:
+        assert self._pool is not None
+        while True:
+            try:
+                for row in await db.async_fetch_all(self._pool, queries.QUEUE_DEPTH):
+                    self.metrics.pending.labels(row["integration_type"]).set(row["pending"])
+            except db.Error as exc:
+                log.debug("queue depth not read: %s", db.error_message(exc))
+            await asyncio.sleep(self.settings.gauge_interval)
+
     async def _listen(self, name: str) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
@@ -224,6 +274,7 @@ class Worker:
                 async with conn:
                     await db.listen(conn, queries.RUNS_CHANNEL)
                     log.info("listening on %s", queries.RUNS_CHANNEL)
+                    self.metrics.listening = True
                     self._wake.set()  # claim at once after every (re)connect
                     backoff = 0.5
                     while not self._stopping.is_set():
@@ -231,6 +282,7 @@ class Worker:
                             self._wake.set()
                         await db.ping(conn)  # a dead or half-open connection fails here
             except (db.Error, ConnectError, OSError) as exc:
+                self.metrics.listening = False
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -330,3 +330,43 @@ def test_postgresql_restarted_mid_run(tmp_path: Path) -> None:
             assert "LISTEN connection lost" in worker.output()
         finally:
             worker.stop()
+
+
+def test_metrics_healthz_and_json_logs(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
+    import json
+    import urllib.request
+
+    from syncsched.localpg import free_port
+
+    def behaviour(request: Request, _n: int) -> Reply:
+        return Reply(status=404) if request.body["org_id"] == "org3" else Reply()
+
+    port = free_port()
+    with Endpoint(behaviour) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn, count=3)
+        worker = workers("--metrics-port", str(port), "--log-format", "json")
+        wait_for(lambda: sorted(statuses(conn)) == ["completed", "completed", "failed"], 20, "three outcomes")
+
+        def get(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+
+        _status, text = wait_for(lambda: get("/healthz") if get("/healthz")[0] == 200 else None, 20, "healthz 200")
+        assert text.startswith("ok")
+        _, metrics = get("/metrics")
+        assert 'syncsched_runs_total{integration_type="xledger",outcome="completed"} 2.0' in metrics
+        assert 'syncsched_runs_total{integration_type="xledger",outcome="failed"} 1.0' in metrics
+        assert 'syncsched_http_responses_total{integration_type="xledger",status="404"} 1.0' in metrics
+        assert 'syncsched_drift_seconds_count{integration_type="xledger"} 3.0' in metrics
+        assert 'syncsched_call_duration_seconds_count{integration_type="xledger"} 3.0' in metrics
+        assert "syncsched_in_flight 0.0" in metrics
+        assert 'syncsched_pending{integration_type="xledger"}' in metrics
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+        lines = [json.loads(line) for line in worker.output().splitlines() if line.strip()]
+        assert any("completed: HTTP 200" in line["message"] for line in lines)
+        assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
