@@ -57,6 +57,8 @@ class Worker:
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
         self.metrics = WorkerMetrics()
+        # completions wait here for the writer, which records many in one statement
+        self._completions: asyncio.Queue[tuple[Run, Outcome, asyncio.Future[bool]]] = asyncio.Queue()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -87,6 +89,7 @@ class Worker:
             listener = asyncio.create_task(self._listen(name))
             heartbeats = asyncio.create_task(self._heartbeat_loop())
             gauges = asyncio.create_task(self._gauge_loop())
+            writer = asyncio.create_task(self._completion_writer())
             http = None
             if self.settings.metrics_port is not None:
                 http = await serve(self.metrics, self.settings.metrics_port, self.health)
@@ -107,10 +110,10 @@ class Worker:
                 listener.cancel()
                 await self._drain()
             finally:
-                for task in (heartbeats, listener, gauges):
+                for task in (heartbeats, listener, gauges, writer):
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.gather(listener, heartbeats, gauges, return_exceptions=True)
+                    await asyncio.gather(listener, heartbeats, gauges, writer, return_exceptions=True)
                 if http is not None:
                     await http.cleanup()
         log.info("worker %s stopped", self.settings.worker_id)
@@ -192,10 +195,9 @@ class Worker:
 
     async def _record(self, run: Run, outcome: Outcome) -> bool:
         if outcome.kind == "completed":
-            rows = await self._write(
-                queries.COMPLETE_RUNS, ([run.run_id], [run.lease_token], [outcome.http_status], [outcome.excerpt])
-            )
-            applied = bool(rows and rows[0]["applied"])
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._completions.put_nowait((run, outcome, done))
+            applied = await done
             log.info("run %d completed: HTTP %s%s", run.run_id, outcome.http_status, "" if applied else " (stale)")
             return applied
         retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None else None
@@ -213,6 +215,26 @@ class Worker:
             "" if applied else " (stale: another worker holds it now)",
         )
         return applied
+
+    async def _completion_writer(self) -> None:
+        """Record completions in batches: all that arrived while the previous write ran."""
+        while True:
+            batch = [await self._completions.get()]
+            while not self._completions.empty() and len(batch) < 1000:
+                batch.append(self._completions.get_nowait())
+            rows = await self._write(
+                queries.COMPLETE_RUNS,
+                (
+                    [run.run_id for run, _, _ in batch],
+                    [run.lease_token for run, _, _ in batch],
+                    [outcome.http_status for _, outcome, _ in batch],
+                    [outcome.excerpt for _, outcome, _ in batch],
+                ),
+            )
+            applied = {row["run_id"]: bool(row["applied"]) for row in rows}
+            for run, _, done in batch:
+                if not done.done():
+                    done.set_result(applied.get(run.run_id, False))
 
     async def _write(self, query: str, params: tuple[Any, ...]) -> list[db.Row]:
         """A status write, retried while the database is unreachable, for up to a lease."""
