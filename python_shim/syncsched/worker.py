@@ -326,4 +326,9 @@ class Worker:
 
 
 def run_worker(settings: WorkerSettings) -> int:
-    return asyncio.run(Worker(settings).run())
+    """Run a worker to completion on uvloop (a faster event loop) where it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(Worker(settings).run())
+    return uvloop.run(Worker(settings).run())

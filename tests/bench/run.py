@@ -13,13 +13,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cron
+import bench_dispatch
 import bench_tick
 
 from syncsched import localpg
 from syncsched.migrate import migrate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = {"cron": bench_cron, "tick": bench_tick}
+BENCHMARKS = {"cron": bench_cron, "tick": bench_tick, "dispatch": bench_dispatch}
 
 
 def main() -> int:
