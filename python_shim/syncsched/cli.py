@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from syncsched import __version__, localpg
+from syncsched import __version__, db, localpg, queries
 from syncsched.config import configure_logging, default_worker_id, env_default, parse_duration, resolve_dsn
 from syncsched.errors import ConfigError, SyncschedError
 from syncsched.migrate import migrate, rollback_all
@@ -86,6 +89,91 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(settings)
 
 
+def _cmd_tick(args: argparse.Namespace) -> int:
+    with db.connect(resolve_dsn(args.dsn), application_name="syncsched tick") as conn:
+        db.execute(conn, queries.TICK)
+        last = db.fetch_one(conn, queries.LAST_TICK) or {}
+    _say(
+        f"tick: {last.get('triggered', 0)} run(s) created, {last.get('due', 0)} due, "
+        f"{last.get('skipped_running', 0)} skipped (overlap), {last.get('invalid', 0)} invalid"
+    )
+    return 0
+
+
+def _cmd_cron(args: argparse.Namespace) -> int:
+    def preview(dsn: str) -> int:
+        with db.connect(dsn, application_name="syncsched cron") as conn:
+            problems = db.fetch_one(conn, queries.CRON_VALIDATE, (args.expression, args.tz)) or {}
+            problem = problems.get("problem") or problems.get("zone_problem")
+            if problem:
+                print(f"syncsched: invalid: {problem}", file=sys.stderr)
+                return 2
+            for row in db.fetch_all(conn, queries.NEXT_RUNS, (args.expression, args.tz, args.count)):
+                at: datetime = row["at"]
+                _say(f"{at.isoformat()}  ({at.astimezone(_zone(args.tz)).strftime('%a %Y-%m-%d %H:%M %Z')})")
+        return 0
+
+    if args.count < 1 or args.count > 1000:
+        raise ConfigError("--count must be 1-1000")
+    try:
+        dsn = resolve_dsn(args.dsn)
+    except ConfigError:
+        # no database given: the embedded cluster computes it (the cron engine lives in SQL)
+        with localpg.throwaway() as cluster:
+            migrate(cluster.dsn(), require_pg_cron=False)
+            return preview(cluster.dsn())
+    return preview(dsn)
+
+
+def _zone(name: str) -> tzinfo | None:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return None
+
+
+def _table(rows: list[dict[str, object]], title: str) -> str:
+    if not rows:
+        return f"{title}: none"
+    columns = list(rows[0])
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S%z")
+    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    with db.connect(resolve_dsn(args.dsn), application_name="syncsched status") as conn:
+        report = {
+            "schedules": db.fetch_all(conn, queries.STATUS_OVERVIEW, (args.limit,)),
+            "recent_runs": db.fetch_all(conn, queries.STATUS_RECENT_RUNS, (args.limit,)),
+            "open_alerts": db.fetch_all(conn, queries.STATUS_ALERTS, (args.limit,)),
+            "endpoints": db.fetch_all(conn, queries.STATUS_ENDPOINTS),
+        }
+    if args.json:
+        print(json.dumps(report, default=str, indent=2))
+        return 0
+    titles = {
+        "schedules": "Schedules",
+        "recent_runs": "Recent runs",
+        "open_alerts": "Alerts (24 h)",
+        "endpoints": "Endpoint health",
+    }
+    _say("\n\n".join(_table(rows, titles[key]) for key, rows in report.items()))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     _say("syncsched demo: coming soon. Meanwhile: `syncsched db start` then `syncsched migrate`.")
     return 0
@@ -144,6 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_worker.add_argument("--log-format", default=env_default("LOG_FORMAT", "text"), choices=["text", "json"])
     p_worker.set_defaults(func=_cmd_worker)
+
+    p_tick = commands.add_parser("tick", help="one CALL syncsched.tick(), for environments without pg_cron")
+    p_tick.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    p_tick.set_defaults(func=_cmd_tick)
+
+    p_cron = commands.add_parser("cron", help="validate a cron expression and show its next fire times")
+    p_cron.add_argument("expression", help="five fields, e.g. '0 2 * * *'")
+    p_cron.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+    p_cron.add_argument("--count", type=int, default=5, help="how many fire times (default 5)")
+    p_cron.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, $DATABASE_URL, else a throwaway cluster)")
+    p_cron.set_defaults(func=_cmd_cron)
+
+    p_status = commands.add_parser("status", help="schedules, recent runs, alerts and endpoint health")
+    p_status.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    p_status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    p_status.add_argument("--limit", type=int, default=20, help="rows per table (default 20)")
+    p_status.set_defaults(func=_cmd_status)
 
     p_demo = commands.add_parser("demo", help="the whole system live")
     p_demo.set_defaults(func=_cmd_demo)

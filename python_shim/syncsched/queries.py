@@ -88,3 +88,45 @@ FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s) as applied"
 RELEASE_RUN = "select syncsched.release_run(%s, %s) as applied"
 
 QUEUE_DEPTH = "select integration_type, pending, running from syncsched.queue_depth()"
+
+# --- the command line: status, cron preview, tick ---------------------------------------
+
+TICK = "call syncsched.tick()"
+
+LAST_TICK = (
+    "select due, triggered, skipped_running, invalid from syncsched.scheduler_ticks order by tick_id desc limit 1"
+)
+
+CRON_VALIDATE = "select syncsched.cron_validate(%s) as problem, syncsched.timezone_validate(%s) as zone_problem"
+
+NEXT_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s) as r"
+
+STATUS_OVERVIEW = """
+select org_id, integration_id, integration_type, schedule, timezone, is_enabled, next_run_at, last_status,
+    last_success_at, consecutive_failures
+from syncsched.schedule_overview
+order by org_id, integration_id
+limit %s
+"""
+
+STATUS_RECENT_RUNS = """
+select run_id, org_id, integration_id, trigger, status, scheduled_for, started_at, finished_at, attempt, http_status,
+    error
+from syncsched.recent_runs
+order by run_id desc
+limit %s
+"""
+
+STATUS_ALERTS = """
+select at, kind, alert_key, detail
+from syncsched.scheduler_alerts
+where resolved_at is null and at > now() - interval '24 hours'
+order by at desc
+limit %s
+"""
+
+STATUS_ENDPOINTS = """
+select integration_type, status, mode, consecutive_failures, last_check_at, last_error
+from syncsched.endpoint_health
+order by integration_type
+"""
