@@ -302,8 +302,9 @@ class Worker:
                     while not self._stopping.is_set():
                         async for _payload in db.notifications(conn, self.settings.liveness_interval):
                             self._wake.set()
-                        await db.ping(conn)  # a dead or half-open connection fails here
-            except (db.Error, ConnectError, OSError) as exc:
+                        # a dead or half-open connection fails here, or does not answer in time
+                        await asyncio.wait_for(db.ping(conn), timeout=self.settings.liveness_interval)
+            except (db.Error, ConnectError, OSError, TimeoutError) as exc:
                 self.metrics.listening = False
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)

@@ -370,3 +370,29 @@ def test_metrics_healthz_and_json_logs(conn: db.Connection, workers: Callable[..
         lines = [json.loads(line) for line in worker.output().splitlines() if line.strip()]
         assert any("completed: HTTP 200" in line["message"] for line in lines)
         assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+def test_an_unresponsive_listen_connection_is_replaced_within_30_s(
+    conn: db.Connection, workers: Callable[..., WorkerProcess]
+) -> None:
+    with Endpoint() as endpoint:
+        point_types_at(conn, endpoint)
+        worker = workers("--poll-interval", "120s")
+        wait_for(lambda: "listening on syncsched_runs" in worker.output(), 20, "the worker to listen")
+        backend = db.fetch_value(
+            conn,
+            """
+            select pid from pg_stat_activity
+            where application_name like 'syncsched worker%%' and query ilike 'listen%%'
+        """,
+        )
+        # a stopped backend keeps its TCP connection open: half-open as far as the worker can tell
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            stopped_at = time.monotonic()
+            wait_for(lambda: worker.output().count("listening on syncsched_runs") >= 2, 40, "a new LISTEN")
+            assert time.monotonic() - stopped_at < 30
+        finally:
+            os.kill(backend, signal.SIGCONT)
+        schedule_due(conn)
+        wait_for(lambda: statuses(conn) == ["completed"], 15, "the run, woken by NOTIFY on the new connection")

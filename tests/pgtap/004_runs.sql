@@ -1,6 +1,6 @@
 -- The worker's run functions: claim, fenced writes, retries, release, heartbeat, caps, fairness.
 begin;
-select plan(34);
+select plan(35);
 
 insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)
 select o, i, 'xledger', 60 from unnest(array['a', 'b']) as o, unnest(array['i1', 'i2', 'i3', 'i4', 'i5']) as i;
@@ -60,6 +60,13 @@ select results_eq($$select status::text, attempt from syncsched.sync_run_log$$, 
 select is((select count(*)::int from syncsched.scheduler_alerts where kind = 'failing'), 1, '... with a failing alert');
 select ok(syncsched.retry_delay(3, interval '1 hour') >= interval '1 hour', 'Retry-After wins when larger');
 select ok(syncsched.retry_delay(20) <= interval '1 hour', 'the backoff is capped');
+select ok((
+    select bool_and(mean > previous) from (
+        select mean, lag(mean) over (order by attempt) as previous
+        from (select a as attempt, avg(extract(epoch from syncsched.retry_delay(a))) as mean
+              from generate_series(0, 4) as a, generate_series(1, 400) as sample group by a) as m
+    ) as growth where previous is not null
+), 'delays grow with the attempt (mean of 400 jittered delays each)');
 
 -- not retryable, release
 delete from syncsched.sync_run_log;
