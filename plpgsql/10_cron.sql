@@ -16,6 +16,21 @@
 -- Time zones
 -- ---------------------------------------------------------------------------
 
+create or replace function syncsched._tz_name_ok(p_tz text)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+    -- The shape of an IANA name: a first component without digits (POSIX offsets such as
+    -- UTC+3 or EST5 are not IANA names, though PostgreSQL takes them), at most 64 characters.
+    select length(p_tz) <= 64
+        and (p_tz ~ '^[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+)*$'
+             or p_tz in ('EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT'))
+$$;
+comment on function syncsched._tz_name_ok(text) is
+'Whether p_tz has the shape of an IANA time zone name (existence is checked separately).';
+
 create or replace function syncsched.timezone_validate(p_tz text)
 returns text
 language plpgsql
@@ -31,12 +46,8 @@ begin
     if p_tz in ('UTC', 'Etc/UTC', 'Europe/Oslo') then
         return null;  -- the common cases, without a catalog lookup
     end if;
-    if length(p_tz) > 64 or p_tz !~ '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$' then
-        return format('unknown time zone "%s"', left(p_tz, 64));
-    end if;
-    -- POSIX offset strings (UTC+3, EST5) are not IANA names, though PostgreSQL takes them.
-    if p_tz ~ '[0-9]' and p_tz !~ '^Etc/' and p_tz !~ '/' and p_tz not in ('EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT') then
-        return format('unknown time zone "%s": use an IANA name such as Europe/Oslo', p_tz);
+    if not syncsched._tz_name_ok(p_tz) then
+        return format('unknown time zone "%s": use an IANA name such as Europe/Oslo', left(p_tz, 64));
     end if;
     begin
         v_probe := (timestamp '2000-01-01' at time zone p_tz);
@@ -691,9 +702,7 @@ begin
     if p_tz is null or p_tz = '' then
         raise exception 'time zone is empty' using errcode = 'invalid_parameter_value';
     end if;
-    -- a first component without digits: POSIX offsets (UTC+3, EST5) are not IANA names
-    if length(p_tz) > 64 or (p_tz !~ '^[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+)*$'
-        and p_tz not in ('EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT')) then
+    if not syncsched._tz_name_ok(p_tz) then
         raise exception 'unknown time zone "%": use an IANA name such as Europe/Oslo', left(p_tz, 64)
             using errcode = 'invalid_parameter_value';
     end if;
@@ -710,8 +719,8 @@ declare
     v_from timestamp;
     v_wall timestamp;
 begin
-    if p_tz is null or (p_tz <> 'UTC' and p_tz !~ '^[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+)*$') then
-        perform syncsched._tz_check(p_tz);  -- raises, or accepts one of the few names with digits
+    if p_tz is null or (p_tz <> 'UTC' and not syncsched._tz_name_ok(p_tz)) then
+        perform syncsched._tz_check(p_tz);  -- raises with the message
     end if;
     if p_after is null then
         raise exception 'the instant to start from is null' using errcode = 'invalid_parameter_value';

@@ -156,13 +156,14 @@ declare
     v_cancelled integer;
 begin
     perform syncsched._integration_id(p_org_id, p_integration_id);
+    -- the pending runs the disable trigger is about to cancel
+    select count(*)::integer into v_cancelled
+    from syncsched.organization_integrations as o
+    join syncsched.sync_run_log as r on r.org_id = o.org_id and r.integration_id = o.integration_id
+    where o.org_id = p_org_id and o.integration_id = p_integration_id and o.is_enabled and r.status = 'pending';
     update syncsched.organization_integrations as o
     set is_enabled = false
     where o.org_id = p_org_id and o.integration_id = p_integration_id and o.is_enabled;
-    select count(*)::integer into v_cancelled
-    from syncsched.sync_run_log as r
-    where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status = 'cancelled'
-        and r.finished_at = now();
     return v_cancelled;
 end
 $$;

@@ -179,6 +179,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_dsn(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncsched",
@@ -188,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p_migrate = commands.add_parser("migrate", help="apply the schema migrations and the plpgsql/ code")
-    p_migrate.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    _add_dsn(p_migrate)
     p_migrate.add_argument("--rollback-all", action="store_true", help="roll every migration back: an empty schema")
     p_migrate.add_argument("--without-pg-cron", action="store_true", help="do not require pg_cron on the server")
     p_migrate.set_defaults(func=_cmd_migrate)
@@ -201,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_worker = commands.add_parser(
         "worker", help="claim runs and call their endpoints (flags also from SYNCSCHED_* variables)"
     )
-    p_worker.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    _add_dsn(p_worker)
     p_worker.add_argument(
         "--concurrency",
         default=env_default("CONCURRENCY", "5"),
@@ -234,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_worker.set_defaults(func=_cmd_worker)
 
     p_tick = commands.add_parser("tick", help="one CALL syncsched.tick(), for environments without pg_cron")
-    p_tick.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    _add_dsn(p_tick)
     p_tick.set_defaults(func=_cmd_tick)
 
     p_cron = commands.add_parser("cron", help="validate a cron expression and show its next fire times")
@@ -245,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cron.set_defaults(func=_cmd_cron)
 
     p_status = commands.add_parser("status", help="schedules, recent runs, alerts and endpoint health")
-    p_status.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+    _add_dsn(p_status)
     p_status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     p_status.add_argument("--limit", type=int, default=20, help="rows per table (default 20)")
     p_status.set_defaults(func=_cmd_status)

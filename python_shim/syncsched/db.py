@@ -131,10 +131,6 @@ def error_message(exc: psycopg.Error) -> str:
     return diag.message_primary or _first_line(exc)
 
 
-def error_sqlstate(exc: psycopg.Error) -> str | None:
-    return exc.sqlstate
-
-
 def fetch_all(conn: Connection, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params)

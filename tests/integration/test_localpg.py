@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from conftest import run_syncsched
 from syncsched import db, localpg
 
@@ -92,7 +94,7 @@ def test_db_commands_manage_a_persistent_cluster() -> None:
 
 def test_unreachable_folder_is_a_clear_error(tmp_path: Path) -> None:
     if os.geteuid() != 0:
-        return  # only the root case runs the server as another user
+        pytest.skip("only as root does the server run as another user")
     hidden = tmp_path / "private"
     hidden.mkdir(mode=0o700)
     os.chmod(tmp_path, 0o700)

@@ -96,6 +96,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def listen_backends(conn: db.Connection) -> list[int]:
+    """Server pids of the workers' LISTEN connections."""
+    rows = db.fetch_all(
+        conn,
+        """
+        select pid from pg_stat_activity
+        where application_name like 'syncsched worker%%' and query ilike 'listen%%'
+    """,
+    )
+    return [row["pid"] for row in rows]
+
+
 def statuses(conn: db.Connection) -> list[str]:
     return [r["status"] for r in db.fetch_all(conn, "select status::text from syncsched.sync_run_log order by run_id")]
 
@@ -177,10 +189,9 @@ def test_twenty_due_complete_quickly(conn: db.Connection, workers: Callable[...,
         point_types_at(conn, endpoint)
         db.execute(conn, "update syncsched.integration_types set max_concurrency = 20")
         schedule_due(conn, count=20)
-        started = time.monotonic()
         workers("--concurrency", "20")
+        # the requirement's bound: all twenty within 50 s
         wait_for(lambda: statuses(conn) == ["completed"] * 20, 50, "twenty runs to complete")
-        assert time.monotonic() - started < 50
 
 
 def test_sigterm_drains_in_flight_and_claims_nothing_more(
@@ -209,10 +220,9 @@ def test_killed_worker_run_is_taken_over_after_its_lease(
         wait_for(lambda: endpoint.requests, 20, "the first call")
         first.proc.kill()
         first.wait(timeout=10)
-        killed_at = time.monotonic()
         workers("--lease", "3s")
-        wait_for(lambda: statuses(conn) == ["completed"], 30, "another worker to complete the run")
-        assert time.monotonic() - killed_at < 15
+        # a lease of 3 s plus a worker's start: well within 15 s
+        wait_for(lambda: statuses(conn) == ["completed"], 15, "another worker to complete the run")
         run = db.fetch_one(conn, "select attempt, status::text from syncsched.sync_run_log")
         assert run == {"attempt": 1, "status": "completed"}  # the lost attempt counts
         assert len(endpoint.requests) == 2
@@ -222,10 +232,9 @@ def test_worker_started_late_processes_waiting_runs(conn: db.Connection, workers
     with Endpoint() as endpoint:
         point_types_at(conn, endpoint)
         schedule_due(conn, count=3)
-        started = time.monotonic()
         workers("--poll-interval", "60s")
+        # sooner than the first poll (60 s): claimed at once after connecting
         wait_for(lambda: statuses(conn) == ["completed"] * 3, 20, "the waiting runs")
-        assert time.monotonic() - started < 10  # claimed at connect, not at the first poll
 
 
 def test_listen_connection_terminated_is_reestablished(
@@ -235,14 +244,8 @@ def test_listen_connection_terminated_is_reestablished(
         point_types_at(conn, endpoint)
         worker = workers("--poll-interval", "120s")
         wait_for(lambda: "listening on syncsched_runs" in worker.output(), 20, "the worker to listen")
-        killed = db.fetch_value(
-            conn,
-            """
-            select count(pg_terminate_backend(pid)) from pg_stat_activity
-            where application_name like 'syncsched worker%%' and query ilike 'listen%%'
-        """,
-        )
-        assert killed == 1
+        (backend,) = listen_backends(conn)
+        assert db.fetch_value(conn, "select pg_terminate_backend(%s)", (backend,))
         wait_for(lambda: worker.output().count("listening on syncsched_runs") >= 2, 20, "a new LISTEN")
         schedule_due(conn)  # only NOTIFY can wake it within the test: the poll interval is 2 minutes
         wait_for(lambda: statuses(conn) == ["completed"], 15, "the run after the reconnect")
@@ -379,19 +382,12 @@ def test_an_unresponsive_listen_connection_is_replaced_within_30_s(
         point_types_at(conn, endpoint)
         worker = workers("--poll-interval", "120s")
         wait_for(lambda: "listening on syncsched_runs" in worker.output(), 20, "the worker to listen")
-        backend = db.fetch_value(
-            conn,
-            """
-            select pid from pg_stat_activity
-            where application_name like 'syncsched worker%%' and query ilike 'listen%%'
-        """,
-        )
+        (backend,) = listen_backends(conn)
         # a stopped backend keeps its TCP connection open: half-open as far as the worker can tell
         os.kill(backend, signal.SIGSTOP)
         try:
-            stopped_at = time.monotonic()
-            wait_for(lambda: worker.output().count("listening on syncsched_runs") >= 2, 40, "a new LISTEN")
-            assert time.monotonic() - stopped_at < 30
+            # the requirement's bound: a half-open connection is replaced within 30 s
+            wait_for(lambda: worker.output().count("listening on syncsched_runs") >= 2, 30, "a new LISTEN")
         finally:
             os.kill(backend, signal.SIGCONT)
         schedule_due(conn)
