@@ -43,7 +43,7 @@ declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
     v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
     v_types text[];
-    v_row record;
+    v_ids bigint[];
 begin
     if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
         raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
@@ -57,59 +57,72 @@ begin
     end if;
     -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
     perform syncsched.reap_expired_runs(now());
-    -- The types this claim may serve: those with work, whose claim lock we get. The lock makes
-    -- max_concurrency hold across all workers; a type another worker is claiming right now
-    -- waits for the next claim.
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
         select from syncsched.sync_run_log as r
         where r.status = 'pending' and r.not_before <= now() and r.integration_type = t.integration_type
-    )
-        and pg_try_advisory_xact_lock(1398361667, hashtext('claim:' || t.integration_type));
+    );
     if v_types is null then
         return;
     end if;
-    for v_row in
-        with running as (
-            select r.integration_type, count(*)::integer as n
-            from syncsched.sync_run_log as r
-            where r.status = 'running' and r.integration_type = any(v_types)
-            group by r.integration_type
-        ),
-        room as (
-            select t.integration_type, t.max_concurrency - coalesce(running.n, 0) as free
-            from syncsched.integration_types as t
-            left join running on running.integration_type = t.integration_type
-            where t.integration_type = any(v_types)
-        ),
-        candidates as (
+    -- Claims of one type take turns (a lock per type, in name order: no deadlock), so that
+    -- max_concurrency holds across all workers. A claim is a few milliseconds: waiting beats
+    -- coming back empty-handed and sleeping until the next poll.
+    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || u.t))
+    from unnest(v_types) as u (t)
+    order by u.t;
+    with running as (
+        select r.integration_type, count(*)::integer as n
+        from syncsched.sync_run_log as r
+        where r.status = 'running' and r.integration_type = any(v_types)
+        group by r.integration_type
+    ),
+    room as (
+        select t.integration_type, t.max_concurrency - coalesce(running.n, 0) as free
+        from syncsched.integration_types as t
+        left join running on running.integration_type = t.integration_type
+        where t.integration_type = any(v_types)
+    ),
+    -- the oldest ready runs of each type, read without locks: only the runs chosen are locked below
+    candidates as (
+        select c.*
+        from unnest(v_types) as u (integration_type)
+        cross join lateral (
             select r.run_id, r.org_id, r.integration_type, r.not_before
             from syncsched.sync_run_log as r
-            where r.status = 'pending' and r.not_before <= now() and r.integration_type = any(v_types)
+            where r.status = 'pending' and r.integration_type = u.integration_type and r.not_before <= now()
             order by r.not_before, r.run_id
             limit greatest(p_max * 20, 200)
-            for update skip locked
-        ),
-        -- round robin across organizations: each org's oldest first, then each org's second, ...
-        ranked as (
-            select c.*, row_number() over (partition by c.org_id order by c.not_before, c.run_id) as org_rank
-            from candidates as c
-        ),
-        typed as (
-            select k.*,
-                row_number() over (partition by k.integration_type order by k.org_rank, k.not_before, k.run_id)
-                    as type_rank
-            from ranked as k
-        ),
-        chosen as (
-            select t.run_id
-            from typed as t
-            join room on room.integration_type = t.integration_type
-            where t.type_rank <= room.free
-            order by t.org_rank, t.not_before, t.run_id
-            limit p_max
-        )
+        ) as c
+    ),
+    -- round robin across organizations: each org's oldest first, then each org's second, ...
+    ranked as (
+        select c.*, row_number() over (partition by c.org_id order by c.not_before, c.run_id) as org_rank
+        from candidates as c
+    ),
+    typed as (
+        select k.*,
+            row_number() over (partition by k.integration_type order by k.org_rank, k.not_before, k.run_id)
+                as type_rank
+        from ranked as k
+    ),
+    chosen as (
+        select t.run_id
+        from typed as t
+        join room on room.integration_type = t.integration_type
+        where t.type_rank <= room.free
+        order by t.org_rank, t.not_before, t.run_id
+        limit p_max
+    ),
+    -- still pending once locked (another session may have cancelled one meanwhile)
+    locked as (
+        select r.run_id
+        from syncsched.sync_run_log as r
+        where r.run_id in (select chosen.run_id from chosen) and r.status = 'pending'
+        for update skip locked
+    ),
+    claimed as (
         update syncsched.sync_run_log as r
         set status = 'running',
             started_at = now(),
@@ -118,30 +131,31 @@ begin
             lease_token = gen_random_uuid(),
             lease_expires_at = now() + v_lease,
             drift = coalesce(r.drift, now() - r.scheduled_for)
-        from chosen
-        where r.run_id = chosen.run_id
-        returning r.*
-    loop
-        if v_row.attempt = 0 and v_row.drift > v_threshold and v_row.trigger <> 'manual' then
-            perform syncsched._alert('drift', v_row.org_id, v_row.integration_id, v_row.integration_type,
-                jsonb_build_object('run_id', v_row.run_id, 'scheduled_for', v_row.scheduled_for,
-                                   'started_at', v_row.started_at, 'drift_seconds',
-                                   round(extract(epoch from v_row.drift))));
-        end if;
-        select v_row.run_id, v_row.lease_token, v_row.lease_expires_at, v_row.org_id, v_row.integration_id,
-            v_row.integration_type, v_row.scheduled_for, v_row.idempotency_key, v_row.attempt, v_row.max_attempts,
-            v_row.payload, t.endpoint_url, t.timeout_ms, t.connect_timeout_ms, t.auth_secret_env
-        into run_id, lease_token, lease_expires_at, org_id, integration_id, integration_type, scheduled_for,
-            idempotency_key, attempt, max_attempts, payload, endpoint_url, timeout_ms, connect_timeout_ms,
-            auth_secret_env
-        from syncsched.integration_types as t
-        where t.integration_type = v_row.integration_type;
-        return next;
-    end loop;
+        from locked
+        where r.run_id = locked.run_id
+        returning r.run_id
+    )
+    select array_agg(claimed.run_id order by claimed.run_id) into v_ids from claimed;
+    if v_ids is null then
+        return;
+    end if;
+    perform syncsched._alert('drift', r.org_id, r.integration_id, r.integration_type,
+        jsonb_build_object('run_id', r.run_id, 'scheduled_for', r.scheduled_for, 'started_at', r.started_at,
+                           'drift_seconds', round(extract(epoch from r.drift))))
+    from syncsched.sync_run_log as r
+    where r.run_id = any(v_ids) and r.attempt = 0 and r.trigger <> 'manual' and r.drift > v_threshold;
+    return query
+    select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
+        r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
+        t.connect_timeout_ms, t.auth_secret_env
+    from syncsched.sync_run_log as r
+    join syncsched.integration_types as t on t.integration_type = r.integration_type
+    where r.run_id = any(v_ids)
+    order by r.run_id;
 end
 $$;
 comment on function syncsched.claim_runs(text, integer, interval) is
-'Claim up to p_max pending runs whose not_before has passed, oldest first, round robin across organizations, within each type''s max_concurrency across all workers: each becomes running with a fresh lease_token and lease. Records drift (alert above drift_alert_threshold).'; -- noqa: LT05
+'Claim up to p_max pending runs whose not_before has passed, oldest first, round robin across organizations, within each type''s max_concurrency across all workers: each becomes running with a fresh lease_token and lease. Records drift (alert above drift_alert_threshold). A handful of statements per claim, whatever its size.'; -- noqa: LT05
 
 create or replace function syncsched.heartbeat(
     p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval default null

@@ -42,11 +42,11 @@ select col_default_is('syncsched', 'sync_run_log', 'status', 'pending', 'col_def
 select col_type_is('syncsched', 'sync_run_log', 'lease_token', 'uuid', 'col_type_is syncsched, sync_run_log, lease_token, uuid');
 select fk_ok('syncsched', 'sync_run_log', array['org_id', 'integration_id'],
     'syncsched', 'organization_integrations', array['org_id', 'integration_id']);
-select has_index('syncsched', 'sync_run_log', 'sync_run_log_pending_idx', array['not_before', 'run_id'], 'has_index syncsched, sync_run_log, sync_run_log_pending_idx, array[not_before, run_id]');
+select has_index('syncsched', 'sync_run_log', 'sync_run_log_pending_type_idx', array['integration_type', 'not_before', 'run_id'], 'the claim index: type, not_before, run_id');
 select has_index('syncsched', 'sync_run_log', 'sync_run_log_running_idx', 'lease_expires_at', 'has_index syncsched, sync_run_log, sync_run_log_running_idx, lease_expires_at');
 select is(
     (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
-     where i.indexrelid = 'syncsched.sync_run_log_pending_idx'::regclass),
+     where i.indexrelid = 'syncsched.sync_run_log_pending_type_idx'::regclass),
     '(status = ''pending''::syncsched.run_status)', 'the claim index holds pending runs only');
 select has_index('syncsched', 'sync_run_log', 'sync_run_log_integration_idx', 'has_index syncsched, sync_run_log, sync_run_log_integration_idx');
 

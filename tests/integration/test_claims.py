@@ -1,0 +1,70 @@
+"""claim_runs under concurrency: many sessions claiming at once, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+from syncsched import db
+
+LOAD = """
+insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key,
+    trigger, max_attempts)
+select 'org' || (g %% 20), 'ledger', %s, now() - interval '1 minute', %s || '/' || g, 'schedule', 1
+from generate_series(1, %s) as g
+"""
+
+
+def add_runs(conn: db.Connection, count: int, integration_type: str = "xledger") -> None:
+    db.execute(
+        conn,
+        "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes,"
+        " is_enabled) select 'org' || g, 'ledger', 'xledger', 60, false from generate_series(0, 19) as g"
+        " on conflict do nothing",
+    )
+    db.execute(conn, LOAD, (integration_type, integration_type, count))
+
+
+def claim_concurrently(dsn: str, sessions: int, per_claim: int, rounds: int) -> list[list[int]]:
+    """`sessions` connections claim `rounds` times each, started together; the run ids each got."""
+    got: list[list[int]] = [[] for _ in range(sessions)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(sessions)
+
+    def session(n: int) -> None:
+        try:
+            with db.connect(dsn) as conn:
+                barrier.wait()
+                for _ in range(rounds):
+                    rows = db.fetch_all(conn, "select run_id from syncsched.claim_runs(%s, %s)", (f"w{n}", per_claim))
+                    got[n] += [r["run_id"] for r in rows]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    return got
+
+
+def test_concurrent_claims_hand_out_each_run_once_and_never_come_back_empty(
+    conn: db.Connection, syncsched_dsn: str
+) -> None:
+    db.execute(conn, "update syncsched.integration_types set max_concurrency = 10000")
+    add_runs(conn, 2000)
+    got = claim_concurrently(syncsched_dsn, sessions=6, per_claim=25, rounds=10)
+    claimed = [run_id for ids in got for run_id in ids]
+    assert len(claimed) == len(set(claimed)), "a run was handed to two claims"
+    # 6 x 10 claims of 25 from 2,000 ready runs: claims take turns instead of failing
+    assert len(claimed) == 6 * 10 * 25
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where status = 'running'") == 1500
+
+
+def test_max_concurrency_holds_across_concurrent_claims(conn: db.Connection, syncsched_dsn: str) -> None:
+    db.execute(conn, "update syncsched.integration_types set max_concurrency = 37 where integration_type = 'xledger'")
+    add_runs(conn, 500)
+    got = claim_concurrently(syncsched_dsn, sessions=6, per_claim=10, rounds=5)
+    assert sum(len(ids) for ids in got) == 37
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where status = 'running'") == 37
