@@ -6,11 +6,12 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import WorkerProcess
 from syncsched import db
 from syncsched.testing import TestServer
 
@@ -56,3 +57,17 @@ def run_syncsched(
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture
+def workers(syncsched_dsn: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        worker = WorkerProcess(syncsched_dsn, tmp_path / f"worker{len(started)}.log", *args)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

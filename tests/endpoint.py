@@ -1,4 +1,8 @@
-"""A real HTTP endpoint on 127.0.0.1 for worker tests, in a thread, recording what it is sent."""
+"""A real HTTP endpoint on 127.0.0.1 for worker tests, in a thread, recording what it is sent.
+
+POSTs are runs (and webhook alerts); HEAD and GET are health checks and warm-ups, answered by a
+behaviour of their own and recorded apart.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +36,11 @@ Behaviour = Callable[[Request, int], Reply]  # (request, how many requests came 
 
 
 class Endpoint:
-    def __init__(self, behaviour: Behaviour | None = None) -> None:
+    def __init__(self, behaviour: Behaviour | None = None, health: Behaviour | None = None) -> None:
         self.behaviour: Behaviour = behaviour or (lambda _request, _n: Reply())
+        self.health: Behaviour = health or (lambda _request, _n: Reply(body=""))
         self.requests: list[Request] = []
+        self.probes: list[Request] = []
         self._lock = threading.Lock()
         self._active = 0
         self.max_active = 0
@@ -51,7 +57,20 @@ class Endpoint:
                     endpoint.requests.append(request)
                     endpoint._active += 1
                     endpoint.max_active = max(endpoint.max_active, endpoint._active)
-                reply = endpoint.behaviour(request, n)
+                self._reply(endpoint.behaviour(request, n))
+                with endpoint._lock:
+                    endpoint._active -= 1
+                request.finished = time.monotonic()
+
+            def _probe(self) -> None:
+                request = Request(self.path, dict(self.headers.items()), {}, time.monotonic())
+                with endpoint._lock:
+                    n = len(endpoint.probes)
+                    endpoint.probes.append(request)
+                self._reply(endpoint.health(request, n))
+                request.finished = time.monotonic()
+
+            def _reply(self, reply: Reply) -> None:
                 time.sleep(reply.delay)
                 body = reply.body.encode()
                 self.send_response(reply.status)
@@ -59,10 +78,11 @@ class Endpoint:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
-                with endpoint._lock:
-                    endpoint._active -= 1
-                request.finished = time.monotonic()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_HEAD = _probe
+            do_GET = _probe
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -1,0 +1,107 @@
+"""Helpers of the worker tests: a `syncsched worker` as a real process, and the database states they set up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from endpoint import Endpoint
+from syncsched import db
+
+SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
+
+
+class WorkerProcess:
+    def __init__(self, dsn: str, log: Path, *args: str) -> None:
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(
+            [SYNCSCHED, "worker", "--dsn", dsn, "--poll-interval", "1s", *args],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def point_types_at(conn: db.Connection, endpoint: Endpoint) -> None:
+    db.execute(
+        conn, "update syncsched.integration_types set endpoint_url = %s || '/' || integration_type", (endpoint.url,)
+    )
+
+
+def schedule_due(
+    conn: db.Connection,
+    count: int = 1,
+    integration_type: str = "xledger",
+    max_attempts: int = 3,
+    integration_id: str = "ledger",
+) -> None:
+    """`count` integrations due now (org1..orgN / integration_id), turned into pending runs by a tick."""
+    db.execute(
+        conn,
+        """
+        insert into syncsched.organization_integrations (org_id, integration_id, integration_type,
+            interval_minutes, max_attempts, payload)
+        select 'org' || g, %s, %s, 60, %s, jsonb_build_object('n', g) from generate_series(1, %s) as g
+    """,
+        (integration_id, integration_type, max_attempts, count),
+    )
+    db.execute(
+        conn,
+        "update syncsched.organization_integrations set next_run_at = now() - interval '1 minute'"
+        " where integration_id = %s",
+        (integration_id,),
+    )
+    result = db.fetch_value(conn, "select syncsched.run_scheduled_jobs()")
+    assert result["triggered"] == count
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def listen_backends(conn: db.Connection) -> list[int]:
+    """Server pids of the workers' LISTEN connections."""
+    rows = db.fetch_all(
+        conn,
+        """
+        select pid from pg_stat_activity
+        where application_name like 'syncsched worker%%' and query ilike 'listen%%'
+    """,
+    )
+    return [row["pid"] for row in rows]
+
+
+def statuses(conn: db.Connection) -> list[str]:
+    return [r["status"] for r in db.fetch_all(conn, "select status::text from syncsched.sync_run_log order by run_id")]
