@@ -56,6 +56,20 @@ $$;
 comment on function syncsched.schedule_next(syncsched.cron_spec, integer, text, timestamptz) is
 'Next period of a schedule (parsed cron or interval) strictly after p_after.';
 
+create or replace function syncsched._schedule_period(
+    p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamptz
+)
+returns interval
+language sql
+stable
+parallel safe
+as $$
+    -- the gap after the next fire time: a schedule's period, as near as one number can say
+    select syncsched.schedule_next(p_spec, p_interval_minutes, p_timezone, p_next_run_at) - p_next_run_at
+$$;
+comment on function syncsched._schedule_period(syncsched.cron_spec, integer, text, timestamptz) is
+'The period of a schedule: the gap between its next fire time and the one after.';
+
 create or replace function syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer)
 returns integer
 language plpgsql
@@ -162,10 +176,19 @@ begin
         raise exception 'syncsched: integration %/% %', new.org_id, new.integration_id, v_problem
             using errcode = 'invalid_parameter_value';
     end if;
+    if tg_op = 'UPDATE' then
+        -- a valid schedule again: the tick's invalid_schedule alert is over
+        perform syncsched._resolve_alerts(
+            array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
+        );
+    end if;
     new.cron_spec := case when new.cron_schedule is not null then syncsched.cron_parse(new.cron_schedule) end;
     new.next_run_at := case
         when new.is_enabled then syncsched.schedule_next(new.cron_spec, new.interval_minutes, new.timezone, now())
     end;
+    -- a schedule starts its staleness clock now (none while disabled or unscheduled)
+    new.stale_check_at := case when new.next_run_at is not null then now() + coalesce(new.max_staleness,
+        2 * syncsched._schedule_period(new.cron_spec, new.interval_minutes, new.timezone, new.next_run_at)) end;
     return new;
 end
 $$;

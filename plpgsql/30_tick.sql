@@ -317,6 +317,65 @@ $$;
 comment on function syncsched.run_scheduled_jobs(timestamptz, integer) is
 'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. Set-based: a handful of statements per batch, whatever its size.'; -- noqa: LT05
 
+create or replace function syncsched.check_staleness(p_now timestamptz default now(), p_limit integer default 5000)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_stale integer;
+begin
+    -- The integrations whose staleness check is due, through the stale_check_at index: O(due).
+    -- Stale: no completed run for longer than max_staleness (twice the period by default), then
+    -- checked again a period later (not repeated within the period); not stale: checked again at
+    -- the moment it would turn stale. A completed run resolves the alert (complete_runs).
+    with due as (
+        select o.id, o.org_id, o.integration_id, o.integration_type, o.created_at, o.max_staleness,
+            syncsched._schedule_period(o.cron_spec, o.interval_minutes, o.timezone, o.next_run_at) as period
+        from syncsched.organization_integrations as o
+        where o.is_enabled and o.stale_check_at <= p_now and o.next_run_at is not null
+        order by o.stale_check_at
+        limit p_limit
+        for update skip locked
+    ),
+    judged as (
+        select due.*, coalesce(due.max_staleness, 2 * due.period) as stale_after,
+            last_success.finished_at as last_success_at,
+            coalesce(last_success.finished_at, due.created_at) as since
+        from due
+        left join lateral (
+            select r.finished_at
+            from syncsched.sync_run_log as r
+            where r.org_id = due.org_id and r.integration_id = due.integration_id and r.status = 'completed'
+            order by r.scheduled_for desc, r.run_id desc
+            limit 1
+        ) as last_success on true
+    ),
+    rescheduled as (
+        update syncsched.organization_integrations as o
+        set stale_check_at = case
+            when p_now - j.since > j.stale_after then p_now + j.period
+            else j.since + j.stale_after
+        end
+        from judged as j
+        where o.id = j.id
+        returning j.org_id, j.integration_id, j.integration_type, j.stale_after, j.last_success_at, j.since,
+            p_now - j.since > j.stale_after as stale
+    )
+    select count(syncsched._alert('stale', x.org_id, x.integration_id, x.integration_type,
+        jsonb_build_object('last_success_at', x.last_success_at,
+                           'stale_after_seconds', round(extract(epoch from x.stale_after)),
+                           'since_seconds', round(extract(epoch from p_now - x.since))), p_now))
+    into v_stale
+    from rescheduled as x
+    where x.stale;
+    return v_stale;
+end
+$$;
+comment on function syncsched.check_staleness(timestamptz, integer) is
+'Raise stale for integrations with no completed run for longer than max_staleness (twice their period by default), each checked at most once per period. Called by tick(); returns how many are stale.'; -- noqa: LT05
+
 create or replace function syncsched.reap_expired_runs(p_now timestamptz default now())
 returns integer
 language plpgsql
@@ -325,6 +384,7 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_count integer;
+    v_failed bigint[];
 begin
     -- Liveness comes from the lease: a run whose worker stopped renewing it is taken back.
     with expired as (
@@ -332,18 +392,28 @@ begin
         from syncsched.sync_run_log as r
         where r.status = 'running' and r.lease_expires_at < p_now
         for update skip locked
+    ),
+    reaped as (
+        update syncsched.sync_run_log as r
+        set status = case when r.attempt + 1 >= r.max_attempts then 'failed' else 'pending' end::syncsched.run_status,
+            attempt = r.attempt + 1,
+            finished_at = case when r.attempt + 1 >= r.max_attempts then p_now end,
+            not_before = p_now,
+            error = format('lease expired (worker %s stopped renewing it)', r.worker_id),
+            lease_token = null,
+            lease_expires_at = null
+        from expired
+        where r.run_id = expired.run_id
+        returning r.run_id, r.status
     )
-    update syncsched.sync_run_log as r
-    set status = case when r.attempt + 1 >= r.max_attempts then 'failed' else 'pending' end::syncsched.run_status,
-        attempt = r.attempt + 1,
-        finished_at = case when r.attempt + 1 >= r.max_attempts then p_now end,
-        not_before = p_now,
-        error = format('lease expired (worker %s stopped renewing it)', r.worker_id),
-        lease_token = null,
-        lease_expires_at = null
-    from expired
-    where r.run_id = expired.run_id;
-    get diagnostics v_count = row_count;
+    select count(*)::integer, array_agg(reaped.run_id) filter (where reaped.status = 'failed')
+    into v_count, v_failed
+    from reaped;
+    -- the last attempt lost with its worker: as failed as any other
+    perform syncsched._alert('failing', r.org_id, r.integration_id, r.integration_type,
+        jsonb_build_object('run_id', r.run_id, 'attempts', r.attempt, 'error', r.error), p_now)
+    from syncsched.sync_run_log as r
+    where r.run_id = any(v_failed);
     if v_count > 0 then
         perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'reaped', v_count)::text);
     end if;
@@ -351,7 +421,7 @@ begin
 end
 $$;
 comment on function syncsched.reap_expired_runs(timestamptz) is
-'Running runs whose lease expired go back to pending (attempt + 1), or to failed when attempts are exhausted.';
+'Running runs whose lease expired go back to pending (attempt + 1), or to failed (with a failing alert) when attempts are exhausted.';
 
 create or replace procedure syncsched.tick(p_now timestamptz default null)
 language plpgsql
@@ -369,8 +439,9 @@ begin
         exit when (v_result ->> 'remaining')::integer = 0
             or (v_result ->> 'due')::integer = (v_result ->> 'skipped_locked')::integer;
     end loop;
+    perform syncsched.check_staleness(v_now);
     perform syncsched.reap_expired_runs(v_now);
 end
 $$;
 comment on procedure syncsched.tick(timestamptz) is -- noqa: LT01
-'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then reap_expired_runs. Call it outside an explicit transaction.';
+'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness and reap_expired_runs. Call it outside an explicit transaction.'; -- noqa: LT05

@@ -17,7 +17,10 @@ begin
 end
 $$;
 
-create or replace function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
+-- Its result columns grew (warm-up): CREATE OR REPLACE cannot change them, so it is created anew
+-- (in migrate's transaction; 99_grants.sql grants it again).
+drop function if exists syncsched.claim_runs(text, integer, interval);
+create function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
 returns table (
     run_id bigint,
     lease_token uuid,
@@ -33,7 +36,10 @@ returns table (
     endpoint_url text,
     timeout_ms integer,
     connect_timeout_ms integer,
-    auth_secret_env text
+    auth_secret_env text,
+    warmup boolean,
+    health_url text,
+    health_method text
 )
 language plpgsql
 security definer
@@ -42,8 +48,10 @@ as $$
 declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
     v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
+    v_idle interval := syncsched.setting('warmup_after')::interval;
     v_types text[];
     v_ids bigint[];
+    v_cold text[];
 begin
     if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
         raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
@@ -57,12 +65,18 @@ begin
     end if;
     -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
     perform syncsched.reap_expired_runs(now());
+    -- The types with ready work, except those whose circuit is open (unhealthy in active
+    -- mode): their runs wait, spending no attempt, until a health check succeeds.
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
         select from syncsched.sync_run_log as r
         where r.status = 'pending' and r.not_before <= now() and r.integration_type = t.integration_type
-    );
+    )
+        and not exists (
+            select from syncsched.endpoint_health as h
+            where h.integration_type = t.integration_type and h.mode = 'active' and h.status = 'unhealthy'
+        );
     if v_types is null then
         return;
     end if;
@@ -144,10 +158,33 @@ begin
                            'drift_seconds', round(extract(epoch from r.drift))))
     from syncsched.sync_run_log as r
     where r.run_id = any(v_ids) and r.attempt = 0 and r.trigger <> 'manual' and r.drift > v_threshold;
+    -- The endpoints are in use now; one idle for longer than warmup_after is warmed up first.
+    -- (Written at most once a second per type: the hot path stays light.)
+    with used as (
+        select distinct r.integration_type from syncsched.sync_run_log as r where r.run_id = any(v_ids)
+    ),
+    previous as (
+        select h.integration_type, h.last_used_at
+        from syncsched.endpoint_health as h
+        join used on used.integration_type = h.integration_type
+        where h.last_used_at is null or h.last_used_at < now() - interval '1 second'
+        for update of h
+    ),
+    touched as (
+        update syncsched.endpoint_health as h
+        set last_used_at = now()
+        from previous
+        where h.integration_type = previous.integration_type
+        returning h.integration_type, previous.last_used_at
+    )
+    select array_agg(touched.integration_type) into v_cold
+    from touched
+    where touched.last_used_at is null or touched.last_used_at < now() - v_idle;
     return query
     select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
-        t.connect_timeout_ms, t.auth_secret_env
+        t.connect_timeout_ms, t.auth_secret_env, coalesce(r.integration_type = any(v_cold), false),
+        coalesce(t.health_url, t.endpoint_url), t.health_method
     from syncsched.sync_run_log as r
     join syncsched.integration_types as t on t.integration_type = r.integration_type
     where r.run_id = any(v_ids)
@@ -155,7 +192,7 @@ begin
 end
 $$;
 comment on function syncsched.claim_runs(text, integer, interval) is
-'Claim up to p_max pending runs whose not_before has passed, oldest first, round robin across organizations, within each type''s max_concurrency across all workers: each becomes running with a fresh lease_token and lease. Records drift (alert above drift_alert_threshold). A handful of statements per claim, whatever its size.'; -- noqa: LT05
+'Claim up to p_max pending runs whose not_before has passed, oldest first, round robin across organizations, within each type''s max_concurrency across all workers, skipping types whose circuit is open: each becomes running with a fresh lease_token and lease. Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. A handful of statements per claim, whatever its size.'; -- noqa: LT05
 
 create or replace function syncsched.heartbeat(
     p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval default null
@@ -197,6 +234,8 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_stale bigint[];
+    v_types text[];
+    v_keys text[];
 begin
     if cardinality(p_run_ids) is distinct from cardinality(p_lease_tokens) then
         raise exception 'syncsched: complete_runs needs one lease token per run id'
@@ -209,18 +248,32 @@ begin
             response_excerpt = left(u.excerpt, 1048576), error = null
         from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
-        returning r.run_id
+        returning r.run_id, r.org_id, r.integration_id, r.integration_type
+    ),
+    outcome as (
+        select u.id, done.org_id, done.integration_id, done.integration_type
+        from unnest(p_run_ids) as u (id)
+        left join done on done.run_id = u.id
     )
-    select coalesce(array_agg(u.id) filter (where done.run_id is null), '{}')
-    into v_stale
-    from unnest(p_run_ids) as u (id)
-    left join done on done.run_id = u.id;
+    select coalesce(array_agg(o.id) filter (where o.org_id is null), '{}'),
+        array_agg(distinct o.integration_type) filter (where o.org_id is not null),
+        array_agg(syncsched._alert_key(k.kind, o.org_id, o.integration_id, null)) filter (where o.org_id is not null)
+    into v_stale, v_types, v_keys
+    from outcome as o
+    cross join (values ('failing'), ('stale')) as k (kind);
     perform syncsched._stale_write('complete', v_stale);
+    if v_types is not null then
+        perform syncsched._health_from_runs(v_types, true);
+        -- a success clears its integration's failing and stale alerts
+        update syncsched.scheduler_alerts as a
+        set resolved_at = now()
+        where a.resolved_at is null and a.kind in ('stale', 'failing') and a.alert_key = any(v_keys);
+    end if;
     return query select u.id, not (u.id = any(v_stale)) from unnest(p_run_ids) as u (id);
 end
 $$;
 comment on function syncsched.complete_runs(bigint[], uuid[], integer[], text[]) is
-'Mark many running runs completed in one statement (each fenced by its lease token); applied per run.';
+'Mark many running runs completed in one statement (each fenced by its lease token); applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy.'; -- noqa: LT05
 
 create or replace function syncsched.complete_run(
     p_run_id bigint, p_lease_token uuid, p_http_status integer default null, p_response_excerpt text default null
@@ -287,6 +340,10 @@ begin
     if not found then
         perform syncsched._stale_write('fail', array[p_run_id]);
         return false;
+    end if;
+    if coalesce(p_retryable, false) then
+        -- what a retry would help with is what says something about the endpoint
+        perform syncsched._health_from_runs(array[v_row.integration_type], false, v_row.error);
     end if;
     if v_row.status = 'failed' then
         perform syncsched._alert('failing', v_row.org_id, v_row.integration_id, v_row.integration_type,

@@ -14,8 +14,11 @@ select
     last_run.finished_at as last_finished_at,
     last_success.finished_at as last_success_at,
     coalesce(failures.consecutive, 0) as consecutive_failures,
-    durations.average as avg_duration_last_20
+    durations.average as avg_duration_last_20,
+    health.status as endpoint_status,
+    health.mode as endpoint_mode
 from syncsched.organization_integrations as o
+left join syncsched.endpoint_health as health on o.integration_type = health.integration_type
 left join lateral (
     select
         r.scheduled_for,
@@ -56,7 +59,7 @@ left join lateral (
     ) as d
 ) as durations on true;
 comment on view syncsched.schedule_overview is
-'Each integration: schedule, zone, next run, last run and its status, last success, consecutive failures, average duration of the last 20 runs.';
+'Each integration: schedule, zone, next run, last run and its status, last success, consecutive failures, average duration of the last 20 runs, and the health of its type''s endpoint.'; -- noqa: LT05
 
 create or replace view syncsched.recent_runs as
 select
@@ -80,3 +83,29 @@ from syncsched.sync_run_log as r
 where r.enqueued_at > now() - interval '24 hours' or r.status in ('pending', 'running');
 comment on view syncsched.recent_runs is
 'Runs of the last 24 hours and every run still pending or running.';
+
+create or replace view syncsched.alerts_open as
+select
+    latest.alert_id,
+    latest.kind,
+    latest.alert_key,
+    latest.org_id,
+    latest.integration_id,
+    latest.integration_type,
+    latest.detail,
+    latest.at,
+    latest.delivery
+from (
+    select distinct on (a.alert_key) a.*
+    from syncsched.scheduler_alerts as a
+    order by a.alert_key asc, a.at desc, a.alert_id desc
+) as latest
+where
+    latest.resolved_at is null
+    and (
+        latest.kind in ('stale', 'failing', 'endpoint_unhealthy', 'endpoint_passive', 'scheduler_silent',
+            'invalid_schedule')
+        or latest.at > now() - interval '24 hours'
+    );
+comment on view syncsched.alerts_open is
+'The latest alert of each key that is not resolved: conditions (stale, failing, endpoint_unhealthy, endpoint_passive, scheduler_silent, invalid_schedule) until they clear, events of the last 24 hours.'; -- noqa: LT05

@@ -108,10 +108,10 @@ async def listen(conn: AsyncConnection, channel: str) -> None:
     await conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
 
 
-async def notifications(conn: AsyncConnection, timeout: float) -> AsyncIterator[str]:
-    """Payloads of NOTIFYs on this connection, for up to `timeout` seconds."""
+async def notifications(conn: AsyncConnection, timeout: float) -> AsyncIterator[tuple[str, str]]:
+    """(channel, payload) of the NOTIFYs on this connection, for up to `timeout` seconds."""
     async for notify in conn.notifies(timeout=timeout):
-        yield notify.payload
+        yield notify.channel, notify.payload
 
 
 async def ping(conn: AsyncConnection) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -17,6 +19,7 @@ from typing import Any, Literal
 import aiohttp
 
 DEFAULT_BODY_CAP = 256 * 1024
+PROBE_BODY_CAP = 64 * 1024
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
 Kind = Literal["completed", "retry", "failed"]
@@ -40,10 +43,13 @@ class Run:
     timeout_ms: int
     connect_timeout_ms: int
     auth_secret_env: str | None
+    warmup: bool = False
+    health_url: str | None = None
+    health_method: str = "HEAD"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name in row})
 
     def request_body(self) -> dict[str, Any]:
         return {
@@ -65,6 +71,16 @@ class Outcome:
     excerpt: str | None = None
     error: str | None = None
     retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The answer to a health check, warm-up or webhook request."""
+
+    ok: bool
+    http_status: int | None
+    seconds: float
+    error: str | None = None
 
 
 async def _read_capped(content: aiohttp.StreamReader, cap: int) -> bytes:
@@ -130,6 +146,31 @@ class Invoker:
             if secret:
                 headers["Authorization"] = secret  # never logged, never stored
         return headers
+
+    async def probe(self, method: str, url: str, timeout: float, connect_timeout: float) -> Probe:
+        """A health check or warm-up: the endpoint is up when it answers below 500."""
+        return await self._exchange(method, url, timeout, connect_timeout, lambda status: status < 500)
+
+    async def post_json(self, url: str, body: dict[str, Any], timeout: float) -> Probe:
+        """POST a JSON document (the alert webhook); ok on 2xx."""
+        return await self._exchange("POST", url, timeout, timeout, lambda status: 200 <= status < 300, json=body)
+
+    async def _exchange(
+        self, method: str, url: str, timeout: float, connect_timeout: float, ok: Callable[[int], bool], **kwargs: Any
+    ) -> Probe:
+        assert self._session is not None, "Invoker used outside its context"
+        started = time.monotonic()
+        limits = aiohttp.ClientTimeout(total=timeout, sock_connect=min(connect_timeout, timeout))
+        try:
+            async with self._session.request(method, url, allow_redirects=False, timeout=limits, **kwargs) as response:
+                await _read_capped(response.content, PROBE_BODY_CAP)
+                good = ok(response.status)
+                error = None if good else f"HTTP {response.status}"
+                return Probe(good, response.status, time.monotonic() - started, error)
+        except TimeoutError:
+            return Probe(False, None, time.monotonic() - started, f"timeout after {timeout:g} s")
+        except aiohttp.ClientError as exc:
+            return Probe(False, None, time.monotonic() - started, f"connection error: {type(exc).__name__}"[:500])
 
     async def call(self, run: Run) -> Outcome:
         assert self._session is not None, "Invoker used outside its context"

@@ -43,6 +43,27 @@ class WorkerMetrics:
             buckets=_DRIFT_BUCKETS,
             registry=self.registry,
         )
+        self.health_checks = Counter(
+            "syncsched_health_checks",
+            "Health checks sent by this worker, by type and outcome (ok, failed)",
+            ["integration_type", "outcome"],
+            registry=self.registry,
+        )
+        self.warmups = Counter(
+            "syncsched_warmups",
+            "Warm-up requests sent by this worker, by type and result (warm, cold)",
+            ["integration_type", "result"],
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "syncsched_alerts", "Alerts raised (seen on syncsched_alerts), by kind", ["kind"], registry=self.registry
+        )
+        self.alert_deliveries = Counter(
+            "syncsched_alert_deliveries",
+            "Webhook deliveries by this worker, by outcome (sent, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge("syncsched_in_flight", "Runs this worker is calling now", registry=self.registry)
         self.pending = Gauge(
             "syncsched_pending", "Pending runs in the database, by type", ["integration_type"], registry=self.registry

@@ -89,6 +89,33 @@ RELEASE_RUN = "select syncsched.release_run(%s, %s) as applied"
 
 QUEUE_DEPTH = "select integration_type, pending, running from syncsched.queue_depth()"
 
+# --- the worker: health, warm-up, alerts ------------------------------------------------
+
+ALERTS_CHANNEL = "syncsched_alerts"
+
+WORKER_CONFIG = "select syncsched.worker_config() as config"
+
+CLAIM_HEALTH_CHECKS = (
+    "select integration_type, url, method, timeout_ms, connect_timeout_ms from syncsched.claim_health_checks(%s, %s)"
+)
+
+NEXT_HEALTH_CHECK_AT = "select syncsched.next_health_check_at() as at"
+
+RECORD_HEALTH_CHECK = "select syncsched.record_health_check(%s, %s, %s, %s, %s) as status"
+
+RECORD_WARMUP = "select syncsched.record_warmup(%s, %s, %s, %s) as cold"
+
+CLAIM_PREWARM = "select integration_type, url, method, timeout_ms, connect_timeout_ms from syncsched.claim_prewarm()"
+
+CHECK_SCHEDULER = "select syncsched.check_scheduler(%s) as result"
+
+CLAIM_ALERT_DELIVERIES = (
+    "select alert_id, kind, alert_key, org_id, integration_id, integration_type, detail, at, webhook_url"
+    " from syncsched.claim_alert_deliveries(%s)"
+)
+
+RECORD_ALERT_DELIVERY = "select syncsched.record_alert_delivery(%s, %s, %s)"
+
 # --- the command line: status, cron preview, tick ---------------------------------------
 
 TICK = "call syncsched.tick()"

@@ -19,7 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncsched import db, queries
+from syncsched.alerts import Alerts
 from syncsched.errors import ConnectError
+from syncsched.health import Endpoint, Health
 from syncsched.invoker import Invoker, Outcome, Run
 from syncsched.metrics import WorkerMetrics, serve
 
@@ -56,6 +58,8 @@ class Worker:
         self._signals = 0
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
+        self._health: Health | None = None
+        self._alerts: Alerts | None = None
         self.metrics = WorkerMetrics()
         # completions wait here for the writer, which records many in one statement
         self._completions: asyncio.Queue[tuple[Run, Outcome, asyncio.Future[bool]]] = asyncio.Queue()
@@ -86,10 +90,22 @@ class Worker:
             Invoker() as invoker,
         ):
             self._pool, self._invoker = pool, invoker
+            self._health = health = Health(pool, invoker, self.metrics, self.settings.worker_id)
+            self._alerts = alerts = Alerts(pool, invoker, self.metrics)
+            await health.load_settings()
             listener = asyncio.create_task(self._listen(name))
-            heartbeats = asyncio.create_task(self._heartbeat_loop())
-            gauges = asyncio.create_task(self._gauge_loop())
-            writer = asyncio.create_task(self._completion_writer())
+            background = [
+                asyncio.create_task(work)
+                for work in (
+                    self._heartbeat_loop(),
+                    self._gauge_loop(),
+                    self._completion_writer(),
+                    health.check_loop(),
+                    health.prewarm_loop(),
+                    health.scheduler_loop(),
+                    alerts.delivery_loop(),
+                )
+            ]
             http = None
             if self.settings.metrics_port is not None:
                 http = await serve(self.metrics, self.settings.metrics_port, self.health)
@@ -110,10 +126,10 @@ class Worker:
                 listener.cancel()
                 await self._drain()
             finally:
-                for task in (heartbeats, listener, gauges, writer):
+                for task in (listener, *background):
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.gather(listener, heartbeats, gauges, writer, return_exceptions=True)
+                    await asyncio.gather(listener, *background, return_exceptions=True)
                 if http is not None:
                     await http.cleanup()
         log.info("worker %s stopped", self.settings.worker_id)
@@ -158,6 +174,7 @@ class Worker:
             await asyncio.sleep(1)
             return 0
         now = datetime.now(UTC)
+        warmups = self._warmups(rows)
         for row in rows:
             run = Run.from_row(row)
             self.metrics.drift_seconds.labels(run.integration_type).observe(
@@ -172,19 +189,37 @@ class Worker:
                 run.attempt + 1,
                 run.max_attempts,
             )
-            task = asyncio.create_task(self._execute(run))
+            task = asyncio.create_task(self._execute(run, warmups.get(run.integration_type)))
             self._inflight[run.run_id] = _InFlight(run, task)
             task.add_done_callback(functools.partial(self._finished, run.run_id))
         self.metrics.in_flight.set(len(self._inflight))
         return len(rows)
+
+    def _warmups(self, rows: list[db.Row]) -> dict[str, asyncio.Task[None]]:
+        """One warm-up per idle endpoint of this claim; its runs wait for it."""
+        assert self._health is not None
+        warmups: dict[str, asyncio.Task[None]] = {}
+        for row in rows:
+            if row["warmup"] and row["integration_type"] not in warmups:
+                endpoint = Endpoint(
+                    row["integration_type"],
+                    row["health_url"],
+                    row["health_method"],
+                    row["timeout_ms"],
+                    row["connect_timeout_ms"],
+                )
+                warmups[endpoint.integration_type] = self._health.warm_up(endpoint)
+        return warmups
 
     def _finished(self, run_id: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(run_id, None)
         self.metrics.in_flight.set(len(self._inflight))
         self._wake.set()
 
-    async def _execute(self, run: Run) -> None:
+    async def _execute(self, run: Run, warmup: asyncio.Task[None] | None) -> None:
         assert self._invoker is not None
+        if warmup is not None:
+            await asyncio.shield(warmup)  # shared by the runs of this claim: a lost lease must not cancel it
         started = time.monotonic()
         outcome = await self._invoker.call(run)
         self.metrics.call_seconds.labels(run.integration_type).observe(time.monotonic() - started)
@@ -280,12 +315,14 @@ class Worker:
 
     async def _gauge_loop(self) -> None:
         assert self._pool is not None
+        assert self._health is not None
         while True:
             try:
                 for row in await db.async_fetch_all(self._pool, queries.QUEUE_DEPTH):
                     self.metrics.pending.labels(row["integration_type"]).set(row["pending"])
             except db.Error as exc:
                 log.debug("queue depth not read: %s", db.error_message(exc))
+            await self._health.load_settings()  # settings changed by a DBA reach the worker
             await asyncio.sleep(self.settings.gauge_interval)
 
     async def _listen(self, name: str) -> None:
@@ -295,13 +332,18 @@ class Worker:
                 conn = await db.async_connect(self.settings.dsn, application_name=name)
                 async with conn:
                     await db.listen(conn, queries.RUNS_CHANNEL)
+                    await db.listen(conn, queries.ALERTS_CHANNEL)
                     log.info("listening on %s", queries.RUNS_CHANNEL)
                     self.metrics.listening = True
                     self._wake.set()  # claim at once after every (re)connect
                     backoff = 0.5
                     while not self._stopping.is_set():
-                        async for _payload in db.notifications(conn, self.settings.liveness_interval):
-                            self._wake.set()
+                        async for channel, payload in db.notifications(conn, self.settings.liveness_interval):
+                            if channel == queries.ALERTS_CHANNEL:
+                                assert self._alerts is not None
+                                self._alerts.notified(payload)
+                            else:
+                                self._wake.set()
                         # a dead or half-open connection fails here, or does not answer in time
                         await asyncio.wait_for(db.ping(conn), timeout=self.settings.liveness_interval)
             except (db.Error, ConnectError, OSError, TimeoutError) as exc:

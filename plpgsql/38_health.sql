@@ -1,0 +1,344 @@
+-- Endpoint health, shared by all workers through endpoint_health.
+-- active mode: workers send health checks (at most one per interval and type across all of
+-- them, claimed with SKIP LOCKED), and while a type is unhealthy its runs are not claimed
+-- (the circuit breaker in claim_runs). passive mode: no checks; run outcomes decide.
+-- A check or warm-up succeeds when the server answers below 500 (it is up and answering);
+-- 5xx, timeouts and connection errors fail it; 429 switches the type to passive mode.
+
+create or replace function syncsched.worker_config()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select jsonb_build_object(
+        'health_check_timeout', extract(epoch from syncsched.setting('health_check_timeout')::interval),
+        'warmup_timeout', extract(epoch from syncsched.setting('warmup_timeout')::interval),
+        'cold_start_threshold', extract(epoch from syncsched.setting('cold_start_threshold')::interval),
+        'prewarm_ahead', extract(epoch from syncsched.setting('prewarm_ahead')::interval),
+        'scheduler_silent_after', extract(epoch from syncsched.setting('scheduler_silent_after')::interval)
+    )
+$$;
+comment on function syncsched.worker_config() is
+'The settings a worker needs, in seconds: health_check_timeout, warmup_timeout, cold_start_threshold, prewarm_ahead, scheduler_silent_after.'; -- noqa: LT05
+
+create or replace function syncsched._endpoints(p_integration_types text[], p_timeout_cap interval default null)
+returns table (
+    integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select t.integration_type, coalesce(t.health_url, t.endpoint_url), t.health_method,
+        least(t.timeout_ms, (extract(epoch from p_timeout_cap) * 1000)::integer), t.connect_timeout_ms
+    from syncsched.integration_types as t
+    where t.integration_type = any(p_integration_types)
+$$;
+comment on function syncsched._endpoints(text[], interval) is
+'Where a health check or warm-up of these types goes: health_url (else endpoint_url), method and timeouts.';
+
+create or replace function syncsched.claim_health_checks(p_worker_id text, p_max integer default 10)
+returns table (
+    integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_timeout interval := syncsched.setting('health_check_timeout')::interval;
+begin
+    if p_worker_id is null or p_worker_id = '' or p_max is null or p_max < 1 or p_max > 1000 then
+        raise exception 'syncsched: claim_health_checks needs a worker id and p_max 1-1000'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    -- Types in use only: an unconfigured example type is never pinged.
+    return query
+    with due as (
+        select h.integration_type
+        from syncsched.endpoint_health as h
+        where h.mode = 'active' and coalesce(h.next_check_at, '-infinity') <= now()
+            and exists (
+                select from syncsched.organization_integrations as o
+                where o.integration_type = h.integration_type and o.is_enabled
+            )
+        order by h.next_check_at nulls first
+        limit p_max
+        for update of h skip locked
+    ),
+    claimed as (
+        -- held while the check runs; record_health_check sets the real next check
+        update syncsched.endpoint_health as h
+        set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
+        from due
+        where h.integration_type = due.integration_type
+        returning h.integration_type
+    )
+    select e.* from syncsched._endpoints(array(select claimed.integration_type from claimed), v_timeout) as e;
+end
+$$;
+comment on function syncsched.claim_health_checks(text, integer) is
+'Health checks due now (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.'; -- noqa: LT05
+
+create or replace function syncsched.next_health_check_at()
+returns timestamptz
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select min(coalesce(h.next_check_at, now()))
+    from syncsched.endpoint_health as h
+    where h.mode = 'active'
+        and exists (
+            select from syncsched.organization_integrations as o
+            where o.integration_type = h.integration_type and o.is_enabled
+        )
+$$;
+comment on function syncsched.next_health_check_at() is
+'When the next health check is due (null: none in active mode); workers sleep until then.';
+
+create or replace function syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    if p_to = 'unhealthy' and p_from <> 'unhealthy' then
+        perform syncsched._alert('endpoint_unhealthy', null, null, p_integration_type, p_detail);
+    elsif p_to = 'healthy' and p_from = 'unhealthy' then
+        perform syncsched._resolve_alerts(
+            array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
+        );
+        perform syncsched._alert('endpoint_recovered', null, null, p_integration_type, p_detail);
+    end if;
+end
+$$;
+comment on function syncsched._health_changed(text, text, text, jsonb) is
+'Alerts of a health transition: endpoint_unhealthy when a type turns unhealthy, endpoint_recovered (resolving it) when it is healthy again.'; -- noqa: LT05
+
+create or replace function syncsched.record_health_check(
+    p_integration_type text,
+    p_ok boolean,
+    p_http_status integer default null,
+    p_error text default null,
+    p_duration_ms integer default null
+)
+returns text
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_prev syncsched.endpoint_health%rowtype;
+    v_interval interval;
+    v_cap interval := syncsched.setting('health_backoff_cap')::interval;
+    v_status text;
+    v_detail jsonb;
+begin
+    select * into v_prev from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
+    if not found or p_ok is null then
+        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'no_data_found';
+    end if;
+    select t.health_check_interval into v_interval
+    from syncsched.integration_types as t
+    where t.integration_type = p_integration_type;
+    v_detail := jsonb_build_object('http_status', p_http_status, 'error', left(p_error, 500),
+        'duration_ms', p_duration_ms, 'consecutive_failures', v_prev.consecutive_failures + 1);
+    if p_http_status = 429 then
+        -- the health check itself is rate-limited: stop pinging, follow run outcomes instead
+        update syncsched.endpoint_health as h
+        set mode = 'passive', next_check_at = null, last_check_at = now(), updated_at = now(),
+            last_error = 'health check answered 429: switched to passive mode'
+        where h.integration_type = p_integration_type;
+        perform syncsched._alert('endpoint_passive', null, null, p_integration_type, v_detail);
+        return v_prev.status;
+    end if;
+    if v_prev.mode <> 'active' then
+        return v_prev.status;  -- switched to passive while the check ran
+    end if;
+    if p_ok then
+        update syncsched.endpoint_health as h
+        set status = 'healthy', consecutive_failures = 0, last_check_at = now(), last_success_at = now(),
+            next_check_at = now() + v_interval, last_error = null, updated_at = now()
+        where h.integration_type = p_integration_type
+        returning h.status into v_status;
+    else
+        -- back off: interval * 2^failures, capped
+        update syncsched.endpoint_health as h
+        set status = 'unhealthy', consecutive_failures = h.consecutive_failures + 1, last_check_at = now(),
+            next_check_at = now() + least(v_cap, v_interval * power(2, least(h.consecutive_failures + 1, 30))),
+            last_error = left(coalesce(p_error, 'HTTP ' || p_http_status, 'failed'), 1000), updated_at = now()
+        where h.integration_type = p_integration_type
+        returning h.status into v_status;
+    end if;
+    perform syncsched._health_changed(p_integration_type, v_prev.status, v_status, v_detail);
+    return v_status;
+end
+$$;
+comment on function syncsched.record_health_check(text, boolean, integer, text, integer) is
+'The outcome of an active health check: healthy (next check after the type''s interval) or unhealthy (next after interval * 2^failures, at most health_backoff_cap); 429 switches the type to passive mode. Returns the status.'; -- noqa: LT05
+
+create or replace function syncsched._health_from_runs(
+    p_integration_types text[], p_ok boolean, p_error text default null
+)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_threshold integer := syncsched.setting('passive_failure_threshold')::integer;
+    v_change record;
+begin
+    -- Passive mode only, and only rows that change: nothing is written while all is well.
+    for v_change in
+        with previous as (
+            select h.integration_type, h.status
+            from syncsched.endpoint_health as h
+            where h.integration_type = any(p_integration_types) and h.mode = 'passive'
+                and (not p_ok or h.status <> 'healthy' or h.consecutive_failures > 0)
+            for update
+        )
+        update syncsched.endpoint_health as h
+        set consecutive_failures = case when p_ok then 0 else h.consecutive_failures + 1 end,
+            status = case
+                when p_ok then 'healthy'
+                when h.consecutive_failures + 1 >= v_threshold then 'unhealthy'
+                else h.status
+            end,
+            last_success_at = case when p_ok then now() else h.last_success_at end,
+            last_error = case when p_ok then null else left(p_error, 1000) end,
+            updated_at = now()
+        from previous
+        where h.integration_type = previous.integration_type
+        returning h.integration_type, previous.status as was, h.status as now_is, h.consecutive_failures
+    loop
+        perform syncsched._health_changed(v_change.integration_type, v_change.was, v_change.now_is,
+            jsonb_build_object('mode', 'passive', 'consecutive_failures', v_change.consecutive_failures,
+                               'error', left(p_error, 500)));
+    end loop;
+end
+$$;
+comment on function syncsched._health_from_runs(text[], boolean, text) is
+'Passive mode: a completed run makes its type healthy; passive_failure_threshold failed attempts in a row make it unhealthy.';
+
+create or replace function syncsched.record_warmup(
+    p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text default null
+)
+returns boolean
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_threshold interval := syncsched.setting('cold_start_threshold')::interval;
+    v_cold boolean := not coalesce(p_ok, false) or p_duration_ms * interval '1 millisecond' > v_threshold;
+begin
+    if v_cold then
+        perform syncsched._alert('cold_start', null, null, p_integration_type,
+            jsonb_build_object('duration_ms', p_duration_ms, 'ok', p_ok, 'error', left(p_error, 500)));
+    end if;
+    return v_cold;
+end
+$$;
+comment on function syncsched.record_warmup(text, boolean, integer, text) is
+'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. Returns whether it was cold.';
+
+create or replace function syncsched.upcoming_runs(
+    p_within interval default interval '1 minute', p_now timestamptz default now()
+)
+returns table (org_id text, integration_id text, integration_type text, next_run_at timestamptz)
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select o.org_id, o.integration_id, o.integration_type, o.next_run_at
+    from syncsched.organization_integrations as o
+    where o.is_enabled and o.next_run_at <= p_now + p_within
+    order by o.next_run_at, o.id
+$$;
+comment on function syncsched.upcoming_runs(interval, timestamptz) is
+'Integrations whose next scheduled run is within p_within (or overdue), soonest first; read through the next_run_at index.';
+
+create or replace function syncsched.claim_prewarm(p_within interval default null)
+returns table (
+    integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_within interval := coalesce(p_within, syncsched.setting('prewarm_ahead')::interval);
+    v_idle interval := syncsched.setting('warmup_after')::interval;
+begin
+    -- Marking the endpoint used is the claim: another worker re-reading the row finds it fresh.
+    return query
+    with coming as (
+        select u.integration_type from syncsched.upcoming_runs(v_within) as u group by u.integration_type
+    ),
+    warmed as (
+        update syncsched.endpoint_health as h
+        set last_used_at = now(), updated_at = now()
+        from coming
+        where h.integration_type = coming.integration_type
+            and (h.last_used_at is null or h.last_used_at < now() - v_idle)
+            and not (h.mode = 'active' and h.status = 'unhealthy')
+        returning h.integration_type
+    )
+    select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;
+end
+$$;
+comment on function syncsched.claim_prewarm(interval) is
+'Idle endpoints (unused for warmup_after) of runs scheduled within p_within (prewarm_ahead): each returned to one worker, which warms it up.';
+
+create or replace function syncsched.set_endpoint_mode(p_integration_type text, p_mode text)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    if p_mode is null or p_mode not in ('active', 'passive') then
+        raise exception 'syncsched: endpoint mode must be active or passive' using errcode = 'invalid_parameter_value';
+    end if;
+    update syncsched.endpoint_health as h
+    set mode = p_mode, status = 'unknown', consecutive_failures = 0, updated_at = now(),
+        next_check_at = case when p_mode = 'active' then now() end
+    where h.integration_type = p_integration_type;
+    if not found then
+        raise exception 'syncsched: no integration type %', left(p_integration_type, 100) using errcode = 'no_data_found';
+    end if;
+    perform syncsched._resolve_alerts(array[
+        syncsched._alert_key('endpoint_passive', null, null, p_integration_type),
+        syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)
+    ]);
+end
+$$;
+comment on function syncsched.set_endpoint_mode(text, text) is
+'Switch a type''s health to active (checked by the workers, circuit breaker on) or passive (run outcomes only); the status starts over as unknown.';
+
+create or replace function syncsched._integration_type_after_insert()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    insert into syncsched.endpoint_health (integration_type) values (new.integration_type)
+    on conflict (integration_type) do nothing;
+    return null;
+end
+$$;
+comment on function syncsched._integration_type_after_insert() is
+'A new integration type gets its endpoint_health row (status unknown, active mode).';
+
+create or replace trigger integration_types_health
+after insert on syncsched.integration_types
+for each row execute function syncsched._integration_type_after_insert();
