@@ -47,6 +47,12 @@ class _InFlight:
     task: asyncio.Task[None] = field(repr=False)
 
 
+def pool_size(concurrency: int) -> int:
+    """Connections for claims and status writes: both are batched, so a few serve any concurrency
+    (a worker must not use up max_connections: 200 calls in flight need no 200 connections)."""
+    return min(concurrency, 8) + 2
+
+
 class Worker:
     def __init__(self, settings: WorkerSettings) -> None:
         if settings.concurrency < 1:
@@ -86,7 +92,7 @@ class Worker:
             loop.add_signal_handler(signum, self.request_stop)
         name = f"syncsched worker {self.settings.worker_id}"[:63]
         async with (
-            db.async_pool(self.settings.dsn, size=self.settings.concurrency + 2, application_name=name) as pool,
+            db.async_pool(self.settings.dsn, size=pool_size(self.settings.concurrency), application_name=name) as pool,
             Invoker() as invoker,
         ):
             self._pool, self._invoker = pool, invoker
