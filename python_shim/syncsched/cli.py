@@ -154,7 +154,27 @@ def _cell(value: object) -> str:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    with db.connect(resolve_dsn(args.dsn), application_name="syncsched status") as conn:
+    try:
+        dsn = resolve_dsn(args.dsn)
+    except ConfigError:
+        # no database given: the embedded cluster (what `make demo` left), started for the look
+        cluster = localpg.persistent(Path(args.dir))
+        if not cluster.initialized():
+            raise ConfigError(
+                f"no database given and no embedded cluster in {cluster.root}: pass --dsn, set SYNCSCHED_DSN, "
+                "or run `make demo` first"
+            ) from None
+        was_running = cluster.is_running()
+        try:
+            return _status(cluster.start(), args)
+        finally:
+            if not was_running:
+                cluster.stop()
+    return _status(dsn, args)
+
+
+def _status(dsn: str, args: argparse.Namespace) -> int:
+    with db.connect(dsn, application_name="syncsched status") as conn:
         report = {
             "schedules": db.fetch_all(conn, queries.STATUS_OVERVIEW, (args.limit,)),
             "recent_runs": db.fetch_all(conn, queries.STATUS_RECENT_RUNS, (args.limit,)),
@@ -175,12 +195,22 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    _say("syncsched demo: coming soon. Meanwhile: `syncsched db start` then `syncsched migrate`.")
-    return 0
+    from syncsched.demo import run_demo
+
+    if not 1 <= args.orgs <= 10000:
+        raise ConfigError("--orgs must be 1-10000")
+    duration = parse_duration(args.duration) if args.duration else None
+    if duration is not None and duration <= 0:
+        raise ConfigError("--duration must be positive")
+    return run_demo(Path(args.dir), args.orgs, duration)
 
 
 def _add_dsn(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
+
+
+def _add_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", default=str(localpg.DEFAULT_DIR), help="embedded cluster folder (default: .syncsched)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_db = commands.add_parser("db", help="the embedded PostgreSQL with pg_cron")
     p_db.add_argument("action", choices=["start", "stop", "status", "url"])
-    p_db.add_argument("--dir", default=str(localpg.DEFAULT_DIR), help="cluster folder (default: .syncsched)")
+    _add_dir(p_db)
     p_db.set_defaults(func=_cmd_db)
 
     p_worker = commands.add_parser(
@@ -249,12 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_cron.set_defaults(func=_cmd_cron)
 
     p_status = commands.add_parser("status", help="schedules, recent runs, alerts and endpoint health")
-    _add_dsn(p_status)
+    p_status.add_argument(
+        "--dsn", help="database (default: $SYNCSCHED_DSN, $DATABASE_URL, else the embedded cluster of --dir)"
+    )
+    p_status.add_argument(
+        "--dir", default=str(localpg.DEFAULT_DIR), help="embedded cluster folder (default: .syncsched)"
+    )
     p_status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     p_status.add_argument("--limit", type=int, default=20, help="rows per table (default 20)")
     p_status.set_defaults(func=_cmd_status)
 
-    p_demo = commands.add_parser("demo", help="the whole system live")
+    p_demo = commands.add_parser(
+        "demo", help="the whole system live: embedded PostgreSQL, the pg_cron tick, simulated endpoints, a worker"
+    )
+    p_demo.add_argument("--duration", help="stop after this long (e.g. 100, 90s, 5m; default: until Ctrl-C)")
+    p_demo.add_argument("--orgs", type=int, default=50, help="demo organizations (default 50)")
+    _add_dir(p_demo)
     p_demo.set_defaults(func=_cmd_demo)
     return parser
 

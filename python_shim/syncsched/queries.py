@@ -157,3 +157,79 @@ select integration_type, status, mode, consecutive_failures, last_check_at, last
 from syncsched.endpoint_health
 order by integration_type
 """
+
+# --- the demo: seeding and the live view ----------------------------------------------------
+
+SET_SETTING = "update syncsched.settings set value = %s, updated_at = now() where key = %s"
+
+POINT_TYPES_AT = (
+    "update syncsched.integration_types set endpoint_url = %s || '/' || integration_type, health_url = null,"
+    " health_check_interval = %s"
+)
+
+UPSERT_INTEGRATION = """
+select syncsched.upsert_integration(
+    p_org_id => %s, p_integration_id => %s, p_integration_type => %s, p_cron_schedule => %s,
+    p_interval_minutes => %s, p_timezone => %s, p_payload => %s)
+"""
+
+INSTALL_CRON = "select syncsched.install_cron(%s) as jobs"
+
+UNINSTALL_CRON = "select syncsched.uninstall_cron() as removed"
+
+DEMO_COUNTS = """
+select (select count(*) from syncsched.organization_integrations where is_enabled)::int as integrations,
+    (select count(distinct org_id) from syncsched.organization_integrations)::int as orgs,
+    (select count(*) from syncsched.scheduler_ticks where started_at >= %(since)s)::int as ticks,
+    (select max(started_at) from syncsched.scheduler_ticks) as last_tick,
+    (select min(finished_at) from syncsched.sync_run_log where status = 'completed' and finished_at >= %(since)s)
+        as first_completed
+"""
+
+DEMO_RUNS_BY_TYPE = """
+select integration_type, status::text as status, count(*)::int as n
+from syncsched.sync_run_log
+where enqueued_at >= %s or status in ('pending', 'running')
+group by 1, 2
+"""
+
+DEMO_NEXT_RUNS = """
+select o.org_id || '/' || o.integration_id as integration, o.integration_type,
+    coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' min') as schedule, o.timezone, o.next_run_at
+from syncsched.organization_integrations as o
+where o.is_enabled and o.next_run_at is not null
+order by o.next_run_at, o.id
+limit %s
+"""
+
+DEMO_FAILURES = """
+select r.run_id, r.org_id || '/' || r.integration_id as integration, r.status::text as status, r.attempt,
+    r.max_attempts, r.not_before, r.error
+from syncsched.sync_run_log as r
+where r.error is not null and r.enqueued_at >= %s
+order by r.run_id desc
+limit %s
+"""
+
+DEMO_DRIFT = """
+select r.integration_type, count(*)::int as runs,
+    round(avg(extract(epoch from r.drift))::numeric, 1) as avg_s,
+    round(max(extract(epoch from r.drift))::numeric, 1) as max_s
+from syncsched.sync_run_log as r
+where r.started_at >= %s and r.drift is not null
+group by 1
+order by 1
+"""
+
+DEMO_ALERTS = """
+select a.at, a.kind, a.alert_key
+from syncsched.alerts_open as a
+order by a.at desc
+limit %s
+"""
+
+DEMO_HEALTH = """
+select integration_type, status, mode, consecutive_failures, last_check_at, last_used_at, last_error
+from syncsched.endpoint_health
+order by integration_type
+"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import run_syncsched
 from syncsched import db
@@ -52,3 +53,9 @@ def test_status_as_tables_and_json(syncsched_dsn: str, conn: db.Connection) -> N
     assert set(report) == {"schedules", "recent_runs", "open_alerts", "endpoints"}
     assert report["recent_runs"][0]["trigger"] == "manual"
     assert [e["integration_type"] for e in report["endpoints"]] == ["bufdir", "dynamics", "xledger"]
+
+
+def test_status_without_a_database_or_an_embedded_cluster_says_what_to_do(tmp_path: Path) -> None:
+    proc = run_syncsched("status", "--dir", str(tmp_path / "none"), env={"SYNCSCHED_DSN": "", "DATABASE_URL": ""})
+    assert proc.returncode == 2
+    assert "no embedded cluster" in proc.stderr and "make demo" in proc.stderr

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from endpoint import Endpoint, Reply, Request
 from harness import WorkerProcess, point_types_at, schedule_due, statuses, wait_for
-
 from syncsched import db
 from syncsched.localpg import free_port
 
