@@ -46,8 +46,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# make demo DEMO_ARGS="--duration 120 --orgs 20"
 demo: setup
-	$(BIN)/syncsched demo
+	$(BIN)/syncsched demo $(DEMO_ARGS)
 
 lint: setup
 	$(BIN)/ruff check python_shim tests
