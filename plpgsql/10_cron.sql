@@ -36,6 +36,7 @@ returns text
 language plpgsql
 stable
 parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_probe timestamptz;
@@ -382,7 +383,7 @@ $$;
 comment on function syncsched._cron_fields(text) is
 'The five upper-cased fields of a cron expression, macros expanded; raises invalid_parameter_value.';
 
-create or replace function syncsched.cron_parse(p_expr text)
+create or replace function syncsched._cron_parse(p_expr text)
 returns syncsched.cron_spec
 language plpgsql
 immutable
@@ -430,6 +431,20 @@ begin
     return v_spec;
 end
 $$;
+comment on function syncsched._cron_parse(text) is
+'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
+
+-- Entry points pin their search_path; the bodies they share (_cron_parse, _cron_next_spec)
+-- do not, so that a call from inside syncsched switches search_path once, not at every level.
+create or replace function syncsched.cron_parse(p_expr text)
+returns syncsched.cron_spec
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select syncsched._cron_parse(p_expr)
+$$;
 comment on function syncsched.cron_parse(text) is
 'The parsed form of a cron expression; raises invalid_parameter_value with the cron_validate message.';
 
@@ -438,9 +453,10 @@ returns text
 language plpgsql
 immutable
 parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    perform syncsched.cron_parse(p_expr);
+    perform syncsched._cron_parse(p_expr);
     return null;
 exception
     when invalid_parameter_value then
@@ -709,7 +725,7 @@ begin
 end
 $$;
 
-create or replace function syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamptz, p_tz text)
+create or replace function syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamptz, p_tz text)
 returns timestamptz
 language plpgsql
 immutable
@@ -749,6 +765,18 @@ begin
     return syncsched._cron_next_elapsed(p_spec, p_after, p_tz);
 end
 $$;
+comment on function syncsched._cron_next_spec(syncsched.cron_spec, timestamptz, text) is
+'cron_next_spec without its pinned search_path, for the callers inside syncsched (the tick).';
+
+create or replace function syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamptz, p_tz text)
+returns timestamptz
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select syncsched._cron_next_spec(p_spec, p_after, p_tz)
+$$;
 comment on function syncsched.cron_next_spec(syncsched.cron_spec, timestamptz, text) is
 'cron_next for an already parsed expression (see cron_parse).';
 
@@ -757,10 +785,9 @@ returns timestamptz
 language sql
 stable
 parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    -- SQL, so that the planner inlines it and folds cron_parse of a constant expression:
-    -- a statement evaluating one schedule for many instants parses it once.
-    select syncsched.cron_next_spec(syncsched.cron_parse(p_expr), p_after, p_tz)
+    select syncsched._cron_next_spec(syncsched._cron_parse(p_expr), p_after, p_tz)
 $$;
 comment on function syncsched.cron_next(text, timestamptz, text) is
 'First fire time of cron expression p_expr after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
@@ -770,8 +797,9 @@ returns boolean
 language sql
 stable
 parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select syncsched.cron_next(p_expr, date_trunc('minute', p_at) - interval '1 second', p_tz)
+    select syncsched._cron_next_spec(syncsched._cron_parse(p_expr), date_trunc('minute', p_at) - interval '1 second', p_tz)
         = date_trunc('minute', p_at)
 $$;
 comment on function syncsched.cron_matches(text, timestamptz, text) is
@@ -785,9 +813,10 @@ language plpgsql
 stable
 parallel safe
 rows 5
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_spec syncsched.cron_spec := syncsched.cron_parse(p_expr);
+    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr);
     v_at timestamptz := p_after;
     v_emitted integer := 0;
 begin
@@ -795,7 +824,7 @@ begin
         raise exception 'p_count must be between 0 and 10000' using errcode = 'invalid_parameter_value';
     end if;
     while v_emitted < p_count loop
-        v_at := syncsched.cron_next_spec(v_spec, v_at, p_tz);
+        v_at := syncsched._cron_next_spec(v_spec, v_at, p_tz);
         exit when v_at is null;
         if v_at > p_after then
             return next v_at;

@@ -40,7 +40,7 @@ $$;
 comment on function syncsched._interval_next(integer, timestamptz) is
 'First multiple of p_minutes minutes since the Unix epoch strictly after p_after.';
 
-create or replace function syncsched.schedule_next(
+create or replace function syncsched._schedule_next(
     p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamptz
 )
 returns timestamptz
@@ -50,8 +50,22 @@ parallel safe
 as $$
     select case
         when p_interval_minutes is not null then syncsched._interval_next(p_interval_minutes, p_after)
-        else syncsched.cron_next_spec(p_spec, p_after, p_timezone)
+        else syncsched._cron_next_spec(p_spec, p_after, p_timezone)
     end
+$$;
+comment on function syncsched._schedule_next(syncsched.cron_spec, integer, text, timestamptz) is
+'schedule_next without its pinned search_path, for the callers inside syncsched (the tick, per due row).';
+
+create or replace function syncsched.schedule_next(
+    p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamptz
+)
+returns timestamptz
+language sql
+stable
+parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone, p_after)
 $$;
 comment on function syncsched.schedule_next(syncsched.cron_spec, integer, text, timestamptz) is
 'Next period of a schedule (parsed cron or interval) strictly after p_after.';
@@ -65,7 +79,7 @@ stable
 parallel safe
 as $$
     -- the gap after the next fire time: a schedule's period, as near as one number can say
-    select syncsched.schedule_next(p_spec, p_interval_minutes, p_timezone, p_next_run_at) - p_next_run_at
+    select syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone, p_next_run_at) - p_next_run_at
 $$;
 comment on function syncsched._schedule_period(syncsched.cron_spec, integer, text, timestamptz) is
 'The period of a schedule: the gap between its next fire time and the one after.';
@@ -114,6 +128,7 @@ returns text
 language plpgsql
 stable
 parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_problem text;
@@ -142,7 +157,7 @@ begin
     if v_problem is not null then
         return format('has an invalid cron schedule "%s": %s', left(p_cron_schedule, 100), v_problem);
     end if;
-    v_gap := syncsched._cron_min_gap(syncsched.cron_parse(p_cron_schedule), v_min_minutes);
+    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule), v_min_minutes);
     if v_gap < v_min_minutes then
         return format('cron schedule "%s" fires %s minute(s) apart, more often than min_schedule_interval (%s minutes)',
             p_cron_schedule, v_gap, v_min_minutes);
@@ -182,9 +197,9 @@ begin
             array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
         );
     end if;
-    new.cron_spec := case when new.cron_schedule is not null then syncsched.cron_parse(new.cron_schedule) end;
+    new.cron_spec := case when new.cron_schedule is not null then syncsched._cron_parse(new.cron_schedule) end;
     new.next_run_at := case
-        when new.is_enabled then syncsched.schedule_next(new.cron_spec, new.interval_minutes, new.timezone, now())
+        when new.is_enabled then syncsched._schedule_next(new.cron_spec, new.interval_minutes, new.timezone, now())
     end;
     -- a schedule starts its staleness clock now (none while disabled or unscheduled)
     new.stale_check_at := case when new.next_run_at is not null then now() + coalesce(new.max_staleness,

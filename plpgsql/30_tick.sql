@@ -20,8 +20,8 @@ begin
         order by o.org_id, o.integration_id
     loop
         begin
-            if syncsched.schedule_next(
-                case when v_row.interval_minutes is null then syncsched.cron_parse(v_row.cron_schedule) end,
+            if syncsched._schedule_next(
+                case when v_row.interval_minutes is null then syncsched._cron_parse(v_row.cron_schedule) end,
                 v_row.interval_minutes, v_row.timezone, v_minute - interval '1 second'
             ) = v_minute then
                 org_id := v_row.org_id;
@@ -66,11 +66,11 @@ begin
     periods := '{}';
     missed := '{}';
     if p_interval_minutes is null and v_spec is null then
-        v_spec := syncsched.cron_parse(p_cron_schedule);
+        v_spec := syncsched._cron_parse(p_cron_schedule);
     end if;
     if p_policy <> 'catch_up' and p_now - v_period > interval '2 days' then
         -- long silence: when the schedule fired within the last day, only that day matters
-        v_jump := syncsched.schedule_next(v_spec, p_interval_minutes, p_timezone, p_now - interval '1 day');
+        v_jump := syncsched._schedule_next(v_spec, p_interval_minutes, p_timezone, p_now - interval '1 day');
         if v_jump <= p_now then
             missed := array[v_period];
             v_period := v_jump;
@@ -80,7 +80,7 @@ begin
         v_count := v_count + 1;
         exit when p_policy = 'catch_up' and v_count > p_catch_up_limit;
         periods := periods || v_period;
-        v_period := syncsched.schedule_next(v_spec, p_interval_minutes, p_timezone, v_period);
+        v_period := syncsched._schedule_next(v_spec, p_interval_minutes, p_timezone, v_period);
     end loop;
     next_run_at := v_period;
     if p_policy = 'run_once' and cardinality(periods) > 1 then
@@ -423,21 +423,34 @@ $$;
 comment on function syncsched.reap_expired_runs(timestamptz) is
 'Running runs whose lease expired go back to pending (attempt + 1), or to failed (with a failing alert) when attempts are exhausted.';
 
+create or replace function syncsched._tick_done(p_result jsonb)
+returns boolean
+language sql
+immutable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select (p_result ->> 'remaining')::integer = 0
+        or (p_result ->> 'due')::integer = (p_result ->> 'skipped_locked')::integer
+$$;
+comment on function syncsched._tick_done(jsonb) is
+'Whether a batch of the tick was its last: nothing remaining, or all that remains is locked by another tick.';
+
 create or replace procedure syncsched.tick(p_now timestamptz default null)
 language plpgsql
 as $$
 declare
-    -- A procedure that commits cannot be SECURITY DEFINER; it calls the functions that are.
-    v_now timestamptz := coalesce(p_now, now());
+    -- A procedure that commits can be neither SECURITY DEFINER nor pin its search_path: it
+    -- calls the functions that do, and names nothing that a caller's search_path could
+    -- replace (qualified functions and types, keyword casts).
+    v_now timestamp with time zone := coalesce(p_now, pg_catalog.now());
     v_batch integer := syncsched.setting('tick_batch_size')::integer;
-    v_result jsonb;
+    v_result pg_catalog.jsonb;
 begin
     loop
         v_result := syncsched.run_scheduled_jobs(v_now, v_batch);
         -- commit between batches: each holds one advisory lock per integration
         commit;
-        exit when (v_result ->> 'remaining')::integer = 0
-            or (v_result ->> 'due')::integer = (v_result ->> 'skipped_locked')::integer;
+        exit when syncsched._tick_done(v_result);
     end loop;
     perform syncsched.check_staleness(v_now);
     perform syncsched.reap_expired_runs(v_now);

@@ -13,11 +13,13 @@ begin
 end
 $$;
 
+-- SECURITY INVOKER: a tenant looks up through its row-level security, so another
+-- organization's integration is 'no integration', not a hint that it exists.
 create or replace function syncsched._integration_id(p_org_id text, p_integration_id text)
 returns bigint
 language plpgsql
 stable
-security definer
+security invoker
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
@@ -50,6 +52,7 @@ create or replace function syncsched.upsert_integration(
 )
 returns bigint
 language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_id bigint;
@@ -95,6 +98,7 @@ create or replace function syncsched.set_schedule(
 )
 returns timestamptz
 language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_next timestamptz;
@@ -114,6 +118,7 @@ comment on function syncsched.set_schedule(text, text, text, text) is
 create or replace function syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer)
 returns timestamptz
 language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_next timestamptz;
@@ -133,6 +138,7 @@ comment on function syncsched.set_interval(text, text, integer) is
 create or replace function syncsched.enable_integration(p_org_id text, p_integration_id text)
 returns timestamptz
 language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_next timestamptz;
@@ -151,6 +157,7 @@ comment on function syncsched.enable_integration(text, text) is
 create or replace function syncsched.disable_integration(p_org_id text, p_integration_id text)
 returns integer
 language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_cancelled integer;

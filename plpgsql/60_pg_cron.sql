@@ -3,6 +3,7 @@
 create or replace function syncsched.install_cron(p_schedule text default '* * * * *')
 returns jsonb
 language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_tick bigint;
@@ -39,6 +40,7 @@ comment on function syncsched.install_cron(text) is
 create or replace function syncsched.uninstall_cron()
 returns integer
 language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_name text;

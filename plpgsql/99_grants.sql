@@ -46,3 +46,36 @@ syncsched.check_scheduler(timestamptz, timestamptz),
 syncsched.claim_alert_deliveries(integer),
 syncsched.record_alert_delivery(bigint, boolean, text)
 to syncsched_worker;
+
+-- syncsched_tenant (optional; row-level security scopes it to the organization of
+-- set_config('syncsched.org_id', ...)): configure its own integrations, preview schedules.
+-- These API functions are SECURITY INVOKER, so the row-level security applies to them; the
+-- internal helpers they call are pure computation or invoker lookups, granted with them.
+grant execute on function
+syncsched.upsert_integration(text, text, text, text, integer, text, jsonb, boolean, syncsched.misfire_policy, integer),
+syncsched.set_schedule(text, text, text, text),
+syncsched.set_interval(text, text, integer),
+syncsched.enable_integration(text, text),
+syncsched.disable_integration(text, text),
+syncsched.next_runs(text, text, integer, timestamptz),
+syncsched.cron_validate(text),
+syncsched.cron_parse(text),
+syncsched.cron_next(text, timestamptz, text),
+syncsched.cron_next_spec(syncsched.cron_spec, timestamptz, text),
+syncsched.cron_matches(text, timestamptz, text),
+syncsched.timezone_validate(text)
+to syncsched_tenant;
+do $tenant_helpers$
+declare
+    v_helper regprocedure;
+begin
+    for v_helper in
+        select p.oid::regprocedure
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'syncsched'::regnamespace and p.proname ~ '^_' and not p.prosecdef
+            and p.prokind = 'f' and p.prorettype <> 'trigger'::regtype
+    loop
+        execute format('grant execute on function %s to syncsched_tenant', v_helper);
+    end loop;
+end
+$tenant_helpers$;

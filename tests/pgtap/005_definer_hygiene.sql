@@ -1,22 +1,28 @@
--- Conventions of DESIGN.md held by the catalog: every SECURITY DEFINER function pins its
--- search_path and is not executable by PUBLIC; every API function is documented.
+-- Conventions of DESIGN.md held by the catalog: every SECURITY DEFINER function and every
+-- entry point pins its search_path; PUBLIC executes nothing; every API function is documented.
+-- (Internal helpers, named _*, may leave it unpinned: they run inside an entry point, whose
+-- search_path they inherit, or else with their caller's own rights.)
 begin;
-select plan(4);
+select plan(5);
 
 select is(
     array(
         select p.oid::regprocedure::text
         from pg_proc as p
-        where p.pronamespace = 'syncsched'::regnamespace and p.prosecdef
+        where p.pronamespace = 'syncsched'::regnamespace and (p.prosecdef or p.proname !~ '^_')
             and not exists (
                 select from unnest(coalesce(p.proconfig, '{}')) as c
                 where c = 'search_path=pg_catalog, syncsched, pg_temp'
             )
         order by 1
     ),
-    '{}'::text[],
-    'every SECURITY DEFINER function has SET search_path = pg_catalog, syncsched, pg_temp'
+    array['syncsched.tick(timestamp with time zone)'],
+    'every SECURITY DEFINER function and every entry point pins search_path = pg_catalog, syncsched, pg_temp; '
+    || 'only tick, which commits and so cannot, qualifies every name instead'
 );
+select is(
+    (select p.prosecdef from pg_proc as p where p.oid = 'syncsched.tick(timestamptz)'::regprocedure),
+    false, 'tick is SECURITY INVOKER: it runs as the role pg_cron runs it as');
 select is(
     array(
         select p.oid::regprocedure::text

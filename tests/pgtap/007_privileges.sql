@@ -1,0 +1,84 @@
+-- The privilege matrix: every role against every table (select, insert, update, delete), view and
+-- function, each compared as a whole so that a grant too many or too few fails.
+-- (cron.schedule and LISTEN need the pg_cron database: tests/integration/test_security.py.)
+begin;
+select plan(16);
+
+create function pg_temp.table_privileges(p_role text) returns text[]
+language sql as $$
+    select coalesce(array_agg(c.relname || ':' || lower(v.privilege) order by c.relname, v.privilege), '{}')
+    from pg_class as c
+    cross join (values ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) as v (privilege)
+    where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'v')
+        and has_table_privilege(p_role, c.oid, v.privilege)
+$$;
+create function pg_temp.executable(p_role text, p_definer_only boolean default false) returns text[]
+language sql as $$
+    select coalesce(array_agg(distinct p.proname::text order by p.proname::text), '{}')
+    from pg_proc as p
+    where p.pronamespace = 'syncsched'::regnamespace and has_function_privilege(p_role, p.oid, 'EXECUTE')
+        and (p.prosecdef or not p_definer_only)
+$$;
+create function pg_temp.not_executable(p_role text) returns text[]
+language sql as $$
+    select coalesce(array_agg(distinct p.proname::text order by p.proname::text), '{}')
+    from pg_proc as p
+    where p.pronamespace = 'syncsched'::regnamespace and not has_function_privilege(p_role, p.oid, 'EXECUTE')
+$$;
+
+-- PUBLIC
+select ok(not has_schema_privilege('public', 'syncsched', 'USAGE'), 'PUBLIC: no usage on the schema');
+select is(pg_temp.table_privileges('public'), '{}', 'PUBLIC: no table or view');
+select is(pg_temp.executable('public'), '{}', 'PUBLIC: no function');
+
+-- syncsched_admin: configures (three tables), reads everything, runs the tick; not the worker's functions
+select is(pg_temp.table_privileges('syncsched_admin'), array[
+    'alerts_open:select', 'endpoint_health:select',
+    'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
+    'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
+    'organization_integrations:update', 'recent_runs:select', 'schedule_overview:select', 'scheduler_alerts:select',
+    'scheduler_ticks:select', 'settings:delete', 'settings:insert', 'settings:select', 'settings:update',
+    'sync_run_log:select'
+], 'admin: writes integrations, types and settings; reads every table and view; writes runs only through functions');
+select is(pg_temp.not_executable('syncsched_admin'), array[
+    'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_run', 'complete_runs',
+    'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
+], 'admin: every function but the worker''s run, health and delivery functions');
+select ok(has_function_privilege('syncsched_admin', 'syncsched.tick(timestamptz)', 'EXECUTE'), 'admin: runs the tick');
+
+-- syncsched_worker: the run functions, nothing else
+select ok(has_schema_privilege('syncsched_worker', 'syncsched', 'USAGE'), 'worker: usage on the schema');
+select is(pg_temp.table_privileges('syncsched_worker'), '{}', 'worker: no table or view at all');
+select is(pg_temp.executable('syncsched_worker'), array[
+    'check_scheduler', 'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs',
+    'complete_run', 'complete_runs', 'fail_run', 'heartbeat', 'next_health_check_at', 'queue_depth',
+    'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run', 'setting', 'worker_config'
+], 'worker: the run, health and alert functions only');
+select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timestamptz)', 'EXECUTE'),
+    'worker: not the tick');
+
+-- syncsched_reader: the views
+select is(pg_temp.table_privileges('syncsched_reader'),
+    array['alerts_open:select', 'recent_runs:select', 'schedule_overview:select'], 'reader: the three views only');
+select is(pg_temp.executable('syncsched_reader'), '{}', 'reader: no function');
+
+-- syncsched_tenant: its organization's rows (row-level security), configuration and previews
+select is(pg_temp.table_privileges('syncsched_tenant'), array[
+    'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
+    'organization_integrations:update', 'scheduler_alerts:select', 'sync_run_log:select'
+], 'tenant: integrations, and reading runs and alerts (all under row-level security); no view');
+select is(pg_temp.executable('syncsched_tenant', true), '{}',
+    'tenant: no SECURITY DEFINER function (those would see past row-level security)');
+select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[
+    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_validate', 'disable_integration',
+    'enable_integration', 'next_runs', 'set_interval', 'set_schedule', 'timezone_validate', 'upsert_integration'
+], 'tenant: the configuration and preview API');
+select is(
+    array(select c.relname::text from pg_class as c
+          where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r' and c.relrowsecurity
+              and c.relforcerowsecurity order by 1),
+    array['organization_integrations', 'scheduler_alerts', 'sync_run_log'],
+    'row-level security is enabled and forced on integrations, runs and alerts');
+
+select * from finish();
+rollback;
