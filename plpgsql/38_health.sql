@@ -17,11 +17,13 @@ as $$
         'warmup_timeout', extract(epoch from syncsched.setting('warmup_timeout')::interval),
         'cold_start_threshold', extract(epoch from syncsched.setting('cold_start_threshold')::interval),
         'prewarm_ahead', extract(epoch from syncsched.setting('prewarm_ahead')::interval),
-        'scheduler_silent_after', extract(epoch from syncsched.setting('scheduler_silent_after')::interval)
+        'scheduler_silent_after', extract(epoch from syncsched.setting('scheduler_silent_after')::interval),
+        'allowed_private_hosts', syncsched.setting('allowed_private_hosts'),
+        'allowed_insecure_hosts', syncsched.setting('allowed_insecure_hosts')
     )
 $$;
 comment on function syncsched.worker_config() is
-'The settings a worker needs, in seconds: health_check_timeout, warmup_timeout, cold_start_threshold, prewarm_ahead, scheduler_silent_after.'; -- noqa: LT05
+'The settings a worker needs: health_check_timeout, warmup_timeout, cold_start_threshold, prewarm_ahead, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
 
 create or replace function syncsched._endpoints(p_integration_types text[], p_timeout_cap interval default null)
 returns table (

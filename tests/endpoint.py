@@ -36,7 +36,9 @@ Behaviour = Callable[[Request, int], Reply]  # (request, how many requests came 
 
 
 class Endpoint:
-    def __init__(self, behaviour: Behaviour | None = None, health: Behaviour | None = None) -> None:
+    def __init__(
+        self, behaviour: Behaviour | None = None, health: Behaviour | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.behaviour: Behaviour = behaviour or (lambda _request, _n: Reply())
         self.health: Behaviour = health or (lambda _request, _n: Reply(body=""))
         self.requests: list[Request] = []
@@ -87,9 +89,9 @@ class Endpoint:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> Endpoint:

@@ -17,15 +17,19 @@ from syncsched import db
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
 
 
+# The test endpoints listen on 127.0.0.1 over http: the SSRF guard lets this worker call them.
+TEST_HOSTS = {"SYNCSCHED_ALLOWED_PRIVATE_HOSTS": "127.0.0.1", "SYNCSCHED_ALLOWED_INSECURE_HOSTS": "127.0.0.1"}
+
+
 class WorkerProcess:
-    def __init__(self, dsn: str, log: Path, *args: str) -> None:
+    def __init__(self, dsn: str, log: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.log = log
         self._out = log.open("w")
         self.proc = subprocess.Popen(
             [SYNCSCHED, "worker", "--dsn", dsn, "--poll-interval", "1s", *args],
             stdout=self._out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **TEST_HOSTS, **(env or {})},
         )
 
     def signal(self, signum: int) -> None:

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncsched import db, queries
+from syncsched.config import env_default
 from syncsched.errors import ConnectError
-from syncsched.invoker import Invoker, Probe
+from syncsched.invoker import Guard, Invoker, Probe
 from syncsched.metrics import WorkerMetrics
 
 log = logging.getLogger("syncsched.health")
@@ -35,10 +36,22 @@ class ServerSettings:
     cold_start_threshold: float = 5.0
     prewarm_ahead: float = 30.0
     scheduler_silent_after: float = 180.0
+    allowed_private_hosts: str = ""
+    allowed_insecure_hosts: str = ""
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ServerSettings:
-        return cls(**{name: float(config[name]) for name in cls.__dataclass_fields__ if name in config})
+        defaults = cls()
+        return cls(
+            **{name: type(getattr(defaults, name))(config[name]) for name in cls.__dataclass_fields__ if name in config}
+        )
+
+    def guard(self) -> Guard:
+        """The SSRF guard: the settings' allow-lists, extended for this worker by its environment."""
+        return Guard.from_lists(
+            private=f"{self.allowed_private_hosts},{env_default('ALLOWED_PRIVATE_HOSTS', '')}",
+            insecure=f"{self.allowed_insecure_hosts},{env_default('ALLOWED_INSECURE_HOSTS', '')}",
+        )
 
 
 @dataclass(frozen=True)
@@ -67,9 +80,11 @@ class Health:
         self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def load_settings(self) -> None:
+        """The server's settings for this worker: timeouts, and the guard of every outbound request."""
         with contextlib.suppress(*_DB_ERRORS):
             rows = await db.async_fetch_all(self.pool, queries.WORKER_CONFIG)
             self.settings = ServerSettings.from_config(rows[0]["config"])
+        self.invoker.guard = self.settings.guard()
 
     # --- active health checks -------------------------------------------------------------
 

@@ -2,13 +2,22 @@
 
 aiohttp: one ClientSession (one connection pool) for the whole worker, no redirects, the
 response body read only up to a cap so that a huge answer costs no memory.
+
+Every request (runs, health checks, warm-ups, the alert webhook) passes the SSRF guard: https
+only (http for the hosts in allowed_insecure_hosts), and every address the host resolves to
+public unless the host is in allowed_private_hosts. The guard sits in the session's resolver,
+so the addresses it checked are the ones connected to (no DNS rebinding); an IP literal, which
+aiohttp does not resolve, is checked before the request, read the way the OS reads it
+(2130706433, 0x7f000001 and 127.1 are 127.0.0.1).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +26,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.helpers import is_ip_address
+from yarl import URL
 
 DEFAULT_BODY_CAP = 256 * 1024
 PROBE_BODY_CAP = 64 * 1024
@@ -96,6 +108,26 @@ async def _read_capped(content: aiohttp.StreamReader, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+def redact(text: str, secret: str | None) -> str:
+    """The text without the secret, nor its token part ('Bearer <token>')."""
+    if not secret:
+        return text
+    for value in (secret, secret.split(" ", 1)[-1]):
+        if len(value) >= 4:
+            text = text.replace(value, "[redacted]")
+    return text
+
+
+def _connection_error(exc: BaseException) -> str:
+    """What went wrong, without the URL's path (a webhook URL is a secret)."""
+    cause = getattr(exc, "os_error", None) or exc.__cause__
+    if isinstance(exc, Refused) or isinstance(cause, Refused):
+        return str(exc if isinstance(exc, Refused) else cause)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection error: {type(exc).__name__}: {exc}"[:500]  # host and port only
+    return f"connection error: {type(exc).__name__}"
+
+
 def classify(status: int) -> Kind:
     """2xx completes; 408, 425, 429 and 5xx are retried; other statuses fail at once."""
     if 200 <= status < 300:
@@ -121,16 +153,104 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+class Refused(OSError):
+    """The SSRF guard refused a URL or an address."""
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def literal_address(host: str) -> IpAddress | None:
+    """The address an IP-literal host names, read as the OS reads it; None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))  # 2130706433, 0x7f000001, 127.1, 0177.0.0.1
+    except OSError:
+        return None
+
+
+def public(address: IpAddress) -> bool:
+    """Globally routable: not loopback, private, link-local (169.254.169.254), unique-local, shared..."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None and not public(embedded):
+            return False
+    return address.is_global and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Which URLs the worker may call (the SSRF guard)."""
+
+    allowed_private_hosts: frozenset[str] = frozenset()
+    allowed_insecure_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_lists(cls, *, private: str = "", insecure: str = "") -> Guard:
+        """From comma-separated host lists (the settings, extended by the environment)."""
+
+        def hosts(text: str) -> frozenset[str]:
+            return frozenset(h.strip().lower().strip("[]") for h in text.split(",") if h.strip())
+
+        return cls(hosts(private), hosts(insecure))
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL before any connection: its scheme, and its host when it is an IP literal."""
+        parsed = URL(url)
+        host = (parsed.host or "").lower()
+        if not host:
+            raise Refused(f"refused: no host in {url!r}")
+        if parsed.scheme != "https" and not (parsed.scheme == "http" and host in self.allowed_insecure_hosts):
+            raise Refused(f"refused: {parsed.scheme}:// to {host} (https only, http for allowed_insecure_hosts)")
+        if host in self.allowed_private_hosts:
+            return
+        address = literal_address(host)
+        if address is None and is_ip_address(host):
+            raise Refused(f"refused: {host} is an address the guard cannot read")
+        if address is not None and not public(address):
+            raise Refused(f"refused: {host} is not a public address (allowed_private_hosts)")
+
+    def check_addresses(self, host: str, addresses: list[str]) -> None:
+        """Refuse a name unless every address it resolves to is public (or the host is allowed)."""
+        if host.lower().rstrip(".") in self.allowed_private_hosts:
+            return
+        for text in addresses:
+            if not public(ipaddress.ip_address(text.split("%", 1)[0])):
+                raise Refused(f"refused: {host} resolves to {text}, not a public address (allowed_private_hosts)")
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, whose answers pass the guard: the connector connects to these addresses."""
+
+    def __init__(self, guard: Callable[[], Guard]) -> None:
+        self._guard = guard
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        self._guard().check_addresses(host, [result["host"] for result in results])
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class Invoker:
     """Calls endpoints. Use as an async context manager (it owns the HTTP session)."""
 
-    def __init__(self, body_cap: int = DEFAULT_BODY_CAP) -> None:
+    def __init__(self, body_cap: int = DEFAULT_BODY_CAP, guard: Guard | None = None) -> None:
         self.body_cap = body_cap
+        self.guard = guard or Guard()
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Invoker:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, resolver=GuardedResolver(lambda: self.guard)),
             auto_decompress=True,
         )
         return self
@@ -138,14 +258,6 @@ class Invoker:
     async def __aexit__(self, *exc: object) -> None:
         if self._session is not None:
             await self._session.close()
-
-    def _headers(self, run: Run) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Idempotency-Key": run.idempotency_key}
-        if run.auth_secret_env:
-            secret = os.environ.get(run.auth_secret_env)
-            if secret:
-                headers["Authorization"] = secret  # never logged, never stored
-        return headers
 
     async def probe(self, method: str, url: str, timeout: float, connect_timeout: float) -> Probe:
         """A health check or warm-up: the endpoint is up when it answers below 500."""
@@ -162,6 +274,7 @@ class Invoker:
         started = time.monotonic()
         limits = aiohttp.ClientTimeout(total=timeout, sock_connect=min(connect_timeout, timeout))
         try:
+            self.guard.check_url(url)
             async with self._session.request(method, url, allow_redirects=False, timeout=limits, **kwargs) as response:
                 await _read_capped(response.content, PROBE_BODY_CAP)
                 good = ok(response.status)
@@ -169,22 +282,39 @@ class Invoker:
                 return Probe(good, response.status, time.monotonic() - started, error)
         except TimeoutError:
             return Probe(False, None, time.monotonic() - started, f"timeout after {timeout:g} s")
-        except aiohttp.ClientError as exc:
-            return Probe(False, None, time.monotonic() - started, f"connection error: {type(exc).__name__}"[:500])
+        except (aiohttp.ClientError, Refused) as exc:
+            return Probe(False, None, time.monotonic() - started, _connection_error(exc))
+
+    @staticmethod
+    def _secret(run: Run) -> str | None:
+        """The Authorization value from the environment variable the type names (never logged, never stored)."""
+        if not run.auth_secret_env:
+            return None
+        return os.environ.get(run.auth_secret_env) or None
+
+    @staticmethod
+    def _headers(run: Run, secret: str | None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Idempotency-Key": run.idempotency_key}
+        if secret:
+            headers["Authorization"] = secret
+        return headers
 
     async def call(self, run: Run) -> Outcome:
         assert self._session is not None, "Invoker used outside its context"
         timeout = aiohttp.ClientTimeout(total=run.timeout_ms / 1000, sock_connect=run.connect_timeout_ms / 1000)
+        secret = self._secret(run)
         try:
+            self.guard.check_url(run.endpoint_url)
             async with self._session.post(
                 run.endpoint_url,
                 data=json.dumps(run.request_body()),
-                headers=self._headers(run),
+                headers=self._headers(run, secret),
                 allow_redirects=False,
                 timeout=timeout,
             ) as response:
                 body = await _read_capped(response.content, self.body_cap)
-                excerpt = body.decode("utf-8", errors="replace")
+                # an endpoint that echoes the token must not put it in the run log
+                excerpt = redact(body.decode("utf-8", errors="replace"), secret)
                 kind = classify(response.status)
                 return Outcome(
                     kind=kind,
@@ -195,7 +325,9 @@ class Invoker:
                 )
         except TimeoutError:
             return Outcome(kind="retry", error=f"timeout after {run.timeout_ms} ms")
-        except aiohttp.ClientError as exc:
-            return Outcome(kind="retry", error=f"connection error: {type(exc).__name__}: {exc}"[:500])
+        except (aiohttp.ClientError, Refused) as exc:
+            error = redact(_connection_error(exc), secret)
+            # a refused URL is configuration, not weather: retrying cannot help
+            return Outcome(kind="failed" if error.startswith("refused") else "retry", error=error)
         except asyncio.CancelledError:
             raise

@@ -160,6 +160,12 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
                 " max_concurrency = 10000",
                 (endpoint_url,),
             )
+            # the no-op endpoint listens on 127.0.0.1 over http: past the SSRF guard
+            db.execute(
+                conn,
+                "update syncsched.settings set value = '127.0.0.1'"
+                " where key in ('allowed_private_hosts', 'allowed_insecure_hosts')",
+            )
             db.execute(
                 conn,
                 "insert into syncsched.organization_integrations (org_id, integration_id,"
