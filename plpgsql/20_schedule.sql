@@ -188,7 +188,7 @@ begin
     end if;
     v_problem := syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled);
     if v_problem is not null then
-        raise exception 'syncsched: integration %/% %', new.org_id, new.integration_id, v_problem
+        raise exception 'syncsched: integration %/% %', left(new.org_id, 128), left(new.integration_id, 128), v_problem
             using errcode = 'invalid_parameter_value';
     end if;
     if tg_op = 'UPDATE' then

@@ -2,6 +2,23 @@
 -- Every write by a worker is fenced: run_id AND status = 'running' AND lease_token. A stale
 -- worker's write changes nothing, returns false, and is recorded as a stale_write alert.
 
+create or replace function syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text)
+returns void
+language plpgsql
+immutable
+as $$
+begin
+    -- a NULL is a caller's bug, not a lost lease: refused before anything is written
+    if p_run_ids is null or p_lease_tokens is null or cardinality(p_run_ids) <> cardinality(p_lease_tokens)
+        or array_position(p_run_ids, null) is not null or array_position(p_lease_tokens, null) is not null then
+        raise exception 'syncsched: % needs one run id and one lease token per run, none of them null', p_caller
+            using errcode = 'null_value_not_allowed';
+    end if;
+end
+$$;
+comment on function syncsched._require_held_runs(bigint[], uuid[], text) is
+'Raise unless the run ids and lease tokens of a worker''s write pair up, none null.';
+
 create or replace function syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text default null)
 returns void
 language plpgsql
@@ -205,9 +222,7 @@ as $$
 declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
 begin
-    if cardinality(p_run_ids) is distinct from cardinality(p_lease_tokens) then
-        raise exception 'syncsched: heartbeat needs one lease token per run id' using errcode = 'invalid_parameter_value';
-    end if;
+    perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'heartbeat');
     return query
     with renewed as (
         update syncsched.sync_run_log as r
@@ -237,10 +252,7 @@ declare
     v_types text[];
     v_keys text[];
 begin
-    if cardinality(p_run_ids) is distinct from cardinality(p_lease_tokens) then
-        raise exception 'syncsched: complete_runs needs one lease token per run id'
-            using errcode = 'invalid_parameter_value';
-    end if;
+    perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'complete_runs');
     -- one statement for many runs: the worker writes completions in batches
     with done as (
         update syncsched.sync_run_log as r
@@ -324,6 +336,7 @@ as $$
 declare
     v_row syncsched.sync_run_log%rowtype;
 begin
+    perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'fail_run');
     update syncsched.sync_run_log as r
     set attempt = r.attempt + 1,
         status = case when coalesce(p_retryable, false) and r.attempt + 1 < r.max_attempts
@@ -365,6 +378,7 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
+    perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'release_run');
     update syncsched.sync_run_log as r
     set status = 'pending', not_before = now(), lease_expires_at = null, worker_id = null
     where r.run_id = p_run_id and r.status = 'running' and r.lease_token = p_lease_token;

@@ -241,6 +241,9 @@ declare
     v_threshold interval := syncsched.setting('cold_start_threshold')::interval;
     v_cold boolean := not coalesce(p_ok, false) or p_duration_ms * interval '1 millisecond' > v_threshold;
 begin
+    if not exists (select from syncsched.integration_types as t where t.integration_type = p_integration_type) then
+        raise exception 'syncsched: no integration type %', left(p_integration_type, 100) using errcode = 'no_data_found';
+    end if;
     if v_cold then
         perform syncsched._alert('cold_start', null, null, p_integration_type,
             jsonb_build_object('duration_ms', p_duration_ms, 'ok', p_ok, 'error', left(p_error, 500)));

@@ -15,6 +15,23 @@ $$;
 
 -- SECURITY INVOKER: a tenant looks up through its row-level security, so another
 -- organization's integration is 'no integration', not a hint that it exists.
+create or replace function syncsched._check_name(p_value text, p_name text)
+returns void
+language plpgsql
+immutable
+as $$
+begin
+    perform syncsched._require(p_value, p_name);
+    if p_value !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' then
+        raise exception 'syncsched: % must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (got %)',
+            p_name, case when length(p_value) <= 40 then quote_literal(p_value) else length(p_value) || ' characters' end
+            using errcode = 'invalid_parameter_value';
+    end if;
+end
+$$;
+comment on function syncsched._check_name(text, text) is
+'Raise a clear invalid_parameter_value unless p_value is an organization or integration id (the table''s format).';
+
 create or replace function syncsched._integration_id(p_org_id text, p_integration_id text)
 returns bigint
 language plpgsql
@@ -57,8 +74,8 @@ as $$
 declare
     v_id bigint;
 begin
-    perform syncsched._require(p_org_id, 'p_org_id');
-    perform syncsched._require(p_integration_id, 'p_integration_id');
+    perform syncsched._check_name(p_org_id, 'p_org_id');
+    perform syncsched._check_name(p_integration_id, 'p_integration_id');
     perform syncsched._require(p_integration_type, 'p_integration_type');
     perform syncsched._require(p_timezone, 'p_timezone');
     perform syncsched._require(p_is_enabled, 'p_is_enabled');

@@ -13,7 +13,7 @@ begin
     perform syncsched._require(p_schedule, 'p_schedule');
     v_problem := case when p_schedule !~ '^\s*[0-9]+ seconds\s*$' then syncsched.cron_validate(p_schedule) end;
     if v_problem is not null then
-        raise exception 'syncsched: invalid tick schedule "%": %', p_schedule, v_problem
+        raise exception 'syncsched: invalid tick schedule "%": %', left(p_schedule, 100), v_problem
             using errcode = 'invalid_parameter_value';
     end if;
     if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
