@@ -10,13 +10,14 @@ DEB_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap \
                 postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl
 SQL_DIRS := migrations plpgsql sql
 
-.PHONY: help setup system-packages venv demo test lint pytest bench clean
+.PHONY: help setup system-packages venv demo test lint pytest bench soak clean
 
 help:
 	@echo "make demo   - the whole system live on an embedded PostgreSQL with pg_cron"
 	@echo "make test   - lint, type check, SQL lint, plpgsql_check, pgTAP and pytest"
 	@echo "make setup  - install Debian packages when missing and the .venv"
 	@echo "make bench  - benchmarks, results in tests/bench/results/"
+	@echo "make soak   - the reliability battery (SOAK_ARGS=\"--minutes 10\"), tests/bench/results/soak.json"
 
 setup: system-packages $(STAMP)
 
@@ -64,6 +65,10 @@ test: lint pytest
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python tests/bench/run.py $(BENCH)
+
+# The reliability battery: faults on an accelerated clock, 10 minutes unless SOAK_ARGS says otherwise.
+soak: setup
+	$(BIN)/python tests/bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -11,7 +11,6 @@ drop policy if exists organization_integrations_tenant on syncsched.organization
 drop policy if exists organization_integrations_service on syncsched.organization_integrations;
 alter table syncsched.scheduler_alerts no force row level security;
 alter table syncsched.scheduler_alerts disable row level security;
-alter table syncsched.sync_run_log no force row level security;
 alter table syncsched.sync_run_log disable row level security;
 alter table syncsched.organization_integrations no force row level security;
 alter table syncsched.organization_integrations disable row level security;

@@ -194,10 +194,18 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_threshold integer := syncsched.setting('passive_failure_threshold')::integer;
+    v_threshold integer;
     v_change record;
 begin
-    -- Passive mode only, and only rows that change: nothing is written while all is well.
+    -- Passive mode only, and only rows that change: nothing is written while all is well, and
+    -- nothing is read past this check on the hot path when no type is passive.
+    if not exists (
+        select from syncsched.endpoint_health as h
+        where h.integration_type = any(p_integration_types) and h.mode = 'passive'
+    ) then
+        return;
+    end if;
+    v_threshold := syncsched.setting('passive_failure_threshold')::integer;
     for v_change in
         with previous as (
             select h.integration_type, h.status

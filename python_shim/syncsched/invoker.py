@@ -243,15 +243,19 @@ class GuardedResolver(AbstractResolver):
 class Invoker:
     """Calls endpoints. Use as an async context manager (it owns the HTTP session)."""
 
-    def __init__(self, body_cap: int = DEFAULT_BODY_CAP, guard: Guard | None = None) -> None:
+    def __init__(
+        self, body_cap: int = DEFAULT_BODY_CAP, guard: Guard | None = None, user_agent: str = "syncsched"
+    ) -> None:
         self.body_cap = body_cap
         self.guard = guard or Guard()
+        self.user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Invoker:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, resolver=GuardedResolver(lambda: self.guard)),
             auto_decompress=True,
+            headers={"User-Agent": self.user_agent},  # which worker called: for the endpoint's logs
         )
         return self
 

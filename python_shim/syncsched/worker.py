@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncsched import db, queries
+from syncsched import __version__, db, queries
 from syncsched.alerts import Alerts
 from syncsched.errors import ConnectError
 from syncsched.health import Endpoint, Health
@@ -93,7 +93,7 @@ class Worker:
         name = f"syncsched worker {self.settings.worker_id}"[:63]
         async with (
             db.async_pool(self.settings.dsn, size=pool_size(self.settings.concurrency), application_name=name) as pool,
-            Invoker() as invoker,
+            Invoker(user_agent=f"syncsched/{__version__} ({self.settings.worker_id})") as invoker,
         ):
             self._pool, self._invoker = pool, invoker
             self._health = health = Health(pool, invoker, self.metrics, self.settings.worker_id)
