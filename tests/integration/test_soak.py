@@ -4,6 +4,7 @@ period, leave no run unfinished and export no period twice but for a worker kill
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ def test_a_two_minute_soak_with_faults_loses_nothing_and_exports_nothing_twice()
     spec = importlib.util.spec_from_file_location("soak", SOAK)
     assert spec is not None and spec.loader is not None
     soak = importlib.util.module_from_spec(spec)
+    sys.modules["soak"] = soak  # its dataclasses look their module up while it loads
     spec.loader.exec_module(soak)
     result = soak.run(2.0, progress=lambda _message: None)
     print(soak.report(result))
