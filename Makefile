@@ -52,8 +52,8 @@ demo: setup
 	$(BIN)/syncsched demo $(DEMO_ARGS)
 
 lint: setup
-	$(BIN)/ruff check python_shim tests
-	$(BIN)/ruff format --check python_shim tests
+	$(BIN)/ruff check --no-cache python_shim tests
+	$(BIN)/ruff format --no-cache --check python_shim tests
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint --processes 2 $(SQL_DIRS)
 

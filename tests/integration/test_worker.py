@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from endpoint import Endpoint, Reply, Request
 from harness import WorkerProcess, listen_backends, point_types_at, schedule_due, statuses, wait_for
-
 from syncsched import db
 
 
