@@ -84,6 +84,17 @@ $$;
 comment on function syncsched._schedule_period(syncsched.cron_spec, integer, text, timestamptz) is
 'The period of a schedule: the gap between its next fire time and the one after.';
 
+create or replace function syncsched._stale_after(p_max_staleness interval, p_period interval)
+returns interval
+language sql
+immutable
+parallel safe
+as $$
+    select coalesce(p_max_staleness, 2 * p_period)
+$$;
+comment on function syncsched._stale_after(interval, interval) is
+'How long an integration may go without a completed run before it is stale: max_staleness, else twice its period.';
+
 create or replace function syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer)
 returns integer
 language plpgsql
@@ -202,8 +213,8 @@ begin
         when new.is_enabled then syncsched._schedule_next(new.cron_spec, new.interval_minutes, new.timezone, now())
     end;
     -- a schedule starts its staleness clock now (none while disabled or unscheduled)
-    new.stale_check_at := case when new.next_run_at is not null then now() + coalesce(new.max_staleness,
-        2 * syncsched._schedule_period(new.cron_spec, new.interval_minutes, new.timezone, new.next_run_at)) end;
+    new.stale_check_at := case when new.next_run_at is not null then now() + syncsched._stale_after(new.max_staleness,
+        syncsched._schedule_period(new.cron_spec, new.interval_minutes, new.timezone, new.next_run_at)) end;
     return new;
 end
 $$;

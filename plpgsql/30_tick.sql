@@ -340,7 +340,7 @@ begin
         for update skip locked
     ),
     judged as (
-        select due.*, coalesce(due.max_staleness, 2 * due.period) as stale_after,
+        select due.*, syncsched._stale_after(due.max_staleness, due.period) as stale_after,
             last_success.finished_at as last_success_at,
             coalesce(last_success.finished_at, due.created_at) as since
         from due

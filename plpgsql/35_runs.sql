@@ -92,7 +92,7 @@ begin
     )
         and not exists (
             select from syncsched.endpoint_health as h
-            where h.integration_type = t.integration_type and h.mode = 'active' and h.status = 'unhealthy'
+            where h.integration_type = t.integration_type and syncsched._circuit_open(h.mode, h.status)
         );
     if v_types is null then
         return;

@@ -5,6 +5,32 @@
 -- A check or warm-up succeeds when the server answers below 500 (it is up and answering);
 -- 5xx, timeouts and connection errors fail it; 429 switches the type to passive mode.
 
+create or replace function syncsched._circuit_open(p_mode text, p_status text)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+    select p_mode = 'active' and p_status = 'unhealthy'
+$$;
+comment on function syncsched._circuit_open(text, text) is
+'The circuit breaker: a type unhealthy in active mode gets no calls (its runs wait, its endpoint is not pre-warmed).';
+
+create or replace function syncsched._health_checked(p_mode text, p_integration_type text)
+returns boolean
+language sql
+stable
+parallel safe
+as $$
+    -- active mode, and in use: an unconfigured example type is never pinged
+    select p_mode = 'active' and exists (
+        select from syncsched.organization_integrations as o
+        where o.integration_type = p_integration_type and o.is_enabled
+    )
+$$;
+comment on function syncsched._health_checked(text, text) is
+'Whether the workers send health checks to a type: active mode, and an enabled integration of that type.';
+
 create or replace function syncsched.worker_config()
 returns jsonb
 language sql
@@ -15,15 +41,13 @@ as $$
     select jsonb_build_object(
         'health_check_timeout', extract(epoch from syncsched.setting('health_check_timeout')::interval),
         'warmup_timeout', extract(epoch from syncsched.setting('warmup_timeout')::interval),
-        'cold_start_threshold', extract(epoch from syncsched.setting('cold_start_threshold')::interval),
-        'prewarm_ahead', extract(epoch from syncsched.setting('prewarm_ahead')::interval),
         'scheduler_silent_after', extract(epoch from syncsched.setting('scheduler_silent_after')::interval),
         'allowed_private_hosts', syncsched.setting('allowed_private_hosts'),
         'allowed_insecure_hosts', syncsched.setting('allowed_insecure_hosts')
     )
 $$;
 comment on function syncsched.worker_config() is
-'The settings a worker needs: health_check_timeout, warmup_timeout, cold_start_threshold, prewarm_ahead, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
+'The settings a worker needs: health_check_timeout, warmup_timeout, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
 
 create or replace function syncsched._endpoints(p_integration_types text[], p_timeout_cap interval default null)
 returns table (
@@ -57,16 +81,11 @@ begin
         raise exception 'syncsched: claim_health_checks needs a worker id and p_max 1-1000'
             using errcode = 'invalid_parameter_value';
     end if;
-    -- Types in use only: an unconfigured example type is never pinged.
     return query
     with due as (
         select h.integration_type
         from syncsched.endpoint_health as h
-        where h.mode = 'active' and coalesce(h.next_check_at, '-infinity') <= now()
-            and exists (
-                select from syncsched.organization_integrations as o
-                where o.integration_type = h.integration_type and o.is_enabled
-            )
+        where coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
         order by h.next_check_at nulls first
         limit p_max
         for update of h skip locked
@@ -94,11 +113,7 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select min(coalesce(h.next_check_at, now()))
     from syncsched.endpoint_health as h
-    where h.mode = 'active'
-        and exists (
-            select from syncsched.organization_integrations as o
-            where o.integration_type = h.integration_type and o.is_enabled
-        )
+    where syncsched._health_checked(h.mode, h.integration_type)
 $$;
 comment on function syncsched.next_health_check_at() is
 'When the next health check is due (null: none in active mode); workers sleep until then.';
@@ -302,7 +317,7 @@ begin
         from coming
         where h.integration_type = coming.integration_type
             and (h.last_used_at is null or h.last_used_at < now() - v_idle)
-            and not (h.mode = 'active' and h.status = 'unhealthy')
+            and not syncsched._circuit_open(h.mode, h.status)
         returning h.integration_type
     )
     select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;

@@ -13,8 +13,6 @@ begin
 end
 $$;
 
--- SECURITY INVOKER: a tenant looks up through its row-level security, so another
--- organization's integration is 'no integration', not a hint that it exists.
 create or replace function syncsched._check_name(p_value text, p_name text)
 returns void
 language plpgsql
@@ -32,6 +30,8 @@ $$;
 comment on function syncsched._check_name(text, text) is
 'Raise a clear invalid_parameter_value unless p_value is an organization or integration id (the table''s format).';
 
+-- SECURITY INVOKER: a tenant looks up through its row-level security, so another
+-- organization's integration is 'no integration', not a hint that it exists.
 create or replace function syncsched._integration_id(p_org_id text, p_integration_id text)
 returns bigint
 language plpgsql

@@ -6,12 +6,18 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from syncsched import __version__, db, localpg, queries
-from syncsched.config import configure_logging, default_worker_id, env_default, parse_duration, resolve_dsn
+from syncsched.config import (
+    configure_logging,
+    default_worker_id,
+    env_default,
+    parse_duration,
+    resolve_dsn,
+    time_zone,
+)
 from syncsched.errors import ConfigError, SyncschedError
 from syncsched.migrate import migrate, rollback_all
 
@@ -110,7 +116,7 @@ def _cmd_cron(args: argparse.Namespace) -> int:
                 return 2
             for row in db.fetch_all(conn, queries.NEXT_RUNS, (args.expression, args.tz, args.count)):
                 at: datetime = row["at"]
-                _say(f"{at.isoformat()}  ({at.astimezone(_zone(args.tz)).strftime('%a %Y-%m-%d %H:%M %Z')})")
+                _say(f"{at.isoformat()}  ({at.astimezone(time_zone(args.tz)).strftime('%a %Y-%m-%d %H:%M %Z')})")
         return 0
 
     if args.count < 1 or args.count > 1000:
@@ -123,13 +129,6 @@ def _cmd_cron(args: argparse.Namespace) -> int:
             migrate(cluster.dsn(), require_pg_cron=False)
             return preview(cluster.dsn())
     return preview(dsn)
-
-
-def _zone(name: str) -> tzinfo | None:
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return None
 
 
 def _table(rows: list[dict[str, object]], title: str) -> str:
@@ -282,9 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_status.add_argument(
         "--dsn", help="database (default: $SYNCSCHED_DSN, $DATABASE_URL, else the embedded cluster of --dir)"
     )
-    p_status.add_argument(
-        "--dir", default=str(localpg.DEFAULT_DIR), help="embedded cluster folder (default: .syncsched)"
-    )
+    _add_dir(p_status)
     p_status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     p_status.add_argument("--limit", type=int, default=20, help="rows per table (default 20)")
     p_status.set_defaults(func=_cmd_status)

@@ -8,6 +8,8 @@ import os
 import re
 import socket
 from collections.abc import Mapping
+from datetime import tzinfo
+from zoneinfo import ZoneInfo
 
 from syncsched.errors import ConfigError
 
@@ -36,6 +38,14 @@ def parse_duration(text: str) -> float:
     if not match:
         raise ConfigError(f"not a duration: {text!r} (use for example 5s, 250ms, 1m)")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def time_zone(name: str) -> tzinfo | None:
+    """The IANA zone of that name; None when there is none (times then show in the local zone)."""
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return None
 
 
 def env_default(name: str, fallback: str) -> str:

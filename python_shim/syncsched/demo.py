@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 
 from rich.columns import Columns
 from rich.console import Console, Group
@@ -29,6 +29,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from syncsched import db, localpg, queries
+from syncsched.config import time_zone
 from syncsched.errors import ConnectError
 from syncsched.migrate import migrate
 
@@ -180,7 +181,7 @@ class Demo:
         for column in ("integration", "schedule", "zone", "next (UTC)", "local"):
             table.add_column(column)
         for r in db.fetch_all(conn, queries.DEMO_NEXT_RUNS, (8,)):
-            local = r["next_run_at"].astimezone(_zone(r["timezone"]))
+            local = r["next_run_at"].astimezone(time_zone(r["timezone"]))
             table.add_row(r["integration"], r["schedule"], r["timezone"], _clock(r["next_run_at"]), f"{local:%H:%M}")
         return table
 
@@ -221,12 +222,6 @@ def _clock(value: datetime | None) -> str:
 
 def _next_minute(now: datetime) -> datetime:
     return datetime.fromtimestamp((int(now.timestamp()) // 60 + 1) * 60, UTC)
-
-
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 @contextmanager

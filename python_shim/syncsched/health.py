@@ -33,8 +33,6 @@ class ServerSettings:
 
     health_check_timeout: float = 10.0
     warmup_timeout: float = 30.0
-    cold_start_threshold: float = 5.0
-    prewarm_ahead: float = 30.0
     scheduler_silent_after: float = 180.0
     allowed_private_hosts: str = ""
     allowed_insecure_hosts: str = ""

@@ -181,6 +181,11 @@ def public(address: IpAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def _host_key(host: str) -> str:
+    """A host as the guard compares it: lower case, no brackets, no trailing dot."""
+    return host.strip().lower().strip("[]").rstrip(".")
+
+
 @dataclass(frozen=True)
 class Guard:
     """Which URLs the worker may call (the SSRF guard)."""
@@ -193,14 +198,14 @@ class Guard:
         """From comma-separated host lists (the settings, extended by the environment)."""
 
         def hosts(text: str) -> frozenset[str]:
-            return frozenset(h.strip().lower().strip("[]") for h in text.split(",") if h.strip())
+            return frozenset(_host_key(h) for h in text.split(",") if h.strip())
 
         return cls(hosts(private), hosts(insecure))
 
     def check_url(self, url: str) -> None:
         """Refuse a URL before any connection: its scheme, and its host when it is an IP literal."""
         parsed = URL(url)
-        host = (parsed.host or "").lower()
+        host = _host_key(parsed.host or "")
         if not host:
             raise Refused(f"refused: no host in {url!r}")
         if parsed.scheme != "https" and not (parsed.scheme == "http" and host in self.allowed_insecure_hosts):
@@ -215,7 +220,7 @@ class Guard:
 
     def check_addresses(self, host: str, addresses: list[str]) -> None:
         """Refuse a name unless every address it resolves to is public (or the host is allowed)."""
-        if host.lower().rstrip(".") in self.allowed_private_hosts:
+        if _host_key(host) in self.allowed_private_hosts:
             return
         for text in addresses:
             if not public(ipaddress.ip_address(text.split("%", 1)[0])):

@@ -180,9 +180,9 @@ class Worker:
             await asyncio.sleep(1)
             return 0
         now = datetime.now(UTC)
-        warmups = self._warmups(rows)
-        for row in rows:
-            run = Run.from_row(row)
+        runs = [Run.from_row(row) for row in rows]
+        warmups = self._warmups(runs)
+        for run in runs:
             self.metrics.drift_seconds.labels(run.integration_type).observe(
                 max(0.0, (now - run.scheduled_for).total_seconds())
             )
@@ -201,20 +201,16 @@ class Worker:
         self.metrics.in_flight.set(len(self._inflight))
         return len(rows)
 
-    def _warmups(self, rows: list[db.Row]) -> dict[str, asyncio.Task[None]]:
+    def _warmups(self, runs: list[Run]) -> dict[str, asyncio.Task[None]]:
         """One warm-up per idle endpoint of this claim; its runs wait for it."""
         assert self._health is not None
         warmups: dict[str, asyncio.Task[None]] = {}
-        for row in rows:
-            if row["warmup"] and row["integration_type"] not in warmups:
+        for run in runs:
+            if run.warmup and run.health_url and run.integration_type not in warmups:
                 endpoint = Endpoint(
-                    row["integration_type"],
-                    row["health_url"],
-                    row["health_method"],
-                    row["timeout_ms"],
-                    row["connect_timeout_ms"],
+                    run.integration_type, run.health_url, run.health_method, run.timeout_ms, run.connect_timeout_ms
                 )
-                warmups[endpoint.integration_type] = self._health.warm_up(endpoint)
+                warmups[run.integration_type] = self._health.warm_up(endpoint)
         return warmups
 
     def _finished(self, run_id: int, _task: asyncio.Task[None]) -> None:
