@@ -10,7 +10,7 @@ DEB_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap \
                 postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl
 SQL_DIRS := migrations plpgsql sql
 
-.PHONY: help setup system-packages venv demo test lint pytest bench soak clean
+.PHONY: help setup system-packages venv demo test lint pytest bench soak schema clean
 
 help:
 	@echo "make demo   - the whole system live on an embedded PostgreSQL with pg_cron"
@@ -18,6 +18,7 @@ help:
 	@echo "make setup  - install Debian packages when missing and the .venv"
 	@echo "make bench  - benchmarks, results in tests/bench/results/"
 	@echo "make soak   - the reliability battery (SOAK_ARGS=\"--minutes 10\"), tests/bench/results/soak.json"
+	@echo "make schema - write tests/schema.sql anew (pg_dump --schema-only of a fresh migrate)"
 
 setup: system-packages $(STAMP)
 
@@ -69,6 +70,10 @@ bench: setup
 # The reliability battery: faults on an accelerated clock, 10 minutes unless SOAK_ARGS says otherwise.
 soak: setup
 	$(BIN)/python tests/bench/soak.py $(SOAK_ARGS)
+
+# The committed schema dump: make test fails when the migrations or plpgsql/ change it and it was not rewritten.
+schema: setup
+	SYNCSCHED_WRITE_SCHEMA=1 $(BIN)/pytest -q tests/integration/test_migrate.py -k committed_schema
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

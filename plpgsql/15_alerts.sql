@@ -1,6 +1,6 @@
--- Alerts: one row in scheduler_alerts and one NOTIFY on syncsched_alerts (no secrets, small).
--- Conditions (stale, failing, endpoint_unhealthy, endpoint_passive, scheduler_silent,
--- invalid_schedule) stay open until what caused them clears; the other kinds are events.
+-- Alerts: rows of scheduler_alerts, each also sent as a NOTIFY on syncsched_alerts (id, kind,
+-- key, severity: no secrets, small). syncsched.alert_kinds says which kinds are conditions (open
+-- until what caused them clears: resolved_at) and which are events.
 
 create or replace function syncsched._alert_key(
     p_kind text, p_org_id text, p_integration_id text, p_integration_type text
@@ -15,7 +15,51 @@ $$;
 comment on function syncsched._alert_key(text, text, text, text) is
 'Deduplication key of an alert: kind:org/integration, kind:type, or kind:* for the whole scheduler.';
 
-create or replace function syncsched._alert(
+create or replace function syncsched._raise_alerts(
+    p_kinds text[],
+    p_org_ids text[],
+    p_integration_ids text[],
+    p_integration_types text[],
+    p_details jsonb[],
+    p_at timestamptz default now()
+)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_delivery text := case when syncsched.setting('alert_webhook_url') <> '' then 'pending' else 'none' end;
+    v_count integer;
+begin
+    -- Many alerts in one statement (the tick, a claim): one row and one NOTIFY each.
+    with raised as (
+        insert into syncsched.scheduler_alerts (
+            kind, alert_key, org_id, integration_id, integration_type, detail, at, is_condition, delivery,
+            delivery_not_before
+        )
+        select a.kind, syncsched._alert_key(a.kind, a.org_id, a.integration_id, a.integration_type), a.org_id,
+            a.integration_id, a.integration_type, coalesce(a.detail, '{}'), p_at, k.is_condition, v_delivery, now()
+        from unnest(p_kinds, p_org_ids, p_integration_ids, p_integration_types, p_details)
+            as a (kind, org_id, integration_id, integration_type, detail)
+        left join syncsched.alert_kinds as k on k.kind = a.kind
+        returning alert_id, kind, alert_key, at
+    )
+    select count(pg_notify('syncsched_alerts', json_build_object(
+        'alert_id', r.alert_id, 'kind', r.kind, 'key', r.alert_key, 'at', r.at, 'severity', k.severity
+    )::text))::integer
+    into v_count
+    from raised as r
+    join syncsched.alert_kinds as k on k.kind = r.kind;
+    return v_count;
+end
+$$;
+comment on function syncsched._raise_alerts(text[], text[], text[], text[], jsonb[], timestamptz) is
+'Record alerts, one per array element, in one statement, and wake their listeners (pg_notify syncsched_alerts with id, kind, key and severity only). Returns how many.'; -- noqa: LT05
+
+-- It returned the alert's id before alerts were raised in sets: created anew.
+drop function if exists syncsched._alert(text, text, text, text, jsonb, timestamptz);
+create function syncsched._alert(
     p_kind text,
     p_org_id text,
     p_integration_id text,
@@ -23,30 +67,17 @@ create or replace function syncsched._alert(
     p_detail jsonb,
     p_at timestamptz default now()
 )
-returns bigint
-language plpgsql
+returns integer
+language sql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-declare
-    v_key text := syncsched._alert_key(p_kind, p_org_id, p_integration_id, p_integration_type);
-    v_id bigint;
-begin
-    insert into syncsched.scheduler_alerts (
-        kind, alert_key, org_id, integration_id, integration_type, detail, at, delivery, delivery_not_before
-    ) values (
-        p_kind, v_key, p_org_id, p_integration_id, p_integration_type, coalesce(p_detail, '{}'), p_at,
-        case when syncsched.setting('alert_webhook_url') <> '' then 'pending' else 'none' end, now()
+    select syncsched._raise_alerts(
+        array[p_kind], array[p_org_id], array[p_integration_id], array[p_integration_type], array[p_detail], p_at
     )
-    returning alert_id into v_id;
-    perform pg_notify('syncsched_alerts', json_build_object(
-        'alert_id', v_id, 'kind', p_kind, 'key', v_key, 'at', p_at
-    )::text);
-    return v_id;
-end
 $$;
 comment on function syncsched._alert(text, text, text, text, jsonb, timestamptz) is
-'Record an alert and wake its listeners (pg_notify syncsched_alerts with id, kind and key only).';
+'Record one alert (see _raise_alerts).';
 
 create or replace function syncsched._resolve_alerts(p_keys text[], p_at timestamptz default now())
 returns integer
@@ -59,13 +90,13 @@ declare
 begin
     update syncsched.scheduler_alerts as a
     set resolved_at = p_at
-    where a.alert_key = any(p_keys) and a.resolved_at is null;
+    where a.is_condition and a.resolved_at is null and a.alert_key = any(p_keys);
     get diagnostics v_count = row_count;
     return v_count;
 end
 $$;
 comment on function syncsched._resolve_alerts(text[], timestamptz) is
-'Mark the open alerts of these keys resolved: what caused them has cleared.';
+'Mark the open conditions of these keys resolved: what caused them has cleared.';
 
 create or replace function syncsched._alert_open(p_key text)
 returns boolean
@@ -74,10 +105,13 @@ stable
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select exists (select from syncsched.scheduler_alerts as a where a.alert_key = p_key and a.resolved_at is null)
+    select exists (
+        select from syncsched.scheduler_alerts as a
+        where a.is_condition and a.resolved_at is null and a.alert_key = p_key
+    )
 $$;
 comment on function syncsched._alert_open(text) is
-'Whether an alert of this key is open (raised, not resolved).';
+'Whether a condition of this key is open (raised, not resolved).';
 
 create or replace function syncsched.check_scheduler(p_since timestamptz default null, p_now timestamptz default now())
 returns jsonb
@@ -111,10 +145,13 @@ $$;
 comment on function syncsched.check_scheduler(timestamptz, timestamptz) is
 'Raise scheduler_silent when no tick started for scheduler_silent_after (p_since: when the caller started watching, for a scheduler that never ticked); resolve it when ticks are back. Returns last_tick_at, silent, raised.'; -- noqa: LT05
 
-create or replace function syncsched.claim_alert_deliveries(p_max integer default 20)
+-- Its result columns grew (severity): created anew; 99_grants.sql grants it again.
+drop function if exists syncsched.claim_alert_deliveries(integer);
+create function syncsched.claim_alert_deliveries(p_max integer default 20)
 returns table (
     alert_id bigint,
     kind text,
+    severity text,
     alert_key text,
     org_id text,
     integration_id text,
@@ -165,8 +202,10 @@ begin
     )
     select array_agg(d.alert_id order by d.alert_id) filter (where d.delivery = 'sent') into v_ids from decided as d;
     return query
-    select a.alert_id, a.kind, a.alert_key, a.org_id, a.integration_id, a.integration_type, a.detail, a.at, v_url
+    select a.alert_id, a.kind, k.severity, a.alert_key, a.org_id, a.integration_id, a.integration_type, a.detail,
+        a.at, v_url
     from syncsched.scheduler_alerts as a
+    join syncsched.alert_kinds as k on k.kind = a.kind
     where a.alert_id = any(v_ids)
     order by a.alert_id;
 end

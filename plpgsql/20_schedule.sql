@@ -1,20 +1,13 @@
--- Schedules: validation, the next period, and the trigger that keeps next_run_at right.
+-- Schedules: validation, the next period, and the triggers that derive schedule_state from the
+-- configuration (users write organization_integrations; only these triggers and the tick write
+-- schedule_state).
 
-create or replace function syncsched._lock_key(p_id bigint, p_org_id text, p_integration_id text)
-returns bigint
-language sql
-immutable
-parallel safe
-as $$
-    -- Collision-free: the integration's integer id in a fixed namespace (two-int form packed
-    -- into one bigint: 'SYNC' << 32 | id); past 2^31 ids, a 64-bit hash of a separated key.
-    select case
-        when p_id between 0 and 2147483647 then (1398361667::bigint << 32) | p_id
-        else hashtextextended(p_org_id || E'\x1f' || p_integration_id, 1398361667)
-    end
-$$;
-comment on function syncsched._lock_key(bigint, text, text) is
-'Advisory lock key of one integration. Never hashtext(org || integration): 32 bits, and ''1''||''23'' = ''12''||''3''.';
+-- Gone: the per-integration advisory lock (the tick and run_now serialise on the row lock of
+-- schedule_state), the public twin of _schedule_next, and the period guessed from one gap.
+drop function if exists syncsched._lock_key(bigint, text, text);
+drop function if exists syncsched.schedule_next(syncsched.cron_spec, integer, text, timestamptz);
+drop function if exists syncsched._schedule_period(syncsched.cron_spec, integer, text, timestamptz);
+drop function if exists syncsched._stale_after(interval, interval);
 
 create or replace function syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamptz)
 returns text
@@ -56,44 +49,27 @@ $$;
 comment on function syncsched._schedule_next(syncsched.cron_spec, integer, text, timestamptz) is
 'schedule_next without its pinned search_path, for the callers inside syncsched (the tick, per due row).';
 
-create or replace function syncsched.schedule_next(
-    p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamptz
+create or replace function syncsched._stale_deadline(
+    p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval,
+    p_since timestamptz
 )
 returns timestamptz
 language sql
 stable
 parallel safe
-set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone, p_after)
+    -- A schedule is stale when the period after its last success has passed without a success:
+    -- by the start of the period after that one (max_staleness after the last success when set).
+    -- The schedule's own fire times decide, so a weekday or month-end schedule is not stale over
+    -- a weekend or a short month.
+    select case
+        when p_max_staleness is not null then p_since + p_max_staleness
+        else syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone,
+            syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone, p_since))
+    end
 $$;
-comment on function syncsched.schedule_next(syncsched.cron_spec, integer, text, timestamptz) is
-'Next period of a schedule (parsed cron or interval) strictly after p_after.';
-
-create or replace function syncsched._schedule_period(
-    p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamptz
-)
-returns interval
-language sql
-stable
-parallel safe
-as $$
-    -- the gap after the next fire time: a schedule's period, as near as one number can say
-    select syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone, p_next_run_at) - p_next_run_at
-$$;
-comment on function syncsched._schedule_period(syncsched.cron_spec, integer, text, timestamptz) is
-'The period of a schedule: the gap between its next fire time and the one after.';
-
-create or replace function syncsched._stale_after(p_max_staleness interval, p_period interval)
-returns interval
-language sql
-immutable
-parallel safe
-as $$
-    select coalesce(p_max_staleness, 2 * p_period)
-$$;
-comment on function syncsched._stale_after(interval, interval) is
-'How long an integration may go without a completed run before it is stale: max_staleness, else twice its period.';
+comment on function syncsched._stale_deadline(syncsched.cron_spec, integer, text, interval, timestamptz) is
+'When an integration whose last success served p_since (or whose schedule started then) turns stale: at the second fire time after p_since, or p_since + max_staleness.'; -- noqa: LT05
 
 create or replace function syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer)
 returns integer
@@ -138,7 +114,6 @@ create or replace function syncsched.schedule_problem(
 returns text
 language plpgsql
 stable
-parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
@@ -194,32 +169,54 @@ begin
         and new.interval_minutes is not distinct from old.interval_minutes
         and new.timezone is not distinct from old.timezone
         and new.is_enabled is not distinct from old.is_enabled then
-        -- the tick advancing next_run_at, or a change that leaves the schedule alone
-        return new;
+        return new;  -- the schedule is as it was (and was valid when written)
     end if;
     v_problem := syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled);
     if v_problem is not null then
         raise exception 'syncsched: integration %/% %', left(new.org_id, 128), left(new.integration_id, 128), v_problem
             using errcode = 'invalid_parameter_value';
     end if;
+    return new;
+end
+$$;
+comment on function syncsched._integration_before_write() is
+'Validates the schedule of every integration written (SQLSTATE 22023 naming org, integration and problem).';
+
+create or replace function syncsched._derive_schedule_state()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_spec syncsched.cron_spec := case when new.cron_schedule is not null then syncsched._cron_parse(new.cron_schedule) end;
+    v_next timestamptz := case
+        when new.is_enabled then syncsched._schedule_next(v_spec, new.interval_minutes, new.timezone, now())
+    end;
+begin
+    -- The state is always derived from the configuration, from now: the next period, and the
+    -- staleness deadline of a schedule that starts now (none while disabled or unscheduled).
+    insert into syncsched.schedule_state as s (id, cron_spec, next_run_at, last_tick_at, stale_check_at, derived_at, problem)
+    values (
+        new.id, v_spec, v_next, null,
+        case when v_next is not null then syncsched._stale_deadline(v_spec, new.interval_minutes, new.timezone,
+            new.max_staleness, now()) end,
+        now(), null
+    )
+    on conflict (id) do update
+    set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
+        stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
     if tg_op = 'UPDATE' then
         -- a valid schedule again: the tick's invalid_schedule alert is over
         perform syncsched._resolve_alerts(
             array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
         );
     end if;
-    new.cron_spec := case when new.cron_schedule is not null then syncsched._cron_parse(new.cron_schedule) end;
-    new.next_run_at := case
-        when new.is_enabled then syncsched._schedule_next(new.cron_spec, new.interval_minutes, new.timezone, now())
-    end;
-    -- a schedule starts its staleness clock now (none while disabled or unscheduled)
-    new.stale_check_at := case when new.next_run_at is not null then now() + syncsched._stale_after(new.max_staleness,
-        syncsched._schedule_period(new.cron_spec, new.interval_minutes, new.timezone, new.next_run_at)) end;
-    return new;
+    return null;
 end
 $$;
-comment on function syncsched._integration_before_write() is
-'Validates a schedule on every write and keeps cron_spec and next_run_at right.';
+comment on function syncsched._derive_schedule_state() is
+'Derives schedule_state (parsed cron, next period, staleness deadline) from an integration''s schedule when it is created or its schedule changes.'; -- noqa: LT05
 
 create or replace function syncsched._integration_after_disable()
 returns trigger
@@ -238,22 +235,33 @@ comment on function syncsched._integration_after_disable() is
 'Disabling an integration cancels its pending runs.';
 
 create or replace trigger organization_integrations_schedule
-before insert on syncsched.organization_integrations
+before insert or update on syncsched.organization_integrations
 for each row execute function syncsched._integration_before_write();
+comment on trigger organization_integrations_schedule on syncsched.organization_integrations is
+'Validates the schedule of every row written.';
 
--- Not called at all when the tick moves next_run_at (or a DBA sets it by hand).
-create or replace trigger organization_integrations_schedule_change
-before update on syncsched.organization_integrations
+create or replace trigger organization_integrations_derive
+after insert on syncsched.organization_integrations
+for each row execute function syncsched._derive_schedule_state();
+comment on trigger organization_integrations_derive on syncsched.organization_integrations is
+'A new integration gets its schedule_state.';
+
+create or replace trigger organization_integrations_rederive
+after update on syncsched.organization_integrations
 for each row when (
     new.cron_schedule is distinct from old.cron_schedule
     or new.interval_minutes is distinct from old.interval_minutes
     or new.timezone is distinct from old.timezone
     or new.is_enabled is distinct from old.is_enabled
-    or (new.next_run_at is not distinct from old.next_run_at and new.last_tick_at is not distinct from old.last_tick_at)
+    or new.max_staleness is distinct from old.max_staleness
 )
-execute function syncsched._integration_before_write();
+execute function syncsched._derive_schedule_state();
+comment on trigger organization_integrations_rederive on syncsched.organization_integrations is
+'A changed schedule (expression, interval, zone, enabled, max_staleness) is derived anew, from now.';
 
 create or replace trigger organization_integrations_disable
 after update of is_enabled on syncsched.organization_integrations
 for each row when (old.is_enabled and not new.is_enabled)
 execute function syncsched._integration_after_disable();
+comment on trigger organization_integrations_disable on syncsched.organization_integrations is
+'Disabling cancels the pending runs.';

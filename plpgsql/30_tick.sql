@@ -1,47 +1,131 @@
 -- The tick: what pg_cron calls every minute.
+--
+-- Clocks: the tick serves the instant p_now (the schedule clock: periods, next_run_at, misfires,
+-- staleness are all compared with p_now). Leases, heartbeats and claim readiness are compared
+-- with now(), the clock the workers wrote them with; so the overlap rule and the reaper read
+-- now(), whatever p_now a caller passes.
 
-create or replace function syncsched.due_integrations(p_at timestamptz default now())
-returns table (org_id text, integration_id text, integration_type text, scheduled_for timestamptz)
+-- Its arguments changed (no cron text: the state keeps the parsed expression).
+drop function if exists syncsched._due_periods(
+    syncsched.cron_spec, text, integer, text, timestamptz, timestamptz, syncsched.misfire_policy, interval, integer
+);
+
+create or replace function syncsched._cron_day_fires(
+    p_spec syncsched.cron_spec,
+    p_timezone text,
+    p_day date,
+    p_until timestamptz,
+    out fires integer,
+    out last timestamptz,
+    out before_last timestamptz
+)
 language plpgsql
 stable
-security definer
-set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_row record;
-    v_minute timestamptz := date_trunc('minute', p_at);
+    -- a day before the day's wall-clock midnight: earlier than its first fire, whatever gap or
+    -- fold the zone has there (the longest jumps in tzdata are under a day)
+    v_at timestamptz := syncsched._cron_next_spec(p_spec, (p_day::timestamp at time zone p_timezone) - interval '1 day',
+        p_timezone);
+    v_day date;
+    v_steps integer := 0;
 begin
-    -- Stateless: reads the configuration only, by cron semantics. A row that cannot be
-    -- evaluated (trigger bypassed, zone gone from tzdata) is left out with a WARNING.
-    for v_row in
-        select o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone
-        from syncsched.organization_integrations as o
-        where o.is_enabled and (o.cron_schedule is not null or o.interval_minutes is not null)
-        order by o.org_id, o.integration_id
+    fires := 0;
     loop
-        begin
-            if syncsched._schedule_next(
-                case when v_row.interval_minutes is null then syncsched._cron_parse(v_row.cron_schedule) end,
-                v_row.interval_minutes, v_row.timezone, v_minute - interval '1 second'
-            ) = v_minute then
-                org_id := v_row.org_id;
-                integration_id := v_row.integration_id;
-                integration_type := v_row.integration_type;
-                scheduled_for := v_minute;
-                return next;
-            end if;
-        exception when others then
-            raise warning 'syncsched: integration %/% left out: %', v_row.org_id, v_row.integration_id, sqlerrm;
-        end;
+        exit when v_at is null or v_at > p_until;
+        v_day := (v_at at time zone p_timezone)::date;
+        exit when v_day > p_day;
+        if v_day = p_day then
+            fires := fires + 1;
+            before_last := last;
+            last := v_at;
+        end if;
+        v_steps := v_steps + 1;
+        if v_steps > 10000 then  -- three days of fires at most; more is an engine fault
+            raise exception 'syncsched: more than 10000 fire times around % in %', p_day, p_timezone
+                using errcode = 'program_limit_exceeded';
+        end if;
+        v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
     end loop;
 end
 $$;
-comment on function syncsched.due_integrations(timestamptz) is
-'Enabled integrations whose schedule fires in the minute containing p_at (stateless). Invalid rows are left out with a WARNING.';
+comment on function syncsched._cron_day_fires(syncsched.cron_spec, text, date, timestamptz) is
+'The fire times of a cron schedule on local day p_day, up to p_until: how many, the last and the one before it.';
+
+create or replace function syncsched._cron_fires_between(
+    p_spec syncsched.cron_spec,
+    p_timezone text,
+    p_from timestamptz,
+    p_to timestamptz,
+    out fires bigint,
+    out last timestamptz,
+    out before_last timestamptz
+)
+language plpgsql
+stable
+as $$
+declare
+    v_first date := (p_from at time zone p_timezone)::date;
+    v_last date := (p_to at time zone p_timezone)::date;
+    -- on a day without an offset change every (hour, minute) of the expression fires once
+    v_per_day integer := bit_count(p_spec.hours::bit(64)) * bit_count(p_spec.minutes::bit(64));
+    v_day date;
+    v_head record;
+    v_early record;
+    v_tail record;
+begin
+    -- Fire times in [p_from, p_to], counted day by day: bounded by the number of days, whatever
+    -- the number of fires. Only days with an offset change, and the first and last, are enumerated.
+    if p_to - p_from > interval '200 years' then
+        raise exception 'syncsched: a silence of more than 200 years is not counted' using errcode = 'program_limit_exceeded';
+    end if;
+    v_early := syncsched._cron_day_fires(p_spec, p_timezone, v_first, p_from - interval '1 microsecond');
+    v_head := syncsched._cron_day_fires(p_spec, p_timezone, v_first, p_to);
+    fires := v_head.fires - v_early.fires;
+    if v_last = v_first then
+        last := v_head.last;
+        before_last := case when v_head.before_last >= p_from then v_head.before_last end;
+        return;
+    end if;
+    v_day := v_first + 1;
+    while v_day < v_last loop
+        if syncsched._cron_day_matches(p_spec, v_day) then
+            if syncsched._tz_day_is_plain(v_day, p_timezone) then
+                fires := fires + v_per_day;
+            else
+                fires := fires + (syncsched._cron_day_fires(p_spec, p_timezone, v_day, p_to)).fires;
+            end if;
+        end if;
+        v_day := v_day + 1;
+    end loop;
+    v_tail := syncsched._cron_day_fires(p_spec, p_timezone, v_last, p_to);
+    fires := fires + v_tail.fires;
+    last := v_tail.last;
+    before_last := v_tail.before_last;
+    -- the last two fire times, from the latest days that have any
+    v_day := v_last - 1;
+    while before_last is null and v_day >= v_first loop
+        if syncsched._cron_day_matches(p_spec, v_day) then
+            v_tail := syncsched._cron_day_fires(p_spec, p_timezone, v_day, p_to);
+            if last is null then
+                last := v_tail.last;
+                before_last := v_tail.before_last;
+            else
+                before_last := v_tail.last;
+            end if;
+        end if;
+        v_day := v_day - 1;
+    end loop;
+    if before_last < p_from then
+        before_last := null;
+    end if;
+end
+$$;
+comment on function syncsched._cron_fires_between(syncsched.cron_spec, text, timestamptz, timestamptz) is
+'How many fire times a cron schedule has in [p_from, p_to], the last and the one before it; counted day by day (bounded by days, not fires).'; -- noqa: LT05
 
 create or replace function syncsched._due_periods(
     p_spec syncsched.cron_spec,
-    p_cron_schedule text,
     p_interval_minutes integer,
     p_timezone text,
     p_next_run_at timestamptz,
@@ -50,52 +134,157 @@ create or replace function syncsched._due_periods(
     p_grace interval,
     p_catch_up_limit integer,
     out periods timestamptz[],
-    out missed timestamptz[],
-    out next_run_at timestamptz
+    out missed bigint,
+    out first_missed timestamptz,
+    out last_missed timestamptz,
+    out next_run_at timestamptz,
+    out problem text
 )
 language plpgsql
 stable
 as $$
 declare
-    v_spec syncsched.cron_spec := p_spec;
-    v_period timestamptz := p_next_run_at;
-    v_jump timestamptz;
-    v_count integer := 0;
+    -- periods stepped through one by one before the silence is counted day by day instead
+    c_stepped constant integer := 500;
+    v_step interval := make_interval(mins => p_interval_minutes);
+    v_at timestamptz := p_next_run_at;
+    v_latest timestamptz;
+    v_before timestamptz;
+    v_total bigint := 0;
+    v_counted record;
 begin
-    -- The due periods are the fire times in [next_run_at, p_now]; the policy decides which run.
+    -- The periods in [next_run_at, p_now]: which get a run now (the policy decides), how many are
+    -- missed (exactly, with the first and last), and the schedule's next period. Never raises: a
+    -- schedule that cannot be evaluated comes back with its problem, and only it is skipped.
     periods := '{}';
-    missed := '{}';
-    if p_interval_minutes is null and v_spec is null then
-        v_spec := syncsched._cron_parse(p_cron_schedule);
+    missed := 0;
+    next_run_at := p_next_run_at;
+    if p_next_run_at is null or p_next_run_at > p_now then
+        return;
     end if;
-    if p_policy <> 'catch_up' and p_now - v_period > interval '2 days' then
-        -- long silence: when the schedule fired within the last day, only that day matters
-        v_jump := syncsched._schedule_next(v_spec, p_interval_minutes, p_timezone, p_now - interval '1 day');
-        if v_jump <= p_now then
-            missed := array[v_period];
-            v_period := v_jump;
+    if p_interval_minutes is null and p_spec is null then
+        raise exception 'no parsed schedule' using errcode = 'invalid_parameter_value';
+    end if;
+    if p_interval_minutes is not null then
+        -- next_run_at, then the multiples of N minutes since the epoch after it: counted, never enumerated
+        v_at := syncsched._interval_next(p_interval_minutes, p_next_run_at);
+        v_latest := p_next_run_at;
+        v_total := 1;
+        if v_at <= p_now then
+            v_latest := to_timestamp(floor(extract(epoch from p_now) / (p_interval_minutes * 60)) * (p_interval_minutes * 60));
+            v_total := round(extract(epoch from v_latest - v_at) / (p_interval_minutes * 60))::bigint + 2;
+            v_before := greatest(v_latest - v_step, p_next_run_at);
         end if;
+        if p_policy = 'catch_up' then
+            periods := array[p_next_run_at] || array(
+                select g from generate_series(v_at, least(v_latest, v_at + (p_catch_up_limit - 2) * v_step), v_step) as g
+            );
+            periods := periods[1:p_catch_up_limit];
+            next_run_at := syncsched._interval_next(p_interval_minutes, periods[cardinality(periods)]);
+            return;
+        end if;
+        next_run_at := syncsched._interval_next(p_interval_minutes, v_latest);
+    elsif p_policy = 'catch_up' then
+        while v_at <= p_now and cardinality(periods) < p_catch_up_limit loop
+            periods := periods || v_at;
+            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        end loop;
+        next_run_at := v_at;
+        return;
+    else
+        while v_at <= p_now and v_total < c_stepped loop
+            v_total := v_total + 1;
+            v_before := v_latest;
+            v_latest := v_at;
+            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        end loop;
+        if v_at <= p_now then
+            v_counted := syncsched._cron_fires_between(p_spec, p_timezone, p_next_run_at, p_now);
+            v_total := v_counted.fires;
+            v_latest := v_counted.last;
+            v_before := v_counted.before_last;
+            v_at := syncsched._cron_next_spec(p_spec, v_latest, p_timezone);
+        end if;
+        next_run_at := v_at;
     end if;
-    while v_period <= p_now loop
-        v_count := v_count + 1;
-        exit when p_policy = 'catch_up' and v_count > p_catch_up_limit;
-        periods := periods || v_period;
-        v_period := syncsched._schedule_next(v_spec, p_interval_minutes, p_timezone, v_period);
-    end loop;
-    next_run_at := v_period;
-    if p_policy = 'run_once' and cardinality(periods) > 1 then
-        missed := missed || periods[1:cardinality(periods) - 1];
-        periods := periods[cardinality(periods):];
-    elsif p_policy = 'skip' then
-        missed := missed || array(select p from unnest(periods) as p where p_now - p > p_grace);
-        periods := array(select p from unnest(periods) as p where p_now - p <= p_grace order by p desc limit 1);
+    -- run_once: the latest period runs, the ones before it are missed; skip: the same within
+    -- misfire_grace, else none runs
+    if p_policy = 'skip' and p_now - v_latest > p_grace then
+        missed := v_total;
+        last_missed := v_latest;
+    else
+        periods := array[v_latest];
+        missed := v_total - 1;
+        last_missed := v_before;
     end if;
+    first_missed := case when missed > 0 then p_next_run_at end;
+exception
+    when others then
+        periods := '{}';
+        missed := 0;
+        first_missed := null;
+        last_missed := null;
+        next_run_at := null;
+        problem := sqlerrm;
 end
 $$;
 comment on function syncsched._due_periods(
-    syncsched.cron_spec, text, integer, text, timestamptz, timestamptz, syncsched.misfire_policy, interval, integer
+    syncsched.cron_spec, integer, text, timestamptz, timestamptz, syncsched.misfire_policy, interval, integer
 ) is
-'The periods of one integration that get a run now, those missed, and its next period, by misfire policy.';
+'The periods of a schedule due at p_now: those that get a run (by misfire policy), how many are missed with the first and last, the next period, or the problem that stops its evaluation. Never raises.'; -- noqa: LT05
+
+create or replace function syncsched._schedule_next_or_null(
+    p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamptz
+)
+returns timestamptz
+language plpgsql
+stable
+as $$
+begin
+    return syncsched._schedule_next(
+        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule) end,
+        p_interval_minutes, p_timezone, p_after
+    );
+exception
+    when others then
+        raise warning 'syncsched: schedule "%" in % left out: %', coalesce(p_cron_schedule,
+            'every ' || p_interval_minutes || ' minutes'), p_timezone, sqlerrm;
+        return null;
+end
+$$;
+comment on function syncsched._schedule_next_or_null(text, integer, text, timestamptz) is
+'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
+
+create or replace function syncsched.due_integrations(p_at timestamptz default now())
+returns table (org_id text, integration_id text, integration_type text, scheduled_for timestamptz)
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- Stateless: the configuration only, by cron semantics, each distinct schedule evaluated once.
+    -- A schedule that cannot be evaluated (its zone gone from tzdata) is left out with a WARNING.
+    with schedules as (
+        select o.cron_schedule, o.interval_minutes, o.timezone,
+            array_agg(o.id) as ids
+        from syncsched.organization_integrations as o
+        where o.is_enabled and (o.cron_schedule is not null or o.interval_minutes is not null)
+        group by o.cron_schedule, o.interval_minutes, o.timezone
+    ),
+    firing as (
+        select s.ids
+        from schedules as s
+        where syncsched._schedule_next_or_null(s.cron_schedule, s.interval_minutes, s.timezone,
+            date_trunc('minute', p_at) - interval '1 second') = date_trunc('minute', p_at)
+    )
+    select o.org_id, o.integration_id, o.integration_type, date_trunc('minute', p_at)
+    from firing as f
+    cross join lateral unnest(f.ids) as u (id)
+    join syncsched.organization_integrations as o on o.id = u.id
+    order by o.org_id, o.integration_id
+$$;
+comment on function syncsched.due_integrations(timestamptz) is
+'Enabled integrations whose schedule fires in the minute containing p_at (stateless: reads the configuration only). Schedules that cannot be evaluated are left out with a WARNING.'; -- noqa: LT05
 
 create or replace function syncsched.run_scheduled_jobs(p_now timestamptz default now(), p_limit integer default 5000)
 returns jsonb
@@ -109,38 +298,19 @@ declare
     v_skip_window interval := syncsched.setting('running_skip_window')::interval;
     v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
     v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
-    -- the batch, one array element per due integration
-    a_id bigint[];
-    a_org text[];
-    a_integration text[];
-    a_type text[];
-    a_cron text[];
-    a_spec syncsched.cron_spec[];
-    a_interval integer[];
-    a_tz text[];
-    a_policy syncsched.misfire_policy[];
-    a_grace interval[];
-    a_payload jsonb[];
-    a_attempts integer[];
-    a_next timestamptz[];
-    a_locked boolean[];
-    a_live boolean[];
-    a_new_next timestamptz[];
-    a_done boolean[];
-    a_error text[];
-    -- the runs to create
-    r_row integer[] := '{}';
-    r_period timestamptz[] := '{}';
-    v_due integer;
-    v_i integer;
-    v_due_periods record;
-    v_careful boolean := false;
+    v_due integer := 0;
+    v_attempted integer := 0;
     v_triggered integer := 0;
-    v_locked integer := 0;
-    v_running integer := 0;
-    v_duplicate integer := 0;
+    v_held integer := 0;
     v_invalid integer := 0;
-    v_remaining integer := 0;
+    v_left integer := 0;
+    v_kinds text[];
+    v_orgs text[];
+    v_integrations text[];
+    v_types text[];
+    v_details jsonb[];
+    v_warnings text[];
+    v_warning text;
     v_result jsonb;
 begin
     if p_now is null or p_limit is null or p_limit < 1 then
@@ -148,144 +318,128 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
 
-    -- 1. The due rows, oldest first, through the next_run_at index; rows another tick holds
-    --    are skipped, and each integration is locked (advisory, collision-free key).
+    -- One statement: the due schedules (through the next_run_at index, oldest first, rows another
+    -- tick or run_now holds skipped), each distinct schedule evaluated once, the runs inserted (at
+    -- most one per period: the UNIQUE idempotency key), the schedules advanced; the alerts to raise
+    -- come back as arrays.
     with batch as (
-        select o.*
-        from syncsched.organization_integrations as o
-        where o.is_enabled and o.next_run_at <= p_now and o.last_tick_at is distinct from p_now
-            and not v_paused
-        order by o.next_run_at
+        select s.id, s.next_run_at, s.cron_spec
+        from syncsched.schedule_state as s
+        where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
+        order by s.next_run_at
         limit p_limit
         for update skip locked
-    )
-    select array_agg(b.id order by b.next_run_at, b.id), array_agg(b.org_id order by b.next_run_at, b.id),
-        array_agg(b.integration_id order by b.next_run_at, b.id),
-        array_agg(b.integration_type order by b.next_run_at, b.id),
-        array_agg(b.cron_schedule order by b.next_run_at, b.id), array_agg(b.cron_spec order by b.next_run_at, b.id),
-        array_agg(b.interval_minutes order by b.next_run_at, b.id), array_agg(b.timezone order by b.next_run_at, b.id),
-        array_agg(b.misfire_policy order by b.next_run_at, b.id),
-        array_agg(b.misfire_grace order by b.next_run_at, b.id), array_agg(b.payload order by b.next_run_at, b.id),
-        array_agg(b.max_attempts order by b.next_run_at, b.id), array_agg(b.next_run_at order by b.next_run_at, b.id),
-        array_agg(pg_try_advisory_xact_lock(syncsched._lock_key(b.id, b.org_id, b.integration_id))
-                  order by b.next_run_at, b.id)
-    into a_id, a_org, a_integration, a_type, a_cron, a_spec, a_interval, a_tz, a_policy, a_grace, a_payload,
-        a_attempts, a_next, a_locked
-    from batch as b;
-    v_due := coalesce(cardinality(a_id), 0);
-
-    if v_due > 0 then
-        -- 2. The overlap rule, for the whole batch at once: a pending run, or a running one
-        --    that is alive (lease) or recent (running_skip_window), holds the schedule.
-        a_live := array(
-            select exists (
+    ),
+    due as (
+        select b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
+            o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+            -- rows with the same schedule, zone, next period and policy share one evaluation
+            dense_rank() over (
+                order by b.cron_spec, o.interval_minutes, o.timezone, b.next_run_at, o.misfire_policy, o.misfire_grace
+            ) as schedule_no,
+            -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
+            exists (
                 select from syncsched.sync_run_log as r
-                where r.org_id = k.org_id and r.integration_id = k.integration_id
+                where r.org_id = o.org_id and r.integration_id = o.integration_id
                     and r.status in ('pending', 'running')
-                    and (r.status = 'pending' or r.lease_expires_at > p_now or r.started_at > p_now - v_skip_window)
-            )
-            from unnest(a_org, a_integration) with ordinality as k (org_id, integration_id, n)
-            order by k.n
-        );
-        a_new_next := array_fill(null::timestamptz, array[v_due]);
-        a_done := array_fill(false, array[v_due]);
-        a_error := array_fill(null::text, array[v_due]);
+                    and (r.status = 'pending' or r.lease_expires_at > now() or r.started_at > now() - v_skip_window)
+            ) as held
+        from batch as b
+        join syncsched.organization_integrations as o on o.id = b.id
+    ),
+    schedules as (
+        select distinct on (d.schedule_no) d.schedule_no, d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at,
+            d.misfire_policy, d.misfire_grace
+        from due as d
+        order by d.schedule_no
+    ),
+    evaluated as (
+        select s.schedule_no, p.*
+        from schedules as s
+        cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
+            s.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
+    ),
+    decided as (
+        select d.*, e.periods, e.missed, e.first_missed, e.last_missed, e.next_run_at as new_next_run_at,
+            e.problem
+        from due as d
+        join evaluated as e on e.schedule_no = d.schedule_no
+    ),
+    runs as (
+        insert into syncsched.sync_run_log (
+            org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
+            max_attempts, payload, not_before, enqueued_at, drift
+        )
+        select x.org_id, x.integration_id, x.integration_type, p.period,
+            syncsched._period_key(x.org_id, x.integration_id, p.period),
+            -- a period run later than the tick after it is a catch-up (late by design)
+            case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
+                then 'catch_up' else 'schedule' end,
+            coalesce(x.max_attempts, v_default_attempts), x.payload, now(), now(), p_now - p.period
+        from decided as x
+        cross join lateral unnest(x.periods) as p (period)
+        where x.problem is null and not x.held
+        order by p.period, x.id
+        on conflict (idempotency_key) do nothing
+        returning 1
+    ),
+    advanced as (
+        update syncsched.schedule_state as s
+        set next_run_at = case
+                when x.problem is not null then null  -- not due again until the schedule is fixed
+                when x.held and x.misfire_policy = 'catch_up' then s.next_run_at  -- the periods stay owed
+                else x.new_next_run_at
+            end,
+            last_tick_at = p_now,
+            problem = x.problem,
+            stale_check_at = case when x.problem is null then s.stale_check_at end
+        from decided as x
+        where s.id = x.id
+        returning 1
+    ),
+    alerts as (
+        select 'invalid_schedule' as kind, x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('error', x.problem, 'cron_schedule', x.cron_schedule, 'interval_minutes',
+                x.interval_minutes, 'timezone', x.timezone) as detail
+        from decided as x
+        where x.problem is not null
+        union all
+        select 'missed', x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('policy', x.misfire_policy, 'missed', x.missed, 'first', x.first_missed,
+                'last', x.last_missed)
+        from decided as x
+        where x.problem is null and x.missed > 0
+        union all
+        select 'skipped_overlap', x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('periods', to_jsonb(x.periods))
+        from decided as x
+        where x.problem is null and x.held and cardinality(x.periods) > 0
+    )
+    select
+        (select count(*) from decided),
+        (select coalesce(sum(cardinality(x.periods)), 0) from decided as x where x.problem is null and not x.held),
+        (select count(*) from runs),
+        (select count(*) from decided as x where x.problem is null and x.held and cardinality(x.periods) > 0),
+        (select count(*) from decided as x where x.problem is not null),
+        array_agg(a.kind), array_agg(a.org_id), array_agg(a.integration_id), array_agg(a.integration_type),
+        array_agg(a.detail),
+        array_agg(format('syncsched: integration %s/%s skipped: %s', a.org_id, a.integration_id, a.detail ->> 'error'))
+            filter (where a.kind = 'invalid_schedule')
+    into v_due, v_attempted, v_triggered, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
+        v_details, v_warnings
+    from alerts as a;
 
-        -- 3. The periods of each integration. Evaluation only: all rows in one read-only
-        --    block; should a row fail (trigger bypassed, zone gone), again row by row.
-        <<evaluate>>
-        loop
-            r_row := '{}';
-            r_period := '{}';
-            v_running := 0;
-            v_locked := 0;
-            begin
-                for v_i in 1 .. v_due loop
-                    if not a_locked[v_i] then
-                        v_locked := v_locked + 1;
-                        continue;
-                    end if;
-                    if v_careful then
-                        begin
-                            v_due_periods := syncsched._due_periods(a_spec[v_i], a_cron[v_i], a_interval[v_i],
-                                a_tz[v_i], a_next[v_i], p_now, a_policy[v_i], a_grace[v_i], v_catch_up_limit);
-                        exception when others then
-                            a_error[v_i] := sqlerrm;
-                            a_done[v_i] := true;
-                            continue;
-                        end;
-                    else
-                        v_due_periods := syncsched._due_periods(a_spec[v_i], a_cron[v_i], a_interval[v_i],
-                            a_tz[v_i], a_next[v_i], p_now, a_policy[v_i], a_grace[v_i], v_catch_up_limit);
-                    end if;
-                    a_done[v_i] := true;
-                    a_new_next[v_i] := v_due_periods.next_run_at;
-                    if cardinality(v_due_periods.missed) > 0 then
-                        perform syncsched._alert('missed', a_org[v_i], a_integration[v_i], a_type[v_i],
-                            jsonb_build_object('policy', a_policy[v_i], 'missed', cardinality(v_due_periods.missed),
-                                'first', v_due_periods.missed[1],
-                                'last', v_due_periods.missed[cardinality(v_due_periods.missed)]), p_now);
-                    end if;
-                    if cardinality(v_due_periods.periods) > 0 and a_live[v_i] then
-                        v_running := v_running + 1;
-                        perform syncsched._alert('skipped_overlap', a_org[v_i], a_integration[v_i], a_type[v_i],
-                            jsonb_build_object('periods', to_jsonb(v_due_periods.periods)), p_now);
-                        if a_policy[v_i] = 'catch_up' then
-                            a_new_next[v_i] := a_next[v_i];  -- the periods stay owed
-                        end if;
-                        continue;
-                    end if;
-                    r_row := r_row || array_fill(v_i, array[cardinality(v_due_periods.periods)]);
-                    r_period := r_period || v_due_periods.periods;
-                end loop;
-                exit evaluate;
-            exception when others then
-                if v_careful then
-                    raise;
-                end if;
-                v_careful := true;  -- the alerts of the first pass were rolled back with it
-            end;
-        end loop evaluate;
-
-        -- 4. Invalid rows: a warning and an alert each; they stop being due until fixed.
-        for v_i in 1 .. v_due loop
-            continue when a_error[v_i] is null;
-            v_invalid := v_invalid + 1;
-            raise warning 'syncsched: integration %/% skipped: %', a_org[v_i], a_integration[v_i], a_error[v_i];
-            perform syncsched._alert('invalid_schedule', a_org[v_i], a_integration[v_i], a_type[v_i],
-                jsonb_build_object('error', a_error[v_i], 'cron_schedule', a_cron[v_i], 'timezone', a_tz[v_i]),
-                p_now);
-        end loop;
-
-        -- 5. The runs, in one statement: at most one per period (UNIQUE idempotency key).
-        if cardinality(r_row) > 0 then
-            insert into syncsched.sync_run_log (
-                org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
-                max_attempts, payload, not_before, enqueued_at
-            )
-            select a_org[x.i], a_integration[x.i], a_type[x.i], x.p,
-                syncsched._period_key(a_org[x.i], a_integration[x.i], x.p),
-                case when p_now - x.p > a_grace[x.i] then 'catch_up' else 'schedule' end,
-                coalesce(a_attempts[x.i], v_default_attempts), a_payload[x.i], p_now, p_now
-            from unnest(r_row, r_period) as x (i, p)
-            order by x.p, x.i
-            on conflict (idempotency_key) do nothing;
-            get diagnostics v_triggered = row_count;
-            v_duplicate := cardinality(r_row) - v_triggered;
-        end if;
-
-        -- 6. Advance the schedules handled, in one statement.
-        update syncsched.organization_integrations as o
-        set next_run_at = u.next_run_at, last_tick_at = p_now
-        from unnest(a_id, a_new_next, a_done) as u (id, next_run_at, done)
-        where o.id = u.id and u.done;
+    if v_kinds[1] is not null then
+        perform syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
     end if;
+    foreach v_warning in array coalesce(v_warnings, '{}') loop
+        raise warning '%', v_warning;
+    end loop;
 
-    if v_due = p_limit then
-        select count(*)::integer into v_remaining
-        from syncsched.organization_integrations as o
-        where o.is_enabled and o.next_run_at <= p_now and o.last_tick_at is distinct from p_now;
-    end if;
+    -- what is still due after this batch: beyond its limit, or held by another tick
+    select count(*)::integer into v_left
+    from syncsched.schedule_state as s
+    where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused;
     if v_triggered > 0 then
         perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'runs', v_triggered)::text);
     end if;
@@ -294,11 +448,11 @@ begin
         'at', p_now,
         'due', v_due,
         'triggered', v_triggered,
-        'skipped_locked', v_locked,
-        'skipped_running', v_running,
-        'skipped_duplicate', v_duplicate,
+        'skipped_locked', case when v_due < p_limit then v_left else 0 end,
+        'skipped_running', v_held,
+        'skipped_duplicate', v_attempted - v_triggered,
         'invalid', v_invalid,
-        'remaining', v_remaining,
+        'remaining', case when v_due < p_limit then 0 else v_left end,
         'duration_ms', round(extract(epoch from clock_timestamp() - v_started)::numeric * 1000, 3)
     );
     if v_paused then
@@ -308,14 +462,15 @@ begin
         at, started_at, finished_at, due, triggered, skipped_locked, skipped_running, skipped_duplicate,
         invalid, remaining, duration_ms, lateness
     ) values (
-        p_now, v_started, clock_timestamp(), v_due, v_triggered, v_locked, v_running, v_duplicate,
-        v_invalid, v_remaining, (v_result ->> 'duration_ms')::numeric, p_now - date_trunc('minute', p_now)
+        p_now, v_started, clock_timestamp(), v_due, v_triggered, (v_result ->> 'skipped_locked')::integer, v_held,
+        v_attempted - v_triggered, v_invalid, (v_result ->> 'remaining')::integer,
+        (v_result ->> 'duration_ms')::numeric, p_now - date_trunc('minute', p_now)
     );
     return v_result;
 end
 $$;
 comment on function syncsched.run_scheduled_jobs(timestamptz, integer) is
-'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. Set-based: a handful of statements per batch, whatever its size.'; -- noqa: LT05
+'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert.'; -- noqa: LT05
 
 create or replace function syncsched.check_staleness(p_now timestamptz default now(), p_limit integer default 5000)
 returns integer
@@ -324,116 +479,72 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_stale integer;
+    v_kinds text[];
+    v_orgs text[];
+    v_integrations text[];
+    v_types text[];
+    v_details jsonb[];
 begin
-    -- The integrations whose staleness check is due, through the stale_check_at index: O(due).
-    -- Stale: no completed run for longer than max_staleness (twice the period by default), then
-    -- checked again a period later (not repeated within the period); not stale: checked again at
-    -- the moment it would turn stale. A completed run resolves the alert (complete_runs).
+    -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
+    -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
+    -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
+    -- at its next period.
     with due as (
-        select o.id, o.org_id, o.integration_id, o.integration_type, o.created_at, o.max_staleness,
-            syncsched._schedule_period(o.cron_spec, o.interval_minutes, o.timezone, o.next_run_at) as period
-        from syncsched.organization_integrations as o
-        where o.is_enabled and o.stale_check_at <= p_now and o.next_run_at is not null
-        order by o.stale_check_at
+        select s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id, o.integration_type,
+            o.interval_minutes, o.timezone, o.max_staleness
+        from syncsched.schedule_state as s
+        join syncsched.organization_integrations as o on o.id = s.id
+        where s.stale_check_at <= p_now and s.next_run_at is not null
+        order by s.stale_check_at
         limit p_limit
-        for update skip locked
+        for update of s skip locked
     ),
     judged as (
-        select due.*, syncsched._stale_after(due.max_staleness, due.period) as stale_after,
-            last_success.finished_at as last_success_at,
-            coalesce(last_success.finished_at, due.created_at) as since
+        select due.*, last_success.scheduled_for as last_success_for,
+            syncsched._stale_deadline(due.cron_spec, due.interval_minutes, due.timezone, due.max_staleness,
+                greatest(last_success.scheduled_for, due.derived_at)) as deadline
         from due
         left join lateral (
-            select r.finished_at
+            select r.scheduled_for
             from syncsched.sync_run_log as r
             where r.org_id = due.org_id and r.integration_id = due.integration_id and r.status = 'completed'
-            order by r.scheduled_for desc, r.run_id desc
+            order by r.scheduled_for desc
             limit 1
         ) as last_success on true
     ),
     rescheduled as (
-        update syncsched.organization_integrations as o
-        set stale_check_at = case
-            when p_now - j.since > j.stale_after then p_now + j.period
-            else j.since + j.stale_after
-        end
+        update syncsched.schedule_state as s
+        set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
         from judged as j
-        where o.id = j.id
-        returning j.org_id, j.integration_id, j.integration_type, j.stale_after, j.last_success_at, j.since,
-            p_now - j.since > j.stale_after as stale
+        where s.id = j.id
+        returning j.*
     )
-    select count(syncsched._alert('stale', x.org_id, x.integration_id, x.integration_type,
-        jsonb_build_object('last_success_at', x.last_success_at,
-                           'stale_after_seconds', round(extract(epoch from x.stale_after)),
-                           'since_seconds', round(extract(epoch from p_now - x.since))), p_now))
-    into v_stale
+    select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
+        array_agg(jsonb_build_object('last_success_for', x.last_success_for, 'stale_since', x.deadline))
+    into v_kinds, v_orgs, v_integrations, v_types, v_details
     from rescheduled as x
-    where x.stale;
-    return v_stale;
+    where x.deadline <= p_now
+        and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null));
+    if v_kinds is null then
+        return 0;
+    end if;
+    return syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
 end
 $$;
 comment on function syncsched.check_staleness(timestamptz, integer) is
-'Raise stale for integrations with no completed run for longer than max_staleness (twice their period by default), each checked at most once per period. Called by tick(); returns how many are stale.'; -- noqa: LT05
+'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes. Called by tick(); returns how many turned stale.'; -- noqa: LT05
 
-create or replace function syncsched.reap_expired_runs(p_now timestamptz default now())
-returns integer
-language plpgsql
-security definer
-set search_path = pg_catalog, syncsched, pg_temp
-as $$
-declare
-    v_count integer;
-    v_failed bigint[];
-begin
-    -- Liveness comes from the lease: a run whose worker stopped renewing it is taken back.
-    with expired as (
-        select r.run_id
-        from syncsched.sync_run_log as r
-        where r.status = 'running' and r.lease_expires_at < p_now
-        for update skip locked
-    ),
-    reaped as (
-        update syncsched.sync_run_log as r
-        set status = case when r.attempt + 1 >= r.max_attempts then 'failed' else 'pending' end::syncsched.run_status,
-            attempt = r.attempt + 1,
-            finished_at = case when r.attempt + 1 >= r.max_attempts then p_now end,
-            not_before = p_now,
-            error = format('lease expired (worker %s stopped renewing it)', r.worker_id),
-            lease_token = null,
-            lease_expires_at = null
-        from expired
-        where r.run_id = expired.run_id
-        returning r.run_id, r.status
-    )
-    select count(*)::integer, array_agg(reaped.run_id) filter (where reaped.status = 'failed')
-    into v_count, v_failed
-    from reaped;
-    -- the last attempt lost with its worker: as failed as any other
-    perform syncsched._alert('failing', r.org_id, r.integration_id, r.integration_type,
-        jsonb_build_object('run_id', r.run_id, 'attempts', r.attempt, 'error', r.error), p_now)
-    from syncsched.sync_run_log as r
-    where r.run_id = any(v_failed);
-    if v_count > 0 then
-        perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'reaped', v_count)::text);
-    end if;
-    return v_count;
-end
-$$;
-comment on function syncsched.reap_expired_runs(timestamptz) is
-'Running runs whose lease expired go back to pending (attempt + 1), or to failed (with a failing alert) when attempts are exhausted.';
-
-create or replace function syncsched._tick_done(p_result jsonb)
+create or replace function syncsched._tick_done(p_result jsonb, p_limit integer)
 returns boolean
 language sql
 immutable
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select (p_result ->> 'remaining')::integer = 0
-        or (p_result ->> 'due')::integer = (p_result ->> 'skipped_locked')::integer
+    select (p_result ->> 'due')::integer < p_limit or (p_result ->> 'remaining')::integer = 0
 $$;
-comment on function syncsched._tick_done(jsonb) is
-'Whether a batch of the tick was its last: nothing remaining, or all that remains is locked by another tick.';
+comment on function syncsched._tick_done(jsonb, integer) is
+'Whether a batch of the tick was its last: it was not full (what is left is held by another tick), or nothing remains.';
+drop function if exists syncsched._tick_done(jsonb);
 
 create or replace procedure syncsched.tick(p_now timestamptz default null)
 language plpgsql
@@ -448,13 +559,12 @@ declare
 begin
     loop
         v_result := syncsched.run_scheduled_jobs(v_now, v_batch);
-        -- commit between batches: each holds one advisory lock per integration
-        commit;
-        exit when syncsched._tick_done(v_result);
+        commit;  -- each batch is its own transaction
+        exit when syncsched._tick_done(v_result, v_batch);
     end loop;
     perform syncsched.check_staleness(v_now);
-    perform syncsched.reap_expired_runs(v_now);
+    perform syncsched.reap_expired_runs();
 end
 $$;
 comment on procedure syncsched.tick(timestamptz) is -- noqa: LT01
-'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness and reap_expired_runs. Call it outside an explicit transaction.'; -- noqa: LT05
+'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.'; -- noqa: LT05

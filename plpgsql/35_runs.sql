@@ -1,6 +1,20 @@
--- The run functions of the worker: claim, heartbeat, complete, fail, release.
+-- The run functions of the worker: claim, heartbeat, complete, fail, release; and the reaper.
 -- Every write by a worker is fenced: run_id AND status = 'running' AND lease_token. A stale
 -- worker's write changes nothing, returns false, and is recorded as a stale_write alert.
+-- Attempts are numbered from 1: a claim starts attempt n + 1, and every attempt that ends
+-- (completed, failed, lost with its lease, released at shutdown) is kept in sync_run_attempts.
+-- These functions read the wall clock, now(): leases, heartbeats and backoffs are its times.
+
+create or replace function syncsched._attempts_left(p_attempt integer, p_max_attempts integer)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+    select p_attempt < p_max_attempts
+$$;
+comment on function syncsched._attempts_left(integer, integer) is
+'Whether a run whose attempt number p_attempt just ended may be tried again: the one rule of attempts exhausted.';
 
 create or replace function syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text)
 returns void
@@ -37,6 +51,133 @@ $$;
 -- Its result columns grew (warm-up): CREATE OR REPLACE cannot change them, so it is created anew
 -- (in migrate's transaction; 99_grants.sql grants it again).
 drop function if exists syncsched.claim_runs(text, integer, interval);
+
+create or replace function syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer)
+returns text[]
+language sql
+stable
+as $$
+    -- The organizations with pending runs of a type, in org_id order, after p_after (and up to
+    -- p_upto): one index probe each (a loose scan of the pending index), p_count at most.
+    with recursive walk (org_id, n) as (
+        (
+            select r.org_id, 1
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
+                and (p_upto is null or r.org_id <= p_upto)
+            order by r.org_id
+            limit 1
+        )
+        union all
+        select nxt.org_id, w.n + 1
+        from walk as w
+        cross join lateral (
+            select r.org_id
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = p_type and r.org_id > w.org_id
+                and (p_upto is null or r.org_id <= p_upto)
+            order by r.org_id
+            limit 1
+        ) as nxt
+        where w.n < p_count
+    )
+    select coalesce(array_agg(walk.org_id order by walk.n), '{}') from walk
+$$;
+comment on function syncsched._pending_orgs(text, text, text, integer) is
+'Up to p_count organizations with pending runs of type p_type, in org_id order after p_after (up to p_upto): a loose index scan.';
+
+create or replace function syncsched._claim_type(
+    p_type text, p_want integer, p_worker_id text, p_lease interval
+)
+returns bigint[]
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_room integer;
+    v_cursor text;
+    v_orgs text[];
+    v_ids bigint[];
+    v_last_org text;
+begin
+    -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
+    -- deadlock), so that max_concurrency holds across all workers. A claim is a few
+    -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
+    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+    select least(p_want, t.max_concurrency - (
+        select count(*)::integer from syncsched.sync_run_log as r
+        where r.status = 'running' and r.integration_type = p_type
+    ))
+    into v_room
+    from syncsched.integration_types as t
+    where t.integration_type = p_type;
+    if coalesce(v_room, 0) <= 0 then
+        return '{}';
+    end if;
+    -- Round robin across organizations, over the whole backlog: from the organization after the
+    -- one the previous claim of this type stopped at, around to it again; each organization's
+    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and give none.
+    select d.last_org_id into v_cursor from syncsched.dispatch_state as d where d.integration_type = p_type;
+    v_orgs := syncsched._pending_orgs(p_type, coalesce(v_cursor, ''), null, v_room * 2 + 10);
+    if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
+        v_orgs := v_orgs || syncsched._pending_orgs(p_type, '', v_cursor, v_room * 2 + 10 - cardinality(v_orgs));
+    end if;
+    with orgs as (
+        select u.org_id, u.pos from unnest(v_orgs) with ordinality as u (org_id, pos)
+    ),
+    candidates as (
+        select c.run_id, o.org_id, o.pos,
+            row_number() over (partition by o.pos order by c.not_before, c.run_id) as org_rank
+        from orgs as o
+        cross join lateral (
+            select r.run_id, r.not_before
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
+                and r.not_before <= now()
+            order by r.not_before, r.run_id
+            limit v_room
+        ) as c
+    ),
+    chosen as (
+        select c.* from candidates as c order by c.org_rank, c.pos limit v_room
+    ),
+    -- still pending once locked (another session may have cancelled one meanwhile)
+    locked as (
+        select r.run_id
+        from syncsched.sync_run_log as r
+        where r.run_id in (select chosen.run_id from chosen) and r.status = 'pending'
+        for update skip locked
+    ),
+    claimed as (
+        update syncsched.sync_run_log as r
+        set status = 'running',
+            attempt = r.attempt + 1,
+            started_at = now(),
+            heartbeat_at = now(),
+            worker_id = p_worker_id,
+            lease_token = gen_random_uuid(),
+            lease_expires_at = now() + p_lease,
+            -- first claim: the tick's lateness plus the time the run waited here
+            drift = case when r.started_at is null then coalesce(r.drift, interval '0') + (now() - r.enqueued_at)
+                else r.drift end
+        from locked
+        where r.run_id = locked.run_id
+        returning r.run_id
+    )
+    select (select array_agg(claimed.run_id) from claimed),
+        (select c.org_id from chosen as c order by c.org_rank desc, c.pos desc limit 1)
+    into v_ids, v_last_org;
+    if v_last_org is not null then
+        insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
+        on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
+    end if;
+    return coalesce(v_ids, '{}');
+end
+$$;
+comment on function syncsched._claim_type(text, integer, text, interval) is
+'Claim up to p_want ready runs of one type within its max_concurrency: round robin across its organizations from where the previous claim stopped, each organization oldest first.'; -- noqa: LT05
+
 create function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
 returns table (
     run_id bigint,
@@ -67,8 +208,11 @@ declare
     v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
     v_idle interval := syncsched.setting('warmup_after')::interval;
     v_types text[];
-    v_ids bigint[];
+    v_type text;
+    v_share integer;
+    v_ids bigint[] := '{}';
     v_cold text[];
+    v_pass integer;
 begin
     if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
         raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
@@ -81,14 +225,14 @@ begin
         raise exception 'syncsched: lease must be positive and at most a day' using errcode = 'invalid_parameter_value';
     end if;
     -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
-    perform syncsched.reap_expired_runs(now());
+    perform syncsched.reap_expired_runs();
     -- The types with ready work, except those whose circuit is open (unhealthy in active
     -- mode): their runs wait, spending no attempt, until a health check succeeds.
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
         select from syncsched.sync_run_log as r
-        where r.status = 'pending' and r.not_before <= now() and r.integration_type = t.integration_type
+        where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
     )
         and not exists (
             select from syncsched.endpoint_health as h
@@ -97,84 +241,29 @@ begin
     if v_types is null then
         return;
     end if;
-    -- Claims of one type take turns (a lock per type, in name order: no deadlock), so that
-    -- max_concurrency holds across all workers. A claim is a few milliseconds: waiting beats
-    -- coming back empty-handed and sleeping until the next poll.
-    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || u.t))
-    from unnest(v_types) as u (t)
-    order by u.t;
-    with running as (
-        select r.integration_type, count(*)::integer as n
-        from syncsched.sync_run_log as r
-        where r.status = 'running' and r.integration_type = any(v_types)
-        group by r.integration_type
-    ),
-    room as (
-        select t.integration_type, t.max_concurrency - coalesce(running.n, 0) as free
-        from syncsched.integration_types as t
-        left join running on running.integration_type = t.integration_type
-        where t.integration_type = any(v_types)
-    ),
-    -- the oldest ready runs of each type, read without locks: only the runs chosen are locked below
-    candidates as (
-        select c.*
-        from unnest(v_types) as u (integration_type)
-        cross join lateral (
-            select r.run_id, r.org_id, r.integration_type, r.not_before
-            from syncsched.sync_run_log as r
-            where r.status = 'pending' and r.integration_type = u.integration_type and r.not_before <= now()
-            order by r.not_before, r.run_id
-            limit greatest(p_max * 20, 200)
-        ) as c
-    ),
-    -- round robin across organizations: each org's oldest first, then each org's second, ...
-    ranked as (
-        select c.*, row_number() over (partition by c.org_id order by c.not_before, c.run_id) as org_rank
-        from candidates as c
-    ),
-    typed as (
-        select k.*,
-            row_number() over (partition by k.integration_type order by k.org_rank, k.not_before, k.run_id)
-                as type_rank
-        from ranked as k
-    ),
-    chosen as (
-        select t.run_id
-        from typed as t
-        join room on room.integration_type = t.integration_type
-        where t.type_rank <= room.free
-        order by t.org_rank, t.not_before, t.run_id
-        limit p_max
-    ),
-    -- still pending once locked (another session may have cancelled one meanwhile)
-    locked as (
-        select r.run_id
-        from syncsched.sync_run_log as r
-        where r.run_id in (select chosen.run_id from chosen) and r.status = 'pending'
-        for update skip locked
-    ),
-    claimed as (
-        update syncsched.sync_run_log as r
-        set status = 'running',
-            started_at = now(),
-            heartbeat_at = now(),
-            worker_id = p_worker_id,
-            lease_token = gen_random_uuid(),
-            lease_expires_at = now() + v_lease,
-            drift = coalesce(r.drift, now() - r.scheduled_for)
-        from locked
-        where r.run_id = locked.run_id
-        returning r.run_id
-    )
-    select array_agg(claimed.run_id order by claimed.run_id) into v_ids from claimed;
-    if v_ids is null then
+    -- Each type its share first, then what is left to the types that have more (in name order
+    -- both times, the order of the type locks).
+    v_share := ceil(p_max::numeric / cardinality(v_types))::integer;
+    for v_pass in 1 .. 2 loop
+        foreach v_type in array v_types loop
+            exit when cardinality(v_ids) >= p_max;
+            v_ids := v_ids || syncsched._claim_type(v_type,
+                case when v_pass = 1 then least(v_share, p_max - cardinality(v_ids)) else p_max - cardinality(v_ids) end,
+                p_worker_id, v_lease);
+        end loop;
+        exit when cardinality(v_ids) >= p_max or cardinality(v_types) = 1;
+    end loop;
+    if cardinality(v_ids) = 0 then
         return;
     end if;
-    perform syncsched._alert('drift', r.org_id, r.integration_id, r.integration_type,
-        jsonb_build_object('run_id', r.run_id, 'scheduled_for', r.scheduled_for, 'started_at', r.started_at,
-                           'drift_seconds', round(extract(epoch from r.drift))))
+    perform syncsched._raise_alerts(
+        array_agg('drift'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
+        array_agg(jsonb_build_object('run_id', r.run_id, 'scheduled_for', r.scheduled_for, 'started_at', r.started_at,
+                                     'drift_seconds', round(extract(epoch from r.drift))))
+    )
     from syncsched.sync_run_log as r
-    where r.run_id = any(v_ids) and r.attempt = 0 and r.trigger <> 'manual' and r.drift > v_threshold;
+    where r.run_id = any(v_ids) and r.attempt = 1 and r.trigger = 'schedule' and r.drift > v_threshold
+    having count(*) > 0;
     -- The endpoints are in use now; one idle for longer than warmup_after is warmed up first.
     -- (Written at most once a second per type: the hot path stays light.)
     with used as (
@@ -209,7 +298,7 @@ begin
 end
 $$;
 comment on function syncsched.claim_runs(text, integer, interval) is
-'Claim up to p_max pending runs whose not_before has passed, oldest first, round robin across organizations, within each type''s max_concurrency across all workers, skipping types whose circuit is open: each becomes running with a fresh lease_token and lease. Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. A handful of statements per claim, whatever its size.'; -- noqa: LT05
+'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after.'; -- noqa: LT05
 
 create or replace function syncsched.heartbeat(
     p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval default null
@@ -257,10 +346,19 @@ begin
     with done as (
         update syncsched.sync_run_log as r
         set status = 'completed', finished_at = now(), http_status = u.http_status,
-            response_excerpt = left(u.excerpt, 1048576), error = null
+            response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
-        returning r.run_id, r.org_id, r.integration_id, r.integration_type
+        returning r.run_id, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
+            r.org_id, r.integration_id, r.integration_type
+    ),
+    recorded as (
+        insert into syncsched.sync_run_attempts (
+            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
+        )
+        select done.run_id, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
+            done.http_status, done.response_excerpt
+        from done
     ),
     outcome as (
         select u.id, done.org_id, done.integration_id, done.integration_type
@@ -277,15 +375,13 @@ begin
     if v_types is not null then
         perform syncsched._health_from_runs(v_types, true);
         -- a success clears its integration's failing and stale alerts
-        update syncsched.scheduler_alerts as a
-        set resolved_at = now()
-        where a.resolved_at is null and a.kind in ('stale', 'failing') and a.alert_key = any(v_keys);
+        perform syncsched._resolve_alerts(v_keys);
     end if;
     return query select u.id, not (u.id = any(v_stale)) from unnest(p_run_ids) as u (id);
 end
 $$;
 comment on function syncsched.complete_runs(bigint[], uuid[], integer[], text[]) is
-'Mark many running runs completed in one statement (each fenced by its lease token); applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy.'; -- noqa: LT05
+'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy.'; -- noqa: LT05
 
 create or replace function syncsched.complete_run(
     p_run_id bigint, p_lease_token uuid, p_http_status integer default null, p_response_excerpt text default null
@@ -311,14 +407,84 @@ as $$
 declare
     v_base interval := syncsched.setting('retry_backoff_base')::interval;
     v_cap interval := syncsched.setting('retry_backoff_cap')::interval;
-    v_ceiling interval := least(v_cap, v_base * power(2, least(greatest(p_attempt, 0), 30)));
+    v_ceiling interval := least(v_cap, v_base * power(2, least(greatest(p_attempt - 1, 0), 30)));
 begin
     -- exponential backoff with full jitter; a larger Retry-After from the endpoint wins
     return greatest(v_ceiling * random(), coalesce(p_retry_after, interval '0'));
 end
 $$;
 comment on function syncsched.retry_delay(integer, interval) is
-'Delay before retry number p_attempt: random in [0, min(cap, base * 2^attempt)], at least p_retry_after.';
+'Delay after failed attempt number p_attempt (1-based): random in [0, min(cap, base * 2^(attempt - 1))], at least p_retry_after.';
+
+create or replace function syncsched._end_attempts(
+    p_run_ids bigint[],
+    p_lease_tokens uuid[],
+    p_outcome text,
+    p_retryable boolean,
+    p_error text,
+    p_http_status integer default null,
+    p_retry_after interval default null
+)
+returns table (
+    run_id bigint, org_id text, integration_id text, integration_type text, status syncsched.run_status,
+    attempt integer, error text, not_before timestamptz
+)
+language sql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- Attempts that end without a success (failed, lost with the lease, released at shutdown), each
+    -- fenced by its lease token: recorded in sync_run_attempts; the run goes back to pending while
+    -- it may be tried again (after the retry backoff for a failure), else it has failed.
+    with ended as (
+        update syncsched.sync_run_log as r
+        set status = case when p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
+                then 'pending' else 'failed' end::syncsched.run_status,
+            not_before = case when p_outcome = 'failed' and p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
+                then now() + syncsched.retry_delay(r.attempt, p_retry_after) else now() end,
+            finished_at = case when p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
+                then null else now() end,
+            error = left(coalesce(p_error, format('lease expired (worker %s stopped renewing it)', r.worker_id)), 8192),
+            http_status = p_http_status,
+            lease_token = null,
+            lease_expires_at = null
+        from unnest(p_run_ids, p_lease_tokens) as u (id, token)
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        returning r.run_id, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt, r.error,
+            r.not_before, r.worker_id, r.started_at
+    ),
+    recorded as (
+        insert into syncsched.sync_run_attempts (
+            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, error
+        )
+        select e.run_id, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
+            p_http_status, e.error
+        from ended as e
+    )
+    select e.run_id, e.org_id, e.integration_id, e.integration_type, e.status, e.attempt, e.error, e.not_before
+    from ended as e
+$$;
+comment on function syncsched._end_attempts(bigint[], uuid[], text, boolean, text, integer, interval) is
+'End running attempts without a success (fenced by their lease tokens) and record them: pending again while attempts are left and p_retryable, else failed. Returns the runs ended.'; -- noqa: LT05
+
+create or replace function syncsched._runs_failed(p_run_ids bigint[], p_http_status integer default null)
+returns void
+language sql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- a run out of attempts: a failing alert (a condition, until a run of the integration completes)
+    select syncsched._raise_alerts(
+        array_agg('failing'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
+        array_agg(jsonb_build_object('run_id', r.run_id, 'attempts', r.attempt, 'http_status', p_http_status,
+            'error', left(r.error, 500)))
+    )
+    from syncsched.sync_run_log as r
+    where r.run_id = any(p_run_ids) and r.status = 'failed'
+    having count(*) > 0
+$$;
+comment on function syncsched._runs_failed(bigint[], integer) is
+'Raise failing for those of these runs that have failed for good.';
 
 create or replace function syncsched.fail_run(
     p_run_id bigint,
@@ -334,42 +500,30 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_row syncsched.sync_run_log%rowtype;
+    v_run record;
 begin
     perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'fail_run');
-    update syncsched.sync_run_log as r
-    set attempt = r.attempt + 1,
-        status = case when coalesce(p_retryable, false) and r.attempt + 1 < r.max_attempts
-                      then 'pending' else 'failed' end::syncsched.run_status,
-        not_before = case when coalesce(p_retryable, false) and r.attempt + 1 < r.max_attempts
-                          then now() + syncsched.retry_delay(r.attempt, p_retry_after) else r.not_before end,
-        finished_at = case when coalesce(p_retryable, false) and r.attempt + 1 < r.max_attempts
-                           then null else now() end,
-        error = left(coalesce(p_error, 'failed'), 8192),
-        http_status = p_http_status,
-        lease_expires_at = null
-    where r.run_id = p_run_id and r.status = 'running' and r.lease_token = p_lease_token
-    returning r.* into v_row;
-    if not found then
+    select * into v_run
+    from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'failed', coalesce(p_retryable, false),
+        coalesce(p_error, 'failed'), p_http_status, p_retry_after);
+    if v_run.run_id is null then
         perform syncsched._stale_write('fail', array[p_run_id]);
         return false;
     end if;
     if coalesce(p_retryable, false) then
         -- what a retry would help with is what says something about the endpoint
-        perform syncsched._health_from_runs(array[v_row.integration_type], false, v_row.error);
+        perform syncsched._health_from_runs(array[v_run.integration_type], false, v_run.error);
     end if;
-    if v_row.status = 'failed' then
-        perform syncsched._alert('failing', v_row.org_id, v_row.integration_id, v_row.integration_type,
-            jsonb_build_object('run_id', v_row.run_id, 'attempts', v_row.attempt, 'http_status', p_http_status,
-                               'error', left(v_row.error, 500)));
+    if v_run.status = 'failed' then
+        perform syncsched._runs_failed(array[p_run_id], p_http_status);
     else
-        perform pg_notify('syncsched_runs', json_build_object('retry', v_row.run_id, 'at', v_row.not_before)::text);
+        perform pg_notify('syncsched_runs', json_build_object('retry', p_run_id, 'at', v_run.not_before)::text);
     end if;
     return true;
 end
 $$;
 comment on function syncsched.fail_run(bigint, uuid, text, integer, boolean, interval) is
-'A failed attempt (fenced): retryable and attempts left -> pending after retry_delay; else failed with a failing alert.';
+'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert.';
 
 create or replace function syncsched.release_run(p_run_id bigint, p_lease_token uuid)
 returns boolean
@@ -377,21 +531,62 @@ language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
+declare
+    v_run record;
 begin
     perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'release_run');
-    update syncsched.sync_run_log as r
-    set status = 'pending', not_before = now(), lease_expires_at = null, worker_id = null
-    where r.run_id = p_run_id and r.status = 'running' and r.lease_token = p_lease_token;
-    if not found then
+    -- The call may have reached the endpoint before the worker gave up on it: the attempt counts.
+    select * into v_run
+    from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'released', true,
+        'released by its worker at shutdown');
+    if v_run.run_id is null then
         perform syncsched._stale_write('release', array[p_run_id]);
         return false;
     end if;
-    perform pg_notify('syncsched_runs', json_build_object('released', p_run_id)::text);
+    if v_run.status = 'failed' then
+        perform syncsched._runs_failed(array[p_run_id]);
+    else
+        perform pg_notify('syncsched_runs', json_build_object('released', p_run_id)::text);
+    end if;
     return true;
 end
 $$;
 comment on function syncsched.release_run(bigint, uuid) is
-'Give a running run back (pending again, no attempt spent), e.g. at worker shutdown; fenced by its lease token.';
+'Give a running run back at worker shutdown (fenced by its lease token): the attempt is recorded as released and counts; pending again while attempts are left.'; -- noqa: LT05
+
+create or replace function syncsched.reap_expired_runs(p_now timestamptz default now())
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_ids bigint[];
+    v_tokens uuid[];
+    v_failed bigint[];
+begin
+    -- Liveness comes from the lease: a run whose worker stopped renewing it is taken back. Leases
+    -- are wall-clock times, so p_now is the wall clock (a test may pass a later one).
+    select array_agg(r.run_id), array_agg(r.lease_token) into v_ids, v_tokens
+    from (
+        select r.run_id, r.lease_token
+        from syncsched.sync_run_log as r
+        where r.status = 'running' and r.lease_expires_at < p_now
+        for update skip locked
+    ) as r;
+    if v_ids is null then
+        return 0;
+    end if;
+    select array_agg(e.run_id) filter (where e.status = 'failed') into v_failed
+    from syncsched._end_attempts(v_ids, v_tokens, 'lost', true, null) as e;
+    -- the last attempt lost with its worker: as failed as any other
+    perform syncsched._runs_failed(v_failed);
+    perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'reaped', cardinality(v_ids))::text);
+    return cardinality(v_ids);
+end
+$$;
+comment on function syncsched.reap_expired_runs(timestamptz) is
+'Running runs whose lease expired before p_now (the wall clock) end their attempt as lost: pending again while attempts are left, else failed with a failing alert.'; -- noqa: LT05
 
 create or replace function syncsched.queue_depth()
 returns table (integration_type text, pending integer, running integer)

@@ -39,6 +39,7 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select jsonb_build_object(
+        'lease', extract(epoch from syncsched.setting('lease')::interval),
         'health_check_timeout', extract(epoch from syncsched.setting('health_check_timeout')::interval),
         'warmup_timeout', extract(epoch from syncsched.setting('warmup_timeout')::interval),
         'scheduler_silent_after', extract(epoch from syncsched.setting('scheduler_silent_after')::interval),
@@ -47,7 +48,7 @@ as $$
     )
 $$;
 comment on function syncsched.worker_config() is
-'The settings a worker needs: health_check_timeout, warmup_timeout, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
+'The settings a worker needs: lease, health_check_timeout, warmup_timeout, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
 
 create or replace function syncsched._endpoints(p_integration_types text[], p_timeout_cap interval default null)
 returns table (
@@ -286,10 +287,11 @@ stable
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select o.org_id, o.integration_id, o.integration_type, o.next_run_at
-    from syncsched.organization_integrations as o
-    where o.is_enabled and o.next_run_at <= p_now + p_within
-    order by o.next_run_at, o.id
+    select o.org_id, o.integration_id, o.integration_type, s.next_run_at
+    from syncsched.schedule_state as s
+    join syncsched.organization_integrations as o on o.id = s.id
+    where s.next_run_at <= p_now + p_within
+    order by s.next_run_at, s.id
 $$;
 comment on function syncsched.upcoming_runs(interval, timestamptz) is
 'Integrations whose next scheduled run is within p_within (or overdue), soonest first; read through the next_run_at index.';
@@ -361,12 +363,16 @@ as $$
 begin
     insert into syncsched.endpoint_health (integration_type) values (new.integration_type)
     on conflict (integration_type) do nothing;
+    insert into syncsched.dispatch_state (integration_type) values (new.integration_type)
+    on conflict (integration_type) do nothing;
     return null;
 end
 $$;
 comment on function syncsched._integration_type_after_insert() is
-'A new integration type gets its endpoint_health row (status unknown, active mode).';
+'A new integration type gets its endpoint_health row (status unknown, active mode) and its dispatch_state row.';
 
 create or replace trigger integration_types_health
 after insert on syncsched.integration_types
 for each row execute function syncsched._integration_type_after_insert();
+comment on trigger integration_types_health on syncsched.integration_types is
+'Each new type gets its endpoint_health and dispatch_state rows.';

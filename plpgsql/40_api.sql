@@ -30,6 +30,19 @@ $$;
 comment on function syncsched._check_name(text, text) is
 'Raise a clear invalid_parameter_value unless p_value is an organization or integration id (the table''s format).';
 
+create or replace function syncsched._next_run_at(p_org_id text, p_integration_id text)
+returns timestamptz
+language sql
+stable
+as $$
+    select s.next_run_at
+    from syncsched.schedule_state as s
+    join syncsched.organization_integrations as o on o.id = s.id
+    where o.org_id = p_org_id and o.integration_id = p_integration_id
+$$;
+comment on function syncsched._next_run_at(text, text) is
+'The next run of an integration, as its schedule state says (read under the caller''s row-level security).';
+
 -- SECURITY INVOKER: a tenant looks up through its row-level security, so another
 -- organization's integration is 'no integration', not a hint that it exists.
 create or replace function syncsched._integration_id(p_org_id text, p_integration_id text)
@@ -117,16 +130,13 @@ returns timestamptz
 language plpgsql
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-declare
-    v_next timestamptz;
 begin
     perform syncsched._integration_id(p_org_id, p_integration_id);
     perform syncsched._require(p_cron_schedule, 'p_cron_schedule');
     update syncsched.organization_integrations as o
     set cron_schedule = p_cron_schedule, interval_minutes = null, timezone = coalesce(p_timezone, o.timezone)
-    where o.org_id = p_org_id and o.integration_id = p_integration_id
-    returning o.next_run_at into v_next;
-    return v_next;
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    return syncsched._next_run_at(p_org_id, p_integration_id);
 end
 $$;
 comment on function syncsched.set_schedule(text, text, text, text) is
@@ -137,16 +147,13 @@ returns timestamptz
 language plpgsql
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-declare
-    v_next timestamptz;
 begin
     perform syncsched._integration_id(p_org_id, p_integration_id);
     perform syncsched._require(p_minutes, 'p_minutes');
     update syncsched.organization_integrations as o
     set interval_minutes = p_minutes, cron_schedule = null
-    where o.org_id = p_org_id and o.integration_id = p_integration_id
-    returning o.next_run_at into v_next;
-    return v_next;
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    return syncsched._next_run_at(p_org_id, p_integration_id);
 end
 $$;
 comment on function syncsched.set_interval(text, text, integer) is
@@ -157,15 +164,12 @@ returns timestamptz
 language plpgsql
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-declare
-    v_next timestamptz;
 begin
     perform syncsched._integration_id(p_org_id, p_integration_id);
     update syncsched.organization_integrations as o
     set is_enabled = true
-    where o.org_id = p_org_id and o.integration_id = p_integration_id
-    returning o.next_run_at into v_next;
-    return v_next;
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    return syncsched._next_run_at(p_org_id, p_integration_id);
 end
 $$;
 comment on function syncsched.enable_integration(text, text) is
@@ -211,7 +215,8 @@ begin
     select * into v_row
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
-    perform pg_advisory_xact_lock(syncsched._lock_key(v_row.id, v_row.org_id, v_row.integration_id));
+    -- the tick locks this row too (and skips it while run_now holds it): one run decision at a time
+    perform from syncsched.schedule_state as s where s.id = v_row.id for update;
     if not p_force then
         select r.run_id into v_live
         from syncsched.sync_run_log as r

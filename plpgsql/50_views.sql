@@ -8,7 +8,8 @@ select
     coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' minutes') as schedule,
     o.timezone,
     o.is_enabled,
-    o.next_run_at,
+    state.next_run_at,
+    state.problem as schedule_problem,
     last_run.scheduled_for as last_scheduled_for,
     last_run.status as last_status,
     last_run.finished_at as last_finished_at,
@@ -18,6 +19,7 @@ select
     health.status as endpoint_status,
     health.mode as endpoint_mode
 from syncsched.organization_integrations as o
+left join syncsched.schedule_state as state on o.id = state.id
 left join syncsched.endpoint_health as health on o.integration_type = health.integration_type
 left join lateral (
     select
@@ -59,7 +61,44 @@ left join lateral (
     ) as d
 ) as durations on true;
 comment on view syncsched.schedule_overview is
-'Each integration: schedule, zone, next run, last run and its status, last success, consecutive failures, average duration of the last 20 runs, and the health of its type''s endpoint.'; -- noqa: LT05
+'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, and the health of its type''s endpoint.'; -- noqa: LT05
+
+create or replace view syncsched.run_attempts as
+select
+    a.run_id,
+    r.org_id,
+    r.integration_id,
+    r.integration_type,
+    a.attempt,
+    a.outcome,
+    a.worker_id,
+    a.started_at,
+    a.finished_at,
+    a.finished_at - a.started_at as duration,
+    a.http_status,
+    a.error,
+    a.response_excerpt
+from syncsched.sync_run_attempts as a
+inner join syncsched.sync_run_log as r on a.run_id = r.run_id
+union all
+select
+    r.run_id,
+    r.org_id,
+    r.integration_id,
+    r.integration_type,
+    r.attempt,
+    'running' as outcome,
+    r.worker_id,
+    r.started_at,
+    null as finished_at,
+    null as duration,
+    null as http_status,
+    null as error,
+    null as response_excerpt
+from syncsched.sync_run_log as r
+where r.status = 'running';
+comment on view syncsched.run_attempts is
+'Every attempt of every run: those that ended (completed, failed, lost with the lease, released at shutdown) and those running now. Attempts are numbered from 1.'; -- noqa: LT05
 
 create or replace view syncsched.recent_runs as
 select
@@ -78,34 +117,56 @@ select
     r.max_attempts,
     r.worker_id,
     r.http_status,
-    r.error
+    r.error,
+    (
+        select
+            coalesce(jsonb_agg(jsonb_build_object(
+                'attempt', a.attempt, 'outcome', a.outcome, 'worker_id', a.worker_id, 'started_at', a.started_at,
+                'finished_at', a.finished_at, 'http_status', a.http_status, 'error', left(a.error, 500)
+            ) order by a.attempt), '[]'::jsonb)
+        from syncsched.sync_run_attempts as a
+        where a.run_id = r.run_id
+    ) as attempts
 from syncsched.sync_run_log as r
 where r.enqueued_at > now() - interval '24 hours' or r.status in ('pending', 'running');
 comment on view syncsched.recent_runs is
-'Runs of the last 24 hours and every run still pending or running.';
+'Runs of the last 24 hours and every run still pending or running, each with its ended attempts (attempts: attempt, outcome, worker, times, HTTP status, error).'; -- noqa: LT05
 
 create or replace view syncsched.alerts_open as
 select
-    latest.alert_id,
-    latest.kind,
-    latest.alert_key,
-    latest.org_id,
-    latest.integration_id,
-    latest.integration_type,
-    latest.detail,
-    latest.at,
-    latest.delivery
+    c.alert_id,
+    c.kind,
+    c.alert_key,
+    c.org_id,
+    c.integration_id,
+    c.integration_type,
+    c.detail,
+    c.at,
+    c.delivery
 from (
+    -- conditions: until they clear (a handful, read through their partial index)
     select distinct on (a.alert_key) a.*
     from syncsched.scheduler_alerts as a
+    where a.is_condition and a.resolved_at is null
     order by a.alert_key asc, a.at desc, a.alert_id desc
-) as latest
-where
-    latest.resolved_at is null
-    and (
-        latest.kind in ('stale', 'failing', 'endpoint_unhealthy', 'endpoint_passive', 'scheduler_silent',
-            'invalid_schedule')
-        or latest.at > now() - interval '24 hours'
-    );
+) as c
+union all
+select
+    e.alert_id,
+    e.kind,
+    e.alert_key,
+    e.org_id,
+    e.integration_id,
+    e.integration_type,
+    e.detail,
+    e.at,
+    e.delivery
+from (
+    -- events: the latest of each key, for 24 hours
+    select distinct on (a.alert_key) a.*
+    from syncsched.scheduler_alerts as a
+    where not a.is_condition and a.at > now() - interval '24 hours'
+    order by a.alert_key asc, a.at desc, a.alert_id desc
+) as e;
 comment on view syncsched.alerts_open is
-'The latest alert of each key that is not resolved: conditions (stale, failing, endpoint_unhealthy, endpoint_passive, scheduler_silent, invalid_schedule) until they clear, events of the last 24 hours.'; -- noqa: LT05
+'What needs attention: each open condition (stale, failing, endpoint_unhealthy, endpoint_passive, scheduler_silent, invalid_schedule; see alert_kinds) until it clears, and the latest event of each key for 24 hours.'; -- noqa: LT05

@@ -1,81 +1,64 @@
 -- Privileges on the code: PUBLIC gets nothing; each role gets the functions it needs.
--- Kept in one file so that the privilege matrix can be read in one place.
+-- Kept in one file so that the privilege matrix can be read in one place. The rule for the
+-- internal helpers (names starting with _): those that are SECURITY DEFINER write or read past
+-- row-level security and belong to the owner alone; the others are computation (cron, time
+-- zones, checks) or lookups under the caller's own rights, called by the SECURITY INVOKER API
+-- functions, and go with that API to the admin and tenant roles.
 
-revoke all on all functions in schema syncsched from public;
-revoke all on all procedures in schema syncsched from public;
+revoke all on all functions in schema syncsched
+from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
+revoke all on all procedures in schema syncsched
+from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
 
 -- syncsched_reader: the views.
-grant select on syncsched.schedule_overview, syncsched.recent_runs, syncsched.alerts_open to syncsched_reader;
+grant select on
+syncsched.schedule_overview, syncsched.recent_runs, syncsched.run_attempts, syncsched.alerts_open
+to syncsched_reader;
 
--- syncsched_admin: configuration, previews, the tick and its installation: every function,
--- the internal helpers included (the SECURITY INVOKER API functions call them).
-grant execute on all functions in schema syncsched to syncsched_admin;
-grant execute on procedure syncsched.tick(timestamptz) to syncsched_admin;
-
--- syncsched_worker: the run functions only (no table privileges at all).
-revoke execute on function
-syncsched.claim_runs(text, integer, interval),
-syncsched.heartbeat(text, bigint[], uuid[], interval),
-syncsched.complete_runs(bigint[], uuid[], integer[], text[]),
-syncsched.complete_run(bigint, uuid, integer, text),
-syncsched.fail_run(bigint, uuid, text, integer, boolean, interval),
-syncsched.release_run(bigint, uuid),
-syncsched.claim_health_checks(text, integer),
-syncsched.record_health_check(text, boolean, integer, text, integer),
-syncsched.record_warmup(text, boolean, integer, text),
-syncsched.claim_prewarm(interval),
-syncsched.claim_alert_deliveries(integer),
-syncsched.record_alert_delivery(bigint, boolean, text)
-from syncsched_admin;
-grant execute on function
-syncsched.setting(text),
-syncsched.claim_runs(text, integer, interval),
-syncsched.heartbeat(text, bigint[], uuid[], interval),
-syncsched.complete_runs(bigint[], uuid[], integer[], text[]),
-syncsched.complete_run(bigint, uuid, integer, text),
-syncsched.fail_run(bigint, uuid, text, integer, boolean, interval),
-syncsched.release_run(bigint, uuid),
-syncsched.queue_depth(),
-syncsched.worker_config(),
-syncsched.claim_health_checks(text, integer),
-syncsched.next_health_check_at(),
-syncsched.record_health_check(text, boolean, integer, text, integer),
-syncsched.record_warmup(text, boolean, integer, text),
-syncsched.claim_prewarm(interval),
-syncsched.check_scheduler(timestamptz, timestamptz),
-syncsched.claim_alert_deliveries(integer),
-syncsched.record_alert_delivery(bigint, boolean, text)
-to syncsched_worker;
-
--- syncsched_tenant (optional; row-level security scopes it to the organization of
--- set_config('syncsched.org_id', ...)): configure its own integrations, preview schedules.
--- These API functions are SECURITY INVOKER, so the row-level security applies to them; the
--- internal helpers they call are pure computation or invoker lookups, granted with them.
-grant execute on function
-syncsched.upsert_integration(text, text, text, text, integer, text, jsonb, boolean, syncsched.misfire_policy, integer),
-syncsched.set_schedule(text, text, text, text),
-syncsched.set_interval(text, text, integer),
-syncsched.enable_integration(text, text),
-syncsched.disable_integration(text, text),
-syncsched.next_runs(text, text, integer, timestamptz),
-syncsched.cron_validate(text),
-syncsched.cron_parse(text),
-syncsched.cron_next(text, timestamptz, text),
-syncsched.cron_next_spec(syncsched.cron_spec, timestamptz, text),
-syncsched.cron_matches(text, timestamptz, text),
-syncsched.timezone_validate(text)
-to syncsched_tenant;
-do $tenant_helpers$
+do $grants$
 declare
-    v_helper regprocedure;
+    v_function record;
+    -- the worker's run, health and delivery functions: not for the admin
+    c_worker_only constant text[] := array[
+        'claim_runs', 'heartbeat', 'complete_runs', 'complete_run', 'fail_run', 'release_run',
+        'claim_health_checks', 'record_health_check', 'record_warmup', 'claim_prewarm',
+        'claim_alert_deliveries', 'record_alert_delivery'
+    ];
+    -- what the worker calls, nothing else (it has no table privileges at all)
+    c_worker constant text[] := c_worker_only || array[
+        'queue_depth', 'worker_config', 'next_health_check_at', 'check_scheduler'
+    ];
+    -- the tenant's configuration and preview API (SECURITY INVOKER: row-level security applies)
+    c_tenant constant text[] := array[
+        'upsert_integration', 'set_schedule', 'set_interval', 'enable_integration', 'disable_integration',
+        'next_runs', 'cron_validate', 'cron_parse', 'cron_next', 'cron_next_spec', 'cron_matches',
+        'timezone_validate'
+    ];
 begin
-    for v_helper in
-        select p.oid::regprocedure
+    for v_function in
+        select p.oid::regprocedure as signature, p.proname::text as name, p.prosecdef as definer,
+            p.proname ~ '^_' as internal
         from pg_catalog.pg_proc as p
-        where p.pronamespace = 'syncsched'::regnamespace and p.proname ~ '^_' and not p.prosecdef
-            and p.prokind = 'f' and p.prorettype <> 'trigger'::regtype
+        where p.pronamespace = 'syncsched'::regnamespace and p.prokind = 'f' and p.prorettype <> 'trigger'::regtype
     loop
-        execute format('grant execute on function %s to syncsched_tenant', v_helper);
+        if v_function.internal then
+            if not v_function.definer then
+                execute format('grant execute on function %s to syncsched_admin, syncsched_tenant', v_function.signature);
+            end if;
+            continue;
+        end if;
+        if v_function.name = any(c_worker) then
+            execute format('grant execute on function %s to syncsched_worker', v_function.signature);
+        end if;
+        if not v_function.name = any(c_worker_only) then
+            execute format('grant execute on function %s to syncsched_admin', v_function.signature);
+        end if;
+        if v_function.name = any(c_tenant) then
+            execute format('grant execute on function %s to syncsched_tenant', v_function.signature);
+        end if;
     end loop;
 end
-$tenant_helpers$;
+$grants$;
+
+-- the tick: the admin runs it (pg_cron runs it as the role that scheduled it)
+grant execute on procedure syncsched.tick(timestamptz) to syncsched_admin;

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,17 @@ def point_types_at(conn: db.Connection, endpoint: Endpoint) -> None:
     )
 
 
+def set_next_run(conn: db.Connection, at: Any, where: str = "true", params: tuple[Any, ...] = ()) -> None:
+    """Move the next period of the integrations `where` selects to `at`: schedule state the roles of
+    syncsched cannot write, only a superuser (the tests) can."""
+    db.execute(
+        conn,
+        "update syncsched.schedule_state set next_run_at = %s, last_tick_at = null where id in"
+        f" (select o.id from syncsched.organization_integrations as o where {where})",
+        (at, *params),
+    )
+
+
 def schedule_due(
     conn: db.Connection,
     count: int = 1,
@@ -75,12 +89,7 @@ def schedule_due(
     """,
         (integration_id, integration_type, max_attempts, count),
     )
-    db.execute(
-        conn,
-        "update syncsched.organization_integrations set next_run_at = now() - interval '1 minute'"
-        " where integration_id = %s",
-        (integration_id,),
-    )
+    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1), "o.integration_id = %s", (integration_id,))
     result = db.fetch_value(conn, "select syncsched.run_scheduled_jobs()")
     assert result["triggered"] == count
 
@@ -109,3 +118,24 @@ def listen_backends(conn: db.Connection) -> list[int]:
 
 def statuses(conn: db.Connection) -> list[str]:
     return [r["status"] for r in db.fetch_all(conn, "select status::text from syncsched.sync_run_log order by run_id")]
+
+
+_role_names = itertools.count()
+
+
+@contextmanager
+def login_role(conn: db.Connection, *member_of: str) -> Iterator[str]:
+    """A throwaway login role (roles are cluster-wide), member of the given roles."""
+    name = f"syncsched_test_login_{os.getpid()}_{next(_role_names)}"
+    db.execute(conn, f"create role {name} login")
+    for role in member_of:
+        db.execute(conn, f"grant {role} to {name}")
+    try:
+        yield name
+    finally:
+        db.execute(conn, f"drop owned by {name} cascade")
+        db.execute(conn, f"drop role {name}")
+
+
+def connect_as(dsn: str, role: str) -> db.Connection:
+    return db.connect(db.with_database(dsn, db.parse_dsn(dsn)["dbname"]) + f" user={role}")

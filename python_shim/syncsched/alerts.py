@@ -28,9 +28,6 @@ DELIVERY_EVERY = 30.0  # a look at the waiting alerts at least this often (NOTIF
 _DB_ERRORS = (db.Error, ConnectError, OSError)
 _ENV_PREFIX = "env:"
 
-# Conditions that need someone; the rest are for information.
-_SEVERE = frozenset({"failing", "stale", "endpoint_unhealthy", "scheduler_silent", "invalid_schedule"})
-
 
 def webhook_url(setting: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The URL of the setting: itself, or for `env:NAME` the value of NAME (a webhook URL is a secret)."""
@@ -54,7 +51,8 @@ def webhook_body(alert: Mapping[str, Any]) -> dict[str, Any]:
     fields += [{"title": key, "value": json.dumps(value), "short": True} for key, value in detail.items()]
     return {
         "text": f"syncsched {alert['kind']}: {subject}" + (f" ({summary})" if summary else ""),
-        "attachments": [{"color": "danger" if alert["kind"] in _SEVERE else "warning", "fields": fields}],
+        # the severity of each kind is the database's (syncsched.alert_kinds): danger or warning
+        "attachments": [{"color": alert.get("severity") or "warning", "fields": fields}],
     }
 
 
@@ -74,7 +72,7 @@ class Alerts:
         kind = str(alert.get("kind", "unknown"))
         self.metrics.alerts.labels(kind).inc()
         log.log(
-            logging.WARNING if kind in _SEVERE else logging.INFO,
+            logging.WARNING if alert.get("severity") == "danger" else logging.INFO,
             "alert %s: %s (alert_id %s)",
             kind,
             alert.get("key"),

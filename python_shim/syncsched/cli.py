@@ -88,7 +88,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         worker_id=args.worker_id or default_worker_id(),
         concurrency=concurrency,
         poll_interval=parse_duration(args.poll_interval),
-        lease=parse_duration(args.lease),
+        lease=parse_duration(args.lease) if args.lease else None,
         grace=parse_duration(args.grace),
         metrics_port=_port(args.metrics_port),
     )
@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="claim at least this often without NOTIFY (default 5s)",
     )
     p_worker.add_argument(
-        "--lease", default=env_default("LEASE", "60s"), help="lease per claim, renewed every lease/3 (default 60s)"
+        "--lease",
+        default=env_default("LEASE", ""),
+        help="lease per claim, renewed every lease/3 (default: the database's lease setting, 60s unless changed)",
     )
     p_worker.add_argument(
         "--grace",

@@ -201,11 +201,13 @@ def _yoyo_backend(dsn: str) -> Any:
     return backend
 
 
-def yoyo_apply(dsn: str, migrations_dir: Path) -> list[str]:
-    """Apply pending yoyo migrations; returns the ids applied."""
+def yoyo_apply(dsn: str, migrations_dir: Path, until: str | None = None) -> list[str]:
+    """Apply pending yoyo migrations (up to and including `until`); returns the ids applied."""
     backend = _yoyo_backend(dsn)
     try:
         migrations = read_migrations(str(migrations_dir))
+        if until is not None:
+            migrations = migrations.filter(lambda m: m.id <= until)
         with backend.lock():
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)

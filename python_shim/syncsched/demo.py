@@ -82,7 +82,7 @@ class Demo:
     def seed(self, conn: db.Connection, endpoint_url: str) -> int:
         """Demo organizations with integrations of the three types, on varied crons and zones."""
         for key, value in DEMO_SETTINGS.items():
-            db.execute(conn, queries.SET_SETTING, (value, key))
+            db.execute(conn, queries.SET_SETTING, (key, value))
         db.execute(conn, queries.POINT_TYPES_AT, (endpoint_url, HEALTH_CHECK_INTERVAL))
         rng = random.Random(42)  # the same demo every time
         count = 0

@@ -29,19 +29,25 @@ _DB_ERRORS = (db.Error, ConnectError, OSError)
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """The settings a worker reads from the database (syncsched.worker_config()), in seconds."""
+    """The settings a worker reads from the database (syncsched.worker_config()), durations in seconds.
+    Their defaults live in the database only (syncsched.settings)."""
 
-    health_check_timeout: float = 10.0
-    warmup_timeout: float = 30.0
-    scheduler_silent_after: float = 180.0
-    allowed_private_hosts: str = ""
-    allowed_insecure_hosts: str = ""
+    lease: float
+    health_check_timeout: float
+    warmup_timeout: float
+    scheduler_silent_after: float
+    allowed_private_hosts: str
+    allowed_insecure_hosts: str
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ServerSettings:
-        defaults = cls()
         return cls(
-            **{name: type(getattr(defaults, name))(config[name]) for name in cls.__dataclass_fields__ if name in config}
+            lease=float(config["lease"]),
+            health_check_timeout=float(config["health_check_timeout"]),
+            warmup_timeout=float(config["warmup_timeout"]),
+            scheduler_silent_after=float(config["scheduler_silent_after"]),
+            allowed_private_hosts=str(config["allowed_private_hosts"]),
+            allowed_insecure_hosts=str(config["allowed_insecure_hosts"]),
         )
 
     def guard(self) -> Guard:
@@ -50,6 +56,12 @@ class ServerSettings:
             private=f"{self.allowed_private_hosts},{env_default('ALLOWED_PRIVATE_HOSTS', '')}",
             insecure=f"{self.allowed_insecure_hosts},{env_default('ALLOWED_INSECURE_HOSTS', '')}",
         )
+
+
+async def fetch_settings(pool: db.Pool) -> ServerSettings:
+    """The server's settings for this worker: lease, timeouts, and the guard of every outbound request."""
+    rows = await db.async_fetch_all(pool, queries.WORKER_CONFIG)
+    return ServerSettings.from_config(rows[0]["config"])
 
 
 @dataclass(frozen=True)
@@ -68,20 +80,22 @@ class Endpoint:
 
 
 class Health:
-    def __init__(self, pool: db.Pool, invoker: Invoker, metrics: WorkerMetrics, worker_id: str) -> None:
+    def __init__(
+        self, pool: db.Pool, invoker: Invoker, metrics: WorkerMetrics, worker_id: str, settings: ServerSettings
+    ) -> None:
         self.pool = pool
         self.invoker = invoker
         self.metrics = metrics
         self.worker_id = worker_id
-        self.settings = ServerSettings()
+        self.settings = settings
+        self.invoker.guard = settings.guard()
         self.watching_since = datetime.now(UTC)
         self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def load_settings(self) -> None:
-        """The server's settings for this worker: timeouts, and the guard of every outbound request."""
+        """The server's settings again (a DBA may have changed them); the last ones while it is unreachable."""
         with contextlib.suppress(*_DB_ERRORS):
-            rows = await db.async_fetch_all(self.pool, queries.WORKER_CONFIG)
-            self.settings = ServerSettings.from_config(rows[0]["config"])
+            self.settings = await fetch_settings(self.pool)
         self.invoker.guard = self.settings.guard()
 
     # --- active health checks -------------------------------------------------------------

@@ -48,7 +48,7 @@ class Run:
     integration_type: str
     scheduled_for: datetime
     idempotency_key: str
-    attempt: int
+    attempt: int  # 1-based: the attempt this claim started
     max_attempts: int
     payload: dict[str, Any]
     endpoint_url: str
@@ -70,7 +70,7 @@ class Run:
             "integration_id": self.integration_id,
             "integration_type": self.integration_type,
             "scheduled_for": self.scheduled_for.isoformat(),
-            "attempt": self.attempt + 1,
+            "attempt": self.attempt,
             "idempotency_key": self.idempotency_key,
             "payload": self.payload,
         }

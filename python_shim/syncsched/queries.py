@@ -110,7 +110,7 @@ CLAIM_PREWARM = "select integration_type, url, method, timeout_ms, connect_timeo
 CHECK_SCHEDULER = "select syncsched.check_scheduler(%s) as result"
 
 CLAIM_ALERT_DELIVERIES = (
-    "select alert_id, kind, alert_key, org_id, integration_id, integration_type, detail, at, webhook_url"
+    "select alert_id, kind, severity, alert_key, org_id, integration_id, integration_type, detail, at, webhook_url"
     " from syncsched.claim_alert_deliveries(%s)"
 )
 
@@ -160,7 +160,7 @@ order by integration_type
 
 # --- the demo: seeding and the live view ----------------------------------------------------
 
-SET_SETTING = "update syncsched.settings set value = %s, updated_at = now() where key = %s"
+SET_SETTING = "select syncsched.set_setting(%s, %s)"
 
 POINT_TYPES_AT = (
     "update syncsched.integration_types set endpoint_url = %s || '/' || integration_type, health_url = null,"
@@ -195,10 +195,11 @@ group by 1, 2
 
 DEMO_NEXT_RUNS = """
 select o.org_id || '/' || o.integration_id as integration, o.integration_type,
-    coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' min') as schedule, o.timezone, o.next_run_at
-from syncsched.organization_integrations as o
-where o.is_enabled and o.next_run_at is not null
-order by o.next_run_at, o.id
+    coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' min') as schedule, o.timezone, s.next_run_at
+from syncsched.schedule_state as s
+join syncsched.organization_integrations as o on o.id = s.id
+where s.next_run_at is not null
+order by s.next_run_at, s.id
 limit %s
 """
 

@@ -21,7 +21,7 @@ from typing import Any
 from syncsched import __version__, db, queries
 from syncsched.alerts import Alerts
 from syncsched.errors import ConnectError
-from syncsched.health import Endpoint, Health
+from syncsched.health import Endpoint, Health, ServerSettings, fetch_settings
 from syncsched.invoker import Invoker, Outcome, Run
 from syncsched.metrics import WorkerMetrics, serve
 
@@ -34,7 +34,7 @@ class WorkerSettings:
     worker_id: str
     concurrency: int = 5
     poll_interval: float = 5.0
-    lease: float = 60.0
+    lease: float | None = None  # None: the server's lease setting
     grace: float = 30.0
     liveness_interval: float = 10.0
     metrics_port: int | None = None
@@ -96,9 +96,10 @@ class Worker:
             Invoker(user_agent=f"syncsched/{__version__} ({self.settings.worker_id})") as invoker,
         ):
             self._pool, self._invoker = pool, invoker
-            self._health = health = Health(pool, invoker, self.metrics, self.settings.worker_id)
+            self._health = health = Health(
+                pool, invoker, self.metrics, self.settings.worker_id, await self._server_settings(pool)
+            )
             self._alerts = alerts = Alerts(pool, invoker, self.metrics)
-            await health.load_settings()
             listener = asyncio.create_task(self._listen(name))
             background = [
                 asyncio.create_task(work)
@@ -124,7 +125,7 @@ class Worker:
                 "worker %s started: concurrency %d, lease %.0f s, poll every %.1f s",
                 self.settings.worker_id,
                 self.settings.concurrency,
-                self.settings.lease,
+                self.lease,
                 self.settings.poll_interval,
             )
             try:
@@ -140,6 +141,25 @@ class Worker:
                     await http.cleanup()
         log.info("worker %s stopped", self.settings.worker_id)
         return 0
+
+    async def _server_settings(self, pool: db.Pool) -> ServerSettings:
+        """The server's settings for this worker, waiting for the database as long as it takes."""
+        delay = 0.5
+        while True:
+            try:
+                return await fetch_settings(pool)
+            except (db.Error, ConnectError, OSError) as exc:
+                log.warning("settings not read (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    @property
+    def lease(self) -> float:
+        """Seconds of lease per claim and heartbeat: --lease, else the server's lease setting."""
+        if self.settings.lease is not None:
+            return self.settings.lease
+        assert self._health is not None
+        return self._health.settings.lease
 
     # --- the loops ---------------------------------------------------------------------------
 
@@ -173,7 +193,7 @@ class Worker:
             rows = await db.async_fetch_all(
                 self._pool,
                 queries.CLAIM_RUNS,
-                (self.settings.worker_id, free, timedelta(seconds=self.settings.lease)),
+                (self.settings.worker_id, free, timedelta(seconds=self.lease)),
             )
         except db.Error as exc:
             log.warning("claim failed: %s", db.error_message(exc))
@@ -192,7 +212,7 @@ class Worker:
                 run.org_id,
                 run.integration_id,
                 run.integration_type,
-                run.attempt + 1,
+                run.attempt,
                 run.max_attempts,
             )
             task = asyncio.create_task(self._execute(run, warmups.get(run.integration_type)))
@@ -243,7 +263,7 @@ class Worker:
             (run.run_id, run.lease_token, outcome.error, outcome.http_status, outcome.kind == "retry", retry_after),
         )
         applied = bool(rows and rows[0]["applied"])
-        will_retry = outcome.kind == "retry" and run.attempt + 1 < run.max_attempts
+        will_retry = outcome.kind == "retry" and run.attempt < run.max_attempts
         log.info(
             "run %d %s: %s%s",
             run.run_id,
@@ -276,7 +296,7 @@ class Worker:
     async def _write(self, query: str, params: tuple[Any, ...]) -> list[db.Row]:
         """A status write, retried while the database is unreachable, for up to a lease."""
         assert self._pool is not None
-        deadline = asyncio.get_running_loop().time() + self.settings.lease
+        deadline = asyncio.get_running_loop().time() + self.lease
         delay = 0.2
         while True:
             try:
@@ -292,7 +312,7 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         assert self._pool is not None
         while True:
-            await asyncio.sleep(self.settings.lease / 3)
+            await asyncio.sleep(self.lease / 3)
             held = list(self._inflight.values())
             if not held:
                 continue
@@ -304,7 +324,7 @@ class Worker:
                         self.settings.worker_id,
                         [h.run.run_id for h in held],
                         [h.run.lease_token for h in held],
-                        timedelta(seconds=self.settings.lease),
+                        timedelta(seconds=self.lease),
                     ),
                 )
             except db.Error as exc:

@@ -157,8 +157,9 @@ class Soak:
             # the schedules start at the simulated clock, not the real one
             db.execute(
                 conn,
-                "update syncsched.organization_integrations set next_run_at ="
-                " syncsched.schedule_next(cron_spec, interval_minutes, timezone, %s)",
+                "update syncsched.schedule_state as s"
+                " set next_run_at = syncsched._schedule_next(s.cron_spec, o.interval_minutes, o.timezone, %s)"
+                " from syncsched.organization_integrations as o where o.id = s.id",
                 (sim_start - timedelta(seconds=1),),
             )
 
@@ -331,12 +332,13 @@ class Soak:
 
 EXPECTED = """
 with recursive p as (
-    select o.org_id, o.integration_id, o.cron_spec, o.interval_minutes, o.timezone,
-        syncsched.schedule_next(o.cron_spec, o.interval_minutes, o.timezone, %(start)s) as period
+    select o.org_id, o.integration_id, s.cron_spec, o.interval_minutes, o.timezone,
+        syncsched._schedule_next(s.cron_spec, o.interval_minutes, o.timezone, %(start)s) as period
     from syncsched.organization_integrations as o
+    join syncsched.schedule_state as s on s.id = o.id
     union all
     select p.org_id, p.integration_id, p.cron_spec, p.interval_minutes, p.timezone,
-        syncsched.schedule_next(p.cron_spec, p.interval_minutes, p.timezone, p.period)
+        syncsched._schedule_next(p.cron_spec, p.interval_minutes, p.timezone, p.period)
     from p
     where p.period <= %(end)s
 )

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import run_syncsched
+from harness import set_next_run
 from syncsched import db
 
 
 def test_tick_creates_the_due_runs(syncsched_dsn: str, conn: db.Connection) -> None:
     db.execute(conn, "select syncsched.upsert_integration('acme', 'ledger', 'xledger', p_interval_minutes => 60)")
-    db.execute(conn, "update syncsched.organization_integrations set next_run_at = now() - interval '1 minute'")
+    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1))
     proc = run_syncsched("tick", "--dsn", syncsched_dsn)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "tick: 1 run(s) created, 1 due, 0 skipped (overlap), 0 invalid"

@@ -8,9 +8,10 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from endpoint import Endpoint, Reply, Request
-from harness import WorkerProcess, point_types_at, schedule_due, statuses, wait_for
+from harness import WorkerProcess, point_types_at, schedule_due, set_next_run, statuses, wait_for
 from syncsched import db
 from syncsched.localpg import free_port
 
@@ -189,7 +190,7 @@ def test_upcoming_runs_are_prewarmed(conn: db.Connection, workers: Callable[...,
         point_types_at(conn, endpoint)
         no_health_checks_for_an_hour(conn)
         add_integration(conn, "xledger")
-        db.execute(conn, "update syncsched.organization_integrations set next_run_at = now() + interval '25 seconds'")
+        set_next_run(conn, datetime.now(UTC) + timedelta(seconds=25))
         workers()
         wait_for(lambda: endpoint.probes, 20, "the pre-warm request")
         assert endpoint.requests == []  # warmed ahead of the run, which is not due yet

@@ -187,8 +187,9 @@ def test_upsert_integration_either_succeeds_consistently_or_fails_clearly_with_n
         return
     row = db.fetch_one(
         conn,
-        "select syncsched.schedule_problem(cron_schedule, interval_minutes, timezone, is_enabled) as problem,"
-        " next_run_at from syncsched.organization_integrations where org_id = %s and integration_id = %s",
+        "select syncsched.schedule_problem(o.cron_schedule, o.interval_minutes, o.timezone, o.is_enabled) as problem,"
+        " s.next_run_at from syncsched.organization_integrations as o join syncsched.schedule_state as s on s.id = o.id"
+        " where o.org_id = %s and o.integration_id = %s",
         (org, integration),
     )
     assert row is not None and row["problem"] is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import subprocess
 import threading
 
-from conftest import pg_tool, run_syncsched
+from conftest import REPO, pg_tool, run_syncsched
 from syncsched import db, localpg
 from syncsched.migrate import migrate, rollback_all
 from syncsched.resources import sql_dir
@@ -16,12 +18,13 @@ ALL_MIGRATIONS = sorted(
 )
 
 
-def schema_dump(server: TestServer, dsn: str) -> str:
+def schema_dump(server: TestServer, dsn: str, *options: str) -> str:
     params = db.parse_dsn(dsn)
     out = subprocess.run(
         [
             pg_tool(server, "pg_dump"),
             "--schema-only",
+            *options,
             "-h",
             params["host"],
             "-p",
@@ -36,6 +39,33 @@ def schema_dump(server: TestServer, dsn: str) -> str:
     )
     # \restrict lines carry a random key per dump
     return "\n".join(line for line in out.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+SCHEMA_FILE = REPO / "tests" / "schema.sql"
+
+
+def committed_form(dump: str) -> str:
+    """The schema dump without what changes from dump to dump: comments, SET lines, blank runs."""
+    lines = [line for line in dump.splitlines() if not line.startswith(("--", "SET ", "SELECT pg_catalog.set_config"))]
+    text = "\n".join(lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip() + "\n"
+
+
+def test_the_committed_schema_dump_is_what_the_migrations_make(syncsched_server: TestServer, empty_dsn: str) -> None:
+    """tests/schema.sql is `pg_dump --schema-only` of a fresh migrate: a change to the schema or the code shows
+    in review as a change of that file. `make schema` writes it anew."""
+    migrate(empty_dsn)
+    dump = committed_form(schema_dump(syncsched_server, empty_dsn, "--schema=syncsched"))
+    if os.environ.get("SYNCSCHED_WRITE_SCHEMA") == "1":
+        SCHEMA_FILE.write_text(dump)
+        return
+    committed = SCHEMA_FILE.read_text() if SCHEMA_FILE.exists() else ""
+    diff = "".join(
+        difflib.unified_diff(committed.splitlines(True), dump.splitlines(True), "tests/schema.sql", "migrate")
+    )
+    assert dump == committed, f"the schema differs from tests/schema.sql (run `make schema`):\n{diff[:6000]}"
 
 
 def test_migrate_twice_is_a_no_op(syncsched_server: TestServer, empty_dsn: str) -> None:
@@ -135,3 +165,90 @@ def test_pg_cron_not_preloaded_is_a_clear_error() -> None:
         assert "shared_preload_libraries" in proc.stderr
         proc = run_syncsched("migrate", "--without-pg-cron", "--dsn", cluster.dsn("postgres"))
         assert proc.returncode == 0, proc.stderr
+
+
+# A database as the previous release left it (migrations up to 0007): schedules with their derived
+# columns, runs in every state with the attempt counts of that release, alerts, a garbled setting.
+PREVIOUS_RELEASE = "0007.outbound_allowlists"
+PREVIOUS_RELEASE_DATA = """
+insert into syncsched.organization_integrations (org_id, integration_id, integration_type, cron_schedule,
+    interval_minutes, timezone, is_enabled, cron_spec, next_run_at, last_tick_at, stale_check_at)
+values
+    ('acme', 'nightly', 'xledger', '0 2 * * *', null, 'Europe/Oslo', true,
+     '(1,4,4294967294,8190,127,t,t,t)', '2030-01-08 01:00Z', '2030-01-07 01:00:02Z', '2030-01-09 01:00Z'),
+    ('acme', 'crm', 'dynamics', null, 15, 'UTC', true, null, '2030-01-07 10:15Z', null, '2030-01-07 10:30Z'),
+    ('beta', 'off', 'bufdir', '0 3 * * *', null, 'UTC', false, '(1,8,4294967294,8190,127,t,t,t)', null, null, null);
+insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
+    status, attempt, max_attempts, not_before, started_at, finished_at, worker_id, lease_token, lease_expires_at,
+    http_status, error, response_excerpt)
+values
+    ('acme', 'crm', 'dynamics', '2030-01-07 10:00Z', 'acme/crm/2030-01-07T10:00Z', 'schedule', 'pending', 0, 5,
+     '2030-01-07 10:00Z', null, null, null, null, null, null, null, null),
+    ('acme', 'crm', 'dynamics', '2030-01-07 09:45Z', 'acme/crm/2030-01-07T09:45Z', 'schedule', 'running', 1, 5,
+     '2030-01-07 09:46Z', '2030-01-07 09:47Z', null, 'w1', gen_random_uuid(), '2030-01-07 09:48Z', 500,
+     'HTTP 500', null),
+    ('acme', 'nightly', 'xledger', '2030-01-07 01:00Z', 'acme/nightly/2030-01-07T01:00Z', 'schedule', 'completed',
+     0, 5, '2030-01-07 01:00Z', '2030-01-07 01:00:05Z', '2030-01-07 01:03Z', 'w2', gen_random_uuid(), null, 200,
+     null, '{"exported": 1}'),
+    ('acme', 'nightly', 'xledger', '2030-01-06 01:00Z', 'acme/nightly/2030-01-06T01:00Z', 'schedule', 'failed',
+     3, 3, '2030-01-06 01:20Z', '2030-01-06 01:20Z', '2030-01-06 01:21Z', 'w2', gen_random_uuid(), null, 503,
+     'HTTP 503', null);
+insert into syncsched.scheduler_alerts (kind, alert_key, org_id, integration_id, detail, at)
+values ('stale', 'stale:acme/nightly', 'acme', 'nightly', '{}', '2030-01-07 12:00Z'),
+    ('drift', 'drift:acme/crm', 'acme', 'crm', '{}', '2030-01-07 10:01Z');
+update syncsched.settings set value = 'maybe' where key = 'scheduler_paused';
+update syncsched.settings set value = '10 minutes' where key = 'min_schedule_interval';
+"""
+
+
+def test_a_populated_database_of_the_previous_release_migrates_with_nothing_lost(empty_dsn: str) -> None:
+    db.yoyo_apply(empty_dsn, sql_dir("migrations"), until=PREVIOUS_RELEASE)
+    with db.connect(empty_dsn) as conn:
+        db.execute_script(conn, PREVIOUS_RELEASE_DATA)
+        before = db.fetch_all(
+            conn,
+            "select o.org_id, o.integration_id, o.cron_spec::text, o.next_run_at, o.last_tick_at, o.stale_check_at"
+            " from syncsched.organization_integrations as o order by 1, 2",
+        )
+        runs_before = db.fetch_all(
+            conn, "select run_id, idempotency_key, status::text, not_before from syncsched.sync_run_log order by 1"
+        )
+    migrate(empty_dsn)
+    with db.connect(empty_dsn) as conn:
+        after = db.fetch_all(
+            conn,
+            "select o.org_id, o.integration_id, s.cron_spec::text, s.next_run_at, s.last_tick_at, s.stale_check_at"
+            " from syncsched.organization_integrations as o join syncsched.schedule_state as s on s.id = o.id"
+            " order by 1, 2",
+        )
+        assert after == before, "the schedules moved to schedule_state as they were"
+        assert (
+            db.fetch_all(
+                conn, "select run_id, idempotency_key, status::text, not_before from syncsched.sync_run_log order by 1"
+            )
+            == runs_before
+        ), "every run is kept, pending ones as they were"
+        # attempt numbers are 1-based now: the completed run was on its first, the running one on its second
+        assert db.fetch_all(conn, "select status::text, attempt from syncsched.sync_run_log order by run_id") == [
+            {"status": "pending", "attempt": 0},
+            {"status": "running", "attempt": 2},
+            {"status": "completed", "attempt": 1},
+            {"status": "failed", "attempt": 3},
+        ]
+        assert db.fetch_all(
+            conn, "select attempt, outcome, http_status, error from syncsched.sync_run_attempts order by run_id"
+        ) == [
+            {"attempt": 1, "outcome": "completed", "http_status": 200, "error": None},
+            {"attempt": 3, "outcome": "failed", "http_status": 503, "error": "HTTP 503"},
+        ]
+        assert db.fetch_all(conn, "select kind, is_condition from syncsched.scheduler_alerts order by kind") == [
+            {"kind": "drift", "is_condition": False},
+            {"kind": "stale", "is_condition": True},
+        ]
+        assert db.fetch_value(conn, "select count(*) from syncsched.alerts_open where kind = 'stale'") == 1
+        settings = {r["key"]: r["value"] for r in db.fetch_all(conn, "select key, value from syncsched.settings")}
+        assert settings["scheduler_paused"] == "false", "an unusable value went back to its default"
+        assert settings["min_schedule_interval"] == "10 minutes", "a good value stayed"
+        # and the engine runs on it: the overdue 10:15 period of crm is held by its pending run
+        result = db.fetch_value(conn, "select syncsched.run_scheduled_jobs('2030-01-08 01:00:05Z')")
+        assert (result["due"], result["triggered"], result["skipped_running"]) == (2, 1, 1)

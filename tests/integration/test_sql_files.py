@@ -40,3 +40,24 @@ def test_example_integration_types_take_effect(syncsched_dsn: str) -> None:
             )
             == "https://sync.example.com/xledger"
         )
+
+
+def test_the_readme_settings_table_is_the_databases(conn: db.Connection) -> None:
+    """Every setting, its type, default and range, as the README documents them."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Settings (`syncsched.settings`)", 1)[1].split("\n## ", 1)[0]
+    documented = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`"):
+            key, kind, default, bounds = cells[0].strip("`"), cells[1], cells[2], cells[3]
+            documented[key] = (kind, "" if default == "(empty)" else default.strip("`"), bounds)
+    actual = {
+        r["key"]: (
+            r["type"],
+            r["default_value"],
+            f"{r['min_value']} \N{EN DASH} {r['max_value']}" if r["min_value"] else "",
+        )
+        for r in db.fetch_all(conn, "select key, type, default_value, min_value, max_value from syncsched.settings")
+    }
+    assert documented == actual

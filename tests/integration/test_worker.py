@@ -127,7 +127,9 @@ def test_killed_worker_run_is_taken_over_after_its_lease(
         # a lease of 3 s plus a worker's start: well within 15 s
         wait_for(lambda: statuses(conn) == ["completed"], 15, "another worker to complete the run")
         run = db.fetch_one(conn, "select attempt, status::text from syncsched.sync_run_log")
-        assert run == {"attempt": 1, "status": "completed"}  # the lost attempt counts
+        assert run == {"attempt": 2, "status": "completed"}  # the lost attempt counts
+        outcomes = db.fetch_all(conn, "select attempt, outcome from syncsched.sync_run_attempts order by attempt")
+        assert outcomes == [{"attempt": 1, "outcome": "lost"}, {"attempt": 2, "outcome": "completed"}]
         assert len(endpoint.requests) == 2
 
 

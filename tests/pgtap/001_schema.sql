@@ -1,11 +1,11 @@
 -- The schema of migration 0001: tables, columns, constraints, indexes, roles, grants.
 begin;
-select plan(56);
+select plan(57);
 
 select has_schema('syncsched');
 select tables_are('syncsched', array[
-    'settings', 'integration_types', 'organization_integrations', 'sync_run_log',
-    'scheduler_ticks', 'scheduler_alerts', 'endpoint_health'
+    'settings', 'integration_types', 'organization_integrations', 'schedule_state', 'sync_run_log',
+    'sync_run_attempts', 'scheduler_ticks', 'scheduler_alerts', 'alert_kinds', 'endpoint_health', 'dispatch_state'
 ]);
 select enum_has_labels('syncsched', 'run_status',
     array['pending', 'running', 'completed', 'failed', 'cancelled']);
@@ -17,18 +17,20 @@ select col_is_unique('syncsched', 'organization_integrations', array['id'], 'col
 select col_is_fk('syncsched', 'organization_integrations', 'integration_type', 'col_is_fk syncsched, organization_integrations, integration_type');
 select col_default_is('syncsched', 'organization_integrations', 'timezone', 'UTC', 'col_default_is syncsched, organization_integrations, timezone, UTC');
 select col_default_is('syncsched', 'organization_integrations', 'misfire_policy', 'run_once', 'col_default_is syncsched, organization_integrations, misfire_policy, run_once');
-select col_type_is('syncsched', 'organization_integrations', 'next_run_at', 'timestamp with time zone',
+select col_type_is('syncsched', 'schedule_state', 'next_run_at', 'timestamp with time zone',
     'next_run_at is a timestamptz');
+select hasnt_column('syncsched', 'organization_integrations', 'next_run_at',
+    'derived state is not in the configuration table');
 select col_is_null('syncsched', 'organization_integrations', 'cron_schedule', 'col_is_null syncsched, organization_integrations, cron_schedule');
 select col_is_null('syncsched', 'organization_integrations', 'interval_minutes', 'col_is_null syncsched, organization_integrations, interval_minutes');
 select has_check('syncsched', 'organization_integrations', 'has_check syncsched, organization_integrations');
-select has_index('syncsched', 'organization_integrations', 'organization_integrations_next_run_at_idx',
+select has_index('syncsched', 'schedule_state', 'schedule_state_next_run_at_idx',
     'next_run_at', 'next_run_at is indexed');
 select is(
     (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
-     where i.indexrelid = 'syncsched.organization_integrations_next_run_at_idx'::regclass),
-    '(is_enabled AND (next_run_at IS NOT NULL))',
-    'the next_run_at index is partial: enabled, scheduled rows only');
+     where i.indexrelid = 'syncsched.schedule_state_next_run_at_idx'::regclass),
+    '(next_run_at IS NOT NULL)',
+    'the next_run_at index is partial: scheduled, enabled rows only (the others have none)');
 select throws_ok(
     $$insert into syncsched.organization_integrations (org_id, integration_id, integration_type,
       cron_schedule, interval_minutes) values ('o', 'i', 'xledger', '0 2 * * *', 60)$$,
@@ -42,11 +44,11 @@ select col_default_is('syncsched', 'sync_run_log', 'status', 'pending', 'col_def
 select col_type_is('syncsched', 'sync_run_log', 'lease_token', 'uuid', 'col_type_is syncsched, sync_run_log, lease_token, uuid');
 select fk_ok('syncsched', 'sync_run_log', array['org_id', 'integration_id'],
     'syncsched', 'organization_integrations', array['org_id', 'integration_id']);
-select has_index('syncsched', 'sync_run_log', 'sync_run_log_pending_type_idx', array['integration_type', 'not_before', 'run_id'], 'the claim index: type, not_before, run_id');
+select has_index('syncsched', 'sync_run_log', 'sync_run_log_pending_org_idx', array['integration_type', 'org_id', 'not_before', 'run_id'], 'the claim index: type, org, not_before, run_id');
 select has_index('syncsched', 'sync_run_log', 'sync_run_log_running_idx', 'lease_expires_at', 'has_index syncsched, sync_run_log, sync_run_log_running_idx, lease_expires_at');
 select is(
     (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
-     where i.indexrelid = 'syncsched.sync_run_log_pending_type_idx'::regclass),
+     where i.indexrelid = 'syncsched.sync_run_log_pending_org_idx'::regclass),
     '(status = ''pending''::syncsched.run_status)', 'the claim index holds pending runs only');
 select has_index('syncsched', 'sync_run_log', 'sync_run_log_integration_idx', 'has_index syncsched, sync_run_log, sync_run_log_integration_idx');
 
@@ -70,12 +72,40 @@ select is(syncsched.setting('default_max_attempts')::int, 5);
 select is(syncsched.setting('retention')::interval, interval '90 days');
 select throws_ok($$select syncsched.setting('no_such_key')$$, '22023');
 
--- every table is documented
+-- every table, view, column, index, constraint and trigger is documented
 select is(
-    (select count(*)::int from pg_class c
-     where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r'
-       and obj_description(c.oid, 'pg_class') is null),
-    0, 'every table has a COMMENT');
+    array(
+        select 'table ' || c.relname
+        from pg_class as c
+        where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'v')
+            and obj_description(c.oid, 'pg_class') is null
+        union all
+        select 'column ' || c.relname || '.' || a.attname
+        from pg_attribute as a
+        join pg_class as c on c.oid = a.attrelid
+        where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r' and a.attnum > 0
+            and not a.attisdropped and col_description(c.oid, a.attnum) is null
+        union all
+        -- an index behind a constraint is documented by the constraint
+        select 'index ' || i.relname
+        from pg_index as x
+        join pg_class as i on i.oid = x.indexrelid
+        where i.relnamespace = 'syncsched'::regnamespace and obj_description(i.oid, 'pg_class') is null
+            and not exists (select from pg_constraint as k where k.conindid = i.oid)
+        union all
+        select 'constraint ' || k.conname
+        from pg_constraint as k
+        join pg_class as c on c.oid = k.conrelid
+        where c.relnamespace = 'syncsched'::regnamespace and obj_description(k.oid, 'pg_constraint') is null
+        union all
+        select 'trigger ' || t.tgname
+        from pg_trigger as t
+        join pg_class as c on c.oid = t.tgrelid
+        where c.relnamespace = 'syncsched'::regnamespace and not t.tgisinternal
+            and obj_description(t.oid, 'pg_trigger') is null
+        order by 1
+    ),
+    '{}'::text[], 'every table, view, column, index, constraint and trigger has a COMMENT');
 
 -- roles and grants
 select has_role('syncsched_owner');

@@ -65,7 +65,8 @@ select is(pg_temp.alerts('cold_start'), 2, '... two cold_start alerts');
 
 -- pre-warming the endpoints of upcoming runs
 update syncsched.endpoint_health set last_used_at = now() - interval '1 hour';
-update syncsched.organization_integrations set next_run_at = now() + interval '20 seconds' where integration_id = 'i2';
+update syncsched.schedule_state set next_run_at = now() + interval '20 seconds'
+where id = (select id from syncsched.organization_integrations where integration_id = 'i2');
 select is(array(select integration_id from syncsched.upcoming_runs(interval '1 minute')), array['i2'],
     'upcoming_runs: the integrations due within the minute');
 select is(array(select integration_type from syncsched.claim_prewarm(interval '30 seconds')), array['dynamics'],
@@ -109,7 +110,7 @@ select syncsched.set_endpoint_mode('xledger', 'active');
 select is((select count(*)::int from syncsched.alerts_open where kind = 'endpoint_passive'), 0,
     'back to active by hand: the alert is resolved');
 
--- stale: each integration checked when it would turn stale, then at most once per period
+-- stale: an hourly integration is stale when the period after its last success ends without one
 delete from syncsched.sync_run_log;
 delete from syncsched.scheduler_alerts;
 update syncsched.organization_integrations set is_enabled = false where integration_id = 'i2';
@@ -117,19 +118,25 @@ insert into syncsched.sync_run_log (org_id, integration_id, integration_type, sc
     status, max_attempts, started_at, finished_at, attempt)
 values ('a', 'i1', 'xledger', '2030-01-01 10:00Z', 'a/i1/ok', 'schedule', 'completed', 3, '2030-01-01 10:00Z',
     '2030-01-01 10:00Z', 1);
-update syncsched.organization_integrations
-set created_at = '2030-01-01 09:00Z', stale_check_at = '2030-01-01 11:00Z'
-where integration_id = 'i1';
-select is(syncsched.check_staleness('2030-01-01 11:00:30Z'), 0, 'no success for 1 h: not stale');
-select is((select stale_check_at from syncsched.organization_integrations where integration_id = 'i1'),
-    '2030-01-01 12:00Z'::timestamptz, '... checked again when it would turn stale (last success + 2 periods)');
-select is(syncsched.check_staleness('2030-01-01 12:00:00Z'), 0, 'exactly 2 h: not yet');
-select is(syncsched.check_staleness('2030-01-01 12:01:00Z'), 1,
-    'an hourly integration with no success for 2 h 1 min: stale');
+update syncsched.schedule_state
+set stale_check_at = '2030-01-01 11:00Z', next_run_at = '2030-01-01 12:00Z'
+where id = (select id from syncsched.organization_integrations where integration_id = 'i1');
+create function pg_temp.stale_check_at() returns timestamptz language sql as $$
+    select stale_check_at from syncsched.schedule_state
+    where id = (select id from syncsched.organization_integrations where integration_id = 'i1')
+$$;
+select is(syncsched.check_staleness('2030-01-01 11:00:30Z'), 0, 'the 10:00 run completed, 11:00 is under way: not stale');
+select is(pg_temp.stale_check_at(), '2030-01-01 12:00Z'::timestamptz,
+    '... looked at again when the period after 11:00 begins');
+select is(syncsched.check_staleness('2030-01-01 11:59:59Z'), 0, 'a second before 12:00: the look is not due yet');
+-- (the tick has moved next_run_at on to 13:00 before it looks at staleness)
+update syncsched.schedule_state set next_run_at = '2030-01-01 13:00Z'
+where id = (select id from syncsched.organization_integrations where integration_id = 'i1');
+select is(syncsched.check_staleness('2030-01-01 12:00:00Z'), 1, '12:00 and no success for 11:00: stale');
 select is(pg_temp.alerts('stale'), 1, '... one stale alert');
-select is(syncsched.check_staleness('2030-01-01 12:30:00Z') + syncsched.check_staleness('2030-01-01 13:00:59Z'), 0,
-    '... not repeated within the period');
-select is(syncsched.check_staleness('2030-01-01 13:01:00Z'), 1, '... but a period later, still stale, again');
+select is(pg_temp.stale_check_at(), '2030-01-01 13:00Z'::timestamptz, '... looked at again at its next period');
+select is(syncsched.check_staleness('2030-01-01 13:00:30Z') + syncsched.check_staleness('2030-01-01 14:00:30Z'), 0,
+    '... and not raised again while it is open');
 select is((select count(*)::int from syncsched.alerts_open where kind = 'stale'), 1, 'one open stale alert');
 select pg_temp.add_run('a', 'i1', 'xledger');
 select syncsched.complete_run(c.run_id, c.lease_token, 200, 'ok') from syncsched.claim_runs('w1', 1) as c;
@@ -150,7 +157,7 @@ select is((select count(*)::int from syncsched.alerts_open where kind = 'schedul
 
 -- webhook delivery: one per key within alert_repeat_after
 select is((select count(*)::int from syncsched.claim_alert_deliveries()), 0, 'no webhook: nothing to deliver');
-update syncsched.settings set value = 'https://hooks.example.invalid/x' where key = 'alert_webhook_url';
+select syncsched.set_setting('alert_webhook_url', 'https://hooks.example.invalid/x');
 select syncsched._alert('failing', 'a', 'i1', 'xledger', '{}');
 select syncsched._alert('failing', 'a', 'i1', 'xledger', '{}');
 select syncsched._alert('drift', 'a', 'i1', 'xledger', '{}');

@@ -2,7 +2,7 @@
 -- function, each compared as a whole so that a grant too many or too few fails.
 -- (cron.schedule and LISTEN need the pg_cron database: tests/integration/test_security.py.)
 begin;
-select plan(16);
+select plan(18);
 
 create function pg_temp.table_privileges(p_role text) returns text[]
 language sql as $$
@@ -33,17 +33,30 @@ select is(pg_temp.executable('public'), '{}', 'PUBLIC: no function');
 
 -- syncsched_admin: configures (three tables), reads everything, runs the tick; not the worker's functions
 select is(pg_temp.table_privileges('syncsched_admin'), array[
-    'alerts_open:select', 'endpoint_health:select',
+    'alert_kinds:select', 'alerts_open:select', 'dispatch_state:select', 'endpoint_health:select',
     'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
     'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
-    'organization_integrations:update', 'recent_runs:select', 'schedule_overview:select', 'scheduler_alerts:select',
-    'scheduler_ticks:select', 'settings:delete', 'settings:insert', 'settings:select', 'settings:update',
-    'sync_run_log:select'
-], 'admin: writes integrations, types and settings; reads every table and view; writes runs only through functions');
+    'organization_integrations:update', 'recent_runs:select', 'run_attempts:select', 'schedule_overview:select',
+    'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select',
+    'sync_run_attempts:select', 'sync_run_log:select'
+], 'admin: writes integrations and types; reads every table and view; writes state, runs and settings only through functions');
+select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value', 'UPDATE')
+    and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'type', 'UPDATE')
+    and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'default_value', 'UPDATE'),
+    'admin: a setting''s value may be updated (the settings trigger checks it), its type, default and range not');
 select is(pg_temp.not_executable('syncsched_admin'), array[
+    '_alert', '_alert_open', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints', '_health_changed',
+    '_health_from_runs', '_integration_after_disable', '_integration_before_write', '_integration_type_after_insert',
+    '_prune_batch', '_raise_alerts', '_resolve_alerts', '_runs_failed', '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_run', 'complete_runs',
     'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
-], 'admin: every function but the worker''s run, health and delivery functions');
+], 'admin: every function but the owner''s internal SECURITY DEFINER helpers and triggers, and the worker''s run, health and delivery functions');
+select is(array(select p.proname::text from pg_proc as p
+    where p.pronamespace = 'syncsched'::regnamespace and p.proname ~ '^_' and p.prosecdef
+        and (has_function_privilege('syncsched_admin', p.oid, 'EXECUTE')
+             or has_function_privilege('syncsched_tenant', p.oid, 'EXECUTE')
+             or has_function_privilege('syncsched_worker', p.oid, 'EXECUTE'))), '{}'::text[],
+    'no role but the owner may execute an internal SECURITY DEFINER helper (forge or resolve alerts, flip health)');
 select ok(has_function_privilege('syncsched_admin', 'syncsched.tick(timestamptz)', 'EXECUTE'), 'admin: runs the tick');
 
 -- syncsched_worker: the run functions, nothing else
@@ -52,21 +65,23 @@ select is(pg_temp.table_privileges('syncsched_worker'), '{}', 'worker: no table 
 select is(pg_temp.executable('syncsched_worker'), array[
     'check_scheduler', 'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs',
     'complete_run', 'complete_runs', 'fail_run', 'heartbeat', 'next_health_check_at', 'queue_depth',
-    'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run', 'setting', 'worker_config'
-], 'worker: the run, health and alert functions only');
+    'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run', 'worker_config'
+], 'worker: the run, health and alert functions only (its settings come from worker_config)');
 select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timestamptz)', 'EXECUTE'),
     'worker: not the tick');
 
 -- syncsched_reader: the views
 select is(pg_temp.table_privileges('syncsched_reader'),
-    array['alerts_open:select', 'recent_runs:select', 'schedule_overview:select'], 'reader: the three views only');
+    array['alert_kinds:select', 'alerts_open:select', 'recent_runs:select', 'run_attempts:select',
+          'schedule_overview:select'], 'reader: the views, and the alert kinds they name');
 select is(pg_temp.executable('syncsched_reader'), '{}', 'reader: no function');
 
 -- syncsched_tenant: its organization's rows (row-level security), configuration and previews
 select is(pg_temp.table_privileges('syncsched_tenant'), array[
-    'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
-    'organization_integrations:update', 'scheduler_alerts:select', 'sync_run_log:select'
-], 'tenant: integrations, and reading runs and alerts (all under row-level security); no view');
+    'alert_kinds:select', 'organization_integrations:delete', 'organization_integrations:insert',
+    'organization_integrations:select', 'organization_integrations:update', 'schedule_state:select',
+    'scheduler_alerts:select', 'sync_run_attempts:select', 'sync_run_log:select'
+], 'tenant: integrations, and reading their state, runs, attempts and alerts (all under row-level security); no view');
 select is(pg_temp.executable('syncsched_tenant', true), '{}',
     'tenant: no SECURITY DEFINER function (those would see past row-level security)');
 select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[
@@ -77,7 +92,8 @@ select is(
     array(select c.relname || case when c.relforcerowsecurity then ' (forced)' else '' end
           from pg_class as c
           where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r' and c.relrowsecurity order by 1),
-    array['organization_integrations (forced)', 'scheduler_alerts (forced)', 'sync_run_log'],
+    array['organization_integrations (forced)', 'schedule_state', 'scheduler_alerts (forced)', 'sync_run_attempts',
+          'sync_run_log'],
     'RLS on integrations, runs and alerts; forced but on the run log (its owner path needs its indexes)');
 
 select * from finish();

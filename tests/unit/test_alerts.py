@@ -19,6 +19,7 @@ def test_the_body_is_a_slack_message_with_the_details_as_fields() -> None:
     alert = {
         "alert_id": 7,
         "kind": "stale",
+        "severity": "danger",
         "alert_key": "stale:acme/ledger-export",
         "detail": {"since_seconds": 7260, "last_success_at": None},
         "at": datetime(2030, 1, 1, 12, 1, tzinfo=UTC),

@@ -1,0 +1,4656 @@
+CREATE SCHEMA syncsched;
+
+ALTER SCHEMA syncsched OWNER TO syncsched_owner;
+
+COMMENT ON SCHEMA syncsched IS 'syncsched: a Postgres-native scheduler for recurring per-tenant sync jobs.';
+
+CREATE TYPE syncsched.cron_spec AS (
+	minutes bigint,
+	hours bigint,
+	days bigint,
+	months bigint,
+	weekdays bigint,
+	day_and boolean,
+	any_day boolean,
+	fixed_time boolean
+);
+
+ALTER TYPE syncsched.cron_spec OWNER TO syncsched_owner;
+
+COMMENT ON TYPE syncsched.cron_spec IS 'Parsed cron expression as bit masks: minutes bits 0-59, hours 0-23, days 1-31 (bit 32 = L, bit 33 = LW), months 1-12, weekdays bits 0-6 (Sunday = 0), bits 8-14 "nL", bits 16 + 5 * weekday + (k - 1) "weekday#k". day_and: both day fields must match (one starts with *). any_day: every day matches. fixed_time: minute and hour fields do not start with * (the DST rules of Debian cron apply).';
+
+CREATE TYPE syncsched.misfire_policy AS ENUM (
+    'run_once',
+    'catch_up',
+    'skip'
+);
+
+ALTER TYPE syncsched.misfire_policy OWNER TO syncsched_owner;
+
+COMMENT ON TYPE syncsched.misfire_policy IS 'What a tick does when scheduled periods were missed: run_once = one run for the most recent period; catch_up = one run per missed period, oldest first; skip = run only within misfire_grace, else alert.';
+
+CREATE TYPE syncsched.run_status AS ENUM (
+    'pending',
+    'running',
+    'completed',
+    'failed',
+    'cancelled'
+);
+
+ALTER TYPE syncsched.run_status OWNER TO syncsched_owner;
+
+COMMENT ON TYPE syncsched.run_status IS 'Life of a run: pending -> running -> completed | failed; running -> pending (retry, expired lease, release); pending -> cancelled.';
+
+CREATE FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._raise_alerts(
+        array[p_kind], array[p_org_id], array[p_integration_id], array[p_integration_type], array[p_detail], p_at
+    )
+$$;
+
+ALTER FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone) IS 'Record one alert (see _raise_alerts).';
+
+CREATE FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select p_kind || ':' || coalesce(p_org_id || '/' || p_integration_id, p_integration_type, '*')
+$$;
+
+ALTER FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) IS 'Deduplication key of an alert: kind:org/integration, kind:type, or kind:* for the whole scheduler.';
+
+CREATE FUNCTION syncsched._alert_open(p_key text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select exists (
+        select from syncsched.scheduler_alerts as a
+        where a.is_condition and a.resolved_at is null and a.alert_key = p_key
+    )
+$$;
+
+ALTER FUNCTION syncsched._alert_open(p_key text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._alert_open(p_key text) IS 'Whether a condition of this key is open (raised, not resolved).';
+
+CREATE FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select p_attempt < p_max_attempts
+$$;
+
+ALTER FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) IS 'Whether a run whose attempt number p_attempt just ended may be tried again: the one rule of attempts exhausted.';
+
+CREATE FUNCTION syncsched._bit_low(p_mask bigint) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- position of the lowest set bit (-1 when none); exact for bits 0-62
+    select case when p_mask = 0 then -1
+                else round(ln((p_mask & -p_mask)::double precision) / ln(2.0))::integer end
+$$;
+
+ALTER FUNCTION syncsched._bit_low(p_mask bigint) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- lowest set bit at or above p_from (-1 when none)
+    select syncsched._bit_low(p_mask & ~((1::bigint << p_from) - 1))
+$$;
+
+ALTER FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._check_name(p_value text, p_name text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+begin
+    perform syncsched._require(p_value, p_name);
+    if p_value !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' then
+        raise exception 'syncsched: % must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (got %)',
+            p_name, case when length(p_value) <= 40 then quote_literal(p_value) else length(p_value) || ' characters' end
+            using errcode = 'invalid_parameter_value';
+    end if;
+end
+$_$;
+
+ALTER FUNCTION syncsched._check_name(p_value text, p_name text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._check_name(p_value text, p_name text) IS 'Raise a clear invalid_parameter_value unless p_value is an organization or integration id (the table''s format).';
+
+CREATE FUNCTION syncsched._circuit_open(p_mode text, p_status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select p_mode = 'active' and p_status = 'unhealthy'
+$$;
+
+ALTER FUNCTION syncsched._circuit_open(p_mode text, p_status text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) IS 'The circuit breaker: a type unhealthy in active mode gets no calls (its runs wait, its endpoint is not pre-warmed).';
+
+CREATE FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) RETURNS bigint[]
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_room integer;
+    v_cursor text;
+    v_orgs text[];
+    v_ids bigint[];
+    v_last_org text;
+begin
+    -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
+    -- deadlock), so that max_concurrency holds across all workers. A claim is a few
+    -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
+    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+    select least(p_want, t.max_concurrency - (
+        select count(*)::integer from syncsched.sync_run_log as r
+        where r.status = 'running' and r.integration_type = p_type
+    ))
+    into v_room
+    from syncsched.integration_types as t
+    where t.integration_type = p_type;
+    if coalesce(v_room, 0) <= 0 then
+        return '{}';
+    end if;
+    -- Round robin across organizations, over the whole backlog: from the organization after the
+    -- one the previous claim of this type stopped at, around to it again; each organization's
+    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and give none.
+    select d.last_org_id into v_cursor from syncsched.dispatch_state as d where d.integration_type = p_type;
+    v_orgs := syncsched._pending_orgs(p_type, coalesce(v_cursor, ''), null, v_room * 2 + 10);
+    if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
+        v_orgs := v_orgs || syncsched._pending_orgs(p_type, '', v_cursor, v_room * 2 + 10 - cardinality(v_orgs));
+    end if;
+    with orgs as (
+        select u.org_id, u.pos from unnest(v_orgs) with ordinality as u (org_id, pos)
+    ),
+    candidates as (
+        select c.run_id, o.org_id, o.pos,
+            row_number() over (partition by o.pos order by c.not_before, c.run_id) as org_rank
+        from orgs as o
+        cross join lateral (
+            select r.run_id, r.not_before
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
+                and r.not_before <= now()
+            order by r.not_before, r.run_id
+            limit v_room
+        ) as c
+    ),
+    chosen as (
+        select c.* from candidates as c order by c.org_rank, c.pos limit v_room
+    ),
+    -- still pending once locked (another session may have cancelled one meanwhile)
+    locked as (
+        select r.run_id
+        from syncsched.sync_run_log as r
+        where r.run_id in (select chosen.run_id from chosen) and r.status = 'pending'
+        for update skip locked
+    ),
+    claimed as (
+        update syncsched.sync_run_log as r
+        set status = 'running',
+            attempt = r.attempt + 1,
+            started_at = now(),
+            heartbeat_at = now(),
+            worker_id = p_worker_id,
+            lease_token = gen_random_uuid(),
+            lease_expires_at = now() + p_lease,
+            -- first claim: the tick's lateness plus the time the run waited here
+            drift = case when r.started_at is null then coalesce(r.drift, interval '0') + (now() - r.enqueued_at)
+                else r.drift end
+        from locked
+        where r.run_id = locked.run_id
+        returning r.run_id
+    )
+    select (select array_agg(claimed.run_id) from claimed),
+        (select c.org_id from chosen as c order by c.org_rank desc, c.pos desc limit 1)
+    into v_ids, v_last_org;
+    if v_last_org is not null then
+        insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
+        on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
+    end if;
+    return coalesce(v_ids, '{}');
+end
+$$;
+
+ALTER FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) IS 'Claim up to p_want ready runs of one type within its max_concurrency: round robin across its organizations from where the previous claim stopped, each organization oldest first.';
+
+CREATE FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    -- a day before the day's wall-clock midnight: earlier than its first fire, whatever gap or
+    -- fold the zone has there (the longest jumps in tzdata are under a day)
+    v_at timestamptz := syncsched._cron_next_spec(p_spec, (p_day::timestamp at time zone p_timezone) - interval '1 day',
+        p_timezone);
+    v_day date;
+    v_steps integer := 0;
+begin
+    fires := 0;
+    loop
+        exit when v_at is null or v_at > p_until;
+        v_day := (v_at at time zone p_timezone)::date;
+        exit when v_day > p_day;
+        if v_day = p_day then
+            fires := fires + 1;
+            before_last := last;
+            last := v_at;
+        end if;
+        v_steps := v_steps + 1;
+        if v_steps > 10000 then  -- three days of fires at most; more is an engine fault
+            raise exception 'syncsched: more than 10000 fire times around % in %', p_day, p_timezone
+                using errcode = 'program_limit_exceeded';
+        end if;
+        v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+    end loop;
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) IS 'The fire times of a cron schedule on local day p_day, up to p_until: how many, the last and the one before it.';
+
+CREATE FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+    v_dom integer;
+    v_dow integer;
+    v_last integer := 0;
+    v_last_weekday integer;
+    v_dom_ok boolean;
+    v_dow_ok boolean;
+begin
+    if p_spec.any_day then
+        return true;
+    end if;
+    v_dom := extract(day from p_day)::integer;
+    v_dom_ok := (p_spec.days >> v_dom) & 1 = 1;
+    if not v_dom_ok and v_dom >= 26 and p_spec.days >= (1::bigint << 32) then
+        v_last := extract(day from (date_trunc('month', p_day) + interval '1 month - 1 day'))::integer;
+        if (p_spec.days >> 32) & 1 = 1 and v_dom = v_last then
+            v_dom_ok := true;
+        end if;
+        if not v_dom_ok and (p_spec.days >> 33) & 1 = 1 then
+            v_last_weekday := case extract(dow from (p_day + (v_last - v_dom)))::integer
+                when 0 then v_last - 2
+                when 6 then v_last - 1
+                else v_last
+            end;
+            v_dom_ok := v_dom = v_last_weekday;
+        end if;
+    end if;
+    if p_spec.day_and and not v_dom_ok then
+        return false;
+    end if;
+    if not p_spec.day_and and v_dom_ok then
+        return true;
+    end if;
+    v_dow := extract(dow from p_day)::integer;
+    v_dow_ok := (p_spec.weekdays >> v_dow) & 1 = 1
+        or (p_spec.weekdays >> (16 + 5 * v_dow + (v_dom - 1) / 7)) & 1 = 1;
+    if not v_dow_ok and (p_spec.weekdays >> (8 + v_dow)) & 1 = 1 then
+        if v_last = 0 then
+            v_last := extract(day from (date_trunc('month', p_day) + interval '1 month - 1 day'))::integer;
+        end if;
+        v_dow_ok := v_dom + 7 > v_last;
+    end if;
+    return v_dow_ok;
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) IS 'Whether the day fields of p_spec match p_day (Debian''s rule: AND when a day field starts with *, else OR).';
+
+CREATE FUNCTION syncsched._cron_fail(p_field integer, p_message text) RETURNS bigint
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+begin
+    raise exception '%: %', (array['minute', 'hour', 'day-of-month', 'month', 'day-of-week'])[p_field], p_message
+        using errcode = 'invalid_parameter_value';
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_fail(p_field integer, p_message text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._cron_field(p_text text, p_field integer) RETURNS bigint
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+declare
+    -- bits of each field's full range: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7
+    v_high integer := (array[59, 23, 31, 12, 7])[p_field];
+    v_full bigint := (array[
+        1152921504606846975, 16777215, 4294967294, 8190, 255
+    ]::bigint[])[p_field];
+    v_mask bigint := 0;
+    v_term text;
+    v_items bigint;
+    v_step integer;
+    v_start integer;
+    v_end integer;
+    v_pos integer;
+    v_bit integer;
+    v_count integer;
+begin
+    if p_text = '*' then
+        return v_full;
+    end if;
+    if strpos(p_text, ',') > 0 then
+        foreach v_term in array string_to_array(p_text, ',') loop
+            v_mask := v_mask | syncsched._cron_field(v_term, p_field);
+        end loop;
+        return v_mask;
+    end if;
+    if p_field = 5 and strpos(p_text, 'L') > 0 then
+        v_term := left(p_text, -1);
+        if v_term !~ '^[0-9]+$' then
+            perform syncsched._cron_fail(
+                p_field, format('"%s": L needs a weekday number before it, as in 5L', left(p_text, 20))
+            );
+        end if;
+        return 1::bigint << (8 + syncsched._cron_value(v_term, p_field) % 7);
+    end if;
+    v_pos := strpos(p_text, '#');
+    if p_field = 5 and v_pos > 0 then
+        v_step := syncsched._cron_number(substr(p_text, v_pos + 1), p_field, 'week number');
+        if v_step < 1 or v_step > 5 then
+            perform syncsched._cron_fail(
+                p_field, format('"%s": the week number after # must be 1-5', left(p_text, 20))
+            );
+        end if;
+        return 1::bigint << (16 + 5 * (syncsched._cron_value(left(p_text, v_pos - 1), p_field) % 7) + v_step - 1);
+    end if;
+    v_pos := strpos(p_text, '/');
+    if v_pos > 0 then
+        v_step := syncsched._cron_number(substr(p_text, v_pos + 1), p_field, 'step');
+        if v_step = 0 then
+            perform syncsched._cron_fail(p_field, format('"%s": step must be at least 1', left(p_text, 20)));
+        end if;
+        v_items := syncsched._cron_field(left(p_text, v_pos - 1), p_field);
+        if p_field = 3 and v_items >= (1::bigint << 32) then
+            return v_items;  -- L/n and LW/n are L and LW
+        end if;
+        v_start := syncsched._bit_low(v_items);
+        if v_items & (v_items - 1) = 0 then
+            -- a single start value runs to the end of the field's range
+            for v_bit in v_start .. v_high by v_step loop
+                v_mask := v_mask | (1::bigint << v_bit);
+            end loop;
+            return v_mask;
+        end if;
+        v_count := 0;
+        for v_bit in v_start .. v_high loop
+            if (v_items >> v_bit) & 1 = 1 then
+                if v_count % v_step = 0 then
+                    v_mask := v_mask | (1::bigint << v_bit);
+                end if;
+                v_count := v_count + 1;
+            end if;
+        end loop;
+        return v_mask;
+    end if;
+    v_pos := strpos(p_text, '-');
+    if v_pos > 0 then
+        v_start := syncsched._cron_value(left(p_text, v_pos - 1), p_field);
+        v_end := syncsched._cron_value(substr(p_text, v_pos + 1), p_field);
+        if v_end < v_start then
+            perform syncsched._cron_fail(p_field, format('range %s goes backwards', left(p_text, 20)));
+        end if;
+        return ((1::bigint << (v_end + 1)) - 1) & ~((1::bigint << v_start) - 1);
+    end if;
+    if p_field = 3 and p_text = 'LW' then
+        return 1::bigint << 33;
+    end if;
+    if p_field = 3 and p_text = 'L' then
+        return 1::bigint << 32;
+    end if;
+    return 1::bigint << syncsched._cron_value(p_text, p_field);
+end
+$_$;
+
+ALTER FUNCTION syncsched._cron_field(p_text text, p_field integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_field(p_text text, p_field integer) IS 'Bit mask of one upper-cased cron field (1 minute, 2 hour, 3 day-of-month, 4 month, 5 day-of-week); see cron_spec.';
+
+CREATE FUNCTION syncsched._cron_fields(p_expr text) RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+declare
+    -- Python's str.split() separators, so that field counting agrees with cronsim.
+    c_space constant text := E'[ \\t\\n\\r\\f\\v\\u001c-\\u001f\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+';
+    v_fields text[];
+begin
+    if p_expr is null then
+        raise exception 'cron expression is null' using errcode = 'invalid_parameter_value';
+    end if;
+    if length(p_expr) > 1000 then
+        raise exception 'cron expression is too long (% characters, at most 1000)', length(p_expr)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if p_expr ~ '^[0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+$' then
+        return string_to_array(upper(p_expr), ' ');  -- the common, well-spaced form
+    end if;
+    v_fields := array_remove(regexp_split_to_array(upper(p_expr), c_space), '');
+    if cardinality(v_fields) = 1 and left(v_fields[1], 1) = '@' then
+        v_fields := case v_fields[1]
+            when '@YEARLY' then array['0', '0', '1', '1', '*']
+            when '@ANNUALLY' then array['0', '0', '1', '1', '*']
+            when '@MONTHLY' then array['0', '0', '1', '*', '*']
+            when '@WEEKLY' then array['0', '0', '*', '*', '0']
+            when '@DAILY' then array['0', '0', '*', '*', '*']
+            when '@MIDNIGHT' then array['0', '0', '*', '*', '*']
+            when '@HOURLY' then array['0', '*', '*', '*', '*']
+        end;
+        if v_fields is null then
+            raise exception 'unknown macro "%": use @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly',
+                left(btrim(p_expr), 20)
+                using errcode = 'invalid_parameter_value';
+        end if;
+    end if;
+    if cardinality(v_fields) <> 5 then
+        raise exception 'expected 5 fields, got %', cardinality(v_fields)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    return v_fields;
+end
+$_$;
+
+ALTER FUNCTION syncsched._cron_fields(p_expr text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_fields(p_expr text) IS 'The five upper-cased fields of a cron expression, macros expanded; raises invalid_parameter_value.';
+
+CREATE FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_first date := (p_from at time zone p_timezone)::date;
+    v_last date := (p_to at time zone p_timezone)::date;
+    -- on a day without an offset change every (hour, minute) of the expression fires once
+    v_per_day integer := bit_count(p_spec.hours::bit(64)) * bit_count(p_spec.minutes::bit(64));
+    v_day date;
+    v_head record;
+    v_early record;
+    v_tail record;
+begin
+    -- Fire times in [p_from, p_to], counted day by day: bounded by the number of days, whatever
+    -- the number of fires. Only days with an offset change, and the first and last, are enumerated.
+    if p_to - p_from > interval '200 years' then
+        raise exception 'syncsched: a silence of more than 200 years is not counted' using errcode = 'program_limit_exceeded';
+    end if;
+    v_early := syncsched._cron_day_fires(p_spec, p_timezone, v_first, p_from - interval '1 microsecond');
+    v_head := syncsched._cron_day_fires(p_spec, p_timezone, v_first, p_to);
+    fires := v_head.fires - v_early.fires;
+    if v_last = v_first then
+        last := v_head.last;
+        before_last := case when v_head.before_last >= p_from then v_head.before_last end;
+        return;
+    end if;
+    v_day := v_first + 1;
+    while v_day < v_last loop
+        if syncsched._cron_day_matches(p_spec, v_day) then
+            if syncsched._tz_day_is_plain(v_day, p_timezone) then
+                fires := fires + v_per_day;
+            else
+                fires := fires + (syncsched._cron_day_fires(p_spec, p_timezone, v_day, p_to)).fires;
+            end if;
+        end if;
+        v_day := v_day + 1;
+    end loop;
+    v_tail := syncsched._cron_day_fires(p_spec, p_timezone, v_last, p_to);
+    fires := fires + v_tail.fires;
+    last := v_tail.last;
+    before_last := v_tail.before_last;
+    -- the last two fire times, from the latest days that have any
+    v_day := v_last - 1;
+    while before_last is null and v_day >= v_first loop
+        if syncsched._cron_day_matches(p_spec, v_day) then
+            v_tail := syncsched._cron_day_fires(p_spec, p_timezone, v_day, p_to);
+            if last is null then
+                last := v_tail.last;
+                before_last := v_tail.before_last;
+            else
+                before_last := v_tail.last;
+            end if;
+        end if;
+        v_day := v_day - 1;
+    end loop;
+    if before_last < p_from then
+        before_last := null;
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) IS 'How many fire times a cron schedule has in [p_from, p_to], the last and the one before it; counted day by day (bounded by days, not fires).';
+
+CREATE FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+    v_hour integer;
+    v_minute integer;
+    v_at integer;
+    v_first integer;
+    v_previous integer;
+    v_gap integer := 1440;
+begin
+    -- Smallest gap in minutes between two fire times of one day (and across midnight);
+    -- stops as soon as it is below p_enough.
+    for v_hour in 0 .. 23 loop
+        continue when (p_spec.hours >> v_hour) & 1 = 0;
+        for v_minute in 0 .. 59 loop
+            continue when (p_spec.minutes >> v_minute) & 1 = 0;
+            v_at := v_hour * 60 + v_minute;
+            if v_previous is not null then
+                v_gap := least(v_gap, v_at - v_previous);
+                if v_gap < p_enough then
+                    return v_gap;
+                end if;
+            end if;
+            v_first := coalesce(v_first, v_at);
+            v_previous := v_at;
+        end loop;
+    end loop;
+    return least(v_gap, v_first + 1440 - v_previous);
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) IS 'Smallest gap in minutes between fire times of a cron expression within a day, or below p_enough.';
+
+CREATE FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+    v_at timestamptz := date_trunc('second', p_after) + interval '1 second';
+    v_wall timestamp := v_at at time zone p_tz;
+    v_fold integer := syncsched._tz_fold(v_at, p_tz);
+    v_limit integer := extract(year from v_wall)::integer + 50;
+    v_day date;
+    v_value integer;
+    v_target integer;
+begin
+    -- cronsim's loop, step for step, with the clock moving in real seconds.
+    loop
+        if (p_spec.months >> extract(month from v_wall)::integer) & 1 = 0 then
+            v_day := date_trunc('month', v_wall)::date;
+            loop
+                v_day := (v_day + interval '1 month')::date;
+                exit when (p_spec.months >> extract(month from v_day)::integer) & 1 = 1;
+            end loop;
+            v_wall := v_day::timestamp;
+            v_fold := 0;
+        end if;
+        if extract(year from v_wall) > v_limit then
+            return null;
+        end if;
+        v_day := v_wall::date;
+        if not syncsched._cron_day_matches(p_spec, v_day) then
+            loop
+                v_day := v_day + 1;
+                exit when extract(day from v_day) = 1 or syncsched._cron_day_matches(p_spec, v_day);
+            end loop;
+            v_wall := v_day::timestamp;
+            v_fold := 0;
+            continue;
+        end if;
+        v_value := extract(hour from v_wall)::integer;
+        if (p_spec.hours >> v_value) & 1 = 0 then
+            v_wall := date_trunc('hour', v_wall);
+            loop
+                select t.p_wall, t.p_fold into v_wall, v_fold from syncsched._cron_tick(v_wall, v_fold, 3600, p_tz) as t;
+                v_value := extract(hour from v_wall)::integer;
+                exit when (p_spec.hours >> v_value) & 1 = 1 or v_value = 0;
+            end loop;
+            continue;
+        end if;
+        v_value := extract(minute from v_wall)::integer;
+        if (p_spec.minutes >> v_value) & 1 = 0 then
+            v_wall := date_trunc('minute', v_wall);
+            if p_spec.minutes & (p_spec.minutes - 1) = 0 then
+                v_target := syncsched._bit_low(p_spec.minutes);
+                select t.p_wall, t.p_fold into v_wall, v_fold
+                from syncsched._cron_tick(v_wall, v_fold, ((v_target - v_value + 60) % 60) * 60, p_tz) as t;
+            end if;
+            loop
+                v_value := extract(minute from v_wall)::integer;
+                exit when (p_spec.minutes >> v_value) & 1 = 1;
+                select t.p_wall, t.p_fold into v_wall, v_fold from syncsched._cron_tick(v_wall, v_fold, 60, p_tz) as t;
+                exit when extract(minute from v_wall) = 0;
+            end loop;
+            continue;
+        end if;
+        v_value := floor(extract(second from v_wall))::integer;
+        if v_value <> 0 then
+            select t.p_wall, t.p_fold into v_wall, v_fold
+            from syncsched._cron_tick(v_wall, v_fold, 60 - v_value, p_tz) as t;
+            continue;
+        end if;
+        return syncsched._tz_to_utc(v_wall, v_fold, p_tz);
+    end loop;
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) IS 'Next fire time of a non-fixed-time expression around a DST change: cronsim''s algorithm in real elapsed time.';
+
+CREATE FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+    v_from timestamp;
+    v_wall timestamp;
+begin
+    if p_tz is null or (p_tz <> 'UTC' and not syncsched._tz_name_ok(p_tz)) then
+        perform syncsched._tz_check(p_tz);  -- raises with the message
+    end if;
+    if p_after is null then
+        raise exception 'the instant to start from is null' using errcode = 'invalid_parameter_value';
+    end if;
+    v_from := date_trunc('second', p_after at time zone p_tz) + interval '1 second';
+    v_wall := syncsched._cron_next_wall(p_spec, v_from);
+    if v_wall is null then
+        return null;
+    end if;
+    if p_tz = 'UTC' then
+        return v_wall at time zone 'UTC';
+    end if;
+    if p_spec.fixed_time then
+        -- A wall time inside a spring-forward gap moves to the first real minute after it.
+        while (v_wall at time zone p_tz) at time zone p_tz <> v_wall loop
+            v_wall := v_wall + interval '1 minute';
+        end loop;
+        return syncsched._tz_to_utc(v_wall, 0, p_tz);
+    end if;
+    -- Elapsed-time expressions: the wall-clock answer holds unless the clock changes
+    -- on the first or the last day of the search.
+    if syncsched._tz_day_is_plain(v_from::date, p_tz)
+        and (v_wall::date = v_from::date or syncsched._tz_day_is_plain(v_wall::date, p_tz)) then
+        return v_wall at time zone p_tz;
+    end if;
+    return syncsched._cron_next_elapsed(p_spec, p_after, p_tz);
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) IS 'cron_next_spec without its pinned search_path, for the callers inside syncsched (the tick).';
+
+CREATE FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) RETURNS timestamp without time zone
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+    v_at timestamp := date_trunc('minute', p_from);
+    v_limit integer;
+    v_year integer;
+    v_month integer;
+    v_hour integer;
+    v_minute integer;
+    v_next integer;
+    v_day date;
+begin
+    if v_at < p_from then
+        v_at := v_at + interval '1 minute';
+    end if;
+    v_limit := extract(year from v_at)::integer + 50;
+    loop
+        v_year := extract(year from v_at)::integer;
+        if v_year > v_limit then
+            return null;
+        end if;
+        v_month := extract(month from v_at)::integer;
+        if (p_spec.months >> v_month) & 1 = 0 then
+            v_next := syncsched._bit_next(p_spec.months, v_month + 1);
+            if v_next < 0 then
+                v_year := v_year + 1;
+                v_next := syncsched._bit_low(p_spec.months);
+            end if;
+            v_at := make_timestamp(v_year, v_next, 1, 0, 0, 0);
+            continue;
+        end if;
+        v_day := v_at::date;
+        if not p_spec.any_day and not syncsched._cron_day_matches(p_spec, v_day) then
+            if p_spec.day_and and p_spec.weekdays = 127 and p_spec.days < (1::bigint << 32) then
+                -- only day-of-month numbers: jump to the next one, or to the next month
+                v_next := syncsched._bit_next(p_spec.days, extract(day from v_day)::integer + 1);
+                v_day := case
+                    when v_next < 0 or v_next > extract(day from (date_trunc('month', v_day) + interval '1 month - 1 day'))
+                        then (date_trunc('month', v_day) + interval '1 month')::date
+                    else make_date(v_year, v_month, v_next)
+                end;
+            elsif p_spec.day_and and p_spec.days = 4294967294 and p_spec.weekdays < 128 then
+                -- only plain weekdays: jump to the next one, stopping at the first of a month
+                v_next := syncsched._bit_next(p_spec.weekdays | (p_spec.weekdays << 7),
+                                              extract(dow from v_day)::integer + 1)
+                    - extract(dow from v_day)::integer;
+                v_day := least(v_day + v_next, (date_trunc('month', v_day) + interval '1 month')::date);
+            else
+                loop
+                    v_day := v_day + 1;
+                    exit when extract(day from v_day) = 1 or syncsched._cron_day_matches(p_spec, v_day);
+                end loop;
+            end if;
+            v_at := v_day::timestamp;
+            continue;
+        end if;
+        v_hour := extract(hour from v_at)::integer;
+        if (p_spec.hours >> v_hour) & 1 = 0 then
+            v_next := syncsched._bit_next(p_spec.hours, v_hour + 1);
+            v_at := case
+                when v_next < 0 then v_day + interval '1 day'
+                else v_day + make_interval(hours => v_next)
+            end;
+            continue;
+        end if;
+        v_minute := extract(minute from v_at)::integer;
+        if (p_spec.minutes >> v_minute) & 1 = 0 then
+            v_next := syncsched._bit_next(p_spec.minutes, v_minute + 1);
+            v_at := case
+                when v_next < 0 then date_trunc('hour', v_at) + interval '1 hour'
+                else date_trunc('hour', v_at) + make_interval(mins => v_next)
+            end;
+            continue;
+        end if;
+        return v_at;
+    end loop;
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) IS 'First wall-clock minute at or after p_from that matches p_spec, ignoring time zones (NULL beyond 50 years).';
+
+CREATE FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+begin
+    if p_text = '' then
+        perform syncsched._cron_fail(p_field, format('empty %s', p_what));
+    end if;
+    if p_text !~ '^[0-9]+$' then
+        perform syncsched._cron_fail(p_field, format('%s "%s" is not a number', p_what, left(p_text, 20)));
+    end if;
+    if length(ltrim(p_text, '0')) > 6 then
+        return 999999;
+    end if;
+    return p_text::integer;
+end
+$_$;
+
+ALTER FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._cron_parse(p_expr text) RETURNS syncsched.cron_spec
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+declare
+    v_fields text[] := syncsched._cron_fields(p_expr);
+    v_spec syncsched.cron_spec;
+    v_min_day integer;
+    v_longest integer := 0;
+    v_month integer;
+    v_weekdays bigint;
+begin
+    -- '*' and a plain number are most fields of most schedules: no call for them
+    v_spec.minutes := case
+        when v_fields[1] = '*' then 1152921504606846975
+        when v_fields[1] ~ '^[0-9]{1,2}$' and v_fields[1]::integer < 60 then 1::bigint << v_fields[1]::integer
+        else syncsched._cron_field(v_fields[1], 1)
+    end;
+    v_spec.hours := case
+        when v_fields[2] = '*' then 16777215
+        when v_fields[2] ~ '^[0-9]{1,2}$' and v_fields[2]::integer < 24 then 1::bigint << v_fields[2]::integer
+        else syncsched._cron_field(v_fields[2], 2)
+    end;
+    v_spec.days := case when v_fields[3] = '*' then 4294967294 else syncsched._cron_field(v_fields[3], 3) end;
+    v_spec.months := case when v_fields[4] = '*' then 8190 else syncsched._cron_field(v_fields[4], 4) end;
+    v_weekdays := case when v_fields[5] = '*' then 255 else syncsched._cron_field(v_fields[5], 5) end;
+    -- weekday 7 is Sunday
+    v_spec.weekdays := (v_weekdays & ~(1::bigint << 7)) | ((v_weekdays >> 7) & 1);
+    v_spec.day_and := left(v_fields[3], 1) = '*' or left(v_fields[5], 1) = '*';
+    v_spec.fixed_time := left(v_fields[1], 1) <> '*' and left(v_fields[2], 1) <> '*';
+    v_spec.any_day := v_spec.day_and and v_spec.days = 4294967294 and v_spec.weekdays = 127;
+    v_min_day := syncsched._bit_low(v_spec.days);
+    if v_spec.days < (1::bigint << 32) and v_min_day > 29 and v_spec.day_and then
+        for v_month in 1 .. 12 loop
+            if (v_spec.months >> v_month) & 1 = 1 then
+                v_longest := greatest(v_longest, (array[31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[v_month]);
+            end if;
+        end loop;
+        if v_min_day > v_longest then
+            raise exception 'day-of-month: day % never occurs in month %', v_min_day, v_fields[4]
+                using errcode = 'invalid_parameter_value';
+        end if;
+    end if;
+    return v_spec;
+end
+$_$;
+
+ALTER FUNCTION syncsched._cron_parse(p_expr text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_parse(p_expr text) IS 'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
+
+CREATE FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) RETURNS record
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+    v_at timestamptz := syncsched._tz_to_utc(p_wall, p_fold, p_tz) + make_interval(secs => p_seconds);
+begin
+    p_wall := v_at at time zone p_tz;
+    p_fold := syncsched._tz_fold(v_at, p_tz);
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) IS 'Move a local wall time (with its fold) forward by p_seconds of real time.';
+
+CREATE FUNCTION syncsched._cron_value(p_text text, p_field integer) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+declare
+    v_value integer;
+    v_low integer := (array[0, 0, 1, 1, 0])[p_field];
+    v_high integer := (array[59, 23, 31, 12, 7])[p_field];
+begin
+    if p_field = 4 and length(p_text) = 3 then
+        v_value := (strpos('JANFEBMARAPRMAYJUNJULAUGSEPOCTNOVDEC', p_text) + 2) / 3;
+        if v_value > 0 and (v_value - 1) * 3 + 1 = strpos('JANFEBMARAPRMAYJUNJULAUGSEPOCTNOVDEC', p_text) then
+            return v_value;
+        end if;
+    end if;
+    if p_field = 5 and length(p_text) = 3 then
+        v_value := strpos('SUNMONTUEWEDTHUFRISAT', p_text);
+        if v_value > 0 and v_value % 3 = 1 then
+            return (v_value - 1) / 3;
+        end if;
+    end if;
+    if p_field in (4, 5) and p_text ~ '^[A-Z]+$' then
+        perform syncsched._cron_fail(p_field, format('unknown name "%s"', left(p_text, 20)));
+    end if;
+    if p_text = '' then
+        perform syncsched._cron_fail(p_field, 'empty value');
+    end if;
+    v_value := syncsched._cron_number(p_text, p_field, 'value');
+    if v_value < v_low or v_value > v_high then
+        perform syncsched._cron_fail(p_field, format('%s is out of range %s-%s', left(p_text, 20), v_low, v_high));
+    end if;
+    return v_value;
+end
+$_$;
+
+ALTER FUNCTION syncsched._cron_value(p_text text, p_field integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_value(p_text text, p_field integer) IS 'One value of a cron field (number or name), range-checked.';
+
+CREATE FUNCTION syncsched._derive_schedule_state() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_spec syncsched.cron_spec := case when new.cron_schedule is not null then syncsched._cron_parse(new.cron_schedule) end;
+    v_next timestamptz := case
+        when new.is_enabled then syncsched._schedule_next(v_spec, new.interval_minutes, new.timezone, now())
+    end;
+begin
+    -- The state is always derived from the configuration, from now: the next period, and the
+    -- staleness deadline of a schedule that starts now (none while disabled or unscheduled).
+    insert into syncsched.schedule_state as s (id, cron_spec, next_run_at, last_tick_at, stale_check_at, derived_at, problem)
+    values (
+        new.id, v_spec, v_next, null,
+        case when v_next is not null then syncsched._stale_deadline(v_spec, new.interval_minutes, new.timezone,
+            new.max_staleness, now()) end,
+        now(), null
+    )
+    on conflict (id) do update
+    set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
+        stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
+    if tg_op = 'UPDATE' then
+        -- a valid schedule again: the tick's invalid_schedule alert is over
+        perform syncsched._resolve_alerts(
+            array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
+        );
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._derive_schedule_state() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._derive_schedule_state() IS 'Derives schedule_state (parsed cron, next period, staleness deadline) from an integration''s schedule when it is created or its schedule changes.';
+
+CREATE FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) RETURNS record
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    -- periods stepped through one by one before the silence is counted day by day instead
+    c_stepped constant integer := 500;
+    v_step interval := make_interval(mins => p_interval_minutes);
+    v_at timestamptz := p_next_run_at;
+    v_latest timestamptz;
+    v_before timestamptz;
+    v_total bigint := 0;
+    v_counted record;
+begin
+    -- The periods in [next_run_at, p_now]: which get a run now (the policy decides), how many are
+    -- missed (exactly, with the first and last), and the schedule's next period. Never raises: a
+    -- schedule that cannot be evaluated comes back with its problem, and only it is skipped.
+    periods := '{}';
+    missed := 0;
+    next_run_at := p_next_run_at;
+    if p_next_run_at is null or p_next_run_at > p_now then
+        return;
+    end if;
+    if p_interval_minutes is null and p_spec is null then
+        raise exception 'no parsed schedule' using errcode = 'invalid_parameter_value';
+    end if;
+    if p_interval_minutes is not null then
+        -- next_run_at, then the multiples of N minutes since the epoch after it: counted, never enumerated
+        v_at := syncsched._interval_next(p_interval_minutes, p_next_run_at);
+        v_latest := p_next_run_at;
+        v_total := 1;
+        if v_at <= p_now then
+            v_latest := to_timestamp(floor(extract(epoch from p_now) / (p_interval_minutes * 60)) * (p_interval_minutes * 60));
+            v_total := round(extract(epoch from v_latest - v_at) / (p_interval_minutes * 60))::bigint + 2;
+            v_before := greatest(v_latest - v_step, p_next_run_at);
+        end if;
+        if p_policy = 'catch_up' then
+            periods := array[p_next_run_at] || array(
+                select g from generate_series(v_at, least(v_latest, v_at + (p_catch_up_limit - 2) * v_step), v_step) as g
+            );
+            periods := periods[1:p_catch_up_limit];
+            next_run_at := syncsched._interval_next(p_interval_minutes, periods[cardinality(periods)]);
+            return;
+        end if;
+        next_run_at := syncsched._interval_next(p_interval_minutes, v_latest);
+    elsif p_policy = 'catch_up' then
+        while v_at <= p_now and cardinality(periods) < p_catch_up_limit loop
+            periods := periods || v_at;
+            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        end loop;
+        next_run_at := v_at;
+        return;
+    else
+        while v_at <= p_now and v_total < c_stepped loop
+            v_total := v_total + 1;
+            v_before := v_latest;
+            v_latest := v_at;
+            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        end loop;
+        if v_at <= p_now then
+            v_counted := syncsched._cron_fires_between(p_spec, p_timezone, p_next_run_at, p_now);
+            v_total := v_counted.fires;
+            v_latest := v_counted.last;
+            v_before := v_counted.before_last;
+            v_at := syncsched._cron_next_spec(p_spec, v_latest, p_timezone);
+        end if;
+        next_run_at := v_at;
+    end if;
+    -- run_once: the latest period runs, the ones before it are missed; skip: the same within
+    -- misfire_grace, else none runs
+    if p_policy = 'skip' and p_now - v_latest > p_grace then
+        missed := v_total;
+        last_missed := v_latest;
+    else
+        periods := array[v_latest];
+        missed := v_total - 1;
+        last_missed := v_before;
+    end if;
+    first_missed := case when missed > 0 then p_next_run_at end;
+exception
+    when others then
+        periods := '{}';
+        missed := 0;
+        first_missed := null;
+        last_missed := null;
+        next_run_at := null;
+        problem := sqlerrm;
+end
+$$;
+
+ALTER FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) IS 'The periods of a schedule due at p_now: those that get a run (by misfire policy), how many are missed with the first and last, the next period, or the problem that stops its evaluation. Never raises.';
+
+CREATE FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer DEFAULT NULL::integer, p_retry_after interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, org_id text, integration_id text, integration_type text, status syncsched.run_status, attempt integer, error text, not_before timestamp with time zone)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- Attempts that end without a success (failed, lost with the lease, released at shutdown), each
+    -- fenced by its lease token: recorded in sync_run_attempts; the run goes back to pending while
+    -- it may be tried again (after the retry backoff for a failure), else it has failed.
+    with ended as (
+        update syncsched.sync_run_log as r
+        set status = case when p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
+                then 'pending' else 'failed' end::syncsched.run_status,
+            not_before = case when p_outcome = 'failed' and p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
+                then now() + syncsched.retry_delay(r.attempt, p_retry_after) else now() end,
+            finished_at = case when p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
+                then null else now() end,
+            error = left(coalesce(p_error, format('lease expired (worker %s stopped renewing it)', r.worker_id)), 8192),
+            http_status = p_http_status,
+            lease_token = null,
+            lease_expires_at = null
+        from unnest(p_run_ids, p_lease_tokens) as u (id, token)
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        returning r.run_id, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt, r.error,
+            r.not_before, r.worker_id, r.started_at
+    ),
+    recorded as (
+        insert into syncsched.sync_run_attempts (
+            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, error
+        )
+        select e.run_id, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
+            p_http_status, e.error
+        from ended as e
+    )
+    select e.run_id, e.org_id, e.integration_id, e.integration_type, e.status, e.attempt, e.error, e.not_before
+    from ended as e
+$$;
+
+ALTER FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval) IS 'End running attempts without a success (fenced by their lease tokens) and record them: pending again while attempts are left and p_retryable, else failed. Returns the runs ended.';
+
+CREATE FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval DEFAULT NULL::interval) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select t.integration_type, coalesce(t.health_url, t.endpoint_url), t.health_method,
+        least(t.timeout_ms, (extract(epoch from p_timeout_cap) * 1000)::integer), t.connect_timeout_ms
+    from syncsched.integration_types as t
+    where t.integration_type = any(p_integration_types)
+$$;
+
+ALTER FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval) IS 'Where a health check or warm-up of these types goes: health_url (else endpoint_url), method and timeouts.';
+
+CREATE FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    if p_to = 'unhealthy' and p_from <> 'unhealthy' then
+        perform syncsched._alert('endpoint_unhealthy', null, null, p_integration_type, p_detail);
+    elsif p_to = 'healthy' and p_from = 'unhealthy' then
+        perform syncsched._resolve_alerts(
+            array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
+        );
+        perform syncsched._alert('endpoint_recovered', null, null, p_integration_type, p_detail);
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) IS 'Alerts of a health transition: endpoint_unhealthy when a type turns unhealthy, endpoint_recovered (resolving it) when it is healthy again.';
+
+CREATE FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    -- active mode, and in use: an unconfigured example type is never pinged
+    select p_mode = 'active' and exists (
+        select from syncsched.organization_integrations as o
+        where o.integration_type = p_integration_type and o.is_enabled
+    )
+$$;
+
+ALTER FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) IS 'Whether the workers send health checks to a type: active mode, and an enabled integration of that type.';
+
+CREATE FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boolean, p_error text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_threshold integer;
+    v_change record;
+begin
+    -- Passive mode only, and only rows that change: nothing is written while all is well, and
+    -- nothing is read past this check on the hot path when no type is passive.
+    if not exists (
+        select from syncsched.endpoint_health as h
+        where h.integration_type = any(p_integration_types) and h.mode = 'passive'
+    ) then
+        return;
+    end if;
+    v_threshold := syncsched.setting('passive_failure_threshold')::integer;
+    for v_change in
+        with previous as (
+            select h.integration_type, h.status
+            from syncsched.endpoint_health as h
+            where h.integration_type = any(p_integration_types) and h.mode = 'passive'
+                and (not p_ok or h.status <> 'healthy' or h.consecutive_failures > 0)
+            for update
+        )
+        update syncsched.endpoint_health as h
+        set consecutive_failures = case when p_ok then 0 else h.consecutive_failures + 1 end,
+            status = case
+                when p_ok then 'healthy'
+                when h.consecutive_failures + 1 >= v_threshold then 'unhealthy'
+                else h.status
+            end,
+            last_success_at = case when p_ok then now() else h.last_success_at end,
+            last_error = case when p_ok then null else left(p_error, 1000) end,
+            updated_at = now()
+        from previous
+        where h.integration_type = previous.integration_type
+        returning h.integration_type, previous.status as was, h.status as now_is, h.consecutive_failures
+    loop
+        perform syncsched._health_changed(v_change.integration_type, v_change.was, v_change.now_is,
+            jsonb_build_object('mode', 'passive', 'consecutive_failures', v_change.consecutive_failures,
+                               'error', left(p_error, 500)));
+    end loop;
+end
+$$;
+
+ALTER FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boolean, p_error text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boolean, p_error text) IS 'Passive mode: a completed run makes its type healthy; passive_failure_threshold failed attempts in a row make it unhealthy.';
+
+CREATE FUNCTION syncsched._integration_after_disable() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    update syncsched.sync_run_log as r
+    set status = 'cancelled', finished_at = now(), error = 'integration disabled'
+    where r.org_id = new.org_id and r.integration_id = new.integration_id and r.status = 'pending';
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._integration_after_disable() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_after_disable() IS 'Disabling an integration cancels its pending runs.';
+
+CREATE FUNCTION syncsched._integration_before_write() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_problem text;
+begin
+    new.updated_at := now();
+    if tg_op = 'UPDATE'
+        and new.cron_schedule is not distinct from old.cron_schedule
+        and new.interval_minutes is not distinct from old.interval_minutes
+        and new.timezone is not distinct from old.timezone
+        and new.is_enabled is not distinct from old.is_enabled then
+        return new;  -- the schedule is as it was (and was valid when written)
+    end if;
+    v_problem := syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled);
+    if v_problem is not null then
+        raise exception 'syncsched: integration %/% %', left(new.org_id, 128), left(new.integration_id, 128), v_problem
+            using errcode = 'invalid_parameter_value';
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION syncsched._integration_before_write() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_before_write() IS 'Validates the schedule of every integration written (SQLSTATE 22023 naming org, integration and problem).';
+
+CREATE FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_id bigint;
+begin
+    perform syncsched._require(p_org_id, 'p_org_id');
+    perform syncsched._require(p_integration_id, 'p_integration_id');
+    select o.id into v_id
+    from syncsched.organization_integrations as o
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    if v_id is null then
+        raise exception 'syncsched: no integration %/%', left(p_org_id, 128), left(p_integration_id, 128)
+            using errcode = 'no_data_found';
+    end if;
+    return v_id;
+end
+$$;
+
+ALTER FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._integration_type_after_insert() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    insert into syncsched.endpoint_health (integration_type) values (new.integration_type)
+    on conflict (integration_type) do nothing;
+    insert into syncsched.dispatch_state (integration_type) values (new.integration_type)
+    on conflict (integration_type) do nothing;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._integration_type_after_insert() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_type_after_insert() IS 'A new integration type gets its endpoint_health row (status unknown, active mode) and its dispatch_state row.';
+
+CREATE FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- Every N minutes, aligned to the Unix epoch: stateless, the same on every tick.
+    select to_timestamp(((floor(extract(epoch from p_after) / 60)::bigint / p_minutes) + 1) * p_minutes * 60)
+$$;
+
+ALTER FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) IS 'First multiple of p_minutes minutes since the Unix epoch strictly after p_after.';
+
+CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    select s.next_run_at
+    from syncsched.schedule_state as s
+    join syncsched.organization_integrations as o on o.id = s.id
+    where o.org_id = p_org_id and o.integration_id = p_integration_id
+$$;
+
+ALTER FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) IS 'The next run of an integration, as its schedule state says (read under the caller''s row-level security).';
+
+CREATE FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) RETURNS text[]
+    LANGUAGE sql STABLE
+    AS $$
+    -- The organizations with pending runs of a type, in org_id order, after p_after (and up to
+    -- p_upto): one index probe each (a loose scan of the pending index), p_count at most.
+    with recursive walk (org_id, n) as (
+        (
+            select r.org_id, 1
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
+                and (p_upto is null or r.org_id <= p_upto)
+            order by r.org_id
+            limit 1
+        )
+        union all
+        select nxt.org_id, w.n + 1
+        from walk as w
+        cross join lateral (
+            select r.org_id
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = p_type and r.org_id > w.org_id
+                and (p_upto is null or r.org_id <= p_upto)
+            order by r.org_id
+            limit 1
+        ) as nxt
+        where w.n < p_count
+    )
+    select coalesce(array_agg(walk.org_id order by walk.n), '{}') from walk
+$$;
+
+ALTER FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) IS 'Up to p_count organizations with pending runs of type p_type, in org_id order after p_after (up to p_upto): a loose index scan.';
+
+CREATE FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select p_org_id || '/' || p_integration_id || '/'
+        || to_char(p_period at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"')
+$$;
+
+ALTER FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) IS 'Idempotency key of a scheduled period: org_id/integration_id/<period in UTC, ISO minute>.';
+
+CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_scanned integer;
+begin
+    -- runs: the next p_batch_size finished before the cutoff (keyset order of finished_at), minus
+    -- the last p_keep_per_integration of each of their integrations
+    with candidates as (
+        select r.run_id, r.org_id, r.integration_id, r.scheduled_for, r.finished_at
+        from syncsched.sync_run_log as r
+        where r.finished_at < p_cutoff and (r.finished_at, r.run_id) > (p_after_finished_at, p_after_run_id)
+            and r.status in ('completed', 'failed', 'cancelled')
+        order by r.finished_at, r.run_id
+        limit p_batch_size
+    ),
+    kept_from as (
+        select k.org_id, k.integration_id,
+            case when p_keep_per_integration = 0 then 'infinity'::timestamptz else newest.scheduled_for end as threshold
+        from (select distinct c.org_id, c.integration_id from candidates as c) as k
+        left join lateral (
+            select r.scheduled_for
+            from syncsched.sync_run_log as r
+            where r.org_id = k.org_id and r.integration_id = k.integration_id
+                and r.status in ('completed', 'failed', 'cancelled')
+            order by r.scheduled_for desc
+            offset greatest(p_keep_per_integration - 1, 0)
+            limit 1
+        ) as newest on true
+    ),
+    deleted as (
+        delete from syncsched.sync_run_log as r
+        using candidates as c
+        join kept_from as k on k.org_id = c.org_id and k.integration_id = c.integration_id
+        where r.run_id = c.run_id and c.scheduled_for < k.threshold
+        returning 1
+    )
+    select (select count(*) from deleted), (select count(*) from candidates),
+        (select c.finished_at from candidates as c order by c.finished_at desc, c.run_id desc limit 1),
+        (select c.run_id from candidates as c order by c.finished_at desc, c.run_id desc limit 1)
+    into runs, v_scanned, p_after_finished_at, p_after_run_id;
+    more := v_scanned = p_batch_size;
+    delete from syncsched.scheduler_ticks as t
+    where t.tick_id in (
+        select x.tick_id from syncsched.scheduler_ticks as x where x.at < p_cutoff order by x.at limit p_batch_size
+    );
+    get diagnostics ticks = row_count;
+    delete from syncsched.scheduler_alerts as a
+    where a.alert_id in (
+        select x.alert_id
+        from syncsched.scheduler_alerts as x
+        where x.at < p_cutoff and not (x.is_condition and x.resolved_at is null)
+        order by x.at
+        limit p_batch_size
+    );
+    get diagnostics alerts = row_count;
+    more := more or ticks = p_batch_size or alerts = p_batch_size;
+end
+$$;
+
+ALTER FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) IS 'One batch of retention: at most p_batch_size runs (after the keyset position given), ticks and alerts each; more = another batch may find something.';
+
+CREATE FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+begin
+    if p_keep_per_integration is null or p_keep_per_integration < 0 then
+        raise exception 'syncsched: p_keep_per_integration must be 0 or more' using errcode = 'invalid_parameter_value';
+    end if;
+    if p_batch_size is null or p_batch_size < 1 or p_batch_size > 1000000 then
+        raise exception 'syncsched: p_batch_size must be 1-1000000' using errcode = 'invalid_parameter_value';
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_delivery text := case when syncsched.setting('alert_webhook_url') <> '' then 'pending' else 'none' end;
+    v_count integer;
+begin
+    -- Many alerts in one statement (the tick, a claim): one row and one NOTIFY each.
+    with raised as (
+        insert into syncsched.scheduler_alerts (
+            kind, alert_key, org_id, integration_id, integration_type, detail, at, is_condition, delivery,
+            delivery_not_before
+        )
+        select a.kind, syncsched._alert_key(a.kind, a.org_id, a.integration_id, a.integration_type), a.org_id,
+            a.integration_id, a.integration_type, coalesce(a.detail, '{}'), p_at, k.is_condition, v_delivery, now()
+        from unnest(p_kinds, p_org_ids, p_integration_ids, p_integration_types, p_details)
+            as a (kind, org_id, integration_id, integration_type, detail)
+        left join syncsched.alert_kinds as k on k.kind = a.kind
+        returning alert_id, kind, alert_key, at
+    )
+    select count(pg_notify('syncsched_alerts', json_build_object(
+        'alert_id', r.alert_id, 'kind', r.kind, 'key', r.alert_key, 'at', r.at, 'severity', k.severity
+    )::text))::integer
+    into v_count
+    from raised as r
+    join syncsched.alert_kinds as k on k.kind = r.kind;
+    return v_count;
+end
+$$;
+
+ALTER FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) IS 'Record alerts, one per array element, in one statement, and wake their listeners (pg_notify syncsched_alerts with id, kind, key and severity only). Returns how many.';
+
+CREATE FUNCTION syncsched._require(p_value anyelement, p_name text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+begin
+    if p_value is null then
+        raise exception 'syncsched: % must not be null', p_name using errcode = 'null_value_not_allowed';
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._require(p_value anyelement, p_name text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+begin
+    -- a NULL is a caller's bug, not a lost lease: refused before anything is written
+    if p_run_ids is null or p_lease_tokens is null or cardinality(p_run_ids) <> cardinality(p_lease_tokens)
+        or array_position(p_run_ids, null) is not null or array_position(p_lease_tokens, null) is not null then
+        raise exception 'syncsched: % needs one run id and one lease token per run, none of them null', p_caller
+            using errcode = 'null_value_not_allowed';
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) IS 'Raise unless the run ids and lease tokens of a worker''s write pair up, none null.';
+
+CREATE FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_count integer;
+begin
+    update syncsched.scheduler_alerts as a
+    set resolved_at = p_at
+    where a.is_condition and a.resolved_at is null and a.alert_key = any(p_keys);
+    get diagnostics v_count = row_count;
+    return v_count;
+end
+$$;
+
+ALTER FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) IS 'Mark the open conditions of these keys resolved: what caused them has cleared.';
+
+CREATE FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer DEFAULT NULL::integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- a run out of attempts: a failing alert (a condition, until a run of the integration completes)
+    select syncsched._raise_alerts(
+        array_agg('failing'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
+        array_agg(jsonb_build_object('run_id', r.run_id, 'attempts', r.attempt, 'http_status', p_http_status,
+            'error', left(r.error, 500)))
+    )
+    from syncsched.sync_run_log as r
+    where r.run_id = any(p_run_ids) and r.status = 'failed'
+    having count(*) > 0
+$$;
+
+ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) IS 'Raise failing for those of these runs that have failed for good.';
+
+CREATE FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    select case
+        when p_interval_minutes is not null then syncsched._interval_next(p_interval_minutes, p_after)
+        else syncsched._cron_next_spec(p_spec, p_after, p_timezone)
+    end
+$$;
+
+ALTER FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) IS 'schedule_next without its pinned search_path, for the callers inside syncsched (the tick, per due row).';
+
+CREATE FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    return syncsched._schedule_next(
+        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule) end,
+        p_interval_minutes, p_timezone, p_after
+    );
+exception
+    when others then
+        raise warning 'syncsched: schedule "%" in % left out: %', coalesce(p_cron_schedule,
+            'every ' || p_interval_minutes || ' minutes'), p_timezone, sqlerrm;
+        return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) IS 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
+
+CREATE FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select case p_type
+        when 'interval' then format('an interval from %s to %s, such as ''5 minutes''', p_min, p_max)
+        when 'integer' then format('a whole number from %s to %s', p_min, p_max)
+        when 'boolean' then 'true or false'
+        when 'url' then 'empty (off), an http(s) URL, or env:NAME (the URL is in the workers'' variable NAME)'
+        when 'host_list' then 'empty, or host names and addresses separated by commas'
+    end
+$$;
+
+ALTER FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) IS 'The form a setting of this type and range takes, as error messages say it.';
+
+CREATE FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+declare
+    v_value text := btrim(p_value);
+begin
+    -- NULL when the value does not fit the type and range, else the value as it is stored.
+    if p_value is null then
+        return null;
+    end if;
+    case p_type
+        when 'interval' then
+            if v_value::interval not between p_min::interval and p_max::interval then
+                return null;
+            end if;
+            return v_value;
+        when 'integer' then
+            if v_value !~ '^[+-]?[0-9]{1,9}$' or v_value::integer not between p_min::integer and p_max::integer then
+                return null;
+            end if;
+            return v_value::integer::text;
+        when 'boolean' then
+            return v_value::boolean::text;
+        when 'url' then
+            if v_value = '' or v_value ~ '^env:[A-Z_][A-Z0-9_]*$' or v_value ~* '^https?://[^/?#\s]+[^\s]*$' then
+                return v_value;
+            end if;
+            return null;
+        when 'host_list' then
+            if v_value = '' then
+                return '';
+            end if;
+            if exists (
+                select from unnest(string_to_array(v_value, ',')) as h
+                where btrim(h) !~ '^[A-Za-z0-9._:\[\]-]{1,253}$'
+            ) then
+                return null;
+            end if;
+            return array_to_string(array(select btrim(h) from unnest(string_to_array(v_value, ',')) as h), ',');
+        else
+            return null;
+    end case;
+exception
+    when invalid_datetime_format or datetime_field_overflow or interval_field_overflow
+        or invalid_text_representation or numeric_value_out_of_range then
+        return null;
+end
+$_$;
+
+ALTER FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) IS 'The value as stored (trimmed; booleans and integers in canonical form), or NULL when it does not fit the type and range.';
+
+CREATE FUNCTION syncsched._settings_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_value text := syncsched._setting_normalized(new.type, new.value, new.min_value, new.max_value);
+begin
+    if v_value is null then
+        raise exception 'syncsched: setting %: % is not %', new.key, coalesce(quote_literal(left(new.value, 200)), 'NULL'),
+            syncsched._setting_expected(new.type, new.min_value, new.max_value)
+            using errcode = 'invalid_parameter_value',
+                hint = format('the default is %s', quote_literal(new.default_value));
+    end if;
+    new.value := v_value;
+    new.updated_at := now();
+    return new;
+end
+$$;
+
+ALTER FUNCTION syncsched._settings_before_write() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._settings_before_write() IS 'Refuses a setting value that does not fit its type and range (SQLSTATE 22023 naming key, value and the expected form).';
+
+CREATE FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    -- A schedule is stale when the period after its last success has passed without a success:
+    -- by the start of the period after that one (max_staleness after the last success when set).
+    -- The schedule's own fire times decide, so a weekday or month-end schedule is not stale over
+    -- a weekend or a short month.
+    select case
+        when p_max_staleness is not null then p_since + p_max_staleness
+        else syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone,
+            syncsched._schedule_next(p_spec, p_interval_minutes, p_timezone, p_since))
+    end
+$$;
+
+ALTER FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) IS 'When an integration whose last success served p_since (or whose schedule started then) turns stale: at the second fire time after p_since, or p_since + max_staleness.';
+
+CREATE FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    if cardinality(p_run_ids) > 0 then
+        raise log 'syncsched: stale % refused for run(s) %', p_action, p_run_ids;
+        perform syncsched._alert('stale_write', null, null, null,
+            jsonb_build_object('action', p_action, 'run_ids', to_jsonb(p_run_ids), 'worker_id', p_worker_id));
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select (p_result ->> 'due')::integer < p_limit or (p_result ->> 'remaining')::integer = 0
+$$;
+
+ALTER FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) IS 'Whether a batch of the tick was its last: it was not full (what is left is held by another tick), or nothing remains.';
+
+CREATE FUNCTION syncsched._tz_check(p_tz text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+begin
+    -- Cheap checks for the hot path; an unknown name then fails in AT TIME ZONE with
+    -- PostgreSQL's own message. timezone_validate is the thorough check.
+    if p_tz is null or p_tz = '' then
+        raise exception 'time zone is empty' using errcode = 'invalid_parameter_value';
+    end if;
+    if not syncsched._tz_name_ok(p_tz) then
+        raise exception 'unknown time zone "%": use an IANA name such as Europe/Oslo', left(p_tz, 64)
+            using errcode = 'invalid_parameter_value';
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._tz_check(p_tz text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- The local day lies within [day - 1, day + 2] in UTC for any offset of -12..+14 h.
+    select syncsched._tz_offset((p_day - 1)::timestamp at time zone 'UTC', p_tz)
+         = syncsched._tz_offset((p_day + 2)::timestamp at time zone 'UTC', p_tz)
+$$;
+
+ALTER FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) IS 'True when p_tz has no offset change around local day p_day.';
+
+CREATE FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select case when syncsched._tz_to_utc(p_at at time zone p_tz, 0, p_tz) = p_at then 0 else 1 end
+$$;
+
+ALTER FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) IS '1 when instant p_at is the second occurrence of its local wall time in p_tz, else 0.';
+
+CREATE FUNCTION syncsched._tz_name_ok(p_tz text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+    -- The shape of an IANA name: a first component without digits (POSIX offsets such as
+    -- UTC+3 or EST5 are not IANA names, though PostgreSQL takes them), at most 64 characters.
+    select length(p_tz) <= 64
+        and (p_tz ~ '^[A-Za-z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+)*$'
+             or p_tz in ('EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT'))
+$_$;
+
+ALTER FUNCTION syncsched._tz_name_ok(p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._tz_name_ok(p_tz text) IS 'Whether p_tz has the shape of an IANA time zone name (existence is checked separately).';
+
+CREATE FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select (p_at at time zone p_tz) - (p_at at time zone 'UTC')
+$$;
+
+ALTER FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) IS 'UTC offset of time zone p_tz at instant p_at.';
+
+CREATE FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+    v_at timestamptz := p_wall at time zone p_tz;
+    v_now interval;
+    v_before interval;
+    v_other timestamptz;
+begin
+    -- PostgreSQL reads an imaginary wall time with the offset before the gap (Python's
+    -- fold 0) and an ambiguous one as its second occurrence (Python's fold 1).
+    if (v_at at time zone p_tz) <> p_wall then
+        if p_fold = 0 then
+            return v_at;
+        end if;
+        return (p_wall - syncsched._tz_offset(v_at, p_tz)) at time zone 'UTC';
+    end if;
+    if p_fold = 1 then
+        return v_at;
+    end if;
+    v_now := syncsched._tz_offset(v_at, p_tz);
+    v_before := syncsched._tz_offset(v_at - interval '3 hours', p_tz);
+    if v_before > v_now then
+        v_other := (p_wall - v_before) at time zone 'UTC';
+        if v_other < v_at and (v_other at time zone p_tz) = p_wall then
+            return v_other;
+        end if;
+    end if;
+    return v_at;
+end
+$$;
+
+ALTER FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) IS 'The instant of local wall time p_wall in p_tz, resolving gaps and folds as Python''s zoneinfo does for fold p_fold.';
+
+CREATE FUNCTION syncsched.cancel_run(p_run_id bigint) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_status syncsched.run_status;
+begin
+    perform syncsched._require(p_run_id, 'p_run_id');
+    update syncsched.sync_run_log as r
+    set status = 'cancelled', finished_at = now(), error = format('cancelled by %s', session_user)
+    where r.run_id = p_run_id and r.status = 'pending';
+    if found then
+        return true;
+    end if;
+    select r.status into v_status from syncsched.sync_run_log as r where r.run_id = p_run_id;
+    if v_status is null then
+        raise exception 'syncsched: no run %', p_run_id using errcode = 'no_data_found';
+    end if;
+    return false;
+end
+$$;
+
+ALTER FUNCTION syncsched.cancel_run(p_run_id bigint) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cancel_run(p_run_id bigint) IS 'Cancel a pending run (true); false when the run is no longer pending (running runs finish).';
+
+CREATE FUNCTION syncsched.check_scheduler(p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_silent_after interval := syncsched.setting('scheduler_silent_after')::interval;
+    v_key text := syncsched._alert_key('scheduler_silent', null, null, null);
+    v_last timestamptz;
+    v_silent boolean;
+    v_raised boolean := false;
+begin
+    -- Workers call this every few seconds; one at a time decides, so the alert is raised once.
+    perform pg_advisory_xact_lock(1398361667, hashtext('check_scheduler'));
+    select t.started_at into v_last from syncsched.scheduler_ticks as t order by t.tick_id desc limit 1;
+    -- no tick ever: silent once the caller has been watching for longer than the limit
+    v_silent := p_now - coalesce(v_last, p_since, p_now) > v_silent_after;
+    if v_silent and not syncsched._alert_open(v_key) then
+        perform syncsched._alert('scheduler_silent', null, null, null,
+            jsonb_build_object('last_tick_at', v_last, 'silent_for_seconds',
+                               round(extract(epoch from p_now - coalesce(v_last, p_since)))), p_now);
+        v_raised := true;
+    elsif not v_silent and v_last is not null then
+        perform syncsched._resolve_alerts(array[v_key], p_now);
+    end if;
+    return jsonb_build_object('last_tick_at', v_last, 'silent', v_silent, 'raised', v_raised);
+end
+$$;
+
+ALTER FUNCTION syncsched.check_scheduler(p_since timestamp with time zone, p_now timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.check_scheduler(p_since timestamp with time zone, p_now timestamp with time zone) IS 'Raise scheduler_silent when no tick started for scheduler_silent_after (p_since: when the caller started watching, for a scheduler that never ticked); resolve it when ticks are back. Returns last_tick_at, silent, raised.';
+
+CREATE FUNCTION syncsched.check_staleness(p_now timestamp with time zone DEFAULT now(), p_limit integer DEFAULT 5000) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_kinds text[];
+    v_orgs text[];
+    v_integrations text[];
+    v_types text[];
+    v_details jsonb[];
+begin
+    -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
+    -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
+    -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
+    -- at its next period.
+    with due as (
+        select s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id, o.integration_type,
+            o.interval_minutes, o.timezone, o.max_staleness
+        from syncsched.schedule_state as s
+        join syncsched.organization_integrations as o on o.id = s.id
+        where s.stale_check_at <= p_now and s.next_run_at is not null
+        order by s.stale_check_at
+        limit p_limit
+        for update of s skip locked
+    ),
+    judged as (
+        select due.*, last_success.scheduled_for as last_success_for,
+            syncsched._stale_deadline(due.cron_spec, due.interval_minutes, due.timezone, due.max_staleness,
+                greatest(last_success.scheduled_for, due.derived_at)) as deadline
+        from due
+        left join lateral (
+            select r.scheduled_for
+            from syncsched.sync_run_log as r
+            where r.org_id = due.org_id and r.integration_id = due.integration_id and r.status = 'completed'
+            order by r.scheduled_for desc
+            limit 1
+        ) as last_success on true
+    ),
+    rescheduled as (
+        update syncsched.schedule_state as s
+        set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
+        from judged as j
+        where s.id = j.id
+        returning j.*
+    )
+    select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
+        array_agg(jsonb_build_object('last_success_for', x.last_success_for, 'stale_since', x.deadline))
+    into v_kinds, v_orgs, v_integrations, v_types, v_details
+    from rescheduled as x
+    where x.deadline <= p_now
+        and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null));
+    if v_kinds is null then
+        return 0;
+    end if;
+    return syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
+end
+$$;
+
+ALTER FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) IS 'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes. Called by tick(); returns how many turned stale.';
+
+CREATE FUNCTION syncsched.claim_alert_deliveries(p_max integer DEFAULT 20) RETURNS TABLE(alert_id bigint, kind text, severity text, alert_key text, org_id text, integration_id text, integration_type text, detail jsonb, at timestamp with time zone, webhook_url text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_url text := syncsched.setting('alert_webhook_url');
+    v_repeat interval := syncsched.setting('alert_repeat_after')::interval;
+    v_ids bigint[];
+begin
+    if p_max is null or p_max < 1 or p_max > 1000 then
+        raise exception 'syncsched: claim_alert_deliveries p_max must be 1-1000' using errcode = 'invalid_parameter_value';
+    end if;
+    if v_url = '' then
+        return;
+    end if;
+    -- One claimer at a time: the repeat rule must see what the others just sent.
+    perform pg_advisory_xact_lock(1398361667, hashtext('claim_alert_deliveries'));
+    -- the same key sent within alert_repeat_after, or twice in this batch: not sent again
+    with waiting as (
+        select a.alert_id, a.alert_key,
+            row_number() over (partition by a.alert_key order by a.alert_id) as nth
+        from syncsched.scheduler_alerts as a
+        where a.delivery = 'pending' and a.delivery_not_before <= now()
+        order by a.alert_id
+        limit p_max
+    ),
+    decided as (
+        update syncsched.scheduler_alerts as a
+        set delivery = case
+                when w.nth > 1 or exists (
+                    select from syncsched.scheduler_alerts as s
+                    where s.alert_key = w.alert_key and s.delivery = 'sent' and s.delivered_at > now() - v_repeat
+                ) then 'suppressed'
+                else 'sent'
+            end,
+            delivered_at = now()
+        from waiting as w
+        where a.alert_id = w.alert_id
+        returning a.alert_id, a.delivery
+    )
+    select array_agg(d.alert_id order by d.alert_id) filter (where d.delivery = 'sent') into v_ids from decided as d;
+    return query
+    select a.alert_id, a.kind, k.severity, a.alert_key, a.org_id, a.integration_id, a.integration_type, a.detail,
+        a.at, v_url
+    from syncsched.scheduler_alerts as a
+    join syncsched.alert_kinds as k on k.kind = a.kind
+    where a.alert_id = any(v_ids)
+    order by a.alert_id;
+end
+$$;
+
+ALTER FUNCTION syncsched.claim_alert_deliveries(p_max integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.claim_alert_deliveries(p_max integer) IS 'Alerts to POST to the webhook now (marked sent at once: at most one delivery each); alerts whose key was sent within alert_repeat_after are marked suppressed instead. Empty while alert_webhook_url is empty.';
+
+CREATE FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer DEFAULT 10) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_timeout interval := syncsched.setting('health_check_timeout')::interval;
+begin
+    if p_worker_id is null or p_worker_id = '' or p_max is null or p_max < 1 or p_max > 1000 then
+        raise exception 'syncsched: claim_health_checks needs a worker id and p_max 1-1000'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    return query
+    with due as (
+        select h.integration_type
+        from syncsched.endpoint_health as h
+        where coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
+        order by h.next_check_at nulls first
+        limit p_max
+        for update of h skip locked
+    ),
+    claimed as (
+        -- held while the check runs; record_health_check sets the real next check
+        update syncsched.endpoint_health as h
+        set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
+        from due
+        where h.integration_type = due.integration_type
+        returning h.integration_type
+    )
+    select e.* from syncsched._endpoints(array(select claimed.integration_type from claimed), v_timeout) as e;
+end
+$$;
+
+ALTER FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) IS 'Health checks due now (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.';
+
+CREATE FUNCTION syncsched.claim_prewarm(p_within interval DEFAULT NULL::interval) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_within interval := coalesce(p_within, syncsched.setting('prewarm_ahead')::interval);
+    v_idle interval := syncsched.setting('warmup_after')::interval;
+begin
+    -- Marking the endpoint used is the claim: another worker re-reading the row finds it fresh.
+    return query
+    with coming as (
+        select u.integration_type from syncsched.upcoming_runs(v_within) as u group by u.integration_type
+    ),
+    warmed as (
+        update syncsched.endpoint_health as h
+        set last_used_at = now(), updated_at = now()
+        from coming
+        where h.integration_type = coming.integration_type
+            and (h.last_used_at is null or h.last_used_at < now() - v_idle)
+            and not syncsched._circuit_open(h.mode, h.status)
+        returning h.integration_type
+    )
+    select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;
+end
+$$;
+
+ALTER FUNCTION syncsched.claim_prewarm(p_within interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.claim_prewarm(p_within interval) IS 'Idle endpoints (unused for warmup_after) of runs scheduled within p_within (prewarm_ahead): each returned to one worker, which warms it up.';
+
+CREATE FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
+    v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
+    v_idle interval := syncsched.setting('warmup_after')::interval;
+    v_types text[];
+    v_type text;
+    v_share integer;
+    v_ids bigint[] := '{}';
+    v_cold text[];
+    v_pass integer;
+begin
+    if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
+        raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if p_max is null or p_max < 1 or p_max > 10000 then
+        raise exception 'syncsched: claim_runs p_max must be 1-10000' using errcode = 'invalid_parameter_value';
+    end if;
+    if v_lease <= interval '0' or v_lease > interval '1 day' then
+        raise exception 'syncsched: lease must be positive and at most a day' using errcode = 'invalid_parameter_value';
+    end if;
+    -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
+    perform syncsched.reap_expired_runs();
+    -- The types with ready work, except those whose circuit is open (unhealthy in active
+    -- mode): their runs wait, spending no attempt, until a health check succeeds.
+    select array_agg(t.integration_type order by t.integration_type) into v_types
+    from syncsched.integration_types as t
+    where exists (
+        select from syncsched.sync_run_log as r
+        where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
+    )
+        and not exists (
+            select from syncsched.endpoint_health as h
+            where h.integration_type = t.integration_type and syncsched._circuit_open(h.mode, h.status)
+        );
+    if v_types is null then
+        return;
+    end if;
+    -- Each type its share first, then what is left to the types that have more (in name order
+    -- both times, the order of the type locks).
+    v_share := ceil(p_max::numeric / cardinality(v_types))::integer;
+    for v_pass in 1 .. 2 loop
+        foreach v_type in array v_types loop
+            exit when cardinality(v_ids) >= p_max;
+            v_ids := v_ids || syncsched._claim_type(v_type,
+                case when v_pass = 1 then least(v_share, p_max - cardinality(v_ids)) else p_max - cardinality(v_ids) end,
+                p_worker_id, v_lease);
+        end loop;
+        exit when cardinality(v_ids) >= p_max or cardinality(v_types) = 1;
+    end loop;
+    if cardinality(v_ids) = 0 then
+        return;
+    end if;
+    perform syncsched._raise_alerts(
+        array_agg('drift'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
+        array_agg(jsonb_build_object('run_id', r.run_id, 'scheduled_for', r.scheduled_for, 'started_at', r.started_at,
+                                     'drift_seconds', round(extract(epoch from r.drift))))
+    )
+    from syncsched.sync_run_log as r
+    where r.run_id = any(v_ids) and r.attempt = 1 and r.trigger = 'schedule' and r.drift > v_threshold
+    having count(*) > 0;
+    -- The endpoints are in use now; one idle for longer than warmup_after is warmed up first.
+    -- (Written at most once a second per type: the hot path stays light.)
+    with used as (
+        select distinct r.integration_type from syncsched.sync_run_log as r where r.run_id = any(v_ids)
+    ),
+    previous as (
+        select h.integration_type, h.last_used_at
+        from syncsched.endpoint_health as h
+        join used on used.integration_type = h.integration_type
+        where h.last_used_at is null or h.last_used_at < now() - interval '1 second'
+        for update of h
+    ),
+    touched as (
+        update syncsched.endpoint_health as h
+        set last_used_at = now()
+        from previous
+        where h.integration_type = previous.integration_type
+        returning h.integration_type, previous.last_used_at
+    )
+    select array_agg(touched.integration_type) into v_cold
+    from touched
+    where touched.last_used_at is null or touched.last_used_at < now() - v_idle;
+    return query
+    select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
+        r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
+        t.connect_timeout_ms, t.auth_secret_env, coalesce(r.integration_type = any(v_cold), false),
+        coalesce(t.health_url, t.endpoint_url), t.health_method
+    from syncsched.sync_run_log as r
+    join syncsched.integration_types as t on t.integration_type = r.integration_type
+    where r.run_id = any(v_ids)
+    order by r.run_id;
+end
+$$;
+
+ALTER FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after.';
+
+CREATE FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer DEFAULT NULL::integer, p_response_excerpt text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select c.applied
+    from syncsched.complete_runs(array[p_run_id], array[p_lease_token], array[p_http_status],
+                                 array[p_response_excerpt]) as c
+$$;
+
+ALTER FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) IS 'Mark a running run completed (fenced by its lease token); false when this worker no longer holds it.';
+
+CREATE FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) RETURNS TABLE(run_id bigint, applied boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_stale bigint[];
+    v_types text[];
+    v_keys text[];
+begin
+    perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'complete_runs');
+    -- one statement for many runs: the worker writes completions in batches
+    with done as (
+        update syncsched.sync_run_log as r
+        set status = 'completed', finished_at = now(), http_status = u.http_status,
+            response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
+        from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        returning r.run_id, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
+            r.org_id, r.integration_id, r.integration_type
+    ),
+    recorded as (
+        insert into syncsched.sync_run_attempts (
+            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
+        )
+        select done.run_id, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
+            done.http_status, done.response_excerpt
+        from done
+    ),
+    outcome as (
+        select u.id, done.org_id, done.integration_id, done.integration_type
+        from unnest(p_run_ids) as u (id)
+        left join done on done.run_id = u.id
+    )
+    select coalesce(array_agg(o.id) filter (where o.org_id is null), '{}'),
+        array_agg(distinct o.integration_type) filter (where o.org_id is not null),
+        array_agg(syncsched._alert_key(k.kind, o.org_id, o.integration_id, null)) filter (where o.org_id is not null)
+    into v_stale, v_types, v_keys
+    from outcome as o
+    cross join (values ('failing'), ('stale')) as k (kind);
+    perform syncsched._stale_write('complete', v_stale);
+    if v_types is not null then
+        perform syncsched._health_from_runs(v_types, true);
+        -- a success clears its integration's failing and stale alerts
+        perform syncsched._resolve_alerts(v_keys);
+    end if;
+    return query select u.id, not (u.id = any(v_stale)) from unnest(p_run_ids) as u (id);
+end
+$$;
+
+ALTER FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) IS 'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy.';
+
+CREATE FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text DEFAULT 'UTC'::text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._cron_next_spec(syncsched._cron_parse(p_expr), date_trunc('minute', p_at) - interval '1 second', p_tz)
+        = date_trunc('minute', p_at)
+$$;
+
+ALTER FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) IS 'Whether the minute containing p_at is a fire time of p_expr in p_tz.';
+
+CREATE FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text DEFAULT 'UTC'::text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._cron_next_spec(syncsched._cron_parse(p_expr), p_after, p_tz)
+$$;
+
+ALTER FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) IS 'First fire time of cron expression p_expr after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
+
+CREATE FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._cron_next_spec(p_spec, p_after, p_tz)
+$$;
+
+ALTER FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) IS 'cron_next for an already parsed expression (see cron_parse).';
+
+CREATE FUNCTION syncsched.cron_parse(p_expr text) RETURNS syncsched.cron_spec
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._cron_parse(p_expr)
+$$;
+
+ALTER FUNCTION syncsched.cron_parse(p_expr text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cron_parse(p_expr text) IS 'The parsed form of a cron expression; raises invalid_parameter_value with the cron_validate message.';
+
+CREATE FUNCTION syncsched.cron_validate(p_expr text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    perform syncsched._cron_parse(p_expr);
+    return null;
+exception
+    when invalid_parameter_value then
+        return sqlerrm;
+    when others then
+        return format('invalid cron expression (%s)', sqlerrm);
+end
+$$;
+
+ALTER FUNCTION syncsched.cron_validate(p_expr text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cron_validate(p_expr text) IS 'NULL when p_expr is a valid cron expression, else one message naming the field and the bad value. Never raises.';
+
+CREATE FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_cancelled integer;
+begin
+    perform syncsched._integration_id(p_org_id, p_integration_id);
+    -- the pending runs the disable trigger is about to cancel
+    select count(*)::integer into v_cancelled
+    from syncsched.organization_integrations as o
+    join syncsched.sync_run_log as r on r.org_id = o.org_id and r.integration_id = o.integration_id
+    where o.org_id = p_org_id and o.integration_id = p_integration_id and o.is_enabled and r.status = 'pending';
+    update syncsched.organization_integrations as o
+    set is_enabled = false
+    where o.org_id = p_org_id and o.integration_id = p_integration_id and o.is_enabled;
+    return v_cancelled;
+end
+$$;
+
+ALTER FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) IS 'Disable an integration: no more scheduled runs, its pending runs cancelled (returns how many).';
+
+CREATE FUNCTION syncsched.due_integrations(p_at timestamp with time zone DEFAULT now()) RETURNS TABLE(org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- Stateless: the configuration only, by cron semantics, each distinct schedule evaluated once.
+    -- A schedule that cannot be evaluated (its zone gone from tzdata) is left out with a WARNING.
+    with schedules as (
+        select o.cron_schedule, o.interval_minutes, o.timezone,
+            array_agg(o.id) as ids
+        from syncsched.organization_integrations as o
+        where o.is_enabled and (o.cron_schedule is not null or o.interval_minutes is not null)
+        group by o.cron_schedule, o.interval_minutes, o.timezone
+    ),
+    firing as (
+        select s.ids
+        from schedules as s
+        where syncsched._schedule_next_or_null(s.cron_schedule, s.interval_minutes, s.timezone,
+            date_trunc('minute', p_at) - interval '1 second') = date_trunc('minute', p_at)
+    )
+    select o.org_id, o.integration_id, o.integration_type, date_trunc('minute', p_at)
+    from firing as f
+    cross join lateral unnest(f.ids) as u (id)
+    join syncsched.organization_integrations as o on o.id = u.id
+    order by o.org_id, o.integration_id
+$$;
+
+ALTER FUNCTION syncsched.due_integrations(p_at timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.due_integrations(p_at timestamp with time zone) IS 'Enabled integrations whose schedule fires in the minute containing p_at (stateless: reads the configuration only). Schedules that cannot be evaluated are left out with a WARNING.';
+
+CREATE FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    perform syncsched._integration_id(p_org_id, p_integration_id);
+    update syncsched.organization_integrations as o
+    set is_enabled = true
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    return syncsched._next_run_at(p_org_id, p_integration_id);
+end
+$$;
+
+ALTER FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) IS 'Enable an integration; its schedule starts from now (missed periods are not caught up). Returns its next run.';
+
+CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_run record;
+begin
+    perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'fail_run');
+    select * into v_run
+    from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'failed', coalesce(p_retryable, false),
+        coalesce(p_error, 'failed'), p_http_status, p_retry_after);
+    if v_run.run_id is null then
+        perform syncsched._stale_write('fail', array[p_run_id]);
+        return false;
+    end if;
+    if coalesce(p_retryable, false) then
+        -- what a retry would help with is what says something about the endpoint
+        perform syncsched._health_from_runs(array[v_run.integration_type], false, v_run.error);
+    end if;
+    if v_run.status = 'failed' then
+        perform syncsched._runs_failed(array[p_run_id], p_http_status);
+    else
+        perform pg_notify('syncsched_runs', json_build_object('retry', p_run_id, 'at', v_run.not_before)::text);
+    end if;
+    return true;
+end
+$$;
+
+ALTER FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) IS 'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert.';
+
+CREATE FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, applied boolean, lease_expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
+begin
+    perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'heartbeat');
+    return query
+    with renewed as (
+        update syncsched.sync_run_log as r
+        set lease_expires_at = now() + v_lease, heartbeat_at = now()
+        from unnest(p_run_ids, p_lease_tokens) as u (id, token)
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        returning r.run_id, r.lease_expires_at
+    )
+    select u.id, renewed.run_id is not null, renewed.lease_expires_at
+    from unnest(p_run_ids) as u (id)
+    left join renewed on renewed.run_id = u.id;
+end
+$$;
+
+ALTER FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) IS 'Extend the leases of running runs (fenced by their tokens); applied = false for a run this worker no longer holds.';
+
+CREATE FUNCTION syncsched.install_cron(p_schedule text DEFAULT '* * * * *'::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_tick bigint;
+    v_prune bigint;
+    v_problem text;
+begin
+    perform syncsched._require(p_schedule, 'p_schedule');
+    v_problem := case when p_schedule !~ '^\s*[0-9]+ seconds\s*$' then syncsched.cron_validate(p_schedule) end;
+    if v_problem is not null then
+        raise exception 'syncsched: invalid tick schedule "%": %', left(p_schedule, 100), v_problem
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
+        raise exception 'syncsched: pg_cron is not installed in database %', current_database()
+            using errcode = 'undefined_object',
+                hint = format(
+                    'pg_cron lives in the database named by cron.database_name (%s). Run there: '
+                    'select cron.schedule_in_database(''syncsched_tick'', %L, ''CALL syncsched.tick()'', %L);',
+                    coalesce(current_setting('cron.database_name', true), 'postgres'), p_schedule, current_database()
+                );
+    end if;
+    -- pg_cron runs each job as the role that scheduled it: the caller. (Dynamic SQL: the
+    -- cron schema exists only where pg_cron is installed.)
+    execute format('select %I.schedule_in_database($1, $2, $3, $4)', 'cron')
+        into v_tick using 'syncsched_tick', p_schedule, 'CALL syncsched.tick()', current_database();
+    execute format('select %I.schedule_in_database($1, $2, $3, $4)', 'cron')
+        into v_prune using 'syncsched_prune', '17 3 * * *', 'select syncsched.prune_run_log()', current_database();
+    return jsonb_build_object('tick_job', v_tick, 'prune_job', v_prune, 'schedule', p_schedule);
+end
+$_$;
+
+ALTER FUNCTION syncsched.install_cron(p_schedule text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.install_cron(p_schedule text) IS 'Schedule CALL syncsched.tick() (default every minute) and a daily prune_run_log() in pg_cron, as the calling role. Idempotent.';
+
+CREATE FUNCTION syncsched.next_health_check_at() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select min(coalesce(h.next_check_at, now()))
+    from syncsched.endpoint_health as h
+    where syncsched._health_checked(h.mode, h.integration_type)
+$$;
+
+ALTER FUNCTION syncsched.next_health_check_at() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.next_health_check_at() IS 'When the next health check is due (null: none in active mode); workers sleep until then.';
+
+CREATE FUNCTION syncsched.next_runs(p_expr text, p_tz text DEFAULT 'UTC'::text, p_count integer DEFAULT 5, p_after timestamp with time zone DEFAULT now()) RETURNS SETOF timestamp with time zone
+    LANGUAGE plpgsql STABLE ROWS 5 PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr);
+    v_at timestamptz := p_after;
+    v_emitted integer := 0;
+begin
+    if p_count is null or p_count < 0 or p_count > 10000 then
+        raise exception 'p_count must be between 0 and 10000' using errcode = 'invalid_parameter_value';
+    end if;
+    while v_emitted < p_count loop
+        v_at := syncsched._cron_next_spec(v_spec, v_at, p_tz);
+        exit when v_at is null;
+        if v_at > p_after then
+            return next v_at;
+            v_emitted := v_emitted + 1;
+        end if;
+    end loop;
+end
+$$;
+
+ALTER FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) IS 'The next p_count fire times of p_expr in p_tz after p_after: a preview for DBAs.';
+
+CREATE FUNCTION syncsched.pause_scheduler() RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    update syncsched.settings set value = 'true', updated_at = now() where key = 'scheduler_paused'
+$$;
+
+ALTER FUNCTION syncsched.pause_scheduler() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.pause_scheduler() IS 'Ticks keep recording themselves but create no runs until resume_scheduler().';
+
+CREATE FUNCTION syncsched.prune_run_log(p_older_than interval DEFAULT NULL::interval, p_keep_per_integration integer DEFAULT 100, p_batch_size integer DEFAULT 10000) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_cutoff timestamptz := now() - coalesce(p_older_than, syncsched.setting('retention')::interval);
+    v_batch record;
+    v_after_at timestamptz := '-infinity';
+    v_after_id bigint := 0;
+    v_runs bigint := 0;
+    v_ticks bigint := 0;
+    v_alerts bigint := 0;
+    v_batches integer := 0;
+begin
+    perform syncsched._prune_check(p_keep_per_integration, p_batch_size);
+    loop
+        v_batch := syncsched._prune_batch(v_cutoff, p_keep_per_integration, p_batch_size, v_after_at, v_after_id);
+        v_batches := v_batches + 1;
+        v_runs := v_runs + v_batch.runs;
+        v_ticks := v_ticks + v_batch.ticks;
+        v_alerts := v_alerts + v_batch.alerts;
+        v_after_at := coalesce(v_batch.p_after_finished_at, v_after_at);
+        v_after_id := coalesce(v_batch.p_after_run_id, v_after_id);
+        exit when not v_batch.more;
+        raise notice 'syncsched: pruned % runs, % ticks, % alerts so far (batch %)', v_runs, v_ticks, v_alerts, v_batches;
+    end loop;
+    return jsonb_build_object('runs', v_runs, 'ticks', v_ticks, 'alerts', v_alerts, 'cutoff', v_cutoff,
+        'batches', v_batches);
+end
+$$;
+
+ALTER FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) IS 'Delete finished runs older than p_older_than (settings.retention) with their attempts, except the last p_keep_per_integration of each integration, and older ticks and alerts (never an open condition); p_batch_size rows per statement, progress as NOTICEs. All in one transaction.';
+
+CREATE FUNCTION syncsched.queue_depth() RETURNS TABLE(integration_type text, pending integer, running integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select t.integration_type,
+        (select count(*)::integer from syncsched.sync_run_log as r
+         where r.status = 'pending' and r.integration_type = t.integration_type),
+        (select count(*)::integer from syncsched.sync_run_log as r
+         where r.status = 'running' and r.integration_type = t.integration_type)
+    from syncsched.integration_types as t
+    order by t.integration_type
+$$;
+
+ALTER FUNCTION syncsched.queue_depth() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.queue_depth() IS 'Pending and running runs per integration type (the worker''s gauges).';
+
+CREATE FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_ids bigint[];
+    v_tokens uuid[];
+    v_failed bigint[];
+begin
+    -- Liveness comes from the lease: a run whose worker stopped renewing it is taken back. Leases
+    -- are wall-clock times, so p_now is the wall clock (a test may pass a later one).
+    select array_agg(r.run_id), array_agg(r.lease_token) into v_ids, v_tokens
+    from (
+        select r.run_id, r.lease_token
+        from syncsched.sync_run_log as r
+        where r.status = 'running' and r.lease_expires_at < p_now
+        for update skip locked
+    ) as r;
+    if v_ids is null then
+        return 0;
+    end if;
+    select array_agg(e.run_id) filter (where e.status = 'failed') into v_failed
+    from syncsched._end_attempts(v_ids, v_tokens, 'lost', true, null) as e;
+    -- the last attempt lost with its worker: as failed as any other
+    perform syncsched._runs_failed(v_failed);
+    perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'reaped', cardinality(v_ids))::text);
+    return cardinality(v_ids);
+end
+$$;
+
+ALTER FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) IS 'Running runs whose lease expired before p_now (the wall clock) end their attempt as lost: pending again while attempts are left, else failed with a failing alert.';
+
+CREATE FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok boolean, p_error text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    if p_ok then
+        return;
+    end if;
+    -- a failed delivery is tried again later, five times at most, with growing waits
+    update syncsched.scheduler_alerts as a
+    set delivery = case when a.delivery_attempts + 1 >= 5 then 'failed' else 'pending' end,
+        delivery_attempts = a.delivery_attempts + 1,
+        delivery_not_before = now() + interval '30 seconds' * power(2, a.delivery_attempts),
+        delivery_error = left(p_error, 1000),
+        delivered_at = null
+    where a.alert_id = p_alert_id and a.delivery = 'sent';
+end
+$$;
+
+ALTER FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok boolean, p_error text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok boolean, p_error text) IS 'The outcome of a webhook delivery: a failure is retried later (five attempts), never blocking anything else.';
+
+CREATE FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer DEFAULT NULL::integer, p_error text DEFAULT NULL::text, p_duration_ms integer DEFAULT NULL::integer) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_prev syncsched.endpoint_health%rowtype;
+    v_interval interval;
+    v_cap interval := syncsched.setting('health_backoff_cap')::interval;
+    v_status text;
+    v_detail jsonb;
+begin
+    select * into v_prev from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
+    if not found or p_ok is null then
+        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'no_data_found';
+    end if;
+    select t.health_check_interval into v_interval
+    from syncsched.integration_types as t
+    where t.integration_type = p_integration_type;
+    v_detail := jsonb_build_object('http_status', p_http_status, 'error', left(p_error, 500),
+        'duration_ms', p_duration_ms, 'consecutive_failures', v_prev.consecutive_failures + 1);
+    if p_http_status = 429 then
+        -- the health check itself is rate-limited: stop pinging, follow run outcomes instead
+        update syncsched.endpoint_health as h
+        set mode = 'passive', next_check_at = null, last_check_at = now(), updated_at = now(),
+            last_error = 'health check answered 429: switched to passive mode'
+        where h.integration_type = p_integration_type;
+        perform syncsched._alert('endpoint_passive', null, null, p_integration_type, v_detail);
+        return v_prev.status;
+    end if;
+    if v_prev.mode <> 'active' then
+        return v_prev.status;  -- switched to passive while the check ran
+    end if;
+    if p_ok then
+        update syncsched.endpoint_health as h
+        set status = 'healthy', consecutive_failures = 0, last_check_at = now(), last_success_at = now(),
+            next_check_at = now() + v_interval, last_error = null, updated_at = now()
+        where h.integration_type = p_integration_type
+        returning h.status into v_status;
+    else
+        -- back off: interval * 2^failures, capped
+        update syncsched.endpoint_health as h
+        set status = 'unhealthy', consecutive_failures = h.consecutive_failures + 1, last_check_at = now(),
+            next_check_at = now() + least(v_cap, v_interval * power(2, least(h.consecutive_failures + 1, 30))),
+            last_error = left(coalesce(p_error, 'HTTP ' || p_http_status, 'failed'), 1000), updated_at = now()
+        where h.integration_type = p_integration_type
+        returning h.status into v_status;
+    end if;
+    perform syncsched._health_changed(p_integration_type, v_prev.status, v_status, v_detail);
+    return v_status;
+end
+$$;
+
+ALTER FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer, p_error text, p_duration_ms integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer, p_error text, p_duration_ms integer) IS 'The outcome of an active health check: healthy (next check after the type''s interval) or unhealthy (next after interval * 2^failures, at most health_backoff_cap); 429 switches the type to passive mode. Returns the status.';
+
+CREATE FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_threshold interval := syncsched.setting('cold_start_threshold')::interval;
+    v_cold boolean := not coalesce(p_ok, false) or p_duration_ms * interval '1 millisecond' > v_threshold;
+begin
+    if not exists (select from syncsched.integration_types as t where t.integration_type = p_integration_type) then
+        raise exception 'syncsched: no integration type %', left(p_integration_type, 100) using errcode = 'no_data_found';
+    end if;
+    if v_cold then
+        perform syncsched._alert('cold_start', null, null, p_integration_type,
+            jsonb_build_object('duration_ms', p_duration_ms, 'ok', p_ok, 'error', left(p_error, 500)));
+    end if;
+    return v_cold;
+end
+$$;
+
+ALTER FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) IS 'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. Returns whether it was cold.';
+
+CREATE FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_run record;
+begin
+    perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'release_run');
+    -- The call may have reached the endpoint before the worker gave up on it: the attempt counts.
+    select * into v_run
+    from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'released', true,
+        'released by its worker at shutdown');
+    if v_run.run_id is null then
+        perform syncsched._stale_write('release', array[p_run_id]);
+        return false;
+    end if;
+    if v_run.status = 'failed' then
+        perform syncsched._runs_failed(array[p_run_id]);
+    else
+        perform pg_notify('syncsched_runs', json_build_object('released', p_run_id)::text);
+    end if;
+    return true;
+end
+$$;
+
+ALTER FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) IS 'Give a running run back at worker shutdown (fenced by its lease token): the attempt is recorded as released and counts; pending again while attempts are left.';
+
+CREATE FUNCTION syncsched.reset_setting(p_key text) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_value text;
+begin
+    perform syncsched.setting(p_key);
+    update syncsched.settings as s set value = s.default_value where s.key = p_key returning s.value into v_value;
+    return v_value;
+end
+$$;
+
+ALTER FUNCTION syncsched.reset_setting(p_key text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.reset_setting(p_key text) IS 'Set a setting back to its default; returns it.';
+
+CREATE FUNCTION syncsched.resume_scheduler() RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    update syncsched.settings set value = 'false', updated_at = now() where key = 'scheduler_paused'
+$$;
+
+ALTER FUNCTION syncsched.resume_scheduler() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.resume_scheduler() IS 'Resume creating runs; periods missed while paused follow each integration''s misfire_policy.';
+
+CREATE FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval DEFAULT NULL::interval) RETURNS interval
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_base interval := syncsched.setting('retry_backoff_base')::interval;
+    v_cap interval := syncsched.setting('retry_backoff_cap')::interval;
+    v_ceiling interval := least(v_cap, v_base * power(2, least(greatest(p_attempt - 1, 0), 30)));
+begin
+    -- exponential backoff with full jitter; a larger Retry-After from the endpoint wins
+    return greatest(v_ceiling * random(), coalesce(p_retry_after, interval '0'));
+end
+$$;
+
+ALTER FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) IS 'Delay after failed attempt number p_attempt (1-based): random in [0, min(cap, base * 2^(attempt - 1))], at least p_retry_after.';
+
+CREATE FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean DEFAULT false) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_row syncsched.organization_integrations%rowtype;
+    v_live bigint;
+    v_run_id bigint;
+    v_at timestamptz := clock_timestamp();
+begin
+    perform syncsched._integration_id(p_org_id, p_integration_id);
+    perform syncsched._require(p_force, 'p_force');
+    select * into v_row
+    from syncsched.organization_integrations as o
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    -- the tick locks this row too (and skips it while run_now holds it): one run decision at a time
+    perform from syncsched.schedule_state as s where s.id = v_row.id for update;
+    if not p_force then
+        select r.run_id into v_live
+        from syncsched.sync_run_log as r
+        where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status in ('pending', 'running')
+        order by r.run_id desc
+        limit 1;
+        if v_live is not null then
+            raise exception 'syncsched: integration %/% already has run % pending or running', p_org_id,
+                p_integration_id, v_live
+                using errcode = 'object_in_use', hint = 'pass p_force => true to start another run anyway';
+        end if;
+    end if;
+    insert into syncsched.sync_run_log (
+        org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger, max_attempts, payload
+    ) values (
+        v_row.org_id, v_row.integration_id, v_row.integration_type, v_at,
+        v_row.org_id || '/' || v_row.integration_id || '/manual/'
+            || to_char(v_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'manual', coalesce(v_row.max_attempts, syncsched.setting('default_max_attempts')::integer), v_row.payload
+    )
+    returning run_id into v_run_id;
+    perform pg_notify('syncsched_runs', json_build_object('at', v_at, 'runs', 1)::text);
+    return v_run_id;
+end
+$$;
+
+ALTER FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) IS 'Queue a manual run now (key org/integration/manual/<timestamp>). Refused while the integration has a pending or running run, unless p_force.';
+
+CREATE FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone DEFAULT now(), p_limit integer DEFAULT 5000) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_started timestamptz := clock_timestamp();
+    v_paused boolean := syncsched.setting('scheduler_paused')::boolean;
+    v_skip_window interval := syncsched.setting('running_skip_window')::interval;
+    v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
+    v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
+    v_due integer := 0;
+    v_attempted integer := 0;
+    v_triggered integer := 0;
+    v_held integer := 0;
+    v_invalid integer := 0;
+    v_left integer := 0;
+    v_kinds text[];
+    v_orgs text[];
+    v_integrations text[];
+    v_types text[];
+    v_details jsonb[];
+    v_warnings text[];
+    v_warning text;
+    v_result jsonb;
+begin
+    if p_now is null or p_limit is null or p_limit < 1 then
+        raise exception 'run_scheduled_jobs: p_now must be given and p_limit at least 1'
+            using errcode = 'invalid_parameter_value';
+    end if;
+
+    -- One statement: the due schedules (through the next_run_at index, oldest first, rows another
+    -- tick or run_now holds skipped), each distinct schedule evaluated once, the runs inserted (at
+    -- most one per period: the UNIQUE idempotency key), the schedules advanced; the alerts to raise
+    -- come back as arrays.
+    with batch as (
+        select s.id, s.next_run_at, s.cron_spec
+        from syncsched.schedule_state as s
+        where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
+        order by s.next_run_at
+        limit p_limit
+        for update skip locked
+    ),
+    due as (
+        select b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
+            o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+            -- rows with the same schedule, zone, next period and policy share one evaluation
+            dense_rank() over (
+                order by b.cron_spec, o.interval_minutes, o.timezone, b.next_run_at, o.misfire_policy, o.misfire_grace
+            ) as schedule_no,
+            -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
+            exists (
+                select from syncsched.sync_run_log as r
+                where r.org_id = o.org_id and r.integration_id = o.integration_id
+                    and r.status in ('pending', 'running')
+                    and (r.status = 'pending' or r.lease_expires_at > now() or r.started_at > now() - v_skip_window)
+            ) as held
+        from batch as b
+        join syncsched.organization_integrations as o on o.id = b.id
+    ),
+    schedules as (
+        select distinct on (d.schedule_no) d.schedule_no, d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at,
+            d.misfire_policy, d.misfire_grace
+        from due as d
+        order by d.schedule_no
+    ),
+    evaluated as (
+        select s.schedule_no, p.*
+        from schedules as s
+        cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
+            s.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
+    ),
+    decided as (
+        select d.*, e.periods, e.missed, e.first_missed, e.last_missed, e.next_run_at as new_next_run_at,
+            e.problem
+        from due as d
+        join evaluated as e on e.schedule_no = d.schedule_no
+    ),
+    runs as (
+        insert into syncsched.sync_run_log (
+            org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
+            max_attempts, payload, not_before, enqueued_at, drift
+        )
+        select x.org_id, x.integration_id, x.integration_type, p.period,
+            syncsched._period_key(x.org_id, x.integration_id, p.period),
+            -- a period run later than the tick after it is a catch-up (late by design)
+            case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
+                then 'catch_up' else 'schedule' end,
+            coalesce(x.max_attempts, v_default_attempts), x.payload, now(), now(), p_now - p.period
+        from decided as x
+        cross join lateral unnest(x.periods) as p (period)
+        where x.problem is null and not x.held
+        order by p.period, x.id
+        on conflict (idempotency_key) do nothing
+        returning 1
+    ),
+    advanced as (
+        update syncsched.schedule_state as s
+        set next_run_at = case
+                when x.problem is not null then null  -- not due again until the schedule is fixed
+                when x.held and x.misfire_policy = 'catch_up' then s.next_run_at  -- the periods stay owed
+                else x.new_next_run_at
+            end,
+            last_tick_at = p_now,
+            problem = x.problem,
+            stale_check_at = case when x.problem is null then s.stale_check_at end
+        from decided as x
+        where s.id = x.id
+        returning 1
+    ),
+    alerts as (
+        select 'invalid_schedule' as kind, x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('error', x.problem, 'cron_schedule', x.cron_schedule, 'interval_minutes',
+                x.interval_minutes, 'timezone', x.timezone) as detail
+        from decided as x
+        where x.problem is not null
+        union all
+        select 'missed', x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('policy', x.misfire_policy, 'missed', x.missed, 'first', x.first_missed,
+                'last', x.last_missed)
+        from decided as x
+        where x.problem is null and x.missed > 0
+        union all
+        select 'skipped_overlap', x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('periods', to_jsonb(x.periods))
+        from decided as x
+        where x.problem is null and x.held and cardinality(x.periods) > 0
+    )
+    select
+        (select count(*) from decided),
+        (select coalesce(sum(cardinality(x.periods)), 0) from decided as x where x.problem is null and not x.held),
+        (select count(*) from runs),
+        (select count(*) from decided as x where x.problem is null and x.held and cardinality(x.periods) > 0),
+        (select count(*) from decided as x where x.problem is not null),
+        array_agg(a.kind), array_agg(a.org_id), array_agg(a.integration_id), array_agg(a.integration_type),
+        array_agg(a.detail),
+        array_agg(format('syncsched: integration %s/%s skipped: %s', a.org_id, a.integration_id, a.detail ->> 'error'))
+            filter (where a.kind = 'invalid_schedule')
+    into v_due, v_attempted, v_triggered, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
+        v_details, v_warnings
+    from alerts as a;
+
+    if v_kinds[1] is not null then
+        perform syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
+    end if;
+    foreach v_warning in array coalesce(v_warnings, '{}') loop
+        raise warning '%', v_warning;
+    end loop;
+
+    -- what is still due after this batch: beyond its limit, or held by another tick
+    select count(*)::integer into v_left
+    from syncsched.schedule_state as s
+    where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused;
+    if v_triggered > 0 then
+        perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'runs', v_triggered)::text);
+    end if;
+
+    v_result := jsonb_build_object(
+        'at', p_now,
+        'due', v_due,
+        'triggered', v_triggered,
+        'skipped_locked', case when v_due < p_limit then v_left else 0 end,
+        'skipped_running', v_held,
+        'skipped_duplicate', v_attempted - v_triggered,
+        'invalid', v_invalid,
+        'remaining', case when v_due < p_limit then 0 else v_left end,
+        'duration_ms', round(extract(epoch from clock_timestamp() - v_started)::numeric * 1000, 3)
+    );
+    if v_paused then
+        v_result := v_result || jsonb_build_object('paused', true);
+    end if;
+    insert into syncsched.scheduler_ticks (
+        at, started_at, finished_at, due, triggered, skipped_locked, skipped_running, skipped_duplicate,
+        invalid, remaining, duration_ms, lateness
+    ) values (
+        p_now, v_started, clock_timestamp(), v_due, v_triggered, (v_result ->> 'skipped_locked')::integer, v_held,
+        v_attempted - v_triggered, v_invalid, (v_result ->> 'remaining')::integer,
+        (v_result ->> 'duration_ms')::numeric, p_now - date_trunc('minute', p_now)
+    );
+    return v_result;
+end
+$$;
+
+ALTER FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) IS 'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert.';
+
+CREATE FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_problem text;
+    v_min interval := syncsched.setting('min_schedule_interval')::interval;
+    v_min_minutes integer := ceil(extract(epoch from v_min) / 60)::integer;
+    v_gap integer;
+begin
+    if p_cron_schedule is not null and p_interval_minutes is not null then
+        return 'has both a cron schedule and an interval: set one of them';
+    end if;
+    if p_cron_schedule is null and p_interval_minutes is null then
+        return case when p_is_enabled then 'is enabled but has no schedule: set cron_schedule or interval_minutes' end;
+    end if;
+    v_problem := syncsched.timezone_validate(p_timezone);
+    if v_problem is not null then
+        return v_problem;
+    end if;
+    if p_interval_minutes is not null then
+        if p_interval_minutes < 1 or p_interval_minutes * interval '1 minute' < v_min then
+            return format('interval of %s minutes is shorter than min_schedule_interval (%s minutes)',
+                p_interval_minutes, v_min_minutes);
+        end if;
+        return null;
+    end if;
+    v_problem := syncsched.cron_validate(p_cron_schedule);
+    if v_problem is not null then
+        return format('has an invalid cron schedule "%s": %s', left(p_cron_schedule, 100), v_problem);
+    end if;
+    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule), v_min_minutes);
+    if v_gap < v_min_minutes then
+        return format('cron schedule "%s" fires %s minute(s) apart, more often than min_schedule_interval (%s minutes)',
+            p_cron_schedule, v_gap, v_min_minutes);
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) IS 'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it).';
+
+CREATE FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    if p_mode is null or p_mode not in ('active', 'passive') then
+        raise exception 'syncsched: endpoint mode must be active or passive' using errcode = 'invalid_parameter_value';
+    end if;
+    update syncsched.endpoint_health as h
+    set mode = p_mode, status = 'unknown', consecutive_failures = 0, updated_at = now(),
+        next_check_at = case when p_mode = 'active' then now() end
+    where h.integration_type = p_integration_type;
+    if not found then
+        raise exception 'syncsched: no integration type %', left(p_integration_type, 100) using errcode = 'no_data_found';
+    end if;
+    perform syncsched._resolve_alerts(array[
+        syncsched._alert_key('endpoint_passive', null, null, p_integration_type),
+        syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)
+    ]);
+end
+$$;
+
+ALTER FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) IS 'Switch a type''s health to active (checked by the workers, circuit breaker on) or passive (run outcomes only); the status starts over as unknown.';
+
+CREATE FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    perform syncsched._integration_id(p_org_id, p_integration_id);
+    perform syncsched._require(p_minutes, 'p_minutes');
+    update syncsched.organization_integrations as o
+    set interval_minutes = p_minutes, cron_schedule = null
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    return syncsched._next_run_at(p_org_id, p_integration_id);
+end
+$$;
+
+ALTER FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) IS 'Run an integration every p_minutes minutes (aligned to the Unix epoch); returns its next run.';
+
+CREATE FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text DEFAULT NULL::text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    perform syncsched._integration_id(p_org_id, p_integration_id);
+    perform syncsched._require(p_cron_schedule, 'p_cron_schedule');
+    update syncsched.organization_integrations as o
+    set cron_schedule = p_cron_schedule, interval_minutes = null, timezone = coalesce(p_timezone, o.timezone)
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    return syncsched._next_run_at(p_org_id, p_integration_id);
+end
+$$;
+
+ALTER FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text) IS 'Give an integration a cron schedule (and optionally a time zone); returns its next run.';
+
+CREATE FUNCTION syncsched.set_setting(p_key text, p_value text) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_value text;
+begin
+    perform syncsched.setting(p_key);  -- an unknown key is a clear error
+    update syncsched.settings as s set value = p_value where s.key = p_key returning s.value into v_value;
+    return v_value;
+end
+$$;
+
+ALTER FUNCTION syncsched.set_setting(p_key text, p_value text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.set_setting(p_key text, p_value text) IS 'Change a setting; the value is checked against the key''s type and range (SQLSTATE 22023 when it does not fit, nothing written). Returns the value stored.';
+
+CREATE FUNCTION syncsched.setting(p_key text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_value text;
+begin
+    select s.value into v_value from syncsched.settings as s where s.key = p_key;
+    if not found then
+        raise exception 'syncsched: unknown setting "%"', p_key
+            using errcode = 'invalid_parameter_value';
+    end if;
+    return v_value;
+end
+$$;
+
+ALTER FUNCTION syncsched.setting(p_key text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.setting(p_key text) IS 'The value of a setting (text, checked against its type when written); raises invalid_parameter_value for an unknown key.';
+
+CREATE PROCEDURE syncsched.tick(IN p_now timestamp with time zone DEFAULT NULL::timestamp with time zone)
+    LANGUAGE plpgsql
+    AS $$
+declare
+    -- A procedure that commits can be neither SECURITY DEFINER nor pin its search_path: it
+    -- calls the functions that do, and names nothing that a caller's search_path could
+    -- replace (qualified functions and types, keyword casts).
+    v_now timestamp with time zone := coalesce(p_now, pg_catalog.now());
+    v_batch integer := syncsched.setting('tick_batch_size')::integer;
+    v_result pg_catalog.jsonb;
+begin
+    loop
+        v_result := syncsched.run_scheduled_jobs(v_now, v_batch);
+        commit;  -- each batch is its own transaction
+        exit when syncsched._tick_done(v_result, v_batch);
+    end loop;
+    perform syncsched.check_staleness(v_now);
+    perform syncsched.reap_expired_runs();
+end
+$$;
+
+ALTER PROCEDURE syncsched.tick(IN p_now timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) IS 'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.';
+
+CREATE FUNCTION syncsched.timezone_validate(p_tz text) RETURNS text
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_probe timestamptz;
+begin
+    if p_tz is null or p_tz = '' then
+        return 'time zone is empty';
+    end if;
+    if p_tz in ('UTC', 'Etc/UTC', 'Europe/Oslo') then
+        return null;  -- the common cases, without a catalog lookup
+    end if;
+    if not syncsched._tz_name_ok(p_tz) then
+        return format('unknown time zone "%s": use an IANA name such as Europe/Oslo', left(p_tz, 64));
+    end if;
+    begin
+        v_probe := (timestamp '2000-01-01' at time zone p_tz);
+    exception when invalid_parameter_value or feature_not_supported then
+        return format('unknown time zone "%s"', p_tz);
+    end;
+    -- Names without a slash may be mere abbreviations (CEST, AEDT): those are not zones.
+    if p_tz !~ '/' and not exists (select from pg_catalog.pg_timezone_names as n where n.name = p_tz) then
+        return format('unknown time zone "%s": use an IANA name such as Europe/Oslo', p_tz);
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched.timezone_validate(p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.timezone_validate(p_tz text) IS 'NULL when p_tz is an IANA time zone known to this server, else a message saying why not.';
+
+CREATE FUNCTION syncsched.uninstall_cron() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_name text;
+    v_removed integer := 0;
+    v_count integer;
+begin
+    if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
+        return 0;
+    end if;
+    foreach v_name in array array['syncsched_tick', 'syncsched_prune'] loop
+        execute format('select %I.unschedule(j.jobid) from %I.job as j where j.jobname = $1 and j.username = $2',
+            'cron', 'cron')
+            using v_name, current_user;
+        get diagnostics v_count = row_count;  -- EXECUTE does not set FOUND
+        v_removed := v_removed + v_count;
+    end loop;
+    return v_removed;
+end
+$_$;
+
+ALTER FUNCTION syncsched.uninstall_cron() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.uninstall_cron() IS 'Remove the jobs install_cron scheduled (for the calling role); returns how many.';
+
+CREATE FUNCTION syncsched.upcoming_runs(p_within interval DEFAULT '00:01:00'::interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(org_id text, integration_id text, integration_type text, next_run_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select o.org_id, o.integration_id, o.integration_type, s.next_run_at
+    from syncsched.schedule_state as s
+    join syncsched.organization_integrations as o on o.id = s.id
+    where s.next_run_at <= p_now + p_within
+    order by s.next_run_at, s.id
+$$;
+
+ALTER FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) IS 'Integrations whose next scheduled run is within p_within (or overdue), soonest first; read through the next_run_at index.';
+
+CREATE FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text DEFAULT NULL::text, p_interval_minutes integer DEFAULT NULL::integer, p_timezone text DEFAULT 'UTC'::text, p_payload jsonb DEFAULT '{}'::jsonb, p_is_enabled boolean DEFAULT true, p_misfire_policy syncsched.misfire_policy DEFAULT 'run_once'::syncsched.misfire_policy, p_max_attempts integer DEFAULT NULL::integer) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_id bigint;
+begin
+    perform syncsched._check_name(p_org_id, 'p_org_id');
+    perform syncsched._check_name(p_integration_id, 'p_integration_id');
+    perform syncsched._require(p_integration_type, 'p_integration_type');
+    perform syncsched._require(p_timezone, 'p_timezone');
+    perform syncsched._require(p_is_enabled, 'p_is_enabled');
+    perform syncsched._require(p_misfire_policy, 'p_misfire_policy');
+    if p_payload is not null and pg_column_size(p_payload) > 65536 then
+        raise exception 'syncsched: payload of %/% is % bytes, at most 64 kB', left(p_org_id, 128),
+            left(p_integration_id, 128), pg_column_size(p_payload)
+            using errcode = 'program_limit_exceeded';
+    end if;
+    insert into syncsched.organization_integrations as o (
+        org_id, integration_id, integration_type, cron_schedule, interval_minutes, timezone, payload,
+        is_enabled, misfire_policy, max_attempts
+    ) values (
+        p_org_id, p_integration_id, p_integration_type, p_cron_schedule, p_interval_minutes, p_timezone,
+        coalesce(p_payload, '{}'), p_is_enabled, p_misfire_policy, p_max_attempts
+    )
+    on conflict (org_id, integration_id) do update
+    set integration_type = excluded.integration_type,
+        cron_schedule = excluded.cron_schedule,
+        interval_minutes = excluded.interval_minutes,
+        timezone = excluded.timezone,
+        payload = excluded.payload,
+        is_enabled = excluded.is_enabled,
+        misfire_policy = excluded.misfire_policy,
+        max_attempts = excluded.max_attempts
+    returning o.id into v_id;
+    return v_id;
+end
+$$;
+
+ALTER FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) IS 'Create or replace an integration of an organization; returns its id. The schedule is validated (SQLSTATE 22023).';
+
+CREATE FUNCTION syncsched.worker_config() RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select jsonb_build_object(
+        'lease', extract(epoch from syncsched.setting('lease')::interval),
+        'health_check_timeout', extract(epoch from syncsched.setting('health_check_timeout')::interval),
+        'warmup_timeout', extract(epoch from syncsched.setting('warmup_timeout')::interval),
+        'scheduler_silent_after', extract(epoch from syncsched.setting('scheduler_silent_after')::interval),
+        'allowed_private_hosts', syncsched.setting('allowed_private_hosts'),
+        'allowed_insecure_hosts', syncsched.setting('allowed_insecure_hosts')
+    )
+$$;
+
+ALTER FUNCTION syncsched.worker_config() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.worker_config() IS 'The settings a worker needs: lease, health_check_timeout, warmup_timeout, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.';
+
+CREATE TABLE syncsched.alert_kinds (
+    kind text NOT NULL,
+    is_condition boolean NOT NULL,
+    severity text NOT NULL,
+    description text NOT NULL,
+    CONSTRAINT alert_kinds_severity_known CHECK ((severity = ANY (ARRAY['warning'::text, 'danger'::text])))
+);
+
+ALTER TABLE syncsched.alert_kinds OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.alert_kinds IS 'The kinds of alert: whether each is a condition (open until what caused it clears) or an event, and its severity.';
+
+COMMENT ON COLUMN syncsched.alert_kinds.kind IS 'Name of the kind, as in scheduler_alerts.kind.';
+
+COMMENT ON COLUMN syncsched.alert_kinds.is_condition IS 'Conditions stay open until resolved; events are shown for 24 hours.';
+
+COMMENT ON COLUMN syncsched.alert_kinds.severity IS 'danger (someone must act) or warning; the colour of the webhook message and the log level of the workers.';
+
+COMMENT ON COLUMN syncsched.alert_kinds.description IS 'When it is raised and when it is resolved.';
+
+COMMENT ON CONSTRAINT alert_kinds_severity_known ON syncsched.alert_kinds IS 'danger or warning.';
+
+CREATE TABLE syncsched.scheduler_alerts (
+    alert_id bigint NOT NULL,
+    kind text NOT NULL,
+    alert_key text NOT NULL,
+    org_id text,
+    integration_id text,
+    integration_type text,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    delivered_at timestamp with time zone,
+    delivery text DEFAULT 'none'::text NOT NULL,
+    delivery_attempts integer DEFAULT 0 NOT NULL,
+    delivery_not_before timestamp with time zone,
+    delivery_error text,
+    is_condition boolean DEFAULT false NOT NULL,
+    CONSTRAINT scheduler_alerts_delivery_known CHECK ((delivery = ANY (ARRAY['none'::text, 'pending'::text, 'sent'::text, 'suppressed'::text, 'failed'::text])))
+);
+
+ALTER TABLE ONLY syncsched.scheduler_alerts FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE syncsched.scheduler_alerts OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.scheduler_alerts IS 'Things a person should know about: skipped or missed periods, drift, failures, endpoint health.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.alert_id IS 'The alert.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.kind IS 'What happened (alert_kinds).';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.alert_key IS 'Deduplication key: kind plus what it is about (org/integration or type).';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.org_id IS 'The organization it is about, if any.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.integration_id IS 'The integration it is about, if any.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.integration_type IS 'The integration type it is about, if any.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.detail IS 'The details (counts, periods, errors), as JSON.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.at IS 'When it was raised (the clock of what raised it: the tick''s p_now, or now()).';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.resolved_at IS 'Set when the condition behind the alert has cleared.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.delivered_at IS 'When the alert was sent to the webhook, if one is configured.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.delivery IS 'Webhook delivery: none (no webhook when raised), pending, sent, suppressed (same key sent within alert_repeat_after), failed.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.delivery_attempts IS 'Failed webhook deliveries so far.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.delivery_not_before IS 'The next webhook delivery is not tried before this time.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.delivery_error IS 'Why the last webhook delivery failed.';
+
+COMMENT ON COLUMN syncsched.scheduler_alerts.is_condition IS 'A condition (open until resolved_at) rather than an event, as alert_kinds said when it was raised.';
+
+COMMENT ON CONSTRAINT scheduler_alerts_delivery_known ON syncsched.scheduler_alerts IS 'Webhook delivery states.';
+
+CREATE VIEW syncsched.alerts_open AS
+ SELECT c.alert_id,
+    c.kind,
+    c.alert_key,
+    c.org_id,
+    c.integration_id,
+    c.integration_type,
+    c.detail,
+    c.at,
+    c.delivery
+   FROM ( SELECT DISTINCT ON (a.alert_key) a.alert_id,
+            a.kind,
+            a.alert_key,
+            a.org_id,
+            a.integration_id,
+            a.integration_type,
+            a.detail,
+            a.at,
+            a.resolved_at,
+            a.delivered_at,
+            a.delivery,
+            a.delivery_attempts,
+            a.delivery_not_before,
+            a.delivery_error,
+            a.is_condition
+           FROM syncsched.scheduler_alerts a
+          WHERE (a.is_condition AND (a.resolved_at IS NULL))
+          ORDER BY a.alert_key, a.at DESC, a.alert_id DESC) c
+UNION ALL
+ SELECT e.alert_id,
+    e.kind,
+    e.alert_key,
+    e.org_id,
+    e.integration_id,
+    e.integration_type,
+    e.detail,
+    e.at,
+    e.delivery
+   FROM ( SELECT DISTINCT ON (a.alert_key) a.alert_id,
+            a.kind,
+            a.alert_key,
+            a.org_id,
+            a.integration_id,
+            a.integration_type,
+            a.detail,
+            a.at,
+            a.resolved_at,
+            a.delivered_at,
+            a.delivery,
+            a.delivery_attempts,
+            a.delivery_not_before,
+            a.delivery_error,
+            a.is_condition
+           FROM syncsched.scheduler_alerts a
+          WHERE ((NOT a.is_condition) AND (a.at > (now() - '24:00:00'::interval)))
+          ORDER BY a.alert_key, a.at DESC, a.alert_id DESC) e;
+
+ALTER TABLE syncsched.alerts_open OWNER TO syncsched_owner;
+
+COMMENT ON VIEW syncsched.alerts_open IS 'What needs attention: each open condition (stale, failing, endpoint_unhealthy, endpoint_passive, scheduler_silent, invalid_schedule; see alert_kinds) until it clears, and the latest event of each key for 24 hours.';
+
+CREATE TABLE syncsched.dispatch_state (
+    integration_type text NOT NULL,
+    last_org_id text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE syncsched.dispatch_state OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.dispatch_state IS 'Per integration type, where the last claim stopped in its round robin across organizations (owner-written).';
+
+COMMENT ON COLUMN syncsched.dispatch_state.integration_type IS 'The integration type.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.last_org_id IS 'The organization the last claim of this type served last: the next claim starts after it.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.updated_at IS 'When a claim last moved it.';
+
+CREATE TABLE syncsched.endpoint_health (
+    integration_type text NOT NULL,
+    status text DEFAULT 'unknown'::text NOT NULL,
+    mode text DEFAULT 'active'::text NOT NULL,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    last_check_at timestamp with time zone,
+    next_check_at timestamp with time zone,
+    last_success_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT endpoint_health_failures_nonnegative CHECK ((consecutive_failures >= 0)),
+    CONSTRAINT endpoint_health_mode_known CHECK ((mode = ANY (ARRAY['active'::text, 'passive'::text]))),
+    CONSTRAINT endpoint_health_status_known CHECK ((status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text])))
+);
+
+ALTER TABLE syncsched.endpoint_health OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.endpoint_health IS 'Health of each integration type endpoint, shared by all workers.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.integration_type IS 'The integration type.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.status IS 'healthy, unhealthy or unknown.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.mode IS 'active: the worker sends health checks; passive: health follows run outcomes only.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.consecutive_failures IS 'Failed checks (active) or failed attempts (passive) in a row.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_check_at IS 'When the last health check ended.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.next_check_at IS 'No worker checks before this time (interval, backed off after failures).';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_success_at IS 'When a check or a run last succeeded.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_used_at IS 'Last time a run was sent to the endpoint: an endpoint idle for longer than warmup_after is warmed up first.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_error IS 'Why the last check or attempt failed.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.updated_at IS 'When the row was last written.';
+
+COMMENT ON CONSTRAINT endpoint_health_failures_nonnegative ON syncsched.endpoint_health IS 'A count of failures.';
+
+COMMENT ON CONSTRAINT endpoint_health_mode_known ON syncsched.endpoint_health IS 'active or passive.';
+
+COMMENT ON CONSTRAINT endpoint_health_status_known ON syncsched.endpoint_health IS 'healthy, unhealthy or unknown.';
+
+CREATE TABLE syncsched.integration_types (
+    integration_type text NOT NULL,
+    endpoint_url text NOT NULL,
+    health_url text,
+    health_method text DEFAULT 'HEAD'::text NOT NULL,
+    timeout_ms integer DEFAULT 30000 NOT NULL,
+    connect_timeout_ms integer DEFAULT 5000 NOT NULL,
+    max_concurrency integer DEFAULT 5 NOT NULL,
+    auth_secret_env text,
+    health_check_interval interval DEFAULT '00:15:00'::interval NOT NULL,
+    description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT integration_types_auth_secret_env_name CHECK (((auth_secret_env IS NULL) OR (auth_secret_env ~ '^[A-Z_][A-Z0-9_]*$'::text))),
+    CONSTRAINT integration_types_connect_timeout_positive CHECK (((connect_timeout_ms >= 1) AND (connect_timeout_ms <= 600000))),
+    CONSTRAINT integration_types_endpoint_url_http CHECK ((endpoint_url ~* '^https?://[^/?#]+'::text)),
+    CONSTRAINT integration_types_health_check_interval_positive CHECK ((health_check_interval > '00:00:00'::interval)),
+    CONSTRAINT integration_types_health_method_known CHECK ((health_method = ANY (ARRAY['HEAD'::text, 'GET'::text]))),
+    CONSTRAINT integration_types_health_url_http CHECK (((health_url IS NULL) OR (health_url ~* '^https?://[^/?#]+'::text))),
+    CONSTRAINT integration_types_max_concurrency_positive CHECK (((max_concurrency >= 1) AND (max_concurrency <= 10000))),
+    CONSTRAINT integration_types_name_format CHECK ((integration_type ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT integration_types_timeout_positive CHECK (((timeout_ms >= 1) AND (timeout_ms <= 3600000)))
+);
+
+ALTER TABLE syncsched.integration_types OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.integration_types IS 'One row per kind of integration. Endpoint URLs are controlled by the DBA here; tenants never supply hosts.';
+
+COMMENT ON COLUMN syncsched.integration_types.integration_type IS 'Name of the type (lower case), referenced by the integrations.';
+
+COMMENT ON COLUMN syncsched.integration_types.endpoint_url IS 'URL the worker POSTs each run to.';
+
+COMMENT ON COLUMN syncsched.integration_types.health_url IS 'URL of the lightweight health check; endpoint_url when null.';
+
+COMMENT ON COLUMN syncsched.integration_types.health_method IS 'HEAD or GET: the method of health checks and warm-ups.';
+
+COMMENT ON COLUMN syncsched.integration_types.timeout_ms IS 'Longest time a call may take, in milliseconds.';
+
+COMMENT ON COLUMN syncsched.integration_types.connect_timeout_ms IS 'Longest time to connect to the endpoint, in milliseconds.';
+
+COMMENT ON COLUMN syncsched.integration_types.max_concurrency IS 'Most runs of this type in flight at once, across all workers.';
+
+COMMENT ON COLUMN syncsched.integration_types.auth_secret_env IS 'Name of the environment variable, on the worker, that holds the Authorization header value. The secret itself is never stored.';
+
+COMMENT ON COLUMN syncsched.integration_types.health_check_interval IS 'How often one of the workers checks the endpoint in active mode (backed off after failures).';
+
+COMMENT ON COLUMN syncsched.integration_types.description IS 'What the type is, for people.';
+
+COMMENT ON COLUMN syncsched.integration_types.created_at IS 'When the type was added.';
+
+COMMENT ON COLUMN syncsched.integration_types.updated_at IS 'Set when the row is created; whoever changes the row may set it (nothing does automatically).';
+
+COMMENT ON CONSTRAINT integration_types_auth_secret_env_name ON syncsched.integration_types IS 'The secret''s variable has an environment-variable name (the secret itself is never stored).';
+
+COMMENT ON CONSTRAINT integration_types_connect_timeout_positive ON syncsched.integration_types IS 'Connecting may take 1 ms to 10 minutes.';
+
+COMMENT ON CONSTRAINT integration_types_endpoint_url_http ON syncsched.integration_types IS 'Endpoints are http(s) URLs with a host (the worker''s guard decides which it may call).';
+
+COMMENT ON CONSTRAINT integration_types_health_check_interval_positive ON syncsched.integration_types IS 'Health checks are some time apart.';
+
+COMMENT ON CONSTRAINT integration_types_health_method_known ON syncsched.integration_types IS 'Health checks are HEAD or GET.';
+
+COMMENT ON CONSTRAINT integration_types_health_url_http ON syncsched.integration_types IS 'Health URLs are http(s) URLs with a host.';
+
+COMMENT ON CONSTRAINT integration_types_max_concurrency_positive ON syncsched.integration_types IS '1 to 10,000 runs of a type in flight.';
+
+COMMENT ON CONSTRAINT integration_types_name_format ON syncsched.integration_types IS 'Type names are lower-case identifiers (they appear in URLs, metrics and lock keys).';
+
+COMMENT ON CONSTRAINT integration_types_timeout_positive ON syncsched.integration_types IS 'A call may take 1 ms to 1 hour.';
+
+CREATE TABLE syncsched.organization_integrations (
+    id bigint NOT NULL,
+    org_id text NOT NULL,
+    integration_id text NOT NULL,
+    integration_type text NOT NULL,
+    cron_schedule text,
+    interval_minutes integer,
+    timezone text DEFAULT 'UTC'::text NOT NULL,
+    is_enabled boolean DEFAULT true NOT NULL,
+    misfire_policy syncsched.misfire_policy DEFAULT 'run_once'::syncsched.misfire_policy NOT NULL,
+    misfire_grace interval DEFAULT '00:15:00'::interval NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    max_attempts integer,
+    max_staleness interval,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organization_integrations_cron_length CHECK ((length(cron_schedule) <= 200)),
+    CONSTRAINT organization_integrations_integration_id_format CHECK ((integration_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
+    CONSTRAINT organization_integrations_interval_range CHECK (((interval_minutes >= 1) AND (interval_minutes <= 525600))),
+    CONSTRAINT organization_integrations_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT organization_integrations_max_staleness_positive CHECK ((max_staleness > '00:00:00'::interval)),
+    CONSTRAINT organization_integrations_misfire_grace_nonnegative CHECK ((misfire_grace >= '00:00:00'::interval)),
+    CONSTRAINT organization_integrations_one_schedule_kind CHECK (((cron_schedule IS NULL) OR (interval_minutes IS NULL))),
+    CONSTRAINT organization_integrations_org_id_format CHECK ((org_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
+    CONSTRAINT organization_integrations_payload_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT organization_integrations_payload_size CHECK ((pg_column_size(payload) <= 65536)),
+    CONSTRAINT organization_integrations_timezone_length CHECK (((length(timezone) >= 1) AND (length(timezone) <= 64)))
+);
+
+ALTER TABLE ONLY syncsched.organization_integrations FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE syncsched.organization_integrations OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.organization_integrations IS 'One scheduled integration of one organization. Plain INSERT/UPDATE works: a trigger validates the schedule and maintains next_run_at.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.id IS 'Stable integer id, used as the key of the per-integration advisory lock.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.org_id IS 'The organization (tenant).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.integration_id IS 'The integration''s name within its organization.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.integration_type IS 'Which endpoint it calls (integration_types).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.cron_schedule IS 'Five-field cron expression (Debian cron dialect) evaluated in timezone; null when interval_minutes is used or the integration is not scheduled.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.interval_minutes IS 'Run every N minutes instead of a cron expression.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.timezone IS 'IANA time zone in which cron_schedule is evaluated (DST included).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.is_enabled IS 'Disabled: no scheduled runs, pending runs cancelled.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.misfire_policy IS 'What a tick does with periods that were missed: run_once, catch_up or skip (see the type).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.misfire_grace IS 'With misfire_policy skip: how late a period may still be run.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.payload IS 'JSON object sent to the endpoint with each run (at most 64 kB). Never holds secrets.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.max_attempts IS 'Attempts per run; settings.default_max_attempts when null.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.max_staleness IS 'Alert stale when no run completed for this long; twice the schedule period when null.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.created_at IS 'When the integration was created.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.updated_at IS 'When the integration was last written.';
+
+COMMENT ON CONSTRAINT organization_integrations_cron_length ON syncsched.organization_integrations IS 'Cron expressions of at most 200 characters.';
+
+COMMENT ON CONSTRAINT organization_integrations_integration_id_format ON syncsched.organization_integrations IS 'Integration ids: 1-128 letters, digits, ".", "_", ":" or "-".';
+
+COMMENT ON CONSTRAINT organization_integrations_interval_range ON syncsched.organization_integrations IS 'Intervals from 1 minute to a year (min_schedule_interval is checked by the trigger).';
+
+COMMENT ON CONSTRAINT organization_integrations_max_attempts_range ON syncsched.organization_integrations IS '1 to 100 attempts per run.';
+
+COMMENT ON CONSTRAINT organization_integrations_max_staleness_positive ON syncsched.organization_integrations IS 'A staleness limit is positive.';
+
+COMMENT ON CONSTRAINT organization_integrations_misfire_grace_nonnegative ON syncsched.organization_integrations IS 'A grace is not negative.';
+
+COMMENT ON CONSTRAINT organization_integrations_one_schedule_kind ON syncsched.organization_integrations IS 'A cron schedule or an interval, not both.';
+
+COMMENT ON CONSTRAINT organization_integrations_org_id_format ON syncsched.organization_integrations IS 'Organization ids: 1-128 letters, digits, ".", "_", ":" or "-" (they appear in idempotency keys).';
+
+COMMENT ON CONSTRAINT organization_integrations_payload_object ON syncsched.organization_integrations IS 'The payload is a JSON object.';
+
+COMMENT ON CONSTRAINT organization_integrations_payload_size ON syncsched.organization_integrations IS 'The payload is at most 64 kB.';
+
+COMMENT ON CONSTRAINT organization_integrations_timezone_length ON syncsched.organization_integrations IS 'Zone names of 1-64 characters (the trigger checks the zone exists).';
+
+ALTER TABLE syncsched.organization_integrations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME syncsched.organization_integrations_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE syncsched.sync_run_attempts (
+    run_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    outcome text NOT NULL,
+    worker_id text,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    http_status integer,
+    error text,
+    response_excerpt text,
+    CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
+    CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
+    CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
+    CONSTRAINT sync_run_attempts_outcome_known CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'lost'::text, 'released'::text])))
+);
+
+ALTER TABLE syncsched.sync_run_attempts OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.sync_run_attempts IS 'Every attempt of every run that has ended (completed, failed, lost with its lease, released at shutdown): the audit trail of an export. The attempt running now is the run itself (view run_attempts shows both).';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.run_id IS 'The run.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.attempt IS 'Attempt number, from 1, as the worker logs it and sends it in the POST body.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.outcome IS 'completed (2xx), failed (an error or non-2xx answer), lost (the lease expired: the worker stopped), released (given back at shutdown).';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.worker_id IS 'The worker that made the attempt.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.started_at IS 'When the attempt was claimed.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.finished_at IS 'When it ended (for lost: when it was found lost).';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.http_status IS 'HTTP status of the endpoint''s answer, if one came.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.error IS 'What went wrong; null for a completed attempt.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.response_excerpt IS 'Start of the endpoint''s answer to a completed attempt (capped by the worker).';
+
+COMMENT ON CONSTRAINT sync_run_attempts_attempt_positive ON syncsched.sync_run_attempts IS 'Attempts count from 1.';
+
+COMMENT ON CONSTRAINT sync_run_attempts_finished_after_start ON syncsched.sync_run_attempts IS 'An attempt ends after it starts.';
+
+COMMENT ON CONSTRAINT sync_run_attempts_http_status_range ON syncsched.sync_run_attempts IS 'HTTP statuses are 100-599.';
+
+COMMENT ON CONSTRAINT sync_run_attempts_outcome_known ON syncsched.sync_run_attempts IS 'How an attempt can end.';
+
+CREATE TABLE syncsched.sync_run_log (
+    run_id bigint NOT NULL,
+    org_id text NOT NULL,
+    integration_id text NOT NULL,
+    integration_type text NOT NULL,
+    scheduled_for timestamp with time zone NOT NULL,
+    idempotency_key text NOT NULL,
+    trigger text NOT NULL,
+    status syncsched.run_status DEFAULT 'pending'::syncsched.run_status NOT NULL,
+    attempt integer DEFAULT 0 NOT NULL,
+    max_attempts integer NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    not_before timestamp with time zone DEFAULT now() NOT NULL,
+    enqueued_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    worker_id text,
+    lease_token uuid,
+    lease_expires_at timestamp with time zone,
+    drift interval,
+    http_status integer,
+    error text,
+    response_excerpt text,
+    CONSTRAINT sync_run_log_attempt_range CHECK (((attempt >= 0) AND (attempt <= max_attempts))),
+    CONSTRAINT sync_run_log_final_has_finished_at CHECK (((status <> ALL (ARRAY['completed'::syncsched.run_status, 'failed'::syncsched.run_status, 'cancelled'::syncsched.run_status])) OR (finished_at IS NOT NULL))),
+    CONSTRAINT sync_run_log_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
+    CONSTRAINT sync_run_log_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT sync_run_log_pending_has_attempts_left CHECK (((status <> 'pending'::syncsched.run_status) OR (attempt < max_attempts))),
+    CONSTRAINT sync_run_log_running_has_lease CHECK (((status <> 'running'::syncsched.run_status) OR ((lease_token IS NOT NULL) AND (lease_expires_at IS NOT NULL) AND (started_at IS NOT NULL)))),
+    CONSTRAINT sync_run_log_trigger_known CHECK ((trigger = ANY (ARRAY['schedule'::text, 'manual'::text, 'catch_up'::text])))
+);
+
+ALTER TABLE syncsched.sync_run_log OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.sync_run_log IS 'One row per run of an integration: the queue and its history. The UNIQUE idempotency_key guarantees at most one run per integration and period.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.run_id IS 'The run.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.org_id IS 'The organization of the integration.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.integration_id IS 'The integration.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.integration_type IS 'The integration''s type when the run was created: where it is sent.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.scheduled_for IS 'The period this run serves (the fire time), or the request time of a manual run.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.idempotency_key IS 'org_id/integration_id/<scheduled_for in UTC, ISO minute>; manual runs: org_id/integration_id/manual/<timestamp>. Sent to the endpoint as the Idempotency-Key header.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.trigger IS 'What created the run: schedule, manual (run_now) or catch_up (a missed period).';
+
+COMMENT ON COLUMN syncsched.sync_run_log.status IS 'pending, running, completed, failed or cancelled (see the type run_status).';
+
+COMMENT ON COLUMN syncsched.sync_run_log.attempt IS 'Number of the current or last attempt, from 1; 0 for a run never claimed.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.max_attempts IS 'Attempts this run may make (the integration''s max_attempts, else settings.default_max_attempts).';
+
+COMMENT ON COLUMN syncsched.sync_run_log.payload IS 'Snapshot of the integration payload when the run was created.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.not_before IS 'A pending run is not claimed before this time (retry backoff).';
+
+COMMENT ON COLUMN syncsched.sync_run_log.enqueued_at IS 'When the run was created (wall clock).';
+
+COMMENT ON COLUMN syncsched.sync_run_log.started_at IS 'When its current (or last) attempt was claimed.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.finished_at IS 'When it reached completed, failed or cancelled.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.heartbeat_at IS 'Last heartbeat of the worker holding it.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.worker_id IS 'The worker of the current (or last) attempt.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.lease_token IS 'Fencing token of the current claim: every worker write must present it.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.lease_expires_at IS 'A running run whose lease expired is taken back by the tick (liveness comes from the heartbeat, not from age).';
+
+COMMENT ON COLUMN syncsched.sync_run_log.drift IS 'How late the run started after its period: the tick''s lateness when it created the run plus the time the run waited to be claimed.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.http_status IS 'HTTP status of the last attempt''s answer.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.error IS 'The last attempt''s error; null after a success (earlier errors are in sync_run_attempts).';
+
+COMMENT ON COLUMN syncsched.sync_run_log.response_excerpt IS 'Start of the endpoint response body, capped by the worker.';
+
+COMMENT ON CONSTRAINT sync_run_log_attempt_range ON syncsched.sync_run_log IS 'Never more attempts than allowed.';
+
+COMMENT ON CONSTRAINT sync_run_log_final_has_finished_at ON syncsched.sync_run_log IS 'A finished run says when.';
+
+COMMENT ON CONSTRAINT sync_run_log_http_status_range ON syncsched.sync_run_log IS 'HTTP statuses are 100-599.';
+
+COMMENT ON CONSTRAINT sync_run_log_max_attempts_range ON syncsched.sync_run_log IS '1 to 100 attempts.';
+
+COMMENT ON CONSTRAINT sync_run_log_pending_has_attempts_left ON syncsched.sync_run_log IS 'A pending run can still be tried.';
+
+COMMENT ON CONSTRAINT sync_run_log_running_has_lease ON syncsched.sync_run_log IS 'A running run has a lease (token and expiry) and a start.';
+
+COMMENT ON CONSTRAINT sync_run_log_trigger_known ON syncsched.sync_run_log IS 'What created the run: schedule, manual or catch_up.';
+
+CREATE VIEW syncsched.recent_runs AS
+ SELECT r.run_id,
+    r.org_id,
+    r.integration_id,
+    r.integration_type,
+    r.trigger,
+    r.status,
+    r.scheduled_for,
+    r.enqueued_at,
+    r.started_at,
+    r.finished_at,
+    (r.finished_at - r.started_at) AS duration,
+    r.attempt,
+    r.max_attempts,
+    r.worker_id,
+    r.http_status,
+    r.error,
+    ( SELECT COALESCE(jsonb_agg(jsonb_build_object('attempt', a.attempt, 'outcome', a.outcome, 'worker_id', a.worker_id, 'started_at', a.started_at, 'finished_at', a.finished_at, 'http_status', a.http_status, 'error', "left"(a.error, 500)) ORDER BY a.attempt), '[]'::jsonb) AS "coalesce"
+           FROM syncsched.sync_run_attempts a
+          WHERE (a.run_id = r.run_id)) AS attempts
+   FROM syncsched.sync_run_log r
+  WHERE ((r.enqueued_at > (now() - '24:00:00'::interval)) OR (r.status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status])));
+
+ALTER TABLE syncsched.recent_runs OWNER TO syncsched_owner;
+
+COMMENT ON VIEW syncsched.recent_runs IS 'Runs of the last 24 hours and every run still pending or running, each with its ended attempts (attempts: attempt, outcome, worker, times, HTTP status, error).';
+
+CREATE VIEW syncsched.run_attempts AS
+ SELECT a.run_id,
+    r.org_id,
+    r.integration_id,
+    r.integration_type,
+    a.attempt,
+    a.outcome,
+    a.worker_id,
+    a.started_at,
+    a.finished_at,
+    (a.finished_at - a.started_at) AS duration,
+    a.http_status,
+    a.error,
+    a.response_excerpt
+   FROM (syncsched.sync_run_attempts a
+     JOIN syncsched.sync_run_log r ON ((a.run_id = r.run_id)))
+UNION ALL
+ SELECT r.run_id,
+    r.org_id,
+    r.integration_id,
+    r.integration_type,
+    r.attempt,
+    'running'::text AS outcome,
+    r.worker_id,
+    r.started_at,
+    NULL::timestamp with time zone AS finished_at,
+    NULL::interval AS duration,
+    NULL::integer AS http_status,
+    NULL::text AS error,
+    NULL::text AS response_excerpt
+   FROM syncsched.sync_run_log r
+  WHERE (r.status = 'running'::syncsched.run_status);
+
+ALTER TABLE syncsched.run_attempts OWNER TO syncsched_owner;
+
+COMMENT ON VIEW syncsched.run_attempts IS 'Every attempt of every run: those that ended (completed, failed, lost with the lease, released at shutdown) and those running now. Attempts are numbered from 1.';
+
+CREATE TABLE syncsched.schedule_state (
+    id bigint NOT NULL,
+    cron_spec syncsched.cron_spec,
+    next_run_at timestamp with time zone,
+    last_tick_at timestamp with time zone,
+    stale_check_at timestamp with time zone,
+    derived_at timestamp with time zone DEFAULT now() NOT NULL,
+    problem text
+);
+
+ALTER TABLE syncsched.schedule_state OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.schedule_state IS 'What the tick derives from each integration''s schedule: written only by the owner (the schedule triggers and the tick), always re-derived from organization_integrations.';
+
+COMMENT ON COLUMN syncsched.schedule_state.id IS 'The integration (organization_integrations.id).';
+
+COMMENT ON COLUMN syncsched.schedule_state.cron_spec IS 'cron_schedule parsed (see cron_parse), so that a tick never parses; null for interval schedules.';
+
+COMMENT ON COLUMN syncsched.schedule_state.next_run_at IS 'Next period not yet turned into a run; null when disabled, unscheduled, or when the tick could not evaluate the schedule (see problem).';
+
+COMMENT ON COLUMN syncsched.schedule_state.last_tick_at IS 'p_now of the last tick that handled this row: a tick handles a row once, whatever its batches.';
+
+COMMENT ON COLUMN syncsched.schedule_state.stale_check_at IS 'When the tick next looks at this integration''s staleness: its deadline, or its next period while it is stale.';
+
+COMMENT ON COLUMN syncsched.schedule_state.derived_at IS 'When the schedule was last derived from the configuration: the start of its staleness clock.';
+
+COMMENT ON COLUMN syncsched.schedule_state.problem IS 'Why the tick stopped evaluating the schedule (it is not due again until the schedule is changed); null when fine.';
+
+CREATE VIEW syncsched.schedule_overview AS
+ SELECT o.org_id,
+    o.integration_id,
+    o.integration_type,
+    COALESCE(o.cron_schedule, (('every '::text || o.interval_minutes) || ' minutes'::text)) AS schedule,
+    o.timezone,
+    o.is_enabled,
+    state.next_run_at,
+    state.problem AS schedule_problem,
+    last_run.scheduled_for AS last_scheduled_for,
+    last_run.status AS last_status,
+    last_run.finished_at AS last_finished_at,
+    last_success.finished_at AS last_success_at,
+    COALESCE(failures.consecutive, 0) AS consecutive_failures,
+    durations.average AS avg_duration_last_20,
+    health.status AS endpoint_status,
+    health.mode AS endpoint_mode
+   FROM ((((((syncsched.organization_integrations o
+     LEFT JOIN syncsched.schedule_state state ON ((o.id = state.id)))
+     LEFT JOIN syncsched.endpoint_health health ON ((o.integration_type = health.integration_type)))
+     LEFT JOIN LATERAL ( SELECT r.scheduled_for,
+            r.status,
+            r.finished_at
+           FROM syncsched.sync_run_log r
+          WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id))
+          ORDER BY r.scheduled_for DESC, r.run_id DESC
+         LIMIT 1) last_run ON (true))
+     LEFT JOIN LATERAL ( SELECT r.scheduled_for,
+            r.finished_at
+           FROM syncsched.sync_run_log r
+          WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = 'completed'::syncsched.run_status))
+          ORDER BY r.scheduled_for DESC, r.run_id DESC
+         LIMIT 1) last_success ON (true))
+     LEFT JOIN LATERAL ( SELECT (count(*))::integer AS consecutive
+           FROM syncsched.sync_run_log r
+          WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = 'failed'::syncsched.run_status) AND (r.scheduled_for > COALESCE(last_success.scheduled_for, '-infinity'::timestamp with time zone)))) failures ON (true))
+     LEFT JOIN LATERAL ( SELECT avg((d.finished_at - d.started_at)) AS average
+           FROM ( SELECT r.started_at,
+                    r.finished_at
+                   FROM syncsched.sync_run_log r
+                  WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = ANY (ARRAY['completed'::syncsched.run_status, 'failed'::syncsched.run_status])) AND (r.started_at IS NOT NULL))
+                  ORDER BY r.scheduled_for DESC, r.run_id DESC
+                 LIMIT 20) d) durations ON (true));
+
+ALTER TABLE syncsched.schedule_overview OWNER TO syncsched_owner;
+
+COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, and the health of its type''s endpoint.';
+
+ALTER TABLE syncsched.scheduler_alerts ALTER COLUMN alert_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME syncsched.scheduler_alerts_alert_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE syncsched.scheduler_ticks (
+    tick_id bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    started_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    finished_at timestamp with time zone,
+    due integer DEFAULT 0 NOT NULL,
+    triggered integer DEFAULT 0 NOT NULL,
+    skipped_locked integer DEFAULT 0 NOT NULL,
+    skipped_running integer DEFAULT 0 NOT NULL,
+    skipped_duplicate integer DEFAULT 0 NOT NULL,
+    invalid integer DEFAULT 0 NOT NULL,
+    remaining integer DEFAULT 0 NOT NULL,
+    duration_ms numeric(12,3),
+    lateness interval
+);
+
+ALTER TABLE syncsched.scheduler_ticks OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.scheduler_ticks IS 'One row per tick batch: what it found and did. A gap in this table means the scheduler was silent.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.tick_id IS 'The batch.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.at IS 'The instant the tick served (p_now).';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.started_at IS 'When the batch started (wall clock).';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.finished_at IS 'When it finished.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.due IS 'Due schedules the batch handled.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.triggered IS 'Runs it created.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.skipped_locked IS 'Due schedules left to another tick or a run_now that held them.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.skipped_running IS 'Schedules whose period was skipped while a run of theirs was pending or running.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.skipped_duplicate IS 'Periods that already had a run (the idempotency key).';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.invalid IS 'Schedules it could not evaluate (each with an invalid_schedule alert).';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.remaining IS 'Due rows left for the next batch when the batch limit was reached.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.duration_ms IS 'How long the batch took, in milliseconds.';
+
+COMMENT ON COLUMN syncsched.scheduler_ticks.lateness IS 'started_at minus the start of the minute the tick serves.';
+
+ALTER TABLE syncsched.scheduler_ticks ALTER COLUMN tick_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME syncsched.scheduler_ticks_tick_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE syncsched.settings (
+    key text NOT NULL,
+    value text NOT NULL,
+    description text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    type text NOT NULL,
+    default_value text NOT NULL,
+    min_value text,
+    max_value text,
+    CONSTRAINT settings_key_format CHECK ((key ~ '^[a-z][a-z0-9_]*$'::text)),
+    CONSTRAINT settings_range_only_for_ordered_types CHECK ((((min_value IS NULL) AND (max_value IS NULL)) OR (type = ANY (ARRAY['interval'::text, 'integer'::text])))),
+    CONSTRAINT settings_type_known CHECK ((type = ANY (ARRAY['boolean'::text, 'interval'::text, 'integer'::text, 'url'::text, 'host_list'::text])))
+);
+
+ALTER TABLE syncsched.settings OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.settings IS 'Key/value configuration of the scheduler, read by the SQL functions and the worker. Values are text, cast by their readers.';
+
+COMMENT ON COLUMN syncsched.settings.key IS 'Name of the setting.';
+
+COMMENT ON COLUMN syncsched.settings.value IS 'Current value, as text; checked against type and range on every write.';
+
+COMMENT ON COLUMN syncsched.settings.description IS 'What the setting does.';
+
+COMMENT ON COLUMN syncsched.settings.updated_at IS 'When the value was last written.';
+
+COMMENT ON COLUMN syncsched.settings.type IS 'boolean, interval, integer, url (empty, http(s) URL or env:NAME) or host_list (comma-separated hosts).';
+
+COMMENT ON COLUMN syncsched.settings.default_value IS 'The default: the value a fresh install has, and reset_setting() restores.';
+
+COMMENT ON COLUMN syncsched.settings.min_value IS 'Smallest value allowed (interval and integer settings).';
+
+COMMENT ON COLUMN syncsched.settings.max_value IS 'Largest value allowed (interval and integer settings).';
+
+COMMENT ON CONSTRAINT settings_key_format ON syncsched.settings IS 'Keys are lower-case identifiers.';
+
+COMMENT ON CONSTRAINT settings_range_only_for_ordered_types ON syncsched.settings IS 'Only intervals and integers have a range.';
+
+COMMENT ON CONSTRAINT settings_type_known ON syncsched.settings IS 'The types the settings trigger checks.';
+
+ALTER TABLE syncsched.sync_run_log ALTER COLUMN run_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME syncsched.sync_run_log_run_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+ALTER TABLE ONLY syncsched.alert_kinds
+    ADD CONSTRAINT alert_kinds_pkey PRIMARY KEY (kind);
+
+COMMENT ON CONSTRAINT alert_kinds_pkey ON syncsched.alert_kinds IS 'One row per kind.';
+
+ALTER TABLE ONLY syncsched.dispatch_state
+    ADD CONSTRAINT dispatch_state_pkey PRIMARY KEY (integration_type);
+
+COMMENT ON CONSTRAINT dispatch_state_pkey ON syncsched.dispatch_state IS 'One row per type.';
+
+ALTER TABLE ONLY syncsched.endpoint_health
+    ADD CONSTRAINT endpoint_health_pkey PRIMARY KEY (integration_type);
+
+COMMENT ON CONSTRAINT endpoint_health_pkey ON syncsched.endpoint_health IS 'One health row per type.';
+
+ALTER TABLE ONLY syncsched.integration_types
+    ADD CONSTRAINT integration_types_pkey PRIMARY KEY (integration_type);
+
+COMMENT ON CONSTRAINT integration_types_pkey ON syncsched.integration_types IS 'One row per type.';
+
+ALTER TABLE ONLY syncsched.organization_integrations
+    ADD CONSTRAINT organization_integrations_id_key UNIQUE (id);
+
+COMMENT ON CONSTRAINT organization_integrations_id_key ON syncsched.organization_integrations IS 'The stable integer id (schedule_state''s key).';
+
+ALTER TABLE ONLY syncsched.organization_integrations
+    ADD CONSTRAINT organization_integrations_pkey PRIMARY KEY (org_id, integration_id);
+
+COMMENT ON CONSTRAINT organization_integrations_pkey ON syncsched.organization_integrations IS 'An integration is known by its organization and name.';
+
+ALTER TABLE ONLY syncsched.schedule_state
+    ADD CONSTRAINT schedule_state_pkey PRIMARY KEY (id);
+
+COMMENT ON CONSTRAINT schedule_state_pkey ON syncsched.schedule_state IS 'One state per integration.';
+
+ALTER TABLE ONLY syncsched.scheduler_alerts
+    ADD CONSTRAINT scheduler_alerts_pkey PRIMARY KEY (alert_id);
+
+COMMENT ON CONSTRAINT scheduler_alerts_pkey ON syncsched.scheduler_alerts IS 'The alert.';
+
+ALTER TABLE ONLY syncsched.scheduler_ticks
+    ADD CONSTRAINT scheduler_ticks_pkey PRIMARY KEY (tick_id);
+
+COMMENT ON CONSTRAINT scheduler_ticks_pkey ON syncsched.scheduler_ticks IS 'The batch.';
+
+ALTER TABLE ONLY syncsched.settings
+    ADD CONSTRAINT settings_pkey PRIMARY KEY (key);
+
+COMMENT ON CONSTRAINT settings_pkey ON syncsched.settings IS 'One row per setting.';
+
+ALTER TABLE ONLY syncsched.sync_run_attempts
+    ADD CONSTRAINT sync_run_attempts_pkey PRIMARY KEY (run_id, attempt);
+
+COMMENT ON CONSTRAINT sync_run_attempts_pkey ON syncsched.sync_run_attempts IS 'One row per attempt of a run.';
+
+ALTER TABLE ONLY syncsched.sync_run_log
+    ADD CONSTRAINT sync_run_log_idempotency_key_key UNIQUE (idempotency_key);
+
+COMMENT ON CONSTRAINT sync_run_log_idempotency_key_key ON syncsched.sync_run_log IS 'At most one run per integration and period: the guarantee that a period is never exported twice by the scheduler.';
+
+ALTER TABLE ONLY syncsched.sync_run_log
+    ADD CONSTRAINT sync_run_log_pkey PRIMARY KEY (run_id);
+
+COMMENT ON CONSTRAINT sync_run_log_pkey ON syncsched.sync_run_log IS 'The run.';
+
+CREATE INDEX organization_integrations_type_idx ON syncsched.organization_integrations USING btree (integration_type);
+
+COMMENT ON INDEX syncsched.organization_integrations_type_idx IS 'The integrations of a type (health checks of types in use, the foreign key from integration_types).';
+
+CREATE INDEX schedule_state_next_run_at_idx ON syncsched.schedule_state USING btree (next_run_at) WHERE (next_run_at IS NOT NULL);
+
+COMMENT ON INDEX syncsched.schedule_state_next_run_at_idx IS 'The tick reads due rows through this index: its cost grows with the number due, not the number configured.';
+
+CREATE INDEX schedule_state_stale_check_at_idx ON syncsched.schedule_state USING btree (stale_check_at) WHERE (stale_check_at IS NOT NULL);
+
+COMMENT ON INDEX syncsched.schedule_state_stale_check_at_idx IS 'The tick reads the integrations due for a staleness look through this index: O(due), never O(all).';
+
+CREATE INDEX scheduler_alerts_at_idx ON syncsched.scheduler_alerts USING btree (at);
+
+COMMENT ON INDEX syncsched.scheduler_alerts_at_idx IS 'Alerts by time: the events of the last day (alerts_open), retention.';
+
+CREATE INDEX scheduler_alerts_delivery_idx ON syncsched.scheduler_alerts USING btree (alert_id) WHERE (delivery = 'pending'::text);
+
+COMMENT ON INDEX syncsched.scheduler_alerts_delivery_idx IS 'Alerts waiting for the webhook.';
+
+CREATE INDEX scheduler_alerts_key_at_idx ON syncsched.scheduler_alerts USING btree (alert_key, at DESC);
+
+COMMENT ON INDEX syncsched.scheduler_alerts_key_at_idx IS 'The alerts of one key, newest first (webhook repeat rule).';
+
+CREATE INDEX scheduler_alerts_open_idx ON syncsched.scheduler_alerts USING btree (alert_key, at DESC, alert_id DESC) WHERE (is_condition AND (resolved_at IS NULL));
+
+COMMENT ON INDEX syncsched.scheduler_alerts_open_idx IS 'Open conditions: alerts_open, resolving, and "is it already open" read this small index, however long the history.';
+
+CREATE INDEX scheduler_ticks_at_idx ON syncsched.scheduler_ticks USING btree (at);
+
+COMMENT ON INDEX syncsched.scheduler_ticks_at_idx IS 'Ticks by the instant they served (retention, the last tick).';
+
+CREATE INDEX sync_run_log_enqueued_at_idx ON syncsched.sync_run_log USING btree (enqueued_at);
+
+COMMENT ON INDEX syncsched.sync_run_log_enqueued_at_idx IS 'recent_runs: the runs of the last day.';
+
+CREATE INDEX sync_run_log_finished_at_idx ON syncsched.sync_run_log USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+
+COMMENT ON INDEX syncsched.sync_run_log_finished_at_idx IS 'Retention: finished runs, oldest first.';
+
+CREATE INDEX sync_run_log_integration_idx ON syncsched.sync_run_log USING btree (org_id, integration_id, scheduled_for DESC);
+
+COMMENT ON INDEX syncsched.sync_run_log_integration_idx IS 'The runs of one integration, newest period first (overview, last success, retention''s keep rule).';
+
+CREATE INDEX sync_run_log_live_idx ON syncsched.sync_run_log USING btree (org_id, integration_id, started_at) WHERE (status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status]));
+
+COMMENT ON INDEX syncsched.sync_run_log_live_idx IS 'The tick''s overlap rule: pending or running runs of one integration.';
+
+CREATE INDEX sync_run_log_pending_org_idx ON syncsched.sync_run_log USING btree (integration_type, org_id, not_before, run_id) WHERE (status = 'pending'::syncsched.run_status);
+
+COMMENT ON INDEX syncsched.sync_run_log_pending_org_idx IS 'Claiming: per type, the organizations with pending runs (a loose scan) and each one''s runs oldest first.';
+
+CREATE INDEX sync_run_log_running_idx ON syncsched.sync_run_log USING btree (lease_expires_at) WHERE (status = 'running'::syncsched.run_status);
+
+COMMENT ON INDEX syncsched.sync_run_log_running_idx IS 'Finding running runs and reaping expired leases.';
+
+CREATE TRIGGER integration_types_health AFTER INSERT ON syncsched.integration_types FOR EACH ROW EXECUTE FUNCTION syncsched._integration_type_after_insert();
+
+COMMENT ON TRIGGER integration_types_health ON syncsched.integration_types IS 'Each new type gets its endpoint_health and dispatch_state rows.';
+
+CREATE TRIGGER organization_integrations_derive AFTER INSERT ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._derive_schedule_state();
+
+COMMENT ON TRIGGER organization_integrations_derive ON syncsched.organization_integrations IS 'A new integration gets its schedule_state.';
+
+CREATE TRIGGER organization_integrations_disable AFTER UPDATE OF is_enabled ON syncsched.organization_integrations FOR EACH ROW WHEN ((old.is_enabled AND (NOT new.is_enabled))) EXECUTE FUNCTION syncsched._integration_after_disable();
+
+COMMENT ON TRIGGER organization_integrations_disable ON syncsched.organization_integrations IS 'Disabling cancels the pending runs.';
+
+CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness))) EXECUTE FUNCTION syncsched._derive_schedule_state();
+
+COMMENT ON TRIGGER organization_integrations_rederive ON syncsched.organization_integrations IS 'A changed schedule (expression, interval, zone, enabled, max_staleness) is derived anew, from now.';
+
+CREATE TRIGGER organization_integrations_schedule BEFORE INSERT OR UPDATE ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._integration_before_write();
+
+COMMENT ON TRIGGER organization_integrations_schedule ON syncsched.organization_integrations IS 'Validates the schedule of every row written.';
+
+CREATE TRIGGER settings_check BEFORE INSERT OR UPDATE ON syncsched.settings FOR EACH ROW EXECUTE FUNCTION syncsched._settings_before_write();
+
+COMMENT ON TRIGGER settings_check ON syncsched.settings IS 'Every value written is checked against the key''s type and range: a bad one is refused, nothing written.';
+
+ALTER TABLE ONLY syncsched.dispatch_state
+    ADD CONSTRAINT dispatch_state_type_fkey FOREIGN KEY (integration_type) REFERENCES syncsched.integration_types(integration_type) ON UPDATE CASCADE ON DELETE CASCADE;
+
+COMMENT ON CONSTRAINT dispatch_state_type_fkey ON syncsched.dispatch_state IS 'It goes with its type.';
+
+ALTER TABLE ONLY syncsched.endpoint_health
+    ADD CONSTRAINT endpoint_health_type_fkey FOREIGN KEY (integration_type) REFERENCES syncsched.integration_types(integration_type) ON UPDATE CASCADE ON DELETE CASCADE;
+
+COMMENT ON CONSTRAINT endpoint_health_type_fkey ON syncsched.endpoint_health IS 'Health goes with its type.';
+
+ALTER TABLE ONLY syncsched.organization_integrations
+    ADD CONSTRAINT organization_integrations_type_fkey FOREIGN KEY (integration_type) REFERENCES syncsched.integration_types(integration_type) ON UPDATE CASCADE;
+
+COMMENT ON CONSTRAINT organization_integrations_type_fkey ON syncsched.organization_integrations IS 'The type must exist; renaming a type renames it here.';
+
+ALTER TABLE ONLY syncsched.schedule_state
+    ADD CONSTRAINT schedule_state_integration_fkey FOREIGN KEY (id) REFERENCES syncsched.organization_integrations(id) ON UPDATE CASCADE ON DELETE CASCADE;
+
+COMMENT ON CONSTRAINT schedule_state_integration_fkey ON syncsched.schedule_state IS 'The state goes with its integration.';
+
+ALTER TABLE ONLY syncsched.scheduler_alerts
+    ADD CONSTRAINT scheduler_alerts_kind_fkey FOREIGN KEY (kind) REFERENCES syncsched.alert_kinds(kind);
+
+COMMENT ON CONSTRAINT scheduler_alerts_kind_fkey ON syncsched.scheduler_alerts IS 'Alerts are of a known kind.';
+
+ALTER TABLE ONLY syncsched.sync_run_attempts
+    ADD CONSTRAINT sync_run_attempts_run_fkey FOREIGN KEY (run_id) REFERENCES syncsched.sync_run_log(run_id) ON DELETE CASCADE;
+
+COMMENT ON CONSTRAINT sync_run_attempts_run_fkey ON syncsched.sync_run_attempts IS 'Attempts go with their run (retention).';
+
+ALTER TABLE ONLY syncsched.sync_run_log
+    ADD CONSTRAINT sync_run_log_integration_fkey FOREIGN KEY (org_id, integration_id) REFERENCES syncsched.organization_integrations(org_id, integration_id) ON UPDATE CASCADE ON DELETE CASCADE;
+
+COMMENT ON CONSTRAINT sync_run_log_integration_fkey ON syncsched.sync_run_log IS 'Runs belong to an integration (deleting it deletes its history; disable it to keep the history).';
+
+ALTER TABLE syncsched.organization_integrations ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY organization_integrations_service ON syncsched.organization_integrations TO syncsched_owner, syncsched_admin, syncsched_reader USING (true) WITH CHECK (true);
+
+CREATE POLICY organization_integrations_tenant ON syncsched.organization_integrations TO syncsched_tenant USING ((org_id = current_setting('syncsched.org_id'::text, true))) WITH CHECK ((org_id = current_setting('syncsched.org_id'::text, true)));
+
+COMMENT ON POLICY organization_integrations_tenant ON syncsched.organization_integrations IS 'A tenant sees, creates, changes and deletes the integrations of its own organization only.';
+
+ALTER TABLE syncsched.schedule_state ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY schedule_state_service ON syncsched.schedule_state FOR SELECT TO syncsched_owner, syncsched_admin, syncsched_reader USING (true);
+
+CREATE POLICY schedule_state_tenant ON syncsched.schedule_state FOR SELECT TO syncsched_tenant USING ((EXISTS ( SELECT
+   FROM syncsched.organization_integrations o
+  WHERE (o.id = schedule_state.id))));
+
+ALTER TABLE syncsched.scheduler_alerts ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY scheduler_alerts_service ON syncsched.scheduler_alerts TO syncsched_owner, syncsched_admin, syncsched_reader USING (true) WITH CHECK (true);
+
+CREATE POLICY scheduler_alerts_tenant ON syncsched.scheduler_alerts FOR SELECT TO syncsched_tenant USING ((org_id = current_setting('syncsched.org_id'::text, true)));
+
+COMMENT ON POLICY scheduler_alerts_tenant ON syncsched.scheduler_alerts IS 'A tenant reads the alerts about its own organization only.';
+
+ALTER TABLE syncsched.sync_run_attempts ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY sync_run_attempts_service ON syncsched.sync_run_attempts TO syncsched_owner, syncsched_admin, syncsched_reader USING (true) WITH CHECK (true);
+
+CREATE POLICY sync_run_attempts_tenant ON syncsched.sync_run_attempts FOR SELECT TO syncsched_tenant USING ((EXISTS ( SELECT
+   FROM syncsched.sync_run_log r
+  WHERE (r.run_id = sync_run_attempts.run_id))));
+
+ALTER TABLE syncsched.sync_run_log ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY sync_run_log_service ON syncsched.sync_run_log TO syncsched_owner, syncsched_admin, syncsched_reader USING (true) WITH CHECK (true);
+
+CREATE POLICY sync_run_log_tenant ON syncsched.sync_run_log FOR SELECT TO syncsched_tenant USING ((org_id = current_setting('syncsched.org_id'::text, true)));
+
+COMMENT ON POLICY sync_run_log_tenant ON syncsched.sync_run_log IS 'A tenant reads the runs of its own organization only.';
+
+GRANT USAGE ON SCHEMA syncsched TO syncsched_admin;
+GRANT USAGE ON SCHEMA syncsched TO syncsched_worker;
+GRANT USAGE ON SCHEMA syncsched TO syncsched_reader;
+GRANT USAGE ON SCHEMA syncsched TO syncsched_tenant;
+
+GRANT ALL ON TYPE syncsched.cron_spec TO syncsched_admin;
+GRANT ALL ON TYPE syncsched.cron_spec TO syncsched_reader;
+
+GRANT ALL ON TYPE syncsched.misfire_policy TO syncsched_admin;
+GRANT ALL ON TYPE syncsched.misfire_policy TO syncsched_reader;
+GRANT ALL ON TYPE syncsched.misfire_policy TO syncsched_tenant;
+
+GRANT ALL ON TYPE syncsched.run_status TO syncsched_admin;
+GRANT ALL ON TYPE syncsched.run_status TO syncsched_reader;
+GRANT ALL ON TYPE syncsched.run_status TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._alert_open(p_key text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._bit_low(p_mask bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_fail(p_field integer, p_message text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_fail(p_field integer, p_message text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_fail(p_field integer, p_message text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_fields(p_expr text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_parse(p_expr text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._derive_schedule_state() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boolean, p_error text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._integration_after_disable() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._integration_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._integration_type_after_insert() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._settings_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._tz_check(p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tz_check(p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tz_check(p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._tz_name_ok(p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tz_name_ok(p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tz_name_ok(p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.cancel_run(p_run_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cancel_run(p_run_id bigint) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.check_scheduler(p_since timestamp with time zone, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.check_scheduler(p_since timestamp with time zone, p_now timestamp with time zone) TO syncsched_worker;
+GRANT ALL ON FUNCTION syncsched.check_scheduler(p_since timestamp with time zone, p_now timestamp with time zone) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.claim_alert_deliveries(p_max integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.claim_alert_deliveries(p_max integer) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.claim_prewarm(p_within interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.claim_prewarm(p_within interval) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.cron_parse(p_expr text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.cron_validate(p_expr text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.due_integrations(p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.due_integrations(p_at timestamp with time zone) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.install_cron(p_schedule text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.install_cron(p_schedule text) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.next_health_check_at() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_worker;
+GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.pause_scheduler() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.pause_scheduler() TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.queue_depth() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_worker;
+GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok boolean, p_error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok boolean, p_error text) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer, p_error text, p_duration_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer, p_error text, p_duration_ms integer) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.reset_setting(p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.reset_setting(p_key text) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.resume_scheduler() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.resume_scheduler() TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.set_setting(p_key text, p_value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.set_setting(p_key text, p_value text) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.setting(p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.setting(p_key text) TO syncsched_admin;
+
+REVOKE ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.timezone_validate(p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.timezone_validate(p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.timezone_validate(p_tz text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.uninstall_cron() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.uninstall_cron() TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.worker_config() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.worker_config() TO syncsched_worker;
+GRANT ALL ON FUNCTION syncsched.worker_config() TO syncsched_admin;
+
+GRANT SELECT ON TABLE syncsched.alert_kinds TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.alert_kinds TO syncsched_reader;
+GRANT SELECT ON TABLE syncsched.alert_kinds TO syncsched_tenant;
+
+GRANT SELECT ON TABLE syncsched.scheduler_alerts TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.scheduler_alerts TO syncsched_tenant;
+
+GRANT SELECT ON TABLE syncsched.alerts_open TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_admin;
+
+GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_admin;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.integration_types TO syncsched_admin;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_admin;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_tenant;
+
+GRANT SELECT ON TABLE syncsched.sync_run_attempts TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.sync_run_attempts TO syncsched_tenant;
+
+GRANT SELECT ON TABLE syncsched.sync_run_log TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.sync_run_log TO syncsched_tenant;
+
+GRANT SELECT ON TABLE syncsched.recent_runs TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.run_attempts TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.schedule_state TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.schedule_state TO syncsched_tenant;
+
+GRANT SELECT ON TABLE syncsched.schedule_overview TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.scheduler_ticks TO syncsched_admin;
+
+GRANT SELECT ON TABLE syncsched.settings TO syncsched_admin;
+
+GRANT UPDATE(value) ON TABLE syncsched.settings TO syncsched_admin;
