@@ -323,7 +323,7 @@ begin
     -- most one per period: the UNIQUE idempotency key), the schedules advanced; the alerts to raise
     -- come back as arrays.
     with batch as (
-        select s.id, s.next_run_at, s.cron_spec
+        select s.ctid as state_ctid, s.id, s.next_run_at, s.cron_spec
         from syncsched.schedule_state as s
         where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
         order by s.next_run_at
@@ -331,12 +331,8 @@ begin
         for update skip locked
     ),
     due as (
-        select b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
+        select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
-            -- rows with the same schedule, zone, next period and policy share one evaluation
-            dense_rank() over (
-                order by b.cron_spec, o.interval_minutes, o.timezone, b.next_run_at, o.misfire_policy, o.misfire_grace
-            ) as schedule_no,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -347,23 +343,26 @@ begin
         from batch as b
         join syncsched.organization_integrations as o on o.id = b.id
     ),
-    schedules as (
-        select distinct on (d.schedule_no) d.schedule_no, d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at,
-            d.misfire_policy, d.misfire_grace
+    -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
+    -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
+    -- to them. Materialized: evaluated once per schedule whatever the planner's estimates.
+    schedules as materialized (
+        select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
+            array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
+            array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
+            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds
         from due as d
-        order by d.schedule_no
+        group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
-    evaluated as (
-        select s.schedule_no, p.*
+    decided as (
+        select u.*, s.interval_minutes, s.timezone, s.misfire_policy, s.misfire_grace, p.periods, p.missed,
+            p.first_missed, p.last_missed, p.next_run_at as new_next_run_at, p.problem
         from schedules as s
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
-    ),
-    decided as (
-        select d.*, e.periods, e.missed, e.first_missed, e.last_missed, e.next_run_at as new_next_run_at,
-            e.problem
-        from due as d
-        join evaluated as e on e.schedule_no = d.schedule_no
+        cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
+            s.max_attempts, s.helds)
+            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -394,7 +393,7 @@ begin
             problem = x.problem,
             stale_check_at = case when x.problem is null then s.stale_check_at end
         from decided as x
-        where s.id = x.id
+        where s.ctid = x.state_ctid  -- the row this statement locked: one page read, whatever the estimates
         returning 1
     ),
     alerts as (
@@ -490,7 +489,8 @@ begin
     -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
     -- at its next period.
     with due as (
-        select s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id, o.integration_type,
+        select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
+            o.integration_type,
             o.interval_minutes, o.timezone, o.max_staleness
         from syncsched.schedule_state as s
         join syncsched.organization_integrations as o on o.id = s.id
@@ -516,7 +516,7 @@ begin
         update syncsched.schedule_state as s
         set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
         from judged as j
-        where s.id = j.id
+        where s.ctid = j.state_ctid
         returning j.*
     )
     select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),

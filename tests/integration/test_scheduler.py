@@ -114,8 +114,11 @@ def test_20000_due_in_one_tick_with_max_connections_20() -> None:
 
 
 def test_due_query_uses_the_next_run_at_index(conn: db.Connection) -> None:
-    add_integrations(conn, 5000, prefix="idle")
-    db.execute(conn, "update syncsched.organization_integrations set is_enabled = false")
+    db.execute(
+        conn,
+        "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes,"
+        " is_enabled) select 'idle' || g, 'ledger', 'xledger', 60, false from generate_series(1, 50000) as g",
+    )
     add_integrations(conn, 20, prefix="due")
     set_next_run(conn, PERIOD, "o.is_enabled")
     db.execute(conn, "analyze syncsched.organization_integrations, syncsched.schedule_state")
