@@ -137,6 +137,9 @@ begin
             return format('interval of %s minutes is shorter than min_schedule_interval (%s minutes)',
                 p_interval_minutes, v_min_minutes);
         end if;
+        if p_interval_minutes > 525600 then
+            return format('interval of %s minutes is longer than a year (525600 minutes)', p_interval_minutes);
+        end if;
         return null;
     end if;
     v_problem := syncsched.cron_validate(p_cron_schedule);
@@ -146,13 +149,131 @@ begin
     v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule), v_min_minutes);
     if v_gap < v_min_minutes then
         return format('cron schedule "%s" fires %s minute(s) apart, more often than min_schedule_interval (%s minutes)',
-            p_cron_schedule, v_gap, v_min_minutes);
+            left(p_cron_schedule, 100), v_gap, v_min_minutes);
     end if;
     return null;
 end
 $$;
 comment on function syncsched.schedule_problem(text, integer, text, boolean) is
 'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it).';
+
+create or replace function syncsched._tz_canonical(p_tz text)
+returns text
+language plpgsql
+stable
+set timezone = 'UTC'
+as $$
+begin
+    -- PostgreSQL finds a zone whatever the case of its name and knows its canonical spelling (the
+    -- name of its tzdata file). The SET clause confines the session's zone change to this call.
+    -- NULL when PostgreSQL does not know the name.
+    if p_tz is null or not syncsched._tz_name_ok(p_tz) then
+        return null;
+    end if;
+    perform set_config('timezone', p_tz, true);
+    return current_setting('timezone');
+exception when invalid_parameter_value then
+    return null;
+end
+$$;
+comment on function syncsched._tz_canonical(text) is
+'The canonical spelling of an IANA zone name given in any case (europe/oslo -> Europe/Oslo), or NULL when PostgreSQL knows no such zone.'; -- noqa: LT05
+
+create or replace function syncsched._label(p_value text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    -- an identifier as messages show it: short ones whole, long ones cut and counted
+    select case
+        when p_value is null then '(null)'
+        when length(p_value) <= 64 then p_value
+        else left(p_value, 40) || '... (' || length(p_value) || ' characters)'
+    end
+$$;
+comment on function syncsched._label(text) is
+'An organization or integration id as error messages show it: whole up to 64 characters, else cut and counted.';
+
+create or replace function syncsched._integration_types_hint()
+returns text
+language sql
+stable
+as $$
+    select 'valid types: ' || coalesce(string_agg(t.integration_type, ', ' order by t.integration_type), 'none')
+        || ' (rows of syncsched.integration_types)'
+    from syncsched.integration_types as t
+$$;
+comment on function syncsched._integration_types_hint() is
+'The HINT of an unknown integration type: the valid ones.';
+
+create or replace function syncsched._config_problem(p_row syncsched.organization_integrations)
+returns text[]
+language plpgsql
+stable
+as $$
+declare
+    c_name constant text := '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+    c_name_rule constant text := '1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit';
+    v_policies text[] := enum_range(null::syncsched.misfire_policy)::text[];
+    v_zone_problem text;
+begin
+    -- {problem, hint} of the first field of an integration that cannot be stored (apart from its
+    -- schedule, see schedule_problem), or NULL. The table's CHECK constraints say the same; this
+    -- says it first, in words, with SQLSTATE 22023.
+    if p_row.org_id is null or p_row.org_id !~ c_name then
+        return array[format('org_id must be %s', c_name_rule), null];
+    end if;
+    if p_row.integration_id is null or p_row.integration_id !~ c_name then
+        return array[format('integration_id must be %s', c_name_rule), null];
+    end if;
+    if p_row.integration_type is null then
+        return array['has no integration type', syncsched._integration_types_hint()];
+    end if;
+    if not exists (select from syncsched.integration_types as t where t.integration_type = p_row.integration_type) then
+        return array[format('has an unknown integration type "%s"', left(p_row.integration_type, 64)),
+            syncsched._integration_types_hint()];
+    end if;
+    if p_row.timezone is null then
+        return array['has no time zone', 'use an IANA name such as Europe/Oslo (the default is UTC)'];
+    end if;
+    v_zone_problem := syncsched.timezone_validate(p_row.timezone);
+    if v_zone_problem is not null then
+        return array[v_zone_problem, null];
+    end if;
+    if p_row.is_enabled is null then
+        return array['is_enabled must be true or false', null];
+    end if;
+    if p_row.misfire_policy is null or not p_row.misfire_policy = any(v_policies) then
+        return array[
+            format('has an unknown misfire policy %s', coalesce('"' || left(p_row.misfire_policy, 64) || '"', '(null)')),
+            'use ' || array_to_string(v_policies, ', ') || ' (the default is run_once)'
+        ];
+    end if;
+    if p_row.misfire_grace is null or p_row.misfire_grace < interval '0' then
+        return array[format('misfire_grace must be an interval of zero or more (got %s)',
+            coalesce(p_row.misfire_grace::text, 'null')), 'the default is 15 minutes'];
+    end if;
+    if p_row.payload is null or jsonb_typeof(p_row.payload) <> 'object' then
+        return array[format('payload must be a JSON object, not %s', coalesce(jsonb_typeof(p_row.payload), 'SQL NULL')),
+            'for example ''{"company": 1042}''; the default is ''{}'''];
+    end if;
+    if pg_column_size(p_row.payload) > 65536 then
+        return array[format('payload is %s bytes, at most 64 kB', pg_column_size(p_row.payload)), null];
+    end if;
+    if p_row.max_attempts is not null and p_row.max_attempts not between 1 and 100 then
+        return array[format('max_attempts must be 1-100 (got %s)', p_row.max_attempts),
+            'null: the default_max_attempts setting'];
+    end if;
+    if p_row.max_staleness is not null and p_row.max_staleness <= interval '0' then
+        return array[format('max_staleness must be a positive interval (got %s)', p_row.max_staleness),
+            'null: stale after the schedule''s own next period'];
+    end if;
+    return null;
+end
+$$;
+comment on function syncsched._config_problem(syncsched.organization_integrations) is
+'The first configuration field of an integration that cannot be stored, as {problem, hint}, or NULL (the schedule is schedule_problem''s).'; -- noqa: LT05
 
 create or replace function syncsched._integration_before_write()
 returns trigger
@@ -161,26 +282,70 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_problem text;
+    v_problem text[];
+    v_canonical text;
 begin
+    -- The one place where a configuration is checked, for plain SQL and the API alike: SQLSTATE
+    -- 22023 naming org, integration and the problem, with a hint where one helps; nothing written.
     new.updated_at := now();
-    if tg_op = 'UPDATE'
-        and new.cron_schedule is not distinct from old.cron_schedule
-        and new.interval_minutes is not distinct from old.interval_minutes
-        and new.timezone is not distinct from old.timezone
-        and new.is_enabled is not distinct from old.is_enabled then
-        return new;  -- the schedule is as it was (and was valid when written)
+    if tg_op = 'INSERT' or new.timezone is distinct from old.timezone then
+        -- a zone name in another case is stored as its canonical name (the workers' labels need it)
+        v_canonical := syncsched._tz_canonical(new.timezone);
+        if v_canonical <> new.timezone and lower(v_canonical) = lower(new.timezone) then
+            new.timezone := v_canonical;
+        end if;
     end if;
-    v_problem := syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled);
-    if v_problem is not null then
-        raise exception 'syncsched: integration %/% %', left(new.org_id, 128), left(new.integration_id, 128), v_problem
+    v_problem := syncsched._config_problem(new);
+    if v_problem is null and (
+        tg_op = 'INSERT'
+        or new.cron_schedule is distinct from old.cron_schedule
+        or new.interval_minutes is distinct from old.interval_minutes
+        or new.timezone is distinct from old.timezone
+        or new.is_enabled is distinct from old.is_enabled
+    ) then
+        -- (an unchanged schedule was valid when written)
+        v_problem := array[
+            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled), null
+        ];
+    end if;
+    if v_problem[2] is not null then
+        raise exception 'syncsched: integration %/% %', syncsched._label(new.org_id),
+            syncsched._label(new.integration_id), v_problem[1]
+            using errcode = 'invalid_parameter_value', hint = v_problem[2];
+    elsif v_problem[1] is not null then
+        raise exception 'syncsched: integration %/% %', syncsched._label(new.org_id),
+            syncsched._label(new.integration_id), v_problem[1]
             using errcode = 'invalid_parameter_value';
     end if;
     return new;
 end
 $$;
 comment on function syncsched._integration_before_write() is
-'Validates the schedule of every integration written (SQLSTATE 22023 naming org, integration and problem).';
+'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling.'; -- noqa: LT05
+
+create or replace function syncsched._integration_before_delete()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    -- Runs are history: a plain DELETE does not take them along (delete_integration does, when asked).
+    if exists (
+        select from syncsched.sync_run_log as r where r.org_id = old.org_id and r.integration_id = old.integration_id
+    ) then
+        raise exception 'syncsched: integration %/% has runs: deleting it would delete their history',
+            syncsched._label(old.org_id), syncsched._label(old.integration_id)
+            using errcode = 'object_in_use',
+                hint = format('disable it to keep its history (select syncsched.disable_integration(%L, %L)), or '
+                    'delete it with its history: select syncsched.delete_integration(%L, %L, p_delete_history => true)',
+                    old.org_id, old.integration_id, old.org_id, old.integration_id);
+    end if;
+    return old;
+end
+$$;
+comment on function syncsched._integration_before_delete() is
+'Refuses to delete an integration that has runs (SQLSTATE 55006, with a hint): disable it, or delete_integration(..., p_delete_history => true).'; -- noqa: LT05
 
 create or replace function syncsched._derive_schedule_state()
 returns trigger
@@ -239,6 +404,12 @@ before insert or update on syncsched.organization_integrations
 for each row execute function syncsched._integration_before_write();
 comment on trigger organization_integrations_schedule on syncsched.organization_integrations is
 'Validates the schedule of every row written.';
+
+create or replace trigger organization_integrations_keep_history
+before delete on syncsched.organization_integrations
+for each row execute function syncsched._integration_before_delete();
+comment on trigger organization_integrations_keep_history on syncsched.organization_integrations is
+'An integration with runs is not deleted by a plain DELETE: its history would go with it.';
 
 create or replace trigger organization_integrations_derive
 after insert on syncsched.organization_integrations

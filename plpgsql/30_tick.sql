@@ -295,6 +295,11 @@ as $$
 declare
     v_started timestamptz := clock_timestamp();
     v_paused boolean := syncsched.setting('scheduler_paused')::boolean;
+    -- types whose scheduling is paused (pause_scheduling(type)): their due rows wait, unchanged
+    v_paused_types text[] := array(
+        select d.integration_type from syncsched.dispatch_state as d where d.scheduling_paused
+        order by d.integration_type
+    );
     v_skip_window interval := syncsched.setting('running_skip_window')::interval;
     v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
     v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
@@ -326,6 +331,10 @@ begin
         select s.ctid as state_ctid, s.id, s.next_run_at, s.cron_spec
         from syncsched.schedule_state as s
         where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
+            and (cardinality(v_paused_types) = 0 or not exists (
+                select from syncsched.organization_integrations as paused
+                where paused.id = s.id and paused.integration_type = any(v_paused_types)
+            ))
         order by s.next_run_at
         limit p_limit
         for update skip locked
@@ -359,7 +368,7 @@ begin
             p.first_missed, p.last_missed, p.next_run_at as new_next_run_at, p.problem
         from schedules as s
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
-            s.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
+            s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
         cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
             s.max_attempts, s.helds)
             as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held)
@@ -438,7 +447,11 @@ begin
     -- what is still due after this batch: beyond its limit, or held by another tick
     select count(*)::integer into v_left
     from syncsched.schedule_state as s
-    where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused;
+    where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
+        and (cardinality(v_paused_types) = 0 or not exists (
+            select from syncsched.organization_integrations as paused
+            where paused.id = s.id and paused.integration_type = any(v_paused_types)
+        ));
     if v_triggered > 0 then
         perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'runs', v_triggered)::text);
     end if;
@@ -457,6 +470,9 @@ begin
     if v_paused then
         v_result := v_result || jsonb_build_object('paused', true);
     end if;
+    if cardinality(v_paused_types) > 0 then
+        v_result := v_result || jsonb_build_object('paused_types', to_jsonb(v_paused_types));
+    end if;
     insert into syncsched.scheduler_ticks (
         at, started_at, finished_at, due, triggered, skipped_locked, skipped_running, skipped_duplicate,
         invalid, remaining, duration_ms, lateness
@@ -469,7 +485,7 @@ begin
 end
 $$;
 comment on function syncsched.run_scheduled_jobs(timestamptz, integer) is
-'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert.'; -- noqa: LT05
+'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert. Nothing is created while scheduler_paused is true; the due rows of types whose scheduling is paused stay due, untouched.'; -- noqa: LT05
 
 create or replace function syncsched.check_staleness(p_now timestamptz default now(), p_limit integer default 5000)
 returns integer

@@ -33,24 +33,83 @@ $$;
 comment on function syncsched._require_held_runs(bigint[], uuid[], text) is
 'Raise unless the run ids and lease tokens of a worker''s write pair up, none null.';
 
+-- A worker's write for a run it no longer held: the alert names the run's org, integration and type,
+-- the worker that wrote, and what became of the run (held by another worker now, finished, or
+-- gone: deleted with its integration's history, as the audit log says).
 create or replace function syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text default null)
 returns void
 language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
+declare
+    v_problems text[];
+    v_raised integer;
 begin
-    if cardinality(p_run_ids) > 0 then
-        raise log 'syncsched: stale % refused for run(s) %', p_action, p_run_ids;
-        perform syncsched._alert('stale_write', null, null, null,
-            jsonb_build_object('action', p_action, 'run_ids', to_jsonb(p_run_ids), 'worker_id', p_worker_id));
+    if cardinality(p_run_ids) = 0 then
+        return;
     end if;
+    with stale as (
+        select u.id, coalesce(r.org_id, d.org_id) as org_id, coalesce(r.integration_id, d.integration_id) as integration_id,
+            coalesce(r.integration_type, d.integration_type) as integration_type, r.status, r.worker_id as held_by,
+            case
+                when r.run_id is not null and r.status = 'running' then format(
+                    'stale %s by worker %s for run %s of %s/%s, which worker %s holds now: the write changed nothing',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id, r.org_id, r.integration_id, r.worker_id)
+                when r.run_id is not null then format(
+                    'stale %s by worker %s for run %s of %s/%s, which is %s now: the write changed nothing',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id, r.org_id, r.integration_id, r.status)
+                when d.org_id is not null then format(
+                    'stale %s by worker %s for run %s of %s/%s, which no longer exists: the integration was deleted with its history',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id, d.org_id, d.integration_id)
+                else format('stale %s by worker %s for run %s, which no longer exists (its integration is unknown)',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id)
+            end as problem
+        from (select distinct x.id from unnest(p_run_ids) as x (id)) as u
+        left join syncsched.sync_run_log as r on r.run_id = u.id
+        left join lateral (
+            select a.org_id, a.integration_id, a.integration_type
+            from syncsched.audit_log as a
+            where r.run_id is null and a.action = 'delete_integration'
+                and a.detail -> 'cancelled_run_ids' @> to_jsonb(u.id)
+            order by a.audit_id desc
+            limit 1
+        ) as d on true
+    )
+    select array_agg(s.problem order by s.id),
+        syncsched._raise_alerts(array_agg('stale_write'::text), array_agg(s.org_id), array_agg(s.integration_id),
+            array_agg(s.integration_type),
+            array_agg(jsonb_build_object('action', p_action, 'run_id', s.id, 'worker_id', p_worker_id,
+                'status', s.status, 'held_by', case when s.status = 'running' then s.held_by end,
+                'problem', s.problem)))
+    into v_problems, v_raised
+    from stale as s;
+    raise log 'syncsched: %', array_to_string(v_problems, '; ');
 end
 $$;
+comment on function syncsched._stale_write(text, bigint[], text) is
+'Record the stale writes of a worker (one stale_write alert per run, naming org, integration, the worker and what became of the run).'; -- noqa: LT05
 
 -- Its result columns grew (warm-up): CREATE OR REPLACE cannot change them, so it is created anew
 -- (in migrate's transaction; 99_grants.sql grants it again).
 drop function if exists syncsched.claim_runs(text, integer, interval);
+-- The worker's writes name the worker (a trailing p_worker_id), so that a stale write's alert can
+-- say who wrote: created anew with it.
+drop function if exists syncsched.complete_run(bigint, uuid, integer, text);
+drop function if exists syncsched.complete_runs(bigint[], uuid[], integer[], text[]);
+drop function if exists syncsched.fail_run(bigint, uuid, text, integer, boolean, interval);
+drop function if exists syncsched.release_run(bigint, uuid);
+-- Its result columns grew (held, dispatch_paused): the old one goes (the new one stays, endpoint_overview reads it).
+do $drop$
+begin
+    if exists (
+        select from pg_catalog.pg_proc as p
+        where p.oid = to_regprocedure('syncsched.queue_depth()') and not 'held' = any(p.proargnames)
+    ) then
+        drop function syncsched.queue_depth();
+    end if;
+end
+$drop$;
 
 create or replace function syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer)
 returns text[]
@@ -226,8 +285,13 @@ begin
     end if;
     -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
     perform syncsched.reap_expired_runs();
+    -- Dispatch paused for every type (pause_dispatch()): nothing is handed out.
+    if syncsched.setting('dispatch_paused')::boolean then
+        return;
+    end if;
     -- The types with ready work, except those whose circuit is open (unhealthy in active
-    -- mode): their runs wait, spending no attempt, until a health check succeeds.
+    -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
+    -- whose dispatch is paused (pause_dispatch(type)).
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
@@ -237,6 +301,10 @@ begin
         and not exists (
             select from syncsched.endpoint_health as h
             where h.integration_type = t.integration_type and syncsched._circuit_open(h.mode, h.status)
+        )
+        and not exists (
+            select from syncsched.dispatch_state as d
+            where d.integration_type = t.integration_type and d.dispatch_paused
         );
     if v_types is null then
         return;
@@ -298,7 +366,7 @@ begin
 end
 $$;
 comment on function syncsched.claim_runs(text, integer, interval) is
-'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after.'; -- noqa: LT05
+'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true). Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after.'; -- noqa: LT05
 
 create or replace function syncsched.heartbeat(
     p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval default null
@@ -329,7 +397,8 @@ comment on function syncsched.heartbeat(text, bigint[], uuid[], interval) is
 'Extend the leases of running runs (fenced by their tokens); applied = false for a run this worker no longer holds.';
 
 create or replace function syncsched.complete_runs(
-    p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]
+    p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[],
+    p_worker_id text default null
 )
 returns table (run_id bigint, applied boolean)
 language plpgsql
@@ -365,13 +434,13 @@ begin
         from unnest(p_run_ids) as u (id)
         left join done on done.run_id = u.id
     )
-    select coalesce(array_agg(o.id) filter (where o.org_id is null), '{}'),
+    select coalesce(array_agg(o.id) filter (where o.org_id is null and k.kind = 'failing'), '{}'),
         array_agg(distinct o.integration_type) filter (where o.org_id is not null),
         array_agg(syncsched._alert_key(k.kind, o.org_id, o.integration_id, null)) filter (where o.org_id is not null)
     into v_stale, v_types, v_keys
     from outcome as o
     cross join (values ('failing'), ('stale')) as k (kind);
-    perform syncsched._stale_write('complete', v_stale);
+    perform syncsched._stale_write('complete', v_stale, p_worker_id);
     if v_types is not null then
         perform syncsched._health_from_runs(v_types, true);
         -- a success clears its integration's failing and stale alerts
@@ -380,11 +449,12 @@ begin
     return query select u.id, not (u.id = any(v_stale)) from unnest(p_run_ids) as u (id);
 end
 $$;
-comment on function syncsched.complete_runs(bigint[], uuid[], integer[], text[]) is
-'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy.'; -- noqa: LT05
+comment on function syncsched.complete_runs(bigint[], uuid[], integer[], text[], text) is
+'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert.'; -- noqa: LT05
 
 create or replace function syncsched.complete_run(
-    p_run_id bigint, p_lease_token uuid, p_http_status integer default null, p_response_excerpt text default null
+    p_run_id bigint, p_lease_token uuid, p_http_status integer default null, p_response_excerpt text default null,
+    p_worker_id text default null
 )
 returns boolean
 language sql
@@ -393,9 +463,9 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select c.applied
     from syncsched.complete_runs(array[p_run_id], array[p_lease_token], array[p_http_status],
-                                 array[p_response_excerpt]) as c
+                                 array[p_response_excerpt], p_worker_id) as c
 $$;
-comment on function syncsched.complete_run(bigint, uuid, integer, text) is
+comment on function syncsched.complete_run(bigint, uuid, integer, text, text) is
 'Mark a running run completed (fenced by its lease token); false when this worker no longer holds it.';
 
 create or replace function syncsched.retry_delay(p_attempt integer, p_retry_after interval default null)
@@ -492,7 +562,8 @@ create or replace function syncsched.fail_run(
     p_error text,
     p_http_status integer default null,
     p_retryable boolean default true,
-    p_retry_after interval default null
+    p_retry_after interval default null,
+    p_worker_id text default null
 )
 returns boolean
 language plpgsql
@@ -507,7 +578,7 @@ begin
     from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'failed', coalesce(p_retryable, false),
         coalesce(p_error, 'failed'), p_http_status, p_retry_after);
     if v_run.run_id is null then
-        perform syncsched._stale_write('fail', array[p_run_id]);
+        perform syncsched._stale_write('fail', array[p_run_id], p_worker_id);
         return false;
     end if;
     if coalesce(p_retryable, false) then
@@ -522,10 +593,10 @@ begin
     return true;
 end
 $$;
-comment on function syncsched.fail_run(bigint, uuid, text, integer, boolean, interval) is
-'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert.';
+comment on function syncsched.fail_run(bigint, uuid, text, integer, boolean, interval, text) is
+'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert. p_worker_id names the worker in a stale_write alert.'; -- noqa: LT05
 
-create or replace function syncsched.release_run(p_run_id bigint, p_lease_token uuid)
+create or replace function syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text default null)
 returns boolean
 language plpgsql
 security definer
@@ -540,7 +611,7 @@ begin
     from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'released', true,
         'released by its worker at shutdown');
     if v_run.run_id is null then
-        perform syncsched._stale_write('release', array[p_run_id]);
+        perform syncsched._stale_write('release', array[p_run_id], p_worker_id);
         return false;
     end if;
     if v_run.status = 'failed' then
@@ -551,7 +622,7 @@ begin
     return true;
 end
 $$;
-comment on function syncsched.release_run(bigint, uuid) is
+comment on function syncsched.release_run(bigint, uuid, text) is
 'Give a running run back at worker shutdown (fenced by its lease token): the attempt is recorded as released and counts; pending again while attempts are left.'; -- noqa: LT05
 
 create or replace function syncsched.reap_expired_runs(p_now timestamptz default now())
@@ -589,19 +660,42 @@ comment on function syncsched.reap_expired_runs(timestamptz) is
 'Running runs whose lease expired before p_now (the wall clock) end their attempt as lost: pending again while attempts are left, else failed with a failing alert.'; -- noqa: LT05
 
 create or replace function syncsched.queue_depth()
-returns table (integration_type text, pending integer, running integer)
-language sql
+returns table (integration_type text, pending integer, running integer, held integer, dispatch_paused boolean)
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select t.integration_type,
-        (select count(*)::integer from syncsched.sync_run_log as r
-         where r.status = 'pending' and r.integration_type = t.integration_type),
-        (select count(*)::integer from syncsched.sync_run_log as r
-         where r.status = 'running' and r.integration_type = t.integration_type)
+begin
+    -- held: pending runs no claim hands out now for a reason other than the type's max_concurrency:
+    -- dispatch paused, circuit open (all of them), or waiting out a retry backoff. (PL/pgSQL: the
+    -- circuit's rule, _circuit_open, is defined by a later file.)
+    return query
+    select t.integration_type, q.pending, q.running,
+        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false) then q.pending
+            else q.backing_off end,
+        p.paused
     from syncsched.integration_types as t
-    order by t.integration_type
+    left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+    left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
+    cross join lateral (
+        select coalesce(d.dispatch_paused, false) or s.value::boolean as paused
+        from syncsched.settings as s
+        where s.key = 'dispatch_paused'
+    ) as p
+    cross join lateral (
+        -- (each count through its partial index: pending by type, running)
+        select
+            (select count(*)::integer from syncsched.sync_run_log as r
+             where r.status = 'pending' and r.integration_type = t.integration_type) as pending,
+            (select count(*)::integer from syncsched.sync_run_log as r
+             where r.status = 'running' and r.integration_type = t.integration_type) as running,
+            (select count(*)::integer from syncsched.sync_run_log as r
+             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now())
+                as backing_off
+    ) as q
+    order by t.integration_type;
+end
 $$;
 comment on function syncsched.queue_depth() is
-'Pending and running runs per integration type (the worker''s gauges).';
+'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused or the circuit is open, else those in a retry backoff); and whether dispatch is paused.'; -- noqa: LT05

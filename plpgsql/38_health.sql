@@ -376,3 +376,73 @@ after insert on syncsched.integration_types
 for each row execute function syncsched._integration_type_after_insert();
 comment on trigger integration_types_health on syncsched.integration_types is
 'Each new type gets its endpoint_health and dispatch_state rows.';
+
+create or replace function syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_before syncsched.endpoint_health%rowtype;
+begin
+    -- Health starts over: unknown (the circuit is closed: runs are claimed again), a check due at
+    -- once in active mode (the workers look at the health schedule at least every 15 seconds).
+    select * into v_before from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
+    update syncsched.endpoint_health as h
+    set status = 'unknown', consecutive_failures = 0, last_error = null, updated_at = now(),
+        next_check_at = case when h.mode = 'active' then now() end
+    where h.integration_type = p_integration_type;
+    perform syncsched._resolve_alerts(
+        array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
+    );
+    perform syncsched._audit(p_action, null, null, p_integration_type, null,
+        coalesce(p_detail, '{}') || jsonb_build_object('status_before', v_before.status, 'mode', v_before.mode,
+            'consecutive_failures_before', v_before.consecutive_failures));
+end
+$$;
+comment on function syncsched._reset_endpoint_health(text, text, jsonb) is
+'Start a type''s health over (unknown, a check due at once in active mode, its endpoint_unhealthy alert resolved), audited.';
+
+create or replace function syncsched.check_endpoint_now(p_integration_type text)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    if p_integration_type is null or not exists (
+        select from syncsched.integration_types as t where t.integration_type = p_integration_type
+    ) then
+        raise exception 'syncsched: unknown integration type %', coalesce('"' || left(p_integration_type, 64) || '"', '(null)')
+            using errcode = 'invalid_parameter_value', hint = syncsched._integration_types_hint();
+    end if;
+    perform syncsched._reset_endpoint_health(p_integration_type, 'check_endpoint_now', '{}');
+end
+$$;
+comment on function syncsched.check_endpoint_now(text) is
+'After fixing an endpoint: its health starts over as unknown (the circuit breaker lets its runs through again) and a health check is due at once (active mode). Audited.'; -- noqa: LT05
+
+create or replace function syncsched._integration_type_after_endpoint_change()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    perform syncsched._reset_endpoint_health(new.integration_type, 'endpoint_changed', jsonb_build_object(
+        'endpoint_url', jsonb_build_object('from', old.endpoint_url, 'to', new.endpoint_url),
+        'health_url', jsonb_build_object('from', old.health_url, 'to', new.health_url)
+    ));
+    return null;
+end
+$$;
+comment on function syncsched._integration_type_after_endpoint_change() is
+'A type whose endpoint_url or health_url changed starts its health over, as check_endpoint_now does.';
+
+create or replace trigger integration_types_endpoint_changed
+after update of endpoint_url, health_url on syncsched.integration_types
+for each row when (old.endpoint_url is distinct from new.endpoint_url or old.health_url is distinct from new.health_url)
+execute function syncsched._integration_type_after_endpoint_change();
+comment on trigger integration_types_endpoint_changed on syncsched.integration_types is
+'A new endpoint_url or health_url: the old health says nothing about it (health unknown, a check at once).';

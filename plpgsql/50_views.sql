@@ -17,10 +17,46 @@ select
     coalesce(failures.consecutive, 0) as consecutive_failures,
     durations.average as avg_duration_last_20,
     health.status as endpoint_status,
-    health.mode as endpoint_mode
+    health.mode as endpoint_mode,
+    nullif(concat_ws(', ',
+        case when pauses.scheduling or dispatch.scheduling_paused then 'scheduling' end,
+        case when pauses.dispatch or dispatch.dispatch_paused then 'dispatch' end
+    ), '') as paused,
+    case
+        when waiting.run_id is null then null
+        when pauses.dispatch or dispatch.dispatch_paused then 'dispatch paused'
+        when syncsched._circuit_open(health.mode, health.status)
+            then 'circuit open: ' || o.integration_type || ' endpoint unhealthy'
+        when waiting.not_before > now()
+            then 'retry backoff until ' || to_char(waiting.not_before at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"')
+        when (
+            select count(*)
+            from syncsched.sync_run_log as r
+            where r.status = 'running' and r.integration_type = o.integration_type
+        ) >= types.max_concurrency then 'type at max_concurrency'
+    end as held_reason
 from syncsched.organization_integrations as o
+inner join syncsched.integration_types as types on o.integration_type = types.integration_type
 left join syncsched.schedule_state as state on o.id = state.id
 left join syncsched.endpoint_health as health on o.integration_type = health.integration_type
+left join syncsched.dispatch_state as dispatch on o.integration_type = dispatch.integration_type
+cross join (
+    select
+        coalesce(bool_or(s.value::boolean) filter (where s.key = 'scheduler_paused'), false) as scheduling,
+        coalesce(bool_or(s.value::boolean) filter (where s.key = 'dispatch_paused'), false) as dispatch
+    from syncsched.settings as s
+    where s.key in ('scheduler_paused', 'dispatch_paused')
+) as pauses
+left join lateral (
+    -- the pending run that waits longest
+    select
+        r.run_id,
+        r.not_before
+    from syncsched.sync_run_log as r
+    where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'pending'
+    order by r.not_before asc, r.run_id asc
+    limit 1
+) as waiting on true
 left join lateral (
     select
         r.scheduled_for,
@@ -61,7 +97,7 @@ left join lateral (
     ) as d
 ) as durations on true;
 comment on view syncsched.schedule_overview is
-'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, and the health of its type''s endpoint.'; -- noqa: LT05
+'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing).'; -- noqa: LT05
 
 create or replace view syncsched.run_attempts as
 select
@@ -170,3 +206,32 @@ from (
 ) as e;
 comment on view syncsched.alerts_open is
 'What needs attention: each open condition (stale, failing, endpoint_unhealthy, endpoint_passive, scheduler_silent, invalid_schedule; see alert_kinds) until it clears, and the latest event of each key for 24 hours.'; -- noqa: LT05
+
+create or replace view syncsched.endpoint_overview as
+select
+    t.integration_type,
+    h.status,
+    h.mode,
+    h.consecutive_failures,
+    h.last_check_at,
+    h.next_check_at,
+    h.last_error,
+    t.max_concurrency,
+    q.pending,
+    q.running,
+    q.held,
+    nullif(concat_ws(', ',
+        case when pauses.scheduling or d.scheduling_paused then 'scheduling' end,
+        case when q.dispatch_paused then 'dispatch' end
+    ), '') as paused
+from syncsched.integration_types as t
+left join syncsched.endpoint_health as h on t.integration_type = h.integration_type
+left join syncsched.dispatch_state as d on t.integration_type = d.integration_type
+left join syncsched.queue_depth() as q on t.integration_type = q.integration_type
+cross join (
+    select coalesce(bool_or(s.value::boolean), false) as scheduling
+    from syncsched.settings as s
+    where s.key = 'scheduler_paused'
+) as pauses;
+comment on view syncsched.endpoint_overview is
+'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, retry backoff), its max_concurrency, and what is paused for it.'; -- noqa: LT05

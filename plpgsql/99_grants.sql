@@ -3,16 +3,17 @@
 -- internal helpers (names starting with _): those that are SECURITY DEFINER write or read past
 -- row-level security and belong to the owner alone; the others are computation (cron, time
 -- zones, checks) or lookups under the caller's own rights, called by the SECURITY INVOKER API
--- functions, and go with that API to the admin and tenant roles.
+-- functions and the views, and go with them to the admin, tenant and reader roles.
 
 revoke all on all functions in schema syncsched
 from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
 revoke all on all procedures in schema syncsched
 from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
 
--- syncsched_reader: the views.
+-- syncsched_reader: the views (everything `syncsched status` reads), and the previews.
 grant select on
-syncsched.schedule_overview, syncsched.recent_runs, syncsched.run_attempts, syncsched.alerts_open
+syncsched.schedule_overview, syncsched.recent_runs, syncsched.run_attempts, syncsched.alerts_open,
+syncsched.endpoint_overview
 to syncsched_reader;
 
 do $grants$
@@ -28,12 +29,17 @@ declare
     c_worker constant text[] := c_worker_only || array[
         'queue_depth', 'worker_config', 'next_health_check_at', 'check_scheduler'
     ];
-    -- the tenant's configuration and preview API (SECURITY INVOKER: row-level security applies)
-    c_tenant constant text[] := array[
-        'upsert_integration', 'set_schedule', 'set_interval', 'enable_integration', 'disable_integration',
-        'next_runs', 'cron_validate', 'cron_parse', 'cron_next', 'cron_next_spec', 'cron_matches',
-        'timezone_validate'
+    -- the previews: computation only
+    c_preview constant text[] := array[
+        'next_runs', 'cron_validate', 'cron_parse', 'cron_next', 'cron_next_spec', 'cron_matches', 'timezone_validate'
     ];
+    -- the tenant's configuration and preview API (SECURITY INVOKER: row-level security applies)
+    c_tenant constant text[] := c_preview || array[
+        'create_integration', 'alter_integration', 'upsert_integration', 'set_schedule', 'set_interval',
+        'enable_integration', 'disable_integration', 'integration_next_runs'
+    ];
+    -- the reader: the previews, and queue_depth (endpoint_overview calls it)
+    c_reader constant text[] := c_preview || array['queue_depth'];
 begin
     for v_function in
         select p.oid::regprocedure as signature, p.proname::text as name, p.prosecdef as definer,
@@ -43,9 +49,13 @@ begin
     loop
         if v_function.internal then
             if not v_function.definer then
-                execute format('grant execute on function %s to syncsched_admin, syncsched_tenant', v_function.signature);
+                execute format('grant execute on function %s to syncsched_admin, syncsched_tenant, syncsched_reader',
+                    v_function.signature);
             end if;
             continue;
+        end if;
+        if v_function.name = any(c_reader) then
+            execute format('grant execute on function %s to syncsched_reader', v_function.signature);
         end if;
         if v_function.name = any(c_worker) then
             execute format('grant execute on function %s to syncsched_worker', v_function.signature);

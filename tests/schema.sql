@@ -88,6 +88,20 @@ ALTER FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts intege
 
 COMMENT ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) IS 'Whether a run whose attempt number p_attempt just ended may be tried again: the one rule of attempts exhausted.';
 
+CREATE FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb DEFAULT '{}'::jsonb) RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- the actor is the session's login role (session_user), not the owner the API functions run as
+    insert into syncsched.audit_log (action, org_id, integration_id, integration_type, run_id, detail)
+    values (p_action, p_org_id, p_integration_id, p_integration_type, p_run_id, coalesce(p_detail, '{}'))
+    returning audit_id
+$$;
+
+ALTER FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) IS 'Record an operator''s action in audit_log (actor: session_user).';
+
 CREATE FUNCTION syncsched._bit_low(p_mask bigint) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -223,6 +237,161 @@ $$;
 ALTER FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) IS 'Claim up to p_want ready runs of one type within its max_concurrency: round robin across its organizations from where the previous claim stopped, each organization oldest first.';
+
+CREATE TABLE syncsched.organization_integrations (
+    id bigint NOT NULL,
+    org_id text NOT NULL,
+    integration_id text NOT NULL,
+    integration_type text NOT NULL,
+    cron_schedule text,
+    interval_minutes integer,
+    timezone text DEFAULT 'UTC'::text NOT NULL,
+    is_enabled boolean DEFAULT true NOT NULL,
+    misfire_policy text DEFAULT 'run_once'::text NOT NULL,
+    misfire_grace interval DEFAULT '00:15:00'::interval NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    max_attempts integer,
+    max_staleness interval,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organization_integrations_integration_id_format CHECK ((integration_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
+    CONSTRAINT organization_integrations_interval_range CHECK (((interval_minutes >= 1) AND (interval_minutes <= 525600))),
+    CONSTRAINT organization_integrations_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT organization_integrations_max_staleness_positive CHECK ((max_staleness > '00:00:00'::interval)),
+    CONSTRAINT organization_integrations_misfire_grace_nonnegative CHECK ((misfire_grace >= '00:00:00'::interval)),
+    CONSTRAINT organization_integrations_misfire_policy_known CHECK ((misfire_policy = ANY ((enum_range(NULL::syncsched.misfire_policy))::text[]))),
+    CONSTRAINT organization_integrations_one_schedule_kind CHECK (((cron_schedule IS NULL) OR (interval_minutes IS NULL))),
+    CONSTRAINT organization_integrations_org_id_format CHECK ((org_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
+    CONSTRAINT organization_integrations_payload_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT organization_integrations_payload_size CHECK ((pg_column_size(payload) <= 65536)),
+    CONSTRAINT organization_integrations_timezone_length CHECK (((length(timezone) >= 1) AND (length(timezone) <= 64)))
+);
+
+ALTER TABLE ONLY syncsched.organization_integrations FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE syncsched.organization_integrations OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.organization_integrations IS 'One scheduled integration of one organization. Plain INSERT/UPDATE works: a trigger validates the schedule and maintains next_run_at.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.id IS 'Stable integer id, used as the key of the per-integration advisory lock.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.org_id IS 'The organization (tenant).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.integration_id IS 'The integration''s name within its organization.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.integration_type IS 'Which endpoint it calls (integration_types).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.cron_schedule IS 'Five-field cron expression (Debian cron dialect) evaluated in timezone; null when interval_minutes is used or the integration is not scheduled.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.interval_minutes IS 'Run every N minutes instead of a cron expression.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.timezone IS 'IANA time zone in which cron_schedule is evaluated (DST included).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.is_enabled IS 'Disabled: no scheduled runs, pending runs cancelled.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.misfire_policy IS 'What a tick does with periods that were missed: run_once, catch_up or skip (the labels of the misfire_policy type).';
+
+COMMENT ON COLUMN syncsched.organization_integrations.misfire_grace IS 'With misfire_policy skip: how late a period may still be run.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.payload IS 'JSON object sent to the endpoint with each run (at most 64 kB). Never holds secrets.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.max_attempts IS 'Attempts per run; settings.default_max_attempts when null.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.max_staleness IS 'Alert stale when no run completed for this long; twice the schedule period when null.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.created_at IS 'When the integration was created.';
+
+COMMENT ON COLUMN syncsched.organization_integrations.updated_at IS 'When the integration was last written.';
+
+COMMENT ON CONSTRAINT organization_integrations_integration_id_format ON syncsched.organization_integrations IS 'Integration ids: 1-128 letters, digits, ".", "_", ":" or "-".';
+
+COMMENT ON CONSTRAINT organization_integrations_interval_range ON syncsched.organization_integrations IS 'Intervals from 1 minute to a year (min_schedule_interval is checked by the trigger).';
+
+COMMENT ON CONSTRAINT organization_integrations_max_attempts_range ON syncsched.organization_integrations IS '1 to 100 attempts per run.';
+
+COMMENT ON CONSTRAINT organization_integrations_max_staleness_positive ON syncsched.organization_integrations IS 'A staleness limit is positive.';
+
+COMMENT ON CONSTRAINT organization_integrations_misfire_grace_nonnegative ON syncsched.organization_integrations IS 'A grace is not negative.';
+
+COMMENT ON CONSTRAINT organization_integrations_misfire_policy_known ON syncsched.organization_integrations IS 'A misfire policy is one of the labels of the misfire_policy type (the schedule trigger refuses others first, with 22023).';
+
+COMMENT ON CONSTRAINT organization_integrations_one_schedule_kind ON syncsched.organization_integrations IS 'A cron schedule or an interval, not both.';
+
+COMMENT ON CONSTRAINT organization_integrations_org_id_format ON syncsched.organization_integrations IS 'Organization ids: 1-128 letters, digits, ".", "_", ":" or "-" (they appear in idempotency keys).';
+
+COMMENT ON CONSTRAINT organization_integrations_payload_object ON syncsched.organization_integrations IS 'The payload is a JSON object.';
+
+COMMENT ON CONSTRAINT organization_integrations_payload_size ON syncsched.organization_integrations IS 'The payload is at most 64 kB.';
+
+COMMENT ON CONSTRAINT organization_integrations_timezone_length ON syncsched.organization_integrations IS 'Zone names of 1-64 characters (the trigger checks the zone exists).';
+
+CREATE FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    AS $_$
+declare
+    c_name constant text := '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+    c_name_rule constant text := '1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit';
+    v_policies text[] := enum_range(null::syncsched.misfire_policy)::text[];
+    v_zone_problem text;
+begin
+    -- {problem, hint} of the first field of an integration that cannot be stored (apart from its
+    -- schedule, see schedule_problem), or NULL. The table's CHECK constraints say the same; this
+    -- says it first, in words, with SQLSTATE 22023.
+    if p_row.org_id is null or p_row.org_id !~ c_name then
+        return array[format('org_id must be %s', c_name_rule), null];
+    end if;
+    if p_row.integration_id is null or p_row.integration_id !~ c_name then
+        return array[format('integration_id must be %s', c_name_rule), null];
+    end if;
+    if p_row.integration_type is null then
+        return array['has no integration type', syncsched._integration_types_hint()];
+    end if;
+    if not exists (select from syncsched.integration_types as t where t.integration_type = p_row.integration_type) then
+        return array[format('has an unknown integration type "%s"', left(p_row.integration_type, 64)),
+            syncsched._integration_types_hint()];
+    end if;
+    if p_row.timezone is null then
+        return array['has no time zone', 'use an IANA name such as Europe/Oslo (the default is UTC)'];
+    end if;
+    v_zone_problem := syncsched.timezone_validate(p_row.timezone);
+    if v_zone_problem is not null then
+        return array[v_zone_problem, null];
+    end if;
+    if p_row.is_enabled is null then
+        return array['is_enabled must be true or false', null];
+    end if;
+    if p_row.misfire_policy is null or not p_row.misfire_policy = any(v_policies) then
+        return array[
+            format('has an unknown misfire policy %s', coalesce('"' || left(p_row.misfire_policy, 64) || '"', '(null)')),
+            'use ' || array_to_string(v_policies, ', ') || ' (the default is run_once)'
+        ];
+    end if;
+    if p_row.misfire_grace is null or p_row.misfire_grace < interval '0' then
+        return array[format('misfire_grace must be an interval of zero or more (got %s)',
+            coalesce(p_row.misfire_grace::text, 'null')), 'the default is 15 minutes'];
+    end if;
+    if p_row.payload is null or jsonb_typeof(p_row.payload) <> 'object' then
+        return array[format('payload must be a JSON object, not %s', coalesce(jsonb_typeof(p_row.payload), 'SQL NULL')),
+            'for example ''{"company": 1042}''; the default is ''{}'''];
+    end if;
+    if pg_column_size(p_row.payload) > 65536 then
+        return array[format('payload is %s bytes, at most 64 kB', pg_column_size(p_row.payload)), null];
+    end if;
+    if p_row.max_attempts is not null and p_row.max_attempts not between 1 and 100 then
+        return array[format('max_attempts must be 1-100 (got %s)', p_row.max_attempts),
+            'null: the default_max_attempts setting'];
+    end if;
+    if p_row.max_staleness is not null and p_row.max_staleness <= interval '0' then
+        return array[format('max_staleness must be a positive interval (got %s)', p_row.max_staleness),
+            'null: stale after the schedule''s own next period'];
+    end if;
+    return null;
+end
+$_$;
+
+ALTER FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) IS 'The first configuration field of an integration that cannot be stored, as {problem, hint}, or NULL (the schedule is schedule_problem''s).';
 
 CREATE FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) RETURNS record
     LANGUAGE plpgsql STABLE
@@ -1178,24 +1347,68 @@ ALTER FUNCTION syncsched._integration_after_disable() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._integration_after_disable() IS 'Disabling an integration cancels its pending runs.';
 
+CREATE FUNCTION syncsched._integration_before_delete() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- Runs are history: a plain DELETE does not take them along (delete_integration does, when asked).
+    if exists (
+        select from syncsched.sync_run_log as r where r.org_id = old.org_id and r.integration_id = old.integration_id
+    ) then
+        raise exception 'syncsched: integration %/% has runs: deleting it would delete their history',
+            syncsched._label(old.org_id), syncsched._label(old.integration_id)
+            using errcode = 'object_in_use',
+                hint = format('disable it to keep its history (select syncsched.disable_integration(%L, %L)), or '
+                    'delete it with its history: select syncsched.delete_integration(%L, %L, p_delete_history => true)',
+                    old.org_id, old.integration_id, old.org_id, old.integration_id);
+    end if;
+    return old;
+end
+$$;
+
+ALTER FUNCTION syncsched._integration_before_delete() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_before_delete() IS 'Refuses to delete an integration that has runs (SQLSTATE 55006, with a hint): disable it, or delete_integration(..., p_delete_history => true).';
+
 CREATE FUNCTION syncsched._integration_before_write() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_problem text;
+    v_problem text[];
+    v_canonical text;
 begin
+    -- The one place where a configuration is checked, for plain SQL and the API alike: SQLSTATE
+    -- 22023 naming org, integration and the problem, with a hint where one helps; nothing written.
     new.updated_at := now();
-    if tg_op = 'UPDATE'
-        and new.cron_schedule is not distinct from old.cron_schedule
-        and new.interval_minutes is not distinct from old.interval_minutes
-        and new.timezone is not distinct from old.timezone
-        and new.is_enabled is not distinct from old.is_enabled then
-        return new;  -- the schedule is as it was (and was valid when written)
+    if tg_op = 'INSERT' or new.timezone is distinct from old.timezone then
+        -- a zone name in another case is stored as its canonical name (the workers' labels need it)
+        v_canonical := syncsched._tz_canonical(new.timezone);
+        if v_canonical <> new.timezone and lower(v_canonical) = lower(new.timezone) then
+            new.timezone := v_canonical;
+        end if;
     end if;
-    v_problem := syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled);
-    if v_problem is not null then
-        raise exception 'syncsched: integration %/% %', left(new.org_id, 128), left(new.integration_id, 128), v_problem
+    v_problem := syncsched._config_problem(new);
+    if v_problem is null and (
+        tg_op = 'INSERT'
+        or new.cron_schedule is distinct from old.cron_schedule
+        or new.interval_minutes is distinct from old.interval_minutes
+        or new.timezone is distinct from old.timezone
+        or new.is_enabled is distinct from old.is_enabled
+    ) then
+        -- (an unchanged schedule was valid when written)
+        v_problem := array[
+            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled), null
+        ];
+    end if;
+    if v_problem[2] is not null then
+        raise exception 'syncsched: integration %/% %', syncsched._label(new.org_id),
+            syncsched._label(new.integration_id), v_problem[1]
+            using errcode = 'invalid_parameter_value', hint = v_problem[2];
+    elsif v_problem[1] is not null then
+        raise exception 'syncsched: integration %/% %', syncsched._label(new.org_id),
+            syncsched._label(new.integration_id), v_problem[1]
             using errcode = 'invalid_parameter_value';
     end if;
     return new;
@@ -1204,7 +1417,7 @@ $$;
 
 ALTER FUNCTION syncsched._integration_before_write() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._integration_before_write() IS 'Validates the schedule of every integration written (SQLSTATE 22023 naming org, integration and problem).';
+COMMENT ON FUNCTION syncsched._integration_before_write() IS 'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling.';
 
 CREATE FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) RETURNS bigint
     LANGUAGE plpgsql STABLE
@@ -1228,6 +1441,23 @@ $$;
 
 ALTER FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
 
+CREATE FUNCTION syncsched._integration_type_after_endpoint_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    perform syncsched._reset_endpoint_health(new.integration_type, 'endpoint_changed', jsonb_build_object(
+        'endpoint_url', jsonb_build_object('from', old.endpoint_url, 'to', new.endpoint_url),
+        'health_url', jsonb_build_object('from', old.health_url, 'to', new.health_url)
+    ));
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._integration_type_after_endpoint_change() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_type_after_endpoint_change() IS 'A type whose endpoint_url or health_url changed starts its health over, as check_endpoint_now does.';
+
 CREATE FUNCTION syncsched._integration_type_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -1245,6 +1475,18 @@ ALTER FUNCTION syncsched._integration_type_after_insert() OWNER TO syncsched_own
 
 COMMENT ON FUNCTION syncsched._integration_type_after_insert() IS 'A new integration type gets its endpoint_health row (status unknown, active mode) and its dispatch_state row.';
 
+CREATE FUNCTION syncsched._integration_types_hint() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    select 'valid types: ' || coalesce(string_agg(t.integration_type, ', ' order by t.integration_type), 'none')
+        || ' (rows of syncsched.integration_types)'
+    from syncsched.integration_types as t
+$$;
+
+ALTER FUNCTION syncsched._integration_types_hint() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_types_hint() IS 'The HINT of an unknown integration type: the valid ones.';
+
 CREATE FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -1255,6 +1497,21 @@ $$;
 ALTER FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) IS 'First multiple of p_minutes minutes since the Unix epoch strictly after p_after.';
+
+CREATE FUNCTION syncsched._label(p_value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- an identifier as messages show it: short ones whole, long ones cut and counted
+    select case
+        when p_value is null then '(null)'
+        when length(p_value) <= 64 then p_value
+        else left(p_value, 40) || '... (' || length(p_value) || ' characters)'
+    end
+$$;
+
+ALTER FUNCTION syncsched._label(p_value text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._label(p_value text) IS 'An organization or integration id as error messages show it: whole up to 64 characters, else cut and counted.';
 
 CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
@@ -1304,7 +1561,7 @@ ALTER FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p
 COMMENT ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) IS 'Up to p_count organizations with pending runs of type p_type, in org_id order after p_after (up to p_upto): a loose index scan.';
 
 CREATE FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     select p_org_id || '/' || p_integration_id || '/'
         || to_char(p_period at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"')
@@ -1312,7 +1569,7 @@ $$;
 
 ALTER FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) IS 'Idempotency key of a scheduled period: org_id/integration_id/<period in UTC, ISO minute>.';
+COMMENT ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) IS 'Idempotency key of a scheduled period: org_id/integration_id/<period in UTC, ISO minute>. Stable like to_char, so that the planner inlines it.';
 
 CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1458,6 +1715,33 @@ ALTER FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens u
 
 COMMENT ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) IS 'Raise unless the run ids and lease tokens of a worker''s write pair up, none null.';
 
+CREATE FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_before syncsched.endpoint_health%rowtype;
+begin
+    -- Health starts over: unknown (the circuit is closed: runs are claimed again), a check due at
+    -- once in active mode (the workers look at the health schedule at least every 15 seconds).
+    select * into v_before from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
+    update syncsched.endpoint_health as h
+    set status = 'unknown', consecutive_failures = 0, last_error = null, updated_at = now(),
+        next_check_at = case when h.mode = 'active' then now() end
+    where h.integration_type = p_integration_type;
+    perform syncsched._resolve_alerts(
+        array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
+    );
+    perform syncsched._audit(p_action, null, null, p_integration_type, null,
+        coalesce(p_detail, '{}') || jsonb_build_object('status_before', v_before.status, 'mode', v_before.mode,
+            'consecutive_failures_before', v_before.consecutive_failures));
+end
+$$;
+
+ALTER FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) IS 'Start a type''s health over (unknown, a check due at once in active mode, its endpoint_unhealthy alert resolved), audited.';
+
 CREATE FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -1528,6 +1812,47 @@ $$;
 ALTER FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) IS 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
+
+CREATE FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_was boolean;
+begin
+    -- p_what: scheduling (the tick creates no runs) or dispatch (claims hand out none); a type, or
+    -- every type (null: the scheduler_paused / dispatch_paused settings). Returns whether it changed.
+    if p_integration_type is null then
+        select s.value::boolean into v_was
+        from syncsched.settings as s
+        where s.key = case p_what when 'scheduling' then 'scheduler_paused' else 'dispatch_paused' end
+        for update;
+        update syncsched.settings as s set value = p_paused::text
+        where s.key = case p_what when 'scheduling' then 'scheduler_paused' else 'dispatch_paused' end;
+    else
+        select case p_what when 'scheduling' then d.scheduling_paused else d.dispatch_paused end into v_was
+        from syncsched.dispatch_state as d
+        where d.integration_type = p_integration_type
+        for update;
+        if not found then
+            raise exception 'syncsched: unknown integration type "%"', left(p_integration_type, 64)
+                using errcode = 'invalid_parameter_value', hint = syncsched._integration_types_hint();
+        end if;
+        update syncsched.dispatch_state as d
+        set scheduling_paused = case when p_what = 'scheduling' then p_paused else d.scheduling_paused end,
+            dispatch_paused = case when p_what = 'dispatch' then p_paused else d.dispatch_paused end,
+            updated_at = now()
+        where d.integration_type = p_integration_type;
+    end if;
+    perform syncsched._audit(case when p_paused then 'pause_' else 'resume_' end || p_what, null, null,
+        p_integration_type, null, jsonb_build_object('global', p_integration_type is null, 'was_paused', v_was));
+    return v_was is distinct from p_paused;
+end
+$$;
+
+ALTER FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) IS 'Pause or resume scheduling or dispatch, of one type or (null) of all, audited; returns whether it changed.';
 
 CREATE FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1643,16 +1968,55 @@ CREATE FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_work
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+declare
+    v_problems text[];
+    v_raised integer;
 begin
-    if cardinality(p_run_ids) > 0 then
-        raise log 'syncsched: stale % refused for run(s) %', p_action, p_run_ids;
-        perform syncsched._alert('stale_write', null, null, null,
-            jsonb_build_object('action', p_action, 'run_ids', to_jsonb(p_run_ids), 'worker_id', p_worker_id));
+    if cardinality(p_run_ids) = 0 then
+        return;
     end if;
+    with stale as (
+        select u.id, coalesce(r.org_id, d.org_id) as org_id, coalesce(r.integration_id, d.integration_id) as integration_id,
+            coalesce(r.integration_type, d.integration_type) as integration_type, r.status, r.worker_id as held_by,
+            case
+                when r.run_id is not null and r.status = 'running' then format(
+                    'stale %s by worker %s for run %s of %s/%s, which worker %s holds now: the write changed nothing',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id, r.org_id, r.integration_id, r.worker_id)
+                when r.run_id is not null then format(
+                    'stale %s by worker %s for run %s of %s/%s, which is %s now: the write changed nothing',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id, r.org_id, r.integration_id, r.status)
+                when d.org_id is not null then format(
+                    'stale %s by worker %s for run %s of %s/%s, which no longer exists: the integration was deleted with its history',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id, d.org_id, d.integration_id)
+                else format('stale %s by worker %s for run %s, which no longer exists (its integration is unknown)',
+                    p_action, coalesce(p_worker_id, '(unnamed)'), u.id)
+            end as problem
+        from (select distinct x.id from unnest(p_run_ids) as x (id)) as u
+        left join syncsched.sync_run_log as r on r.run_id = u.id
+        left join lateral (
+            select a.org_id, a.integration_id, a.integration_type
+            from syncsched.audit_log as a
+            where r.run_id is null and a.action = 'delete_integration'
+                and a.detail -> 'cancelled_run_ids' @> to_jsonb(u.id)
+            order by a.audit_id desc
+            limit 1
+        ) as d on true
+    )
+    select array_agg(s.problem order by s.id),
+        syncsched._raise_alerts(array_agg('stale_write'::text), array_agg(s.org_id), array_agg(s.integration_id),
+            array_agg(s.integration_type),
+            array_agg(jsonb_build_object('action', p_action, 'run_id', s.id, 'worker_id', p_worker_id,
+                'status', s.status, 'held_by', case when s.status = 'running' then s.held_by end,
+                'problem', s.problem)))
+    into v_problems, v_raised
+    from stale as s;
+    raise log 'syncsched: %', array_to_string(v_problems, '; ');
 end
 $$;
 
 ALTER FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) IS 'Record the stale writes of a worker (one stale_write alert per run, naming org, integration, the worker and what became of the run).';
 
 CREATE FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE
@@ -1664,6 +2028,28 @@ $$;
 ALTER FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) IS 'Whether a batch of the tick was its last: it was not full (what is left is held by another tick), or nothing remains.';
+
+CREATE FUNCTION syncsched._tz_canonical(p_tz text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET "TimeZone" TO 'UTC'
+    AS $$
+begin
+    -- PostgreSQL finds a zone whatever the case of its name and knows its canonical spelling (the
+    -- name of its tzdata file). The SET clause confines the session's zone change to this call.
+    -- NULL when PostgreSQL does not know the name.
+    if p_tz is null or not syncsched._tz_name_ok(p_tz) then
+        return null;
+    end if;
+    perform set_config('timezone', p_tz, true);
+    return current_setting('timezone');
+exception when invalid_parameter_value then
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._tz_canonical(p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._tz_canonical(p_tz text) IS 'The canonical spelling of an IANA zone name given in any case (europe/oslo -> Europe/Oslo), or NULL when PostgreSQL knows no such zone.';
 
 CREATE FUNCTION syncsched._tz_check(p_tz text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -1765,22 +2151,108 @@ ALTER FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold i
 
 COMMENT ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) IS 'The instant of local wall time p_wall in p_tz, resolving gaps and folds as Python''s zoneinfo does for fold p_fold.';
 
+CREATE FUNCTION syncsched.alter_integration(p_org_id text, p_integration_id text, p_integration_type text DEFAULT NULL::text, p_cron_schedule text DEFAULT NULL::text, p_interval_minutes integer DEFAULT NULL::integer, p_timezone text DEFAULT NULL::text, p_payload jsonb DEFAULT NULL::jsonb, p_is_enabled boolean DEFAULT NULL::boolean, p_misfire_policy text DEFAULT NULL::text, p_misfire_grace interval DEFAULT NULL::interval, p_max_attempts integer DEFAULT NULL::integer, p_max_staleness interval DEFAULT NULL::interval, p_reset text[] DEFAULT '{}'::text[]) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    c_resettable constant text[] := array[
+        'cron_schedule', 'interval_minutes', 'timezone', 'payload', 'is_enabled', 'misfire_policy', 'misfire_grace',
+        'max_attempts', 'max_staleness'
+    ];
+    v_id bigint := syncsched._integration_id(p_org_id, p_integration_id);
+    v_reset text[] := coalesce(p_reset, '{}');
+    v_unknown text;
+    v_given text[];
+    v_sets text[] := '{}';
+begin
+    -- Like pg_cron's alter_job: an argument left null keeps the stored value; p_reset names the
+    -- fields to put back to their defaults (the table's column defaults). A cron schedule replaces
+    -- an interval and vice versa. One UPDATE, checked by the schedule trigger.
+    select u.name into v_unknown from unnest(v_reset) as u (name) where u.name is null or not u.name = any(c_resettable)
+    limit 1;
+    if found then
+        raise exception 'syncsched: integration %/% has no field % to reset', syncsched._label(p_org_id),
+            syncsched._label(p_integration_id), coalesce('"' || left(v_unknown, 64) || '"', '(null)')
+            using errcode = 'invalid_parameter_value', hint = 'fields with a default: ' || array_to_string(c_resettable, ', ');
+    end if;
+    v_given := array_remove(array[
+        case when p_cron_schedule is not null then 'cron_schedule' end,
+        case when p_interval_minutes is not null then 'interval_minutes' end,
+        case when p_timezone is not null then 'timezone' end,
+        case when p_payload is not null then 'payload' end,
+        case when p_is_enabled is not null then 'is_enabled' end,
+        case when p_misfire_policy is not null then 'misfire_policy' end,
+        case when p_misfire_grace is not null then 'misfire_grace' end,
+        case when p_max_attempts is not null then 'max_attempts' end,
+        case when p_max_staleness is not null then 'max_staleness' end
+    ], null);
+    select u.name into v_unknown from unnest(v_reset) as u (name) where u.name = any(v_given) limit 1;
+    if found then
+        raise exception 'syncsched: integration %/% field % is both given and reset', syncsched._label(p_org_id),
+            syncsched._label(p_integration_id), v_unknown
+            using errcode = 'invalid_parameter_value', hint = 'give a value, or reset it to its default, not both';
+    end if;
+    if p_integration_type is not null then
+        v_sets := v_sets || 'integration_type = $2'::text;
+    end if;
+    v_sets := v_sets || case
+        when 'cron_schedule' = any(v_reset) then 'cron_schedule = default'
+        when p_cron_schedule is not null then 'cron_schedule = $3'
+        when p_interval_minutes is not null then 'cron_schedule = null'
+    end;
+    v_sets := v_sets || case
+        when 'interval_minutes' = any(v_reset) then 'interval_minutes = default'
+        when p_interval_minutes is not null then 'interval_minutes = $4'
+        when p_cron_schedule is not null then 'interval_minutes = null'
+    end;
+    v_sets := v_sets || case when 'timezone' = any(v_reset) then 'timezone = default'
+        when p_timezone is not null then 'timezone = $5' end;
+    v_sets := v_sets || case when 'payload' = any(v_reset) then 'payload = default'
+        when p_payload is not null then 'payload = $6' end;
+    v_sets := v_sets || case when 'is_enabled' = any(v_reset) then 'is_enabled = default'
+        when p_is_enabled is not null then 'is_enabled = $7' end;
+    v_sets := v_sets || case when 'misfire_policy' = any(v_reset) then 'misfire_policy = default'
+        when p_misfire_policy is not null then 'misfire_policy = $8' end;
+    v_sets := v_sets || case when 'misfire_grace' = any(v_reset) then 'misfire_grace = default'
+        when p_misfire_grace is not null then 'misfire_grace = $9' end;
+    v_sets := v_sets || case when 'max_attempts' = any(v_reset) then 'max_attempts = default'
+        when p_max_attempts is not null then 'max_attempts = $10' end;
+    v_sets := v_sets || case when 'max_staleness' = any(v_reset) then 'max_staleness = default'
+        when p_max_staleness is not null then 'max_staleness = $11' end;
+    v_sets := array_remove(v_sets, null);
+    if cardinality(v_sets) > 0 then
+        execute format('update syncsched.organization_integrations as o set %s where o.id = $1',
+            array_to_string(v_sets, ', '))
+            using v_id, p_integration_type, p_cron_schedule, p_interval_minutes, p_timezone, p_payload, p_is_enabled,
+                p_misfire_policy, p_misfire_grace, p_max_attempts, p_max_staleness;
+    end if;
+    return v_id;
+end
+$_$;
+
+ALTER FUNCTION syncsched.alter_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval, p_reset text[]) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.alter_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval, p_reset text[]) IS 'Change some fields of an integration; returns its id. Every argument left null keeps the stored value; a cron schedule replaces the interval and vice versa; p_reset names fields to put back to their defaults (cron_schedule, interval_minutes, timezone, payload, is_enabled, misfire_policy, misfire_grace, max_attempts, max_staleness). A bad field is 22023.';
+
 CREATE FUNCTION syncsched.cancel_run(p_run_id bigint) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_status syncsched.run_status;
+    v_run record;
 begin
     perform syncsched._require(p_run_id, 'p_run_id');
     update syncsched.sync_run_log as r
     set status = 'cancelled', finished_at = now(), error = format('cancelled by %s', session_user)
-    where r.run_id = p_run_id and r.status = 'pending';
+    where r.run_id = p_run_id and r.status = 'pending'
+    returning r.org_id, r.integration_id, r.integration_type, r.attempt, r.trigger into v_run;
     if found then
+        perform syncsched._audit('cancel_run', v_run.org_id, v_run.integration_id, v_run.integration_type, p_run_id,
+            jsonb_build_object('attempts_used', v_run.attempt, 'trigger', v_run.trigger));
         return true;
     end if;
-    select r.status into v_status from syncsched.sync_run_log as r where r.run_id = p_run_id;
-    if v_status is null then
+    if not exists (select from syncsched.sync_run_log as r where r.run_id = p_run_id) then
         raise exception 'syncsched: no run %', p_run_id using errcode = 'no_data_found';
     end if;
     return false;
@@ -1789,7 +2261,26 @@ $$;
 
 ALTER FUNCTION syncsched.cancel_run(p_run_id bigint) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cancel_run(p_run_id bigint) IS 'Cancel a pending run (true); false when the run is no longer pending (running runs finish).';
+COMMENT ON FUNCTION syncsched.cancel_run(p_run_id bigint) IS 'Cancel a pending run (true, audited); false when the run is no longer pending (running runs finish).';
+
+CREATE FUNCTION syncsched.check_endpoint_now(p_integration_type text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    if p_integration_type is null or not exists (
+        select from syncsched.integration_types as t where t.integration_type = p_integration_type
+    ) then
+        raise exception 'syncsched: unknown integration type %', coalesce('"' || left(p_integration_type, 64) || '"', '(null)')
+            using errcode = 'invalid_parameter_value', hint = syncsched._integration_types_hint();
+    end if;
+    perform syncsched._reset_endpoint_health(p_integration_type, 'check_endpoint_now', '{}');
+end
+$$;
+
+ALTER FUNCTION syncsched.check_endpoint_now(p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.check_endpoint_now(p_integration_type text) IS 'After fixing an endpoint: its health starts over as unknown (the circuit breaker lets its runs through again) and a health check is due at once (active mode). Audited.';
 
 CREATE FUNCTION syncsched.check_scheduler(p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1839,7 +2330,8 @@ begin
     -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
     -- at its next period.
     with due as (
-        select s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id, o.integration_type,
+        select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
+            o.integration_type,
             o.interval_minutes, o.timezone, o.max_staleness
         from syncsched.schedule_state as s
         join syncsched.organization_integrations as o on o.id = s.id
@@ -1865,7 +2357,7 @@ begin
         update syncsched.schedule_state as s
         set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
         from judged as j
-        where s.id = j.id
+        where s.ctid = j.state_ctid
         returning j.*
     )
     select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
@@ -2033,8 +2525,13 @@ begin
     end if;
     -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
     perform syncsched.reap_expired_runs();
+    -- Dispatch paused for every type (pause_dispatch()): nothing is handed out.
+    if syncsched.setting('dispatch_paused')::boolean then
+        return;
+    end if;
     -- The types with ready work, except those whose circuit is open (unhealthy in active
-    -- mode): their runs wait, spending no attempt, until a health check succeeds.
+    -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
+    -- whose dispatch is paused (pause_dispatch(type)).
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
@@ -2044,6 +2541,10 @@ begin
         and not exists (
             select from syncsched.endpoint_health as h
             where h.integration_type = t.integration_type and syncsched._circuit_open(h.mode, h.status)
+        )
+        and not exists (
+            select from syncsched.dispatch_state as d
+            where d.integration_type = t.integration_type and d.dispatch_paused
         );
     if v_types is null then
         return;
@@ -2107,22 +2608,22 @@ $$;
 
 ALTER FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after.';
+COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true). Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after.';
 
-CREATE FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer DEFAULT NULL::integer, p_response_excerpt text DEFAULT NULL::text) RETURNS boolean
+CREATE FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer DEFAULT NULL::integer, p_response_excerpt text DEFAULT NULL::text, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select c.applied
     from syncsched.complete_runs(array[p_run_id], array[p_lease_token], array[p_http_status],
-                                 array[p_response_excerpt]) as c
+                                 array[p_response_excerpt], p_worker_id) as c
 $$;
 
-ALTER FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) IS 'Mark a running run completed (fenced by its lease token); false when this worker no longer holds it.';
+COMMENT ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) IS 'Mark a running run completed (fenced by its lease token); false when this worker no longer holds it.';
 
-CREATE FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) RETURNS TABLE(run_id bigint, applied boolean)
+CREATE FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text DEFAULT NULL::text) RETURNS TABLE(run_id bigint, applied boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -2155,13 +2656,13 @@ begin
         from unnest(p_run_ids) as u (id)
         left join done on done.run_id = u.id
     )
-    select coalesce(array_agg(o.id) filter (where o.org_id is null), '{}'),
+    select coalesce(array_agg(o.id) filter (where o.org_id is null and k.kind = 'failing'), '{}'),
         array_agg(distinct o.integration_type) filter (where o.org_id is not null),
         array_agg(syncsched._alert_key(k.kind, o.org_id, o.integration_id, null)) filter (where o.org_id is not null)
     into v_stale, v_types, v_keys
     from outcome as o
     cross join (values ('failing'), ('stale')) as k (kind);
-    perform syncsched._stale_write('complete', v_stale);
+    perform syncsched._stale_write('complete', v_stale, p_worker_id);
     if v_types is not null then
         perform syncsched._health_from_runs(v_types, true);
         -- a success clears its integration's failing and stale alerts
@@ -2171,9 +2672,39 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) IS 'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy.';
+COMMENT ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) IS 'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert.';
+
+CREATE FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text DEFAULT NULL::text, p_interval_minutes integer DEFAULT NULL::integer, p_timezone text DEFAULT 'UTC'::text, p_payload jsonb DEFAULT '{}'::jsonb, p_is_enabled boolean DEFAULT true, p_misfire_policy text DEFAULT 'run_once'::text, p_misfire_grace interval DEFAULT '00:15:00'::interval, p_max_attempts integer DEFAULT NULL::integer, p_max_staleness interval DEFAULT NULL::interval) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_id bigint;
+begin
+    -- Every field is checked by the schedule trigger (SQLSTATE 22023 naming org, integration, problem).
+    insert into syncsched.organization_integrations as o (
+        org_id, integration_id, integration_type, cron_schedule, interval_minutes, timezone, payload, is_enabled,
+        misfire_policy, misfire_grace, max_attempts, max_staleness
+    ) values (
+        p_org_id, p_integration_id, p_integration_type, p_cron_schedule, p_interval_minutes, p_timezone, p_payload,
+        p_is_enabled, p_misfire_policy, p_misfire_grace, p_max_attempts, p_max_staleness
+    )
+    returning o.id into v_id;
+    return v_id;
+exception when unique_violation then
+    raise exception 'syncsched: integration %/% exists already', syncsched._label(p_org_id),
+        syncsched._label(p_integration_id)
+        using errcode = 'duplicate_object',
+            hint = format('change it with select syncsched.alter_integration(%L, %L, ...): omitted fields keep their values',
+                p_org_id, p_integration_id);
+end
+$$;
+
+ALTER FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval) IS 'Create an integration; returns its id. Omitted fields take the table''s defaults: no schedule, zone UTC, payload {}, enabled, misfire policy run_once, misfire_grace 15 minutes, max_attempts and max_staleness null (the default_max_attempts setting; stale after the schedule''s next period). An existing one is refused (42710: use alter_integration); a bad field is 22023.';
 
 CREATE FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text DEFAULT 'UTC'::text) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -2238,6 +2769,85 @@ $$;
 ALTER FUNCTION syncsched.cron_validate(p_expr text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.cron_validate(p_expr text) IS 'NULL when p_expr is a valid cron expression, else one message naming the field and the bad value. Never raises.';
+
+CREATE FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_row syncsched.organization_integrations%rowtype;
+    v_running bigint;
+    v_runs integer;
+    v_cancelled bigint[];
+    v_by_status jsonb;
+    v_deleted integer;
+begin
+    perform syncsched._integration_id(p_org_id, p_integration_id);
+    perform syncsched._require(p_delete_history, 'p_delete_history');
+    select * into v_row
+    from syncsched.organization_integrations as o
+    where o.org_id = p_org_id and o.integration_id = p_integration_id
+    for update;
+    -- no tick or run_now creates a run meanwhile (both lock this row), no claim takes a pending one
+    perform from syncsched.schedule_state as s where s.id = v_row.id for update;
+    perform from syncsched.sync_run_log as r
+    where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status in ('pending', 'running')
+    for update;
+    select r.run_id into v_running
+    from syncsched.sync_run_log as r
+    where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status = 'running'
+    limit 1;
+    if v_running is not null then
+        raise exception 'syncsched: integration %/% is not deleted: its run % is running', p_org_id, p_integration_id,
+            v_running
+            using errcode = 'object_in_use',
+                hint = format('disable it (select syncsched.disable_integration(%L, %L)) so that no run starts, and '
+                    'delete it once the run has finished', p_org_id, p_integration_id);
+    end if;
+    select coalesce(sum(c.n), 0)::integer, coalesce(jsonb_object_agg(c.status, c.n), '{}')
+    into v_runs, v_by_status
+    from (
+        select r.status::text as status, count(*) as n
+        from syncsched.sync_run_log as r
+        where r.org_id = p_org_id and r.integration_id = p_integration_id
+        group by r.status
+    ) as c;
+    if v_runs > 0 and not p_delete_history then
+        raise exception 'syncsched: integration %/% is not deleted: it has % run(s) of history', p_org_id,
+            p_integration_id, v_runs
+            using errcode = 'object_in_use',
+                hint = format('disable it to keep its history (select syncsched.disable_integration(%L, %L)), or '
+                    'delete it with its history: select syncsched.delete_integration(%L, %L, p_delete_history => true)',
+                    p_org_id, p_integration_id, p_org_id, p_integration_id);
+    end if;
+    -- pending runs are cancelled first, and named in the audit log (a stale worker's late write for one
+    -- of them finds its integration there)
+    with cancelled as (
+        update syncsched.sync_run_log as r
+        set status = 'cancelled', finished_at = now(), error = 'integration deleted'
+        where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status = 'pending'
+        returning r.run_id
+    )
+    select coalesce(array_agg(cancelled.run_id order by cancelled.run_id), '{}') into v_cancelled from cancelled;
+    delete from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id;
+    get diagnostics v_deleted = row_count;
+    delete from syncsched.organization_integrations as o where o.id = v_row.id;
+    -- its open conditions (failing, stale, invalid_schedule) are over with it
+    perform syncsched._resolve_alerts(array(
+        select syncsched._alert_key(k.kind, p_org_id, p_integration_id, null)
+        from syncsched.alert_kinds as k
+        where k.is_condition
+    ));
+    perform syncsched._audit('delete_integration', p_org_id, p_integration_id, v_row.integration_type, null,
+        jsonb_build_object('runs_deleted', v_deleted, 'runs_by_status', v_by_status, 'cancelled_run_ids',
+            to_jsonb(v_cancelled), 'configuration', to_jsonb(v_row) - 'payload', 'payload', v_row.payload));
+    return jsonb_build_object('deleted', true, 'runs_deleted', v_deleted, 'cancelled', cardinality(v_cancelled));
+end
+$$;
+
+ALTER FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) IS 'Delete an integration. Refused (55006) while one of its runs is running, and while it has runs unless p_delete_history: then its pending runs are cancelled, its runs and their attempts deleted, its open alerts resolved. Audited with its configuration and the cancelled runs. A plain DELETE of an integration with runs is refused.';
 
 CREATE FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) RETURNS integer
     LANGUAGE plpgsql
@@ -2310,7 +2920,7 @@ ALTER FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text
 
 COMMENT ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) IS 'Enable an integration; its schedule starts from now (missed periods are not caught up). Returns its next run.';
 
-CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval) RETURNS boolean
+CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -2322,7 +2932,7 @@ begin
     from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'failed', coalesce(p_retryable, false),
         coalesce(p_error, 'failed'), p_http_status, p_retry_after);
     if v_run.run_id is null then
-        perform syncsched._stale_write('fail', array[p_run_id]);
+        perform syncsched._stale_write('fail', array[p_run_id], p_worker_id);
         return false;
     end if;
     if coalesce(p_retryable, false) then
@@ -2338,9 +2948,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) IS 'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert.';
+COMMENT ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) IS 'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert. p_worker_id names the worker in a stale_write alert.';
 
 CREATE FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, applied boolean, lease_expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2406,6 +3016,41 @@ ALTER FUNCTION syncsched.install_cron(p_schedule text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.install_cron(p_schedule text) IS 'Schedule CALL syncsched.tick() (default every minute) and a daily prune_run_log() in pg_cron, as the calling role. Idempotent.';
 
+CREATE FUNCTION syncsched.integration_next_runs(p_org_id text, p_integration_id text, p_count integer DEFAULT 5, p_after timestamp with time zone DEFAULT now()) RETURNS SETOF timestamp with time zone
+    LANGUAGE plpgsql STABLE ROWS 5
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_row syncsched.organization_integrations%rowtype;
+    v_spec syncsched.cron_spec;
+    v_at timestamptz := p_after;
+    v_n integer := 0;
+begin
+    perform syncsched._integration_id(p_org_id, p_integration_id);
+    if p_count is null or p_count < 0 or p_count > 1000 or p_after is null then
+        raise exception 'syncsched: integration_next_runs needs p_count 0-1000 and p_after'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select * into v_row
+    from syncsched.organization_integrations as o
+    where o.org_id = p_org_id and o.integration_id = p_integration_id;
+    if v_row.cron_schedule is null and v_row.interval_minutes is null then
+        return;
+    end if;
+    v_spec := case when v_row.cron_schedule is not null then syncsched._cron_parse(v_row.cron_schedule) end;
+    while v_n < p_count loop
+        v_at := syncsched._schedule_next(v_spec, v_row.interval_minutes, v_row.timezone, v_at);
+        exit when v_at is null;
+        return next v_at;
+        v_n := v_n + 1;
+    end loop;
+end
+$$;
+
+ALTER FUNCTION syncsched.integration_next_runs(p_org_id text, p_integration_id text, p_count integer, p_after timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.integration_next_runs(p_org_id text, p_integration_id text, p_count integer, p_after timestamp with time zone) IS 'The next p_count fire times of an integration''s schedule (cron or interval) after p_after, whether it is enabled or not: a preview.';
+
 CREATE FUNCTION syncsched.next_health_check_at() RETURNS timestamp with time zone
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2446,16 +3091,38 @@ ALTER FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_af
 
 COMMENT ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) IS 'The next p_count fire times of p_expr in p_tz after p_after: a preview for DBAs.';
 
-CREATE FUNCTION syncsched.pause_scheduler() RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION syncsched.pause_dispatch(p_integration_type text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE sql
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    update syncsched.settings set value = 'true', updated_at = now() where key = 'scheduler_paused'
+    select syncsched._set_pause('dispatch', p_integration_type, true)
+$$;
+
+ALTER FUNCTION syncsched.pause_dispatch(p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.pause_dispatch(p_integration_type text) IS 'Stop handing runs to workers: claims return none of one type or (null) none at all; the tick still creates runs, which wait, spending no attempt. Runs already running finish. Returns whether it changed; audited.';
+
+CREATE FUNCTION syncsched.pause_scheduler() RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._set_pause('scheduling', null, true)
 $$;
 
 ALTER FUNCTION syncsched.pause_scheduler() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.pause_scheduler() IS 'Ticks keep recording themselves but create no runs until resume_scheduler().';
+COMMENT ON FUNCTION syncsched.pause_scheduler() IS 'pause_scheduling() for every type: ticks keep recording themselves but create no runs until resume_scheduler(). Workers keep claiming; run_now still works.';
+
+CREATE FUNCTION syncsched.pause_scheduling(p_integration_type text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._set_pause('scheduling', p_integration_type, true)
+$$;
+
+ALTER FUNCTION syncsched.pause_scheduling(p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.pause_scheduling(p_integration_type text) IS 'Stop creating runs: the tick records itself but creates none, for one type or (null) for all. Workers keep claiming what is pending and run_now still works. Returns whether it changed; audited.';
 
 CREATE FUNCTION syncsched.prune_run_log(p_older_than interval DEFAULT NULL::interval, p_keep_per_integration integer DEFAULT 100, p_batch_size integer DEFAULT 10000) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2492,22 +3159,45 @@ ALTER FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integra
 
 COMMENT ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) IS 'Delete finished runs older than p_older_than (settings.retention) with their attempts, except the last p_keep_per_integration of each integration, and older ticks and alerts (never an open condition); p_batch_size rows per statement, progress as NOTICEs. All in one transaction.';
 
-CREATE FUNCTION syncsched.queue_depth() RETURNS TABLE(integration_type text, pending integer, running integer)
-    LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION syncsched.queue_depth() RETURNS TABLE(integration_type text, pending integer, running integer, held integer, dispatch_paused boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    select t.integration_type,
-        (select count(*)::integer from syncsched.sync_run_log as r
-         where r.status = 'pending' and r.integration_type = t.integration_type),
-        (select count(*)::integer from syncsched.sync_run_log as r
-         where r.status = 'running' and r.integration_type = t.integration_type)
+begin
+    -- held: pending runs no claim hands out now for a reason other than the type's max_concurrency:
+    -- dispatch paused, circuit open (all of them), or waiting out a retry backoff. (PL/pgSQL: the
+    -- circuit's rule, _circuit_open, is defined by a later file.)
+    return query
+    select t.integration_type, q.pending, q.running,
+        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false) then q.pending
+            else q.backing_off end,
+        p.paused
     from syncsched.integration_types as t
-    order by t.integration_type
+    left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+    left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
+    cross join lateral (
+        select coalesce(d.dispatch_paused, false) or s.value::boolean as paused
+        from syncsched.settings as s
+        where s.key = 'dispatch_paused'
+    ) as p
+    cross join lateral (
+        -- (each count through its partial index: pending by type, running)
+        select
+            (select count(*)::integer from syncsched.sync_run_log as r
+             where r.status = 'pending' and r.integration_type = t.integration_type) as pending,
+            (select count(*)::integer from syncsched.sync_run_log as r
+             where r.status = 'running' and r.integration_type = t.integration_type) as running,
+            (select count(*)::integer from syncsched.sync_run_log as r
+             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now())
+                as backing_off
+    ) as q
+    order by t.integration_type;
+end
 $$;
 
 ALTER FUNCTION syncsched.queue_depth() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.queue_depth() IS 'Pending and running runs per integration type (the worker''s gauges).';
+COMMENT ON FUNCTION syncsched.queue_depth() IS 'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused or the circuit is open, else those in a retry backoff); and whether dispatch is paused.';
 
 CREATE FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2645,7 +3335,7 @@ ALTER FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_
 
 COMMENT ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) IS 'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. Returns whether it was cold.';
 
-CREATE FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) RETURNS boolean
+CREATE FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -2658,7 +3348,7 @@ begin
     from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'released', true,
         'released by its worker at shutdown');
     if v_run.run_id is null then
-        perform syncsched._stale_write('release', array[p_run_id]);
+        perform syncsched._stale_write('release', array[p_run_id], p_worker_id);
         return false;
     end if;
     if v_run.status = 'failed' then
@@ -2670,9 +3360,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) IS 'Give a running run back at worker shutdown (fenced by its lease token): the attempt is recorded as released and counts; pending again while attempts are left.';
+COMMENT ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) IS 'Give a running run back at worker shutdown (fenced by its lease token): the attempt is recorded as released and counts; pending again while attempts are left.';
 
 CREATE FUNCTION syncsched.reset_setting(p_key text) RETURNS text
     LANGUAGE plpgsql
@@ -2691,16 +3381,38 @@ ALTER FUNCTION syncsched.reset_setting(p_key text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.reset_setting(p_key text) IS 'Set a setting back to its default; returns it.';
 
-CREATE FUNCTION syncsched.resume_scheduler() RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION syncsched.resume_dispatch(p_integration_type text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE sql
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    update syncsched.settings set value = 'false', updated_at = now() where key = 'scheduler_paused'
+    select syncsched._set_pause('dispatch', p_integration_type, false)
+$$;
+
+ALTER FUNCTION syncsched.resume_dispatch(p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.resume_dispatch(p_integration_type text) IS 'Hand runs to workers again (one type, or null: all). Returns whether it changed; audited.';
+
+CREATE FUNCTION syncsched.resume_scheduler() RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._set_pause('scheduling', null, false)
 $$;
 
 ALTER FUNCTION syncsched.resume_scheduler() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.resume_scheduler() IS 'Resume creating runs; periods missed while paused follow each integration''s misfire_policy.';
+COMMENT ON FUNCTION syncsched.resume_scheduler() IS 'resume_scheduling() for every type: runs are created again; periods missed while paused follow each integration''s misfire_policy.';
+
+CREATE FUNCTION syncsched.resume_scheduling(p_integration_type text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._set_pause('scheduling', p_integration_type, false)
+$$;
+
+ALTER FUNCTION syncsched.resume_scheduling(p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.resume_scheduling(p_integration_type text) IS 'Create runs again (one type, or null: all); periods missed while paused follow each integration''s misfire_policy. Returns whether it changed; audited.';
 
 CREATE FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval DEFAULT NULL::interval) RETURNS interval
     LANGUAGE plpgsql
@@ -2720,6 +3432,66 @@ ALTER FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) 
 
 COMMENT ON FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) IS 'Delay after failed attempt number p_attempt (1-based): random in [0, min(cap, base * 2^(attempt - 1))], at least p_retry_after.';
 
+CREATE FUNCTION syncsched.retry_run(p_run_id bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_run record;
+    v_max integer;
+begin
+    perform syncsched._require(p_run_id, 'p_run_id');
+    select r.run_id, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt, r.max_attempts, r.error,
+        o.is_enabled
+    into v_run
+    from syncsched.sync_run_log as r
+    left join syncsched.organization_integrations as o on o.org_id = r.org_id and o.integration_id = r.integration_id
+    where r.run_id = p_run_id
+    for update of r;
+    if not found then
+        raise exception 'syncsched: no run %', p_run_id using errcode = 'no_data_found';
+    end if;
+    if v_run.status <> 'failed' then
+        raise exception 'syncsched: run % of %/% is %: only a failed run can be retried', p_run_id, v_run.org_id,
+            v_run.integration_id, v_run.status
+            using errcode = 'invalid_parameter_value',
+                hint = case v_run.status
+                    when 'pending' then 'it is waiting for a worker already'
+                    when 'running' then 'a worker is on it'
+                    else format('start a new run: select syncsched.run_now(%L, %L)', v_run.org_id, v_run.integration_id)
+                end;
+    end if;
+    if v_run.attempt >= 100 then
+        raise exception 'syncsched: run % of %/% has used % attempts, the most a run may have', p_run_id, v_run.org_id,
+            v_run.integration_id, v_run.attempt
+            using errcode = 'invalid_parameter_value',
+                hint = format('start a new run: select syncsched.run_now(%L, %L)', v_run.org_id, v_run.integration_id);
+    end if;
+    if not v_run.is_enabled then
+        raise exception 'syncsched: run % of %/% is not retried: the integration is disabled', p_run_id, v_run.org_id,
+            v_run.integration_id
+            using errcode = 'object_not_in_prerequisite_state',
+                hint = format('enable it first: select syncsched.enable_integration(%L, %L)', v_run.org_id,
+                    v_run.integration_id);
+    end if;
+    -- The same run and idempotency key, once more: one more attempt allowed, numbered after the last.
+    v_max := greatest(v_run.max_attempts, v_run.attempt + 1);
+    update syncsched.sync_run_log as r
+    set status = 'pending', max_attempts = v_max, not_before = now(), finished_at = null, lease_token = null,
+        lease_expires_at = null
+    where r.run_id = p_run_id;
+    perform syncsched._audit('retry_run', v_run.org_id, v_run.integration_id, v_run.integration_type, p_run_id,
+        jsonb_build_object('attempts_used', v_run.attempt, 'max_attempts_before', v_run.max_attempts,
+            'max_attempts', v_max, 'error', left(v_run.error, 500)));
+    perform pg_notify('syncsched_runs', json_build_object('retry', p_run_id, 'at', now())::text);
+    return p_run_id;
+end
+$$;
+
+ALTER FUNCTION syncsched.retry_run(p_run_id bigint) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.retry_run(p_run_id bigint) IS 'Try a failed run again, in place: the same row and idempotency key, pending again, one more attempt allowed (its number follows the last), trigger unchanged; audited as retry_run. Refused (22023) for a run that is not failed. Returns the run id.';
+
 CREATE FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean DEFAULT false) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2738,6 +3510,12 @@ begin
     -- the tick locks this row too (and skips it while run_now holds it): one run decision at a time
     perform from syncsched.schedule_state as s where s.id = v_row.id for update;
     if not p_force then
+        if not v_row.is_enabled then
+            raise exception 'syncsched: integration %/% is disabled: it gets no runs', p_org_id, p_integration_id
+                using errcode = 'object_not_in_prerequisite_state',
+                    hint = format('enable it (select syncsched.enable_integration(%L, %L)), or pass p_force => true '
+                        'to run it once anyway', p_org_id, p_integration_id);
+        end if;
         select r.run_id into v_live
         from syncsched.sync_run_log as r
         where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status in ('pending', 'running')
@@ -2758,6 +3536,8 @@ begin
         'manual', coalesce(v_row.max_attempts, syncsched.setting('default_max_attempts')::integer), v_row.payload
     )
     returning run_id into v_run_id;
+    perform syncsched._audit('run_now', v_row.org_id, v_row.integration_id, v_row.integration_type, v_run_id,
+        jsonb_build_object('forced', p_force, 'enabled', v_row.is_enabled));
     perform pg_notify('syncsched_runs', json_build_object('at', v_at, 'runs', 1)::text);
     return v_run_id;
 end
@@ -2765,7 +3545,7 @@ $$;
 
 ALTER FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) IS 'Queue a manual run now (key org/integration/manual/<timestamp>). Refused while the integration has a pending or running run, unless p_force.';
+COMMENT ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) IS 'Queue a manual run now (key org/integration/manual/<timestamp>); returns its id. Refused while the integration is disabled (55000) or has a pending or running run (55006), unless p_force. Audited.';
 
 CREATE FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone DEFAULT now(), p_limit integer DEFAULT 5000) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2774,6 +3554,11 @@ CREATE FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone DEFA
 declare
     v_started timestamptz := clock_timestamp();
     v_paused boolean := syncsched.setting('scheduler_paused')::boolean;
+    -- types whose scheduling is paused (pause_scheduling(type)): their due rows wait, unchanged
+    v_paused_types text[] := array(
+        select d.integration_type from syncsched.dispatch_state as d where d.scheduling_paused
+        order by d.integration_type
+    );
     v_skip_window interval := syncsched.setting('running_skip_window')::interval;
     v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
     v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
@@ -2802,20 +3587,20 @@ begin
     -- most one per period: the UNIQUE idempotency key), the schedules advanced; the alerts to raise
     -- come back as arrays.
     with batch as (
-        select s.id, s.next_run_at, s.cron_spec
+        select s.ctid as state_ctid, s.id, s.next_run_at, s.cron_spec
         from syncsched.schedule_state as s
         where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
+            and (cardinality(v_paused_types) = 0 or not exists (
+                select from syncsched.organization_integrations as paused
+                where paused.id = s.id and paused.integration_type = any(v_paused_types)
+            ))
         order by s.next_run_at
         limit p_limit
         for update skip locked
     ),
     due as (
-        select b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
+        select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
-            -- rows with the same schedule, zone, next period and policy share one evaluation
-            dense_rank() over (
-                order by b.cron_spec, o.interval_minutes, o.timezone, b.next_run_at, o.misfire_policy, o.misfire_grace
-            ) as schedule_no,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -2826,23 +3611,26 @@ begin
         from batch as b
         join syncsched.organization_integrations as o on o.id = b.id
     ),
-    schedules as (
-        select distinct on (d.schedule_no) d.schedule_no, d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at,
-            d.misfire_policy, d.misfire_grace
+    -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
+    -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
+    -- to them. Materialized: evaluated once per schedule whatever the planner's estimates.
+    schedules as materialized (
+        select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
+            array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
+            array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
+            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds
         from due as d
-        order by d.schedule_no
-    ),
-    evaluated as (
-        select s.schedule_no, p.*
-        from schedules as s
-        cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
-            s.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
+        group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
     decided as (
-        select d.*, e.periods, e.missed, e.first_missed, e.last_missed, e.next_run_at as new_next_run_at,
-            e.problem
-        from due as d
-        join evaluated as e on e.schedule_no = d.schedule_no
+        select u.*, s.interval_minutes, s.timezone, s.misfire_policy, s.misfire_grace, p.periods, p.missed,
+            p.first_missed, p.last_missed, p.next_run_at as new_next_run_at, p.problem
+        from schedules as s
+        cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
+            s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
+        cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
+            s.max_attempts, s.helds)
+            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -2873,7 +3661,7 @@ begin
             problem = x.problem,
             stale_check_at = case when x.problem is null then s.stale_check_at end
         from decided as x
-        where s.id = x.id
+        where s.ctid = x.state_ctid  -- the row this statement locked: one page read, whatever the estimates
         returning 1
     ),
     alerts as (
@@ -2918,7 +3706,11 @@ begin
     -- what is still due after this batch: beyond its limit, or held by another tick
     select count(*)::integer into v_left
     from syncsched.schedule_state as s
-    where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused;
+    where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
+        and (cardinality(v_paused_types) = 0 or not exists (
+            select from syncsched.organization_integrations as paused
+            where paused.id = s.id and paused.integration_type = any(v_paused_types)
+        ));
     if v_triggered > 0 then
         perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'runs', v_triggered)::text);
     end if;
@@ -2937,6 +3729,9 @@ begin
     if v_paused then
         v_result := v_result || jsonb_build_object('paused', true);
     end if;
+    if cardinality(v_paused_types) > 0 then
+        v_result := v_result || jsonb_build_object('paused_types', to_jsonb(v_paused_types));
+    end if;
     insert into syncsched.scheduler_ticks (
         at, started_at, finished_at, due, triggered, skipped_locked, skipped_running, skipped_duplicate,
         invalid, remaining, duration_ms, lateness
@@ -2951,7 +3746,7 @@ $$;
 
 ALTER FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) IS 'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert.';
+COMMENT ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) IS 'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert. Nothing is created while scheduler_paused is true; the due rows of types whose scheduling is paused stay due, untouched.';
 
 CREATE FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) RETURNS text
     LANGUAGE plpgsql STABLE
@@ -2978,6 +3773,9 @@ begin
             return format('interval of %s minutes is shorter than min_schedule_interval (%s minutes)',
                 p_interval_minutes, v_min_minutes);
         end if;
+        if p_interval_minutes > 525600 then
+            return format('interval of %s minutes is longer than a year (525600 minutes)', p_interval_minutes);
+        end if;
         return null;
     end if;
     v_problem := syncsched.cron_validate(p_cron_schedule);
@@ -2987,7 +3785,7 @@ begin
     v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule), v_min_minutes);
     if v_gap < v_min_minutes then
         return format('cron schedule "%s" fires %s minute(s) apart, more often than min_schedule_interval (%s minutes)',
-            p_cron_schedule, v_gap, v_min_minutes);
+            left(p_cron_schedule, 100), v_gap, v_min_minutes);
     end if;
     return null;
 end
@@ -3196,24 +3994,14 @@ ALTER FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with t
 
 COMMENT ON FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) IS 'Integrations whose next scheduled run is within p_within (or overdue), soonest first; read through the next_run_at index.';
 
-CREATE FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text DEFAULT NULL::text, p_interval_minutes integer DEFAULT NULL::integer, p_timezone text DEFAULT 'UTC'::text, p_payload jsonb DEFAULT '{}'::jsonb, p_is_enabled boolean DEFAULT true, p_misfire_policy syncsched.misfire_policy DEFAULT 'run_once'::syncsched.misfire_policy, p_max_attempts integer DEFAULT NULL::integer) RETURNS bigint
+CREATE FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text DEFAULT NULL::text, p_interval_minutes integer DEFAULT NULL::integer, p_timezone text DEFAULT 'UTC'::text, p_payload jsonb DEFAULT '{}'::jsonb, p_is_enabled boolean DEFAULT true, p_misfire_policy text DEFAULT 'run_once'::text, p_max_attempts integer DEFAULT NULL::integer) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
     v_id bigint;
 begin
-    perform syncsched._check_name(p_org_id, 'p_org_id');
-    perform syncsched._check_name(p_integration_id, 'p_integration_id');
-    perform syncsched._require(p_integration_type, 'p_integration_type');
-    perform syncsched._require(p_timezone, 'p_timezone');
-    perform syncsched._require(p_is_enabled, 'p_is_enabled');
-    perform syncsched._require(p_misfire_policy, 'p_misfire_policy');
-    if p_payload is not null and pg_column_size(p_payload) > 65536 then
-        raise exception 'syncsched: payload of %/% is % bytes, at most 64 kB', left(p_org_id, 128),
-            left(p_integration_id, 128), pg_column_size(p_payload)
-            using errcode = 'program_limit_exceeded';
-    end if;
+    -- Replace semantics: every field it has an argument for is set, an omitted one to its default.
     insert into syncsched.organization_integrations as o (
         org_id, integration_id, integration_type, cron_schedule, interval_minutes, timezone, payload,
         is_enabled, misfire_policy, max_attempts
@@ -3235,9 +4023,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) IS 'Create or replace an integration of an organization; returns its id. The schedule is validated (SQLSTATE 22023).';
+COMMENT ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) IS 'Create an integration, or replace one: each of its ten fields is set from its argument, an omitted argument meaning the default (so a call with a new cron alone re-enables, sets UTC, empties the payload). misfire_grace and max_staleness, which it has no argument for, are left as stored. To change some fields only, use alter_integration. Returns the id.';
 
 CREATE FUNCTION syncsched.worker_config() RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -3397,10 +4185,58 @@ ALTER TABLE syncsched.alerts_open OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.alerts_open IS 'What needs attention: each open condition (stale, failing, endpoint_unhealthy, endpoint_passive, scheduler_silent, invalid_schedule; see alert_kinds) until it clears, and the latest event of each key for 24 hours.';
 
+CREATE TABLE syncsched.audit_log (
+    audit_id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT SESSION_USER NOT NULL,
+    action text NOT NULL,
+    org_id text,
+    integration_id text,
+    integration_type text,
+    run_id bigint,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT audit_log_action_known CHECK ((action = ANY (ARRAY['run_now'::text, 'retry_run'::text, 'cancel_run'::text, 'pause_scheduling'::text, 'resume_scheduling'::text, 'pause_dispatch'::text, 'resume_dispatch'::text, 'check_endpoint_now'::text, 'endpoint_changed'::text, 'delete_integration'::text])))
+);
+
+ALTER TABLE syncsched.audit_log OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.audit_log IS 'What operators did through the API (run now, retry, cancel, pause and resume, endpoint checks, deletes): written by the owner''s functions only, never pruned.';
+
+COMMENT ON COLUMN syncsched.audit_log.audit_id IS 'Order of the entries.';
+
+COMMENT ON COLUMN syncsched.audit_log.at IS 'When it was done (the transaction''s time).';
+
+COMMENT ON COLUMN syncsched.audit_log.actor IS 'The login role that did it (session_user: the caller, not the owner the function runs as).';
+
+COMMENT ON COLUMN syncsched.audit_log.action IS 'The API function (endpoint_changed: an UPDATE of a type''s endpoint_url or health_url reset its health).';
+
+COMMENT ON COLUMN syncsched.audit_log.org_id IS 'The organization acted on, if any.';
+
+COMMENT ON COLUMN syncsched.audit_log.integration_id IS 'The integration acted on, if any.';
+
+COMMENT ON COLUMN syncsched.audit_log.integration_type IS 'The integration type acted on (pauses, endpoint checks), or the type of the integration or run; null for global pauses.';
+
+COMMENT ON COLUMN syncsched.audit_log.run_id IS 'The run acted on (retry, cancel, run now), if any.';
+
+COMMENT ON COLUMN syncsched.audit_log.detail IS 'What else there is to know: the state before, counts, the runs a delete cancelled and removed.';
+
+COMMENT ON CONSTRAINT audit_log_action_known ON syncsched.audit_log IS 'The actions that are audited.';
+
+ALTER TABLE syncsched.audit_log ALTER COLUMN audit_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME syncsched.audit_log_audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE syncsched.dispatch_state (
     integration_type text NOT NULL,
     last_org_id text,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    scheduling_paused boolean DEFAULT false NOT NULL,
+    dispatch_paused boolean DEFAULT false NOT NULL
 );
 
 ALTER TABLE syncsched.dispatch_state OWNER TO syncsched_owner;
@@ -3412,6 +4248,10 @@ COMMENT ON COLUMN syncsched.dispatch_state.integration_type IS 'The integration 
 COMMENT ON COLUMN syncsched.dispatch_state.last_org_id IS 'The organization the last claim of this type served last: the next claim starts after it.';
 
 COMMENT ON COLUMN syncsched.dispatch_state.updated_at IS 'When a claim last moved it.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.scheduling_paused IS 'The tick creates no runs for this type (pause_scheduling(type)); its periods follow the misfire policy when resumed.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.dispatch_paused IS 'Claims hand out no run of this type (pause_dispatch(type)); its pending runs wait, spending no attempt.';
 
 CREATE TABLE syncsched.endpoint_health (
     integration_type text NOT NULL,
@@ -3529,92 +4369,78 @@ COMMENT ON CONSTRAINT integration_types_name_format ON syncsched.integration_typ
 
 COMMENT ON CONSTRAINT integration_types_timeout_positive ON syncsched.integration_types IS 'A call may take 1 ms to 1 hour.';
 
-CREATE TABLE syncsched.organization_integrations (
-    id bigint NOT NULL,
-    org_id text NOT NULL,
-    integration_id text NOT NULL,
-    integration_type text NOT NULL,
-    cron_schedule text,
-    interval_minutes integer,
-    timezone text DEFAULT 'UTC'::text NOT NULL,
-    is_enabled boolean DEFAULT true NOT NULL,
-    misfire_policy syncsched.misfire_policy DEFAULT 'run_once'::syncsched.misfire_policy NOT NULL,
-    misfire_grace interval DEFAULT '00:15:00'::interval NOT NULL,
-    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
-    max_attempts integer,
-    max_staleness interval,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
+CREATE TABLE syncsched.settings (
+    key text NOT NULL,
+    value text NOT NULL,
+    description text NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT organization_integrations_cron_length CHECK ((length(cron_schedule) <= 200)),
-    CONSTRAINT organization_integrations_integration_id_format CHECK ((integration_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
-    CONSTRAINT organization_integrations_interval_range CHECK (((interval_minutes >= 1) AND (interval_minutes <= 525600))),
-    CONSTRAINT organization_integrations_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
-    CONSTRAINT organization_integrations_max_staleness_positive CHECK ((max_staleness > '00:00:00'::interval)),
-    CONSTRAINT organization_integrations_misfire_grace_nonnegative CHECK ((misfire_grace >= '00:00:00'::interval)),
-    CONSTRAINT organization_integrations_one_schedule_kind CHECK (((cron_schedule IS NULL) OR (interval_minutes IS NULL))),
-    CONSTRAINT organization_integrations_org_id_format CHECK ((org_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
-    CONSTRAINT organization_integrations_payload_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
-    CONSTRAINT organization_integrations_payload_size CHECK ((pg_column_size(payload) <= 65536)),
-    CONSTRAINT organization_integrations_timezone_length CHECK (((length(timezone) >= 1) AND (length(timezone) <= 64)))
+    type text NOT NULL,
+    default_value text NOT NULL,
+    min_value text,
+    max_value text,
+    CONSTRAINT settings_key_format CHECK ((key ~ '^[a-z][a-z0-9_]*$'::text)),
+    CONSTRAINT settings_range_only_for_ordered_types CHECK ((((min_value IS NULL) AND (max_value IS NULL)) OR (type = ANY (ARRAY['interval'::text, 'integer'::text])))),
+    CONSTRAINT settings_type_known CHECK ((type = ANY (ARRAY['boolean'::text, 'interval'::text, 'integer'::text, 'url'::text, 'host_list'::text])))
 );
 
-ALTER TABLE ONLY syncsched.organization_integrations FORCE ROW LEVEL SECURITY;
+ALTER TABLE syncsched.settings OWNER TO syncsched_owner;
 
-ALTER TABLE syncsched.organization_integrations OWNER TO syncsched_owner;
+COMMENT ON TABLE syncsched.settings IS 'Key/value configuration of the scheduler, read by the SQL functions and the worker. Values are text, cast by their readers.';
 
-COMMENT ON TABLE syncsched.organization_integrations IS 'One scheduled integration of one organization. Plain INSERT/UPDATE works: a trigger validates the schedule and maintains next_run_at.';
+COMMENT ON COLUMN syncsched.settings.key IS 'Name of the setting.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.id IS 'Stable integer id, used as the key of the per-integration advisory lock.';
+COMMENT ON COLUMN syncsched.settings.value IS 'Current value, as text; checked against type and range on every write.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.org_id IS 'The organization (tenant).';
+COMMENT ON COLUMN syncsched.settings.description IS 'What the setting does.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.integration_id IS 'The integration''s name within its organization.';
+COMMENT ON COLUMN syncsched.settings.updated_at IS 'When the value was last written.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.integration_type IS 'Which endpoint it calls (integration_types).';
+COMMENT ON COLUMN syncsched.settings.type IS 'boolean, interval, integer, url (empty, http(s) URL or env:NAME) or host_list (comma-separated hosts).';
 
-COMMENT ON COLUMN syncsched.organization_integrations.cron_schedule IS 'Five-field cron expression (Debian cron dialect) evaluated in timezone; null when interval_minutes is used or the integration is not scheduled.';
+COMMENT ON COLUMN syncsched.settings.default_value IS 'The default: the value a fresh install has, and reset_setting() restores.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.interval_minutes IS 'Run every N minutes instead of a cron expression.';
+COMMENT ON COLUMN syncsched.settings.min_value IS 'Smallest value allowed (interval and integer settings).';
 
-COMMENT ON COLUMN syncsched.organization_integrations.timezone IS 'IANA time zone in which cron_schedule is evaluated (DST included).';
+COMMENT ON COLUMN syncsched.settings.max_value IS 'Largest value allowed (interval and integer settings).';
 
-COMMENT ON COLUMN syncsched.organization_integrations.is_enabled IS 'Disabled: no scheduled runs, pending runs cancelled.';
+COMMENT ON CONSTRAINT settings_key_format ON syncsched.settings IS 'Keys are lower-case identifiers.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.misfire_policy IS 'What a tick does with periods that were missed: run_once, catch_up or skip (see the type).';
+COMMENT ON CONSTRAINT settings_range_only_for_ordered_types ON syncsched.settings IS 'Only intervals and integers have a range.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.misfire_grace IS 'With misfire_policy skip: how late a period may still be run.';
+COMMENT ON CONSTRAINT settings_type_known ON syncsched.settings IS 'The types the settings trigger checks.';
 
-COMMENT ON COLUMN syncsched.organization_integrations.payload IS 'JSON object sent to the endpoint with each run (at most 64 kB). Never holds secrets.';
+CREATE VIEW syncsched.endpoint_overview AS
+ SELECT t.integration_type,
+    h.status,
+    h.mode,
+    h.consecutive_failures,
+    h.last_check_at,
+    h.next_check_at,
+    h.last_error,
+    t.max_concurrency,
+    q.pending,
+    q.running,
+    q.held,
+    NULLIF(concat_ws(', '::text,
+        CASE
+            WHEN (pauses.scheduling OR d.scheduling_paused) THEN 'scheduling'::text
+            ELSE NULL::text
+        END,
+        CASE
+            WHEN q.dispatch_paused THEN 'dispatch'::text
+            ELSE NULL::text
+        END), ''::text) AS paused
+   FROM ((((syncsched.integration_types t
+     LEFT JOIN syncsched.endpoint_health h ON ((t.integration_type = h.integration_type)))
+     LEFT JOIN syncsched.dispatch_state d ON ((t.integration_type = d.integration_type)))
+     LEFT JOIN syncsched.queue_depth() q(integration_type, pending, running, held, dispatch_paused) ON ((t.integration_type = q.integration_type)))
+     CROSS JOIN ( SELECT COALESCE(bool_or((s.value)::boolean), false) AS scheduling
+           FROM syncsched.settings s
+          WHERE (s.key = 'scheduler_paused'::text)) pauses);
 
-COMMENT ON COLUMN syncsched.organization_integrations.max_attempts IS 'Attempts per run; settings.default_max_attempts when null.';
+ALTER TABLE syncsched.endpoint_overview OWNER TO syncsched_owner;
 
-COMMENT ON COLUMN syncsched.organization_integrations.max_staleness IS 'Alert stale when no run completed for this long; twice the schedule period when null.';
-
-COMMENT ON COLUMN syncsched.organization_integrations.created_at IS 'When the integration was created.';
-
-COMMENT ON COLUMN syncsched.organization_integrations.updated_at IS 'When the integration was last written.';
-
-COMMENT ON CONSTRAINT organization_integrations_cron_length ON syncsched.organization_integrations IS 'Cron expressions of at most 200 characters.';
-
-COMMENT ON CONSTRAINT organization_integrations_integration_id_format ON syncsched.organization_integrations IS 'Integration ids: 1-128 letters, digits, ".", "_", ":" or "-".';
-
-COMMENT ON CONSTRAINT organization_integrations_interval_range ON syncsched.organization_integrations IS 'Intervals from 1 minute to a year (min_schedule_interval is checked by the trigger).';
-
-COMMENT ON CONSTRAINT organization_integrations_max_attempts_range ON syncsched.organization_integrations IS '1 to 100 attempts per run.';
-
-COMMENT ON CONSTRAINT organization_integrations_max_staleness_positive ON syncsched.organization_integrations IS 'A staleness limit is positive.';
-
-COMMENT ON CONSTRAINT organization_integrations_misfire_grace_nonnegative ON syncsched.organization_integrations IS 'A grace is not negative.';
-
-COMMENT ON CONSTRAINT organization_integrations_one_schedule_kind ON syncsched.organization_integrations IS 'A cron schedule or an interval, not both.';
-
-COMMENT ON CONSTRAINT organization_integrations_org_id_format ON syncsched.organization_integrations IS 'Organization ids: 1-128 letters, digits, ".", "_", ":" or "-" (they appear in idempotency keys).';
-
-COMMENT ON CONSTRAINT organization_integrations_payload_object ON syncsched.organization_integrations IS 'The payload is a JSON object.';
-
-COMMENT ON CONSTRAINT organization_integrations_payload_size ON syncsched.organization_integrations IS 'The payload is at most 64 kB.';
-
-COMMENT ON CONSTRAINT organization_integrations_timezone_length ON syncsched.organization_integrations IS 'Zone names of 1-64 characters (the trigger checks the zone exists).';
+COMMENT ON VIEW syncsched.endpoint_overview IS 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, retry backoff), its max_concurrency, and what is paused for it.';
 
 ALTER TABLE syncsched.organization_integrations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.organization_integrations_id_seq
@@ -3876,10 +4702,41 @@ CREATE VIEW syncsched.schedule_overview AS
     COALESCE(failures.consecutive, 0) AS consecutive_failures,
     durations.average AS avg_duration_last_20,
     health.status AS endpoint_status,
-    health.mode AS endpoint_mode
-   FROM ((((((syncsched.organization_integrations o
+    health.mode AS endpoint_mode,
+    NULLIF(concat_ws(', '::text,
+        CASE
+            WHEN (pauses.scheduling OR dispatch.scheduling_paused) THEN 'scheduling'::text
+            ELSE NULL::text
+        END,
+        CASE
+            WHEN (pauses.dispatch OR dispatch.dispatch_paused) THEN 'dispatch'::text
+            ELSE NULL::text
+        END), ''::text) AS paused,
+        CASE
+            WHEN (waiting.run_id IS NULL) THEN NULL::text
+            WHEN (pauses.dispatch OR dispatch.dispatch_paused) THEN 'dispatch paused'::text
+            WHEN syncsched._circuit_open(health.mode, health.status) THEN (('circuit open: '::text || o.integration_type) || ' endpoint unhealthy'::text)
+            WHEN (waiting.not_before > now()) THEN ('retry backoff until '::text || to_char((waiting.not_before AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
+            WHEN (( SELECT count(*) AS count
+               FROM syncsched.sync_run_log r
+              WHERE ((r.status = 'running'::syncsched.run_status) AND (r.integration_type = o.integration_type))) >= types.max_concurrency) THEN 'type at max_concurrency'::text
+            ELSE NULL::text
+        END AS held_reason
+   FROM ((((((((((syncsched.organization_integrations o
+     JOIN syncsched.integration_types types ON ((o.integration_type = types.integration_type)))
      LEFT JOIN syncsched.schedule_state state ON ((o.id = state.id)))
      LEFT JOIN syncsched.endpoint_health health ON ((o.integration_type = health.integration_type)))
+     LEFT JOIN syncsched.dispatch_state dispatch ON ((o.integration_type = dispatch.integration_type)))
+     CROSS JOIN ( SELECT COALESCE(bool_or((s.value)::boolean) FILTER (WHERE (s.key = 'scheduler_paused'::text)), false) AS scheduling,
+            COALESCE(bool_or((s.value)::boolean) FILTER (WHERE (s.key = 'dispatch_paused'::text)), false) AS dispatch
+           FROM syncsched.settings s
+          WHERE (s.key = ANY (ARRAY['scheduler_paused'::text, 'dispatch_paused'::text]))) pauses)
+     LEFT JOIN LATERAL ( SELECT r.run_id,
+            r.not_before
+           FROM syncsched.sync_run_log r
+          WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = 'pending'::syncsched.run_status))
+          ORDER BY r.not_before, r.run_id
+         LIMIT 1) waiting ON (true))
      LEFT JOIN LATERAL ( SELECT r.scheduled_for,
             r.status,
             r.finished_at
@@ -3906,7 +4763,7 @@ CREATE VIEW syncsched.schedule_overview AS
 
 ALTER TABLE syncsched.schedule_overview OWNER TO syncsched_owner;
 
-COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, and the health of its type''s endpoint.';
+COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing).';
 
 ALTER TABLE syncsched.scheduler_alerts ALTER COLUMN alert_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.scheduler_alerts_alert_id_seq
@@ -3972,46 +4829,6 @@ ALTER TABLE syncsched.scheduler_ticks ALTER COLUMN tick_id ADD GENERATED ALWAYS 
     CACHE 1
 );
 
-CREATE TABLE syncsched.settings (
-    key text NOT NULL,
-    value text NOT NULL,
-    description text NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    type text NOT NULL,
-    default_value text NOT NULL,
-    min_value text,
-    max_value text,
-    CONSTRAINT settings_key_format CHECK ((key ~ '^[a-z][a-z0-9_]*$'::text)),
-    CONSTRAINT settings_range_only_for_ordered_types CHECK ((((min_value IS NULL) AND (max_value IS NULL)) OR (type = ANY (ARRAY['interval'::text, 'integer'::text])))),
-    CONSTRAINT settings_type_known CHECK ((type = ANY (ARRAY['boolean'::text, 'interval'::text, 'integer'::text, 'url'::text, 'host_list'::text])))
-);
-
-ALTER TABLE syncsched.settings OWNER TO syncsched_owner;
-
-COMMENT ON TABLE syncsched.settings IS 'Key/value configuration of the scheduler, read by the SQL functions and the worker. Values are text, cast by their readers.';
-
-COMMENT ON COLUMN syncsched.settings.key IS 'Name of the setting.';
-
-COMMENT ON COLUMN syncsched.settings.value IS 'Current value, as text; checked against type and range on every write.';
-
-COMMENT ON COLUMN syncsched.settings.description IS 'What the setting does.';
-
-COMMENT ON COLUMN syncsched.settings.updated_at IS 'When the value was last written.';
-
-COMMENT ON COLUMN syncsched.settings.type IS 'boolean, interval, integer, url (empty, http(s) URL or env:NAME) or host_list (comma-separated hosts).';
-
-COMMENT ON COLUMN syncsched.settings.default_value IS 'The default: the value a fresh install has, and reset_setting() restores.';
-
-COMMENT ON COLUMN syncsched.settings.min_value IS 'Smallest value allowed (interval and integer settings).';
-
-COMMENT ON COLUMN syncsched.settings.max_value IS 'Largest value allowed (interval and integer settings).';
-
-COMMENT ON CONSTRAINT settings_key_format ON syncsched.settings IS 'Keys are lower-case identifiers.';
-
-COMMENT ON CONSTRAINT settings_range_only_for_ordered_types ON syncsched.settings IS 'Only intervals and integers have a range.';
-
-COMMENT ON CONSTRAINT settings_type_known ON syncsched.settings IS 'The types the settings trigger checks.';
-
 ALTER TABLE syncsched.sync_run_log ALTER COLUMN run_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.sync_run_log_run_id_seq
     START WITH 1
@@ -4025,6 +4842,11 @@ ALTER TABLE ONLY syncsched.alert_kinds
     ADD CONSTRAINT alert_kinds_pkey PRIMARY KEY (kind);
 
 COMMENT ON CONSTRAINT alert_kinds_pkey ON syncsched.alert_kinds IS 'One row per kind.';
+
+ALTER TABLE ONLY syncsched.audit_log
+    ADD CONSTRAINT audit_log_pkey PRIMARY KEY (audit_id);
+
+COMMENT ON CONSTRAINT audit_log_pkey ON syncsched.audit_log IS 'One row per action.';
 
 ALTER TABLE ONLY syncsched.dispatch_state
     ADD CONSTRAINT dispatch_state_pkey PRIMARY KEY (integration_type);
@@ -4086,6 +4908,14 @@ ALTER TABLE ONLY syncsched.sync_run_log
 
 COMMENT ON CONSTRAINT sync_run_log_pkey ON syncsched.sync_run_log IS 'The run.';
 
+CREATE INDEX audit_log_at_idx ON syncsched.audit_log USING btree (at);
+
+COMMENT ON INDEX syncsched.audit_log_at_idx IS 'Reading the latest actions.';
+
+CREATE INDEX audit_log_run_idx ON syncsched.audit_log USING btree (run_id) WHERE (run_id IS NOT NULL);
+
+COMMENT ON INDEX syncsched.audit_log_run_idx IS 'The actions on one run.';
+
 CREATE INDEX organization_integrations_type_idx ON syncsched.organization_integrations USING btree (integration_type);
 
 COMMENT ON INDEX syncsched.organization_integrations_type_idx IS 'The integrations of a type (health checks of types in use, the foreign key from integration_types).';
@@ -4142,6 +4972,10 @@ CREATE INDEX sync_run_log_running_idx ON syncsched.sync_run_log USING btree (lea
 
 COMMENT ON INDEX syncsched.sync_run_log_running_idx IS 'Finding running runs and reaping expired leases.';
 
+CREATE TRIGGER integration_types_endpoint_changed AFTER UPDATE OF endpoint_url, health_url ON syncsched.integration_types FOR EACH ROW WHEN (((old.endpoint_url IS DISTINCT FROM new.endpoint_url) OR (old.health_url IS DISTINCT FROM new.health_url))) EXECUTE FUNCTION syncsched._integration_type_after_endpoint_change();
+
+COMMENT ON TRIGGER integration_types_endpoint_changed ON syncsched.integration_types IS 'A new endpoint_url or health_url: the old health says nothing about it (health unknown, a check at once).';
+
 CREATE TRIGGER integration_types_health AFTER INSERT ON syncsched.integration_types FOR EACH ROW EXECUTE FUNCTION syncsched._integration_type_after_insert();
 
 COMMENT ON TRIGGER integration_types_health ON syncsched.integration_types IS 'Each new type gets its endpoint_health and dispatch_state rows.';
@@ -4153,6 +4987,10 @@ COMMENT ON TRIGGER organization_integrations_derive ON syncsched.organization_in
 CREATE TRIGGER organization_integrations_disable AFTER UPDATE OF is_enabled ON syncsched.organization_integrations FOR EACH ROW WHEN ((old.is_enabled AND (NOT new.is_enabled))) EXECUTE FUNCTION syncsched._integration_after_disable();
 
 COMMENT ON TRIGGER organization_integrations_disable ON syncsched.organization_integrations IS 'Disabling cancels the pending runs.';
+
+CREATE TRIGGER organization_integrations_keep_history BEFORE DELETE ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._integration_before_delete();
+
+COMMENT ON TRIGGER organization_integrations_keep_history ON syncsched.organization_integrations IS 'An integration with runs is not deleted by a plain DELETE: its history would go with it.';
 
 CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness))) EXECUTE FUNCTION syncsched._derive_schedule_state();
 
@@ -4262,92 +5100,123 @@ REVOKE ALL ON FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integratio
 REVOKE ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._alert_open(p_key text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._bit_low(p_mask bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) FROM PUBLIC;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_admin;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_day_fires(p_spec syncsched.cron_spec, p_timezone text, p_day date, p_until timestamp with time zone, OUT fires integer, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_day_matches(p_spec syncsched.cron_spec, p_day date) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_fail(p_field integer, p_message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_fail(p_field integer, p_message text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_fail(p_field integer, p_message text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_fail(p_field integer, p_message text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_fields(p_expr text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_fires_between(p_spec syncsched.cron_spec, p_timezone text, p_from timestamp with time zone, p_to timestamp with time zone, OUT fires bigint, OUT last timestamp with time zone, OUT before_last timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_next_elapsed(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_next_wall(p_spec syncsched.cron_spec, p_from timestamp without time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_parse(p_expr text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_tick(INOUT p_wall timestamp without time zone, INOUT p_fold integer, p_seconds integer, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._derive_schedule_state() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval) FROM PUBLIC;
 
@@ -4358,50 +5227,75 @@ REVOKE ALL ON FUNCTION syncsched._health_changed(p_integration_type text, p_from
 REVOKE ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boolean, p_error text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._integration_after_disable() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._integration_before_delete() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._integration_before_write() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._integration_type_after_endpoint_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._integration_type_after_insert() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._integration_types_hint() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._integration_types_hint() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._integration_types_hint() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._integration_types_hint() TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._label(p_value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) FROM PUBLIC;
 
@@ -4410,57 +5304,83 @@ REVOKE ALL ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status 
 REVOKE ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p_min text, p_max text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._settings_before_write() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._tz_canonical(p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._tz_canonical(p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._tz_canonical(p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tz_canonical(p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tz_check(p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tz_check(p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_check(p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tz_check(p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tz_day_is_plain(p_day date, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tz_fold(p_at timestamp with time zone, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tz_name_ok(p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tz_name_ok(p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_name_ok(p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tz_name_ok(p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tz_offset(p_at timestamp with time zone, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched.alter_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval, p_reset text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.alter_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval, p_reset text[]) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.alter_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval, p_reset text[]) TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched.cancel_run(p_run_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.cancel_run(p_run_id bigint) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.check_endpoint_now(p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.check_endpoint_now(p_integration_type text) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.check_scheduler(p_since timestamp with time zone, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.check_scheduler(p_since timestamp with time zone, p_now timestamp with time zone) TO syncsched_worker;
@@ -4481,31 +5401,43 @@ GRANT ALL ON FUNCTION syncsched.claim_prewarm(p_within interval) TO syncsched_wo
 REVOKE ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[]) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval) TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched.cron_parse(p_expr text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched.cron_validate(p_expr text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.disable_integration(p_org_id text, p_integration_id text) TO syncsched_admin;
@@ -4518,8 +5450,8 @@ REVOKE ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration
 GRANT ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) TO syncsched_tenant;
 
-REVOKE ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) TO syncsched_worker;
 
 REVOKE ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) TO syncsched_worker;
@@ -4527,21 +5459,33 @@ GRANT ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], 
 REVOKE ALL ON FUNCTION syncsched.install_cron(p_schedule text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.install_cron(p_schedule text) TO syncsched_admin;
 
+REVOKE ALL ON FUNCTION syncsched.integration_next_runs(p_org_id text, p_integration_id text, p_count integer, p_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.integration_next_runs(p_org_id text, p_integration_id text, p_count integer, p_after timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.integration_next_runs(p_org_id text, p_integration_id text, p_count integer, p_after timestamp with time zone) TO syncsched_tenant;
+
 REVOKE ALL ON FUNCTION syncsched.next_health_check_at() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_tenant;
 
+REVOKE ALL ON FUNCTION syncsched.pause_dispatch(p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.pause_dispatch(p_integration_type text) TO syncsched_admin;
+
 REVOKE ALL ON FUNCTION syncsched.pause_scheduler() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.pause_scheduler() TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.pause_scheduling(p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.pause_scheduling(p_integration_type text) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.queue_depth() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_admin;
 
@@ -4557,17 +5501,26 @@ GRANT ALL ON FUNCTION syncsched.record_health_check(p_integration_type text, p_o
 REVOKE ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) TO syncsched_worker;
 
 REVOKE ALL ON FUNCTION syncsched.reset_setting(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.reset_setting(p_key text) TO syncsched_admin;
 
+REVOKE ALL ON FUNCTION syncsched.resume_dispatch(p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.resume_dispatch(p_integration_type text) TO syncsched_admin;
+
 REVOKE ALL ON FUNCTION syncsched.resume_scheduler() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.resume_scheduler() TO syncsched_admin;
 
+REVOKE ALL ON FUNCTION syncsched.resume_scheduling(p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.resume_scheduling(p_integration_type text) TO syncsched_admin;
+
 REVOKE ALL ON FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.retry_run(p_run_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.retry_run(p_run_id bigint) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) TO syncsched_admin;
@@ -4599,6 +5552,7 @@ REVOKE ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) FROM P
 GRANT ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.timezone_validate(p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.timezone_validate(p_tz text) TO syncsched_reader;
 GRANT ALL ON FUNCTION syncsched.timezone_validate(p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.timezone_validate(p_tz text) TO syncsched_tenant;
 
@@ -4608,9 +5562,9 @@ GRANT ALL ON FUNCTION syncsched.uninstall_cron() TO syncsched_admin;
 REVOKE ALL ON FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy syncsched.misfire_policy, p_max_attempts integer) TO syncsched_tenant;
+REVOKE ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched.worker_config() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.worker_config() TO syncsched_worker;
@@ -4625,14 +5579,19 @@ GRANT SELECT ON TABLE syncsched.scheduler_alerts TO syncsched_tenant;
 
 GRANT SELECT ON TABLE syncsched.alerts_open TO syncsched_reader;
 
+GRANT SELECT ON TABLE syncsched.audit_log TO syncsched_admin;
+
 GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_admin;
 
 GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_admin;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.integration_types TO syncsched_admin;
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_admin;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_tenant;
+GRANT SELECT ON TABLE syncsched.settings TO syncsched_admin;
+
+GRANT UPDATE(value) ON TABLE syncsched.settings TO syncsched_admin;
+
+GRANT SELECT ON TABLE syncsched.endpoint_overview TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.sync_run_attempts TO syncsched_admin;
 GRANT SELECT ON TABLE syncsched.sync_run_attempts TO syncsched_tenant;
@@ -4650,7 +5609,3 @@ GRANT SELECT ON TABLE syncsched.schedule_state TO syncsched_tenant;
 GRANT SELECT ON TABLE syncsched.schedule_overview TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.scheduler_ticks TO syncsched_admin;
-
-GRANT SELECT ON TABLE syncsched.settings TO syncsched_admin;
-
-GRANT UPDATE(value) ON TABLE syncsched.settings TO syncsched_admin;

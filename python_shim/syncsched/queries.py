@@ -81,13 +81,14 @@ CLAIM_RUNS = "select * from syncsched.claim_runs(%s, %s, %s)"
 
 HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s)"
 
-COMPLETE_RUNS = "select run_id, applied from syncsched.complete_runs(%s, %s, %s, %s)"
+# the trailing %s is the worker id: a stale write's alert names the worker
+COMPLETE_RUNS = "select run_id, applied from syncsched.complete_runs(%s, %s, %s, %s, %s)"
 
-FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s) as applied"
+FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s, %s) as applied"
 
-RELEASE_RUN = "select syncsched.release_run(%s, %s) as applied"
+RELEASE_RUN = "select syncsched.release_run(%s, %s, %s) as applied"
 
-QUEUE_DEPTH = "select integration_type, pending, running from syncsched.queue_depth()"
+QUEUE_DEPTH = "select integration_type, pending, running, held, dispatch_paused from syncsched.queue_depth()"
 
 # --- the worker: health, warm-up, alerts ------------------------------------------------
 

@@ -260,7 +260,15 @@ class Worker:
         retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None else None
         rows = await self._write(
             queries.FAIL_RUN,
-            (run.run_id, run.lease_token, outcome.error, outcome.http_status, outcome.kind == "retry", retry_after),
+            (
+                run.run_id,
+                run.lease_token,
+                outcome.error,
+                outcome.http_status,
+                outcome.kind == "retry",
+                retry_after,
+                self.settings.worker_id,
+            ),
         )
         applied = bool(rows and rows[0]["applied"])
         will_retry = outcome.kind == "retry" and run.attempt < run.max_attempts
@@ -286,6 +294,7 @@ class Worker:
                     [run.lease_token for run, _, _ in batch],
                     [outcome.http_status for _, outcome, _ in batch],
                     [outcome.excerpt for _, outcome, _ in batch],
+                    self.settings.worker_id,
                 ),
             )
             applied = {row["run_id"]: bool(row["applied"]) for row in rows}
@@ -384,7 +393,9 @@ class Worker:
                 h.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await h.task
-                rows = await self._write(queries.RELEASE_RUN, (h.run.run_id, h.run.lease_token))
+                rows = await self._write(
+                    queries.RELEASE_RUN, (h.run.run_id, h.run.lease_token, self.settings.worker_id)
+                )
                 log.info(
                     "run %d released at shutdown%s", h.run.run_id, "" if rows and rows[0]["applied"] else " (stale)"
                 )

@@ -131,7 +131,14 @@ def test_a_tenant_sees_changes_and_deletes_none_of_another_organizations_rows(
         with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the run functions see past RLS: not granted
             db.execute(tenant, "select syncsched.run_now('org-b', 'ledger')")
         assert db.fetch_value(tenant, "select syncsched.set_interval('org-a', 'ledger', 30)") is not None
-        assert db.execute(tenant, "delete from syncsched.organization_integrations") == 1
+        with pytest.raises(psycopg.errors.ObjectInUse):  # its own, but with runs: their history stays
+            db.execute(tenant, "delete from syncsched.organization_integrations")
+        db.execute(
+            tenant,
+            "insert into syncsched.organization_integrations (org_id, integration_id, integration_type,"
+            " cron_schedule) values ('org-a', 'spare', 'xledger', '0 3 * * *')",
+        )
+        assert db.execute(tenant, "delete from syncsched.organization_integrations where integration_id = 'spare'") == 1
         # without an organization, nothing at all
         db.execute(tenant, "select set_config('syncsched.org_id', '', false)")
         assert db.fetch_value(tenant, "select count(*) from syncsched.sync_run_log") == 0
@@ -140,4 +147,6 @@ def test_a_tenant_sees_changes_and_deletes_none_of_another_organizations_rows(
     )
     assert b == {"cron_schedule": "0 2 * * *", "payload": {}}, "org-b's row was changed"
     assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where org_id = 'org-b'") == 1
-    assert db.fetch_value(conn, "select count(*) from syncsched.organization_integrations where org_id = 'org-a'") == 0
+    assert db.fetch_all(conn, "select integration_id from syncsched.organization_integrations where org_id = 'org-a'") == [
+        {"integration_id": "ledger"}
+    ]

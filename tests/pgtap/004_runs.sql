@@ -119,7 +119,7 @@ select function_privs_are('syncsched', 'claim_runs', array['text', 'integer', 'i
 select function_privs_are('syncsched', 'claim_runs', array['text', 'integer', 'interval'], 'syncsched_admin',
     array[]::text[], 'the admin role does not');
 select function_privs_are('syncsched', 'upsert_integration',
-    array['text', 'text', 'text', 'text', 'integer', 'text', 'jsonb', 'boolean', 'syncsched.misfire_policy', 'integer'],
+    array['text', 'text', 'text', 'text', 'integer', 'text', 'jsonb', 'boolean', 'text', 'integer'],
     'syncsched_worker', array[]::text[], 'the worker role cannot configure');
 
 select * from finish();

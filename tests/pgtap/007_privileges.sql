@@ -2,7 +2,7 @@
 -- function, each compared as a whole so that a grant too many or too few fails.
 -- (cron.schedule and LISTEN need the pg_cron database: tests/integration/test_security.py.)
 begin;
-select plan(18);
+select plan(19);
 
 create function pg_temp.table_privileges(p_role text) returns text[]
 language sql as $$
@@ -33,8 +33,8 @@ select is(pg_temp.executable('public'), '{}', 'PUBLIC: no function');
 
 -- syncsched_admin: configures (three tables), reads everything, runs the tick; not the worker's functions
 select is(pg_temp.table_privileges('syncsched_admin'), array[
-    'alert_kinds:select', 'alerts_open:select', 'dispatch_state:select', 'endpoint_health:select',
-    'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
+    'alert_kinds:select', 'alerts_open:select', 'audit_log:select', 'dispatch_state:select', 'endpoint_health:select',
+    'endpoint_overview:select', 'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
     'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
     'organization_integrations:update', 'recent_runs:select', 'run_attempts:select', 'schedule_overview:select',
     'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select',
@@ -45,9 +45,11 @@ select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value',
     and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'default_value', 'UPDATE'),
     'admin: a setting''s value may be updated (the settings trigger checks it), its type, default and range not');
 select is(pg_temp.not_executable('syncsched_admin'), array[
-    '_alert', '_alert_open', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints', '_health_changed',
-    '_health_from_runs', '_integration_after_disable', '_integration_before_write', '_integration_type_after_insert',
-    '_prune_batch', '_raise_alerts', '_resolve_alerts', '_runs_failed', '_settings_before_write', '_stale_write',
+    '_alert', '_alert_open', '_audit', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints',
+    '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
+    '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
+    '_prune_batch', '_raise_alerts', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed', '_set_pause',
+    '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_run', 'complete_runs',
     'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
 ], 'admin: every function but the owner''s internal SECURITY DEFINER helpers and triggers, and the worker''s run, health and delivery functions');
@@ -70,11 +72,16 @@ select is(pg_temp.executable('syncsched_worker'), array[
 select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timestamptz)', 'EXECUTE'),
     'worker: not the tick');
 
--- syncsched_reader: the views
+-- syncsched_reader: the views (what `syncsched status` reads) and the previews
 select is(pg_temp.table_privileges('syncsched_reader'),
-    array['alert_kinds:select', 'alerts_open:select', 'recent_runs:select', 'run_attempts:select',
-          'schedule_overview:select'], 'reader: the views, and the alert kinds they name');
-select is(pg_temp.executable('syncsched_reader'), '{}', 'reader: no function');
+    array['alert_kinds:select', 'alerts_open:select', 'endpoint_overview:select', 'recent_runs:select',
+          'run_attempts:select', 'schedule_overview:select'], 'reader: the views, and the alert kinds they name');
+select is(array(select x from unnest(pg_temp.executable('syncsched_reader')) as x where x !~ '^_'), array[
+    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_validate', 'next_runs', 'queue_depth',
+    'timezone_validate'
+], 'reader: the previews, and queue_depth (endpoint_overview calls it)');
+select is(pg_temp.executable('syncsched_reader', true), array['queue_depth'],
+    'reader: no SECURITY DEFINER function but queue_depth (counts of runs per type)');
 
 -- syncsched_tenant: its organization's rows (row-level security), configuration and previews
 select is(pg_temp.table_privileges('syncsched_tenant'), array[
@@ -85,8 +92,9 @@ select is(pg_temp.table_privileges('syncsched_tenant'), array[
 select is(pg_temp.executable('syncsched_tenant', true), '{}',
     'tenant: no SECURITY DEFINER function (those would see past row-level security)');
 select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[
-    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_validate', 'disable_integration',
-    'enable_integration', 'next_runs', 'set_interval', 'set_schedule', 'timezone_validate', 'upsert_integration'
+    'alter_integration', 'create_integration', 'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse',
+    'cron_validate', 'disable_integration', 'enable_integration', 'integration_next_runs', 'next_runs', 'set_interval',
+    'set_schedule', 'timezone_validate', 'upsert_integration'
 ], 'tenant: the configuration and preview API');
 select is(
     array(select c.relname || case when c.relforcerowsecurity then ' (forced)' else '' end
