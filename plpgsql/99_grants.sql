@@ -3,17 +3,19 @@
 -- internal helpers (names starting with _): those that are SECURITY DEFINER write or read past
 -- row-level security and belong to the owner alone; the others are computation (cron, time
 -- zones, checks) or lookups under the caller's own rights, called by the SECURITY INVOKER API
--- functions, and go with that API to the admin and tenant roles.
+-- functions, and go with that API to the admin, tenant and reader roles.
 
 revoke all on all functions in schema syncsched
-from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
+from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant, syncsched_web;
 revoke all on all procedures in schema syncsched
-from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
+from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant, syncsched_web;
 
 -- syncsched_reader: the views.
 grant select on
 syncsched.schedule_overview, syncsched.recent_runs, syncsched.run_attempts, syncsched.alerts_open
 to syncsched_reader;
+-- syncsched_tenant: the views that read with the caller's rights (row-level security applies).
+grant select on syncsched.alerts_open to syncsched_tenant;
 
 do $grants$
 declare
@@ -32,8 +34,12 @@ declare
     c_tenant constant text[] := array[
         'upsert_integration', 'set_schedule', 'set_interval', 'enable_integration', 'disable_integration',
         'next_runs', 'cron_validate', 'cron_parse', 'cron_next', 'cron_next_spec', 'cron_matches',
-        'timezone_validate'
+        'timezone_validate', 'integration_next_runs'
     ];
+    -- the reader: the previews the console shows beside the views
+    c_reader constant text[] := array['integration_next_runs'];
+    -- the console's own login: opening a session, nothing else (it acts under the session's role)
+    c_web constant text[] := array['web_session'];
 begin
     for v_function in
         select p.oid::regprocedure as signature, p.proname::text as name, p.prosecdef as definer,
@@ -43,7 +49,8 @@ begin
     loop
         if v_function.internal then
             if not v_function.definer then
-                execute format('grant execute on function %s to syncsched_admin, syncsched_tenant', v_function.signature);
+                execute format('grant execute on function %s to syncsched_admin, syncsched_tenant, syncsched_reader',
+                    v_function.signature);
             end if;
             continue;
         end if;
@@ -55,6 +62,12 @@ begin
         end if;
         if v_function.name = any(c_tenant) then
             execute format('grant execute on function %s to syncsched_tenant', v_function.signature);
+        end if;
+        if v_function.name = any(c_reader) then
+            execute format('grant execute on function %s to syncsched_reader', v_function.signature);
+        end if;
+        if v_function.name = any(c_web) then
+            execute format('grant execute on function %s to syncsched_web', v_function.signature);
         end if;
     end loop;
 end
