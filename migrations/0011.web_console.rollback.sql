@@ -5,6 +5,7 @@ syncsched.scheduler_alerts, syncsched.endpoint_health, syncsched.integration_typ
 syncsched.settings, syncsched.dispatch_state
 from syncsched_reader;
 alter table syncsched.scheduler_alerts drop column if exists acknowledged_by, drop column if exists acknowledged_at;
+drop index if exists syncsched.schedule_state_problem_idx;
 drop index if exists syncsched.organization_integrations_integration_prefix_idx;
 drop index if exists syncsched.organization_integrations_org_prefix_idx;
 drop table if exists syncsched.web_tokens;

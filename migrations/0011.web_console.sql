@@ -59,6 +59,11 @@ comment on index syncsched.organization_integrations_org_prefix_idx is
 comment on index syncsched.organization_integrations_integration_prefix_idx is
 'Searching integrations by a prefix of their integration id (the console, the CLI).';
 
+-- The integrations the tick stopped evaluating: a handful, found without reading the rest.
+create index schedule_state_problem_idx on syncsched.schedule_state (id) where problem is not null;
+comment on index syncsched.schedule_state_problem_idx is
+'The schedules the tick could not evaluate (the console''s "invalid" filter).';
+
 -- Acknowledging an alert: someone has seen it (it stays open until what caused it clears).
 alter table syncsched.scheduler_alerts
 add column acknowledged_at timestamptz,

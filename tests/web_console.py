@@ -110,3 +110,53 @@ def start_console(dsn: str, log: Path, *args: str, tick_secret: str | None = TIC
         time.sleep(0.2)
     proc.kill()
     raise AssertionError(f"syncsched web did not come up: {log.read_text()}")
+
+
+def load_at_scale(conn: db.Connection, integrations: int, runs: int) -> None:
+    """`integrations` integrations and `runs` runs, set-based (the triggers' per-row work bypassed, the
+    state they would derive written directly), and analyzed."""
+    db.execute(conn, "set session_replication_role = replica")
+    db.execute(
+        conn,
+        """
+        insert into syncsched.organization_integrations (id, org_id, integration_id, integration_type,
+            cron_schedule, interval_minutes, timezone, is_enabled)
+        overriding system value
+        select g, 'org' || g, 'i' || (g %% 3), (array['xledger', 'dynamics', 'bufdir'])[1 + g %% 3],
+            case when g %% 2 = 0 then '0 2 * * *' end, case when g %% 2 = 1 then 60 end,
+            (array['UTC', 'Europe/Oslo', 'America/New_York'])[1 + g %% 3], g %% 10 <> 0
+        from generate_series(1, %s) as g
+        """,
+        (integrations,),
+    )
+    db.execute(
+        conn,
+        "insert into syncsched.schedule_state (id, cron_spec, next_run_at, derived_at)"
+        " select o.id, case when o.cron_schedule is not null then syncsched.cron_parse('0 2 * * *') end,"
+        " case when o.is_enabled then now() + (o.id %% 1440) * interval '1 minute' end, now()"
+        " from syncsched.organization_integrations as o",
+    )
+    db.execute(
+        conn,
+        """
+        insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key,
+            trigger, status, attempt, max_attempts, enqueued_at, started_at, finished_at, worker_id, http_status,
+            error)
+        select 'org' || o, 'i' || (o %% 3), (array['xledger', 'dynamics', 'bufdir'])[1 + o %% 3],
+            now() - g * interval '1 minute', 'k' || g, 'schedule',
+            (case when g %% 50 = 0 then 'failed' else 'completed' end)::syncsched.run_status, 1, 3,
+            now() - g * interval '1 minute', now() - g * interval '1 minute',
+            now() - g * interval '1 minute' + interval '2 seconds',
+            'w' || g %% 7, case when g %% 50 = 0 then 500 else 200 end, case when g %% 50 = 0 then 'HTTP 500' end
+        from (select g, 1 + (g::bigint * 7919) %% %s as o from generate_series(1, %s) as g) as s
+        """,
+        (integrations, runs),
+    )
+    db.execute(
+        conn,
+        "insert into syncsched.scheduler_alerts (kind, alert_key, org_id, integration_id, detail, at, is_condition)"
+        " select 'failing', 'failing:org' || g || '/i' || (g %% 3), 'org' || g, 'i' || (g %% 3), '{}', now(), true"
+        " from generate_series(1, 500) as g",
+    )
+    db.execute(conn, "set session_replication_role = origin")
+    db.execute(conn, "vacuum analyze")

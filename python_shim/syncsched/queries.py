@@ -258,13 +258,58 @@ REVOKE_WEB_TOKEN = "select syncsched.revoke_web_token(%s) as revoked"
 
 WEB_SCHEMA_READY = "select to_regprocedure('syncsched.web_session(text)') is not null as ready"
 
-# Integrations: keyset paging on the primary key (org_id, integration_id); a search is a prefix of
-# either id (text_pattern_ops indexes); the status filter reads the small open-alert index.
-WEB_INTEGRATIONS = """
+# Integrations: a selection of ids by the filters, then each one's columns and recent outcomes.
+# The selection walks the primary key (org_id, integration_id) from the keyset position; a search
+# is a prefix of either id (text_pattern_ops indexes); the status filters start from what is small:
+# the open conditions (failing, stale) or the schedules the tick could not evaluate (invalid).
+_WEB_FILTERS = """
+    (%(q)s::text is null or o.org_id like %(q_like)s or o.integration_id like %(q_like)s)
+    and (%(org)s::text is null or o.org_id = %(org)s)
+    and (%(type)s::text is null or o.integration_type = %(type)s)
+    and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
+    and (o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)
+"""
+
+_WEB_SELECTIONS = {
+    "all": "from syncsched.organization_integrations as o where" + _WEB_FILTERS,
+    "condition": """
+        from (
+            select distinct a.org_id, a.integration_id
+            from syncsched.scheduler_alerts as a
+            where a.is_condition and a.resolved_at is null and a.kind = %(status)s
+        ) as c
+        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id
+        where"""
+    + _WEB_FILTERS,
+    "invalid": """
+        from syncsched.schedule_state as s
+        join syncsched.organization_integrations as o on o.id = s.id
+        where s.problem is not null and"""
+    + _WEB_FILTERS,
+}
+
+
+def web_selection(status: str | None) -> str:
+    """Which selection serves a status filter (none, failing/stale, invalid)."""
+    if status in ("failing", "stale"):
+        return "condition"
+    if status == "invalid":
+        return "invalid"
+    return "all"
+
+
+def web_integrations(selection: str) -> str:
+    return f"""
+with selected as (
+    select o.id {_WEB_SELECTIONS[selection]}
+    order by o.org_id, o.integration_id
+    limit %(limit)s
+)
 select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone,
     o.is_enabled, o.misfire_policy::text as misfire_policy, s.next_run_at, s.problem,
-    coalesce(recent.statuses, '{}') as recent_statuses
-from syncsched.organization_integrations as o
+    coalesce(recent.statuses, '{{}}') as recent_statuses
+from selected
+join syncsched.organization_integrations as o on o.id = selected.id
 left join syncsched.schedule_state as s on s.id = o.id
 left join lateral (
     select array_agg(r.status::text order by r.scheduled_for) as statuses
@@ -276,41 +321,14 @@ left join lateral (
         limit 12
     ) as r
 ) as recent on true
-where (%(q)s::text is null or o.org_id like %(q_like)s or o.integration_id like %(q_like)s)
-    and (%(org)s::text is null or o.org_id = %(org)s)
-    and (%(type)s::text is null or o.integration_type = %(type)s)
-    and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
-    and (%(status)s::text is null
-        or (%(status)s = 'invalid' and s.problem is not null)
-        or (%(status)s in ('failing', 'stale') and exists (
-            select from syncsched.scheduler_alerts as a
-            where a.is_condition and a.resolved_at is null
-                and a.alert_key = %(status)s || ':' || o.org_id || '/' || o.integration_id)))
-    and (o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)
 order by o.org_id, o.integration_id
-limit %(limit)s
 """
 
-# "N of M": counted up to a cap, so that a page of a million integrations costs what a page of ten does
-WEB_INTEGRATIONS_COUNT = """
-select count(*)::bigint as n
-from (
-    select
-    from syncsched.organization_integrations as o
-    left join syncsched.schedule_state as s on s.id = o.id
-    where (%(q)s::text is null or o.org_id like %(q_like)s or o.integration_id like %(q_like)s)
-        and (%(org)s::text is null or o.org_id = %(org)s)
-        and (%(type)s::text is null or o.integration_type = %(type)s)
-        and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
-        and (%(status)s::text is null
-            or (%(status)s = 'invalid' and s.problem is not null)
-            or (%(status)s in ('failing', 'stale') and exists (
-                select from syncsched.scheduler_alerts as a
-                where a.is_condition and a.resolved_at is null
-                    and a.alert_key = %(status)s || ':' || o.org_id || '/' || o.integration_id)))
-    limit %(count_cap)s
-) as matching
-"""
+
+def web_integrations_count(selection: str) -> str:
+    """ "N of M": counted up to a cap, so that a page of a million integrations costs what a page of ten does."""
+    return f"select count(*)::bigint as n from (select {_WEB_SELECTIONS[selection]} limit %(count_cap)s) as matching"
+
 
 WEB_INTEGRATION = """
 select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone,

@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from syncsched import db
-from web_console import TICK_SECRET, Console, start_console, token
+from web_console import TICK_SECRET, Console, load_at_scale, start_console, token
 
 
 @pytest.fixture
@@ -200,3 +200,83 @@ def test_every_endpoint_answers_as_its_openapi_document_says(console: Console, c
         console.call("POST", "api/v1/integrations/acme/crm/run", admin),
     )
     check("post", "/api/v1/tick", console.call("POST", "api/v1/tick", "wrong"))
+
+
+BIG_TABLES = {"organization_integrations", "schedule_state", "sync_run_log", "sync_run_attempts", "scheduler_alerts"}
+
+
+def read_rows(node: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(node type, relation, rows it read) of every scan of a big table in an EXPLAIN ANALYZE plan."""
+    found = []
+    if node.get("Relation Name") in BIG_TABLES and "Scan" in node["Node Type"]:
+        read = node["Actual Rows"] * node.get("Actual Loops", 1) + node.get("Rows Removed by Filter", 0)
+        found.append((node["Node Type"], node["Relation Name"], read))
+    for child in node.get("Plans", []):
+        found += read_rows(child)
+    return found
+
+
+@pytest.mark.slow
+def test_the_consoles_queries_read_through_indexes_at_a_million(conn: db.Connection) -> None:
+    from syncsched import queries
+    from syncsched.web.data import integration_params
+
+    load_at_scale(conn, 1_000_000, 1_000_000)
+    none = {"q": None, "org": None, "type": None, "enabled": None, "status": None}
+    runs_none = {"status": None, "type": None, "org": None, "integration": None, "since": None, "until": None}
+    cases: list[tuple[str, str, Any]] = [
+        ("integrations", queries.web_integrations("all"), integration_params(none, ["", ""], 26)),
+        (
+            "integrations by search",
+            queries.web_integrations("all"),
+            integration_params({**none, "q": "org12345"}, ["", ""], 26),
+        ),
+        (
+            "integrations of an org",
+            queries.web_integrations("all"),
+            integration_params({**none, "org": "org777"}, ["", ""], 26),
+        ),
+        (
+            "integrations of a type",
+            queries.web_integrations("all"),
+            integration_params({**none, "type": "bufdir"}, ["org5", "i0"], 26),
+        ),
+        (
+            "disabled integrations",
+            queries.web_integrations("all"),
+            integration_params({**none, "enabled": False}, ["", ""], 26),
+        ),
+        (
+            "failing integrations",
+            queries.web_integrations("condition"),
+            integration_params({**none, "status": "failing"}, ["", ""], 26),
+        ),
+        (
+            "invalid integrations",
+            queries.web_integrations("invalid"),
+            integration_params({**none, "status": "invalid"}, ["", ""], 26),
+        ),
+        ("integration count", queries.web_integrations_count("all"), integration_params(none, ["", ""], 26)),
+        ("one integration", queries.WEB_INTEGRATION, ("org4242", "i0")),
+        ("its runs", queries.WEB_RUNS_OF, ("org4242", "i0", 20)),
+        ("its alerts", queries.WEB_ALERTS_OF, {"org": "org4242", "integration": "i0", "limit": 20}),
+        ("runs", queries.WEB_RUNS, {**runs_none, "before": 2**62, "limit": 51}),
+        ("failed runs", queries.WEB_RUNS, {**runs_none, "status": "failed", "before": 2**62, "limit": 51}),
+        ("runs of an org", queries.WEB_RUNS, {**runs_none, "org": "org4242", "before": 2**62, "limit": 51}),
+        ("runs of a type", queries.WEB_RUNS, {**runs_none, "type": "dynamics", "before": 2**62, "limit": 51}),
+        ("one run", queries.WEB_RUN, (500_000,)),
+        ("its attempts", queries.WEB_RUN_ATTEMPTS, (500_000,)),
+        ("open alerts", queries.WEB_OPEN_ALERTS, {"kind": None, "limit": 100}),
+        ("alert history", queries.WEB_ALERTS, {"kind": None, "before": 2**62, "limit": 51}),
+        ("endpoints", queries.WEB_ENDPOINTS, ()),
+        ("overview", queries.WEB_OVERVIEW, ()),
+        ("tick health", queries.WEB_TICK_HEALTH, ()),
+        ("workers", queries.WEB_WORKERS, ()),
+    ]
+    heavy = []
+    for name, query, params in cases:
+        plan = db.fetch_value(conn, "explain (analyze, format json) " + query, params)
+        for node_type, relation, read in read_rows(plan[0]["Plan"]):
+            if read > 20_000:  # a scan of a small table is the planner's right; of a big one, bounded
+                heavy.append(f"{name}: {node_type} on {relation} read {read:.0f} rows")
+    assert heavy == [], "\n".join(heavy)

@@ -116,9 +116,10 @@ class Data:
     ) -> dict[str, Any]:
         after = decode_cursor(cursor, 2) or ["", ""]
         params = integration_params(filters, after, limit + 1)
+        selection = queries.web_selection(filters["status"])
         async with db.async_transaction_as(self.pool, session.db_role, session.org_id, session.label) as conn:
-            rows = await db.async_fetch_conn(conn, queries.WEB_INTEGRATIONS, params)
-            total = (await db.async_fetch_conn(conn, queries.WEB_INTEGRATIONS_COUNT, params))[0]["n"]
+            rows = await db.async_fetch_conn(conn, queries.web_integrations(selection), params)
+            total = (await db.async_fetch_conn(conn, queries.web_integrations_count(selection), params))[0]["n"]
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor([rows[-1]["org_id"], rows[-1]["integration_id"]]) if more and rows else None
@@ -221,7 +222,9 @@ class Data:
         select as many as the caller saw (else nothing is done)."""
         params = integration_params(filters, ["", ""], expected + 1)
         async with db.async_transaction_as(self.pool, session.db_role, session.org_id, session.label) as conn:
-            rows = await db.async_fetch_conn(conn, queries.WEB_INTEGRATIONS, params)
+            rows = await db.async_fetch_conn(
+                conn, queries.web_integrations(queries.web_selection(filters["status"])), params
+            )
             if len(rows) != expected:
                 raise Refused(409, f"the selection has {len(rows)} integration(s) now, not {expected}: look again")
             for row in rows:
