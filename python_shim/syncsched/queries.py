@@ -240,9 +240,12 @@ order by integration_type
 # (syncsched_admin, syncsched_reader, or syncsched_tenant with syncsched.org_id): the database
 # decides what each role sees (grants, row-level security), the console only maps tokens to roles.
 
+# No parallel plans for the console's small reads: under row-level security the planner cannot use
+# the statistics of a non-leakproof operator such as enum equality, guesses half the run log for
+# status = 'running', and would start parallel workers to read the handful of rows of a partial index.
 SET_SESSION_ROLE = (
     "select set_config('role', %s, true), set_config('syncsched.org_id', %s, true),"
-    " set_config('syncsched.actor', %s, true)"
+    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true)"
 )
 
 SET_ROLE = "select set_config('role', %s, false)"
