@@ -3,7 +3,6 @@ every endpoint's answers against its own OpenAPI document."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,6 @@ from referencing.jsonschema import DRAFT202012
 
 from syncsched import db
 from web_console import TICK_SECRET, Console, load_at_scale, start_console, token
-
-
-@pytest.fixture
-def console(syncsched_dsn: str, tmp_path: Path) -> Iterator[Console]:
-    running = start_console(syncsched_dsn, tmp_path / "web.log")
-    yield running
-    running.stop()
 
 
 def seed(conn: db.Connection) -> None:

@@ -15,7 +15,7 @@ from conftest import REPO
 from endpoint import Endpoint
 from harness import WorkerProcess, point_types_at
 from syncsched import db
-from web_console import Console, start_console, token
+from web_console import Console, token
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = REPO / "tests" / "bench" / "results"
@@ -41,13 +41,6 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield launched
         launched.close()
-
-
-@pytest.fixture
-def console(syncsched_dsn: str, tmp_path: Path) -> Iterator[Console]:
-    running = start_console(syncsched_dsn, tmp_path / "web.log")
-    yield running
-    running.stop()
 
 
 def seed(conn: db.Connection) -> None:
