@@ -328,7 +328,28 @@ $$;
 comment on function syncsched._cron_value(text, integer) is
 'One value of a cron field (number or name), range-checked.';
 
-create or replace function syncsched._cron_field(p_text text, p_field integer)
+create or replace function syncsched._cron_plain_value(p_text text, p_field integer)
+returns integer
+language sql
+immutable
+parallel safe
+as $$
+    -- a number (one or two digits) or a three-letter name, NULL when it is not a valid value
+    select case
+        when p_text ~ '^[0-9]+$' then case
+            when p_text::integer between (array[0, 0, 1, 1, 0])[p_field] and (array[59, 23, 31, 12, 7])[p_field]
+                then p_text::integer
+        end
+        when p_field = 4 and strpos('JANFEBMARAPRMAYJUNJULAUGSEPOCTNOVDEC', p_text) % 3 = 1
+            then (strpos('JANFEBMARAPRMAYJUNJULAUGSEPOCTNOVDEC', p_text) + 2) / 3
+        when p_field = 5 and strpos('SUNMONTUEWEDTHUFRISAT', p_text) % 3 = 1
+            then (strpos('SUNMONTUEWEDTHUFRISAT', p_text) - 1) / 3
+    end
+$$;
+comment on function syncsched._cron_plain_value(text, integer) is
+'One value of cron field p_field (1-5), a number or an upper-case name; NULL when not valid (the long path says why).';
+
+create or replace function syncsched._cron_term(p_text text, p_field integer)
 returns bigint
 language plpgsql
 immutable
@@ -352,12 +373,6 @@ declare
 begin
     if p_text = '*' then
         return v_full;
-    end if;
-    if strpos(p_text, ',') > 0 then
-        foreach v_term in array string_to_array(p_text, ',') loop
-            v_mask := v_mask | syncsched._cron_field(v_term, p_field);
-        end loop;
-        return v_mask;
     end if;
     if p_field = 5 and strpos(p_text, 'L') > 0 then
         v_term := left(p_text, -1);
@@ -384,7 +399,7 @@ begin
         if v_step = 0 then
             perform syncsched._cron_fail(p_field, format('"%s": step must be at least 1', left(p_text, 20)));
         end if;
-        v_items := syncsched._cron_field(left(p_text, v_pos - 1), p_field);
+        v_items := syncsched._cron_term(left(p_text, v_pos - 1), p_field);
         if p_field = 3 and v_items >= (1::bigint << 32) then
             return v_items;  -- L/n and LW/n are L and LW
         end if;
@@ -423,6 +438,64 @@ begin
         return 1::bigint << 32;
     end if;
     return 1::bigint << syncsched._cron_value(p_text, p_field);
+end
+$$;
+comment on function syncsched._cron_term(text, integer) is
+'Bit mask of one term of an upper-cased cron field (1 minute, 2 hour, 3 day-of-month, 4 month, 5 day-of-week), every form; raises invalid_parameter_value naming the problem.';
+
+create or replace function syncsched._cron_field(p_text text, p_field integer)
+returns bigint
+language plpgsql
+immutable
+parallel safe
+as $$
+declare
+    v_low integer := case p_field when 3 then 1 when 4 then 1 else 0 end;
+    v_high integer := case p_field when 1 then 59 when 2 then 23 when 3 then 31 when 4 then 12 else 7 end;
+    v_mask bigint := 0;
+    v_term text;
+    v_range text;
+    v_slash integer;
+    v_dash integer;
+    v_start integer;
+    v_end integer;
+    v_step integer;
+begin
+    -- The plain terms (a value, a range of numbers or names, each with a step), as most
+    -- expressions are written, are read here with string functions; any other term, and a
+    -- plain one that is out of range or backwards, goes to _cron_term, which names the problem.
+    if p_text = '' then
+        return syncsched._cron_term(p_text, p_field);  -- raises: empty value
+    end if;
+    foreach v_term in array string_to_array(p_text, ',') loop
+        if v_term ~ '^(\*|[0-9]{1,2}|[A-Z]{3})(-([0-9]{1,2}|[A-Z]{3}))?(/[0-9]{1,2})?$' and left(v_term, 2) <> '*-' then
+            v_slash := strpos(v_term, '/');
+            v_range := case when v_slash > 0 then left(v_term, v_slash - 1) else v_term end;
+            v_step := case when v_slash > 0 then substr(v_term, v_slash + 1)::integer else 1 end;
+            v_dash := strpos(v_range, '-');
+            v_start := case when v_range = '*' then v_low
+                            when v_dash = 0 then syncsched._cron_plain_value(v_range, p_field)
+                            else syncsched._cron_plain_value(left(v_range, v_dash - 1), p_field) end;
+            v_end := case when v_dash > 0 then syncsched._cron_plain_value(substr(v_range, v_dash + 1), p_field)
+                          when v_slash > 0 or v_range = '*' then v_high
+                          else v_start end;
+            if v_slash > 0 and v_end = v_start then
+                v_end := v_high;  -- a step from a single value runs to the end of the range, as in cronsim
+            end if;
+            if v_start <= v_end and v_step > 0 then
+                if v_step = 1 then
+                    v_mask := v_mask | (((1::bigint << (v_end + 1)) - 1) & ~((1::bigint << v_start) - 1));
+                else
+                    for v_bit in v_start .. v_end by v_step loop
+                        v_mask := v_mask | (1::bigint << v_bit);
+                    end loop;
+                end if;
+                continue;
+            end if;
+        end if;
+        v_mask := v_mask | syncsched._cron_term(v_term, p_field);
+    end loop;
+    return v_mask;
 end
 $$;
 comment on function syncsched._cron_field(text, integer) is
@@ -484,59 +557,68 @@ parallel safe
 as $$
 declare
     v_fields text[] := syncsched._cron_fields(p_expr);
-    v_spec syncsched.cron_spec;
-    v_min_day integer;
-    v_longest integer := 0;
-    v_month integer;
+    v_minutes bigint;
+    v_hours bigint;
+    v_days bigint;
+    v_months bigint;
     v_weekdays bigint;
+    v_day_and boolean;
+    v_longest integer := 0;
 begin
     -- '*' and a plain number are most fields of most schedules: no call for them
-    v_spec.minutes := case
+    v_minutes := case
         when v_fields[1] = '*' then 1152921504606846975
         when v_fields[1] ~ '^[0-9]{1,2}$' and v_fields[1]::integer < 60 then 1::bigint << v_fields[1]::integer
         else syncsched._cron_field(v_fields[1], 1)
     end;
-    v_spec.hours := case
+    v_hours := case
         when v_fields[2] = '*' then 16777215
         when v_fields[2] ~ '^[0-9]{1,2}$' and v_fields[2]::integer < 24 then 1::bigint << v_fields[2]::integer
         else syncsched._cron_field(v_fields[2], 2)
     end;
-    v_spec.days := case when v_fields[3] = '*' then 4294967294 else syncsched._cron_field(v_fields[3], 3) end;
-    v_spec.months := case when v_fields[4] = '*' then 8190 else syncsched._cron_field(v_fields[4], 4) end;
-    v_weekdays := case when v_fields[5] = '*' then 255 else syncsched._cron_field(v_fields[5], 5) end;
+    v_days := case when v_fields[3] = '*' then 4294967294 else syncsched._cron_field(v_fields[3], 3) end;
+    v_months := case when v_fields[4] = '*' then 8190 else syncsched._cron_field(v_fields[4], 4) end;
     -- weekday 7 is Sunday
-    v_spec.weekdays := (v_weekdays & ~(1::bigint << 7)) | ((v_weekdays >> 7) & 1);
-    v_spec.day_and := left(v_fields[3], 1) = '*' or left(v_fields[5], 1) = '*';
-    v_spec.fixed_time := left(v_fields[1], 1) <> '*' and left(v_fields[2], 1) <> '*';
-    v_spec.any_day := v_spec.day_and and v_spec.days = 4294967294 and v_spec.weekdays = 127;
-    v_min_day := syncsched._bit_low(v_spec.days);
-    if v_spec.days < (1::bigint << 32) and v_min_day > 29 and v_spec.day_and then
+    v_weekdays := case when v_fields[5] = '*' then 127 else syncsched._cron_field(v_fields[5], 5) end;
+    v_weekdays := (v_weekdays & ~(1::bigint << 7)) | ((v_weekdays >> 7) & 1);
+    v_day_and := left(v_fields[3], 1) = '*' or left(v_fields[5], 1) = '*';
+    if v_day_and and v_days < 4294967296 and v_days & 1073741823 = 0 then
+        -- only days after the 29th (bits 0-29 clear): one of them must occur in one of the months
         for v_month in 1 .. 12 loop
-            if (v_spec.months >> v_month) & 1 = 1 then
+            if (v_months >> v_month) & 1 = 1 then
                 v_longest := greatest(v_longest, (array[31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[v_month]);
             end if;
         end loop;
-        if v_min_day > v_longest then
-            raise exception 'day-of-month: day % never occurs in month %', v_min_day, v_fields[4]
+        if syncsched._bit_low(v_days) > v_longest then
+            raise exception 'day-of-month: day % never occurs in month %', syncsched._bit_low(v_days), v_fields[4]
                 using errcode = 'invalid_parameter_value';
         end if;
     end if;
-    return v_spec;
+    return row(
+        v_minutes, v_hours, v_days, v_months, v_weekdays, v_day_and,
+        v_day_and and v_days = 4294967294 and v_weekdays = 127,
+        left(v_fields[1], 1) <> '*' and left(v_fields[2], 1) <> '*'
+    )::syncsched.cron_spec;
 end
 $$;
 comment on function syncsched._cron_parse(text) is
 'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
 
--- Entry points pin their search_path; the bodies they share (_cron_parse, _cron_next_spec)
--- do not, so that a call from inside syncsched switches search_path once, not at every level.
+-- Entry points pin their search_path, which keeps them from being inlined; the bodies they
+-- share (_cron_parse, _cron_next_spec) do not, so that the callers inside syncsched (the tick,
+-- the schedule trigger), which pin theirs, do not switch it again at every call. These twins
+-- stay: an inlined SQL function cannot pin, and every entry point must. The wrappers are
+-- PL/pgSQL, whose call costs less than a SQL function's that cannot be inlined.
 create or replace function syncsched.cron_parse(p_expr text)
 returns syncsched.cron_spec
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select syncsched._cron_parse(p_expr)
+begin
+    return syncsched._cron_parse(p_expr);
+end
 $$;
 comment on function syncsched.cron_parse(text) is
 'The parsed form of a cron expression; raises invalid_parameter_value with the cron_validate message.';
@@ -609,8 +691,9 @@ immutable
 parallel safe
 as $$
 begin
-    raise exception 'cron expression "%" in time zone % found no next fire time within % steps',
-        syncsched._cron_spec_text(p_spec), coalesce(p_tz, 'UTC'), p_steps
+    raise exception 'cron expression "%" in time zone %: %', syncsched._cron_spec_text(p_spec), coalesce(p_tz, 'UTC'),
+        case when p_steps = 0 then 'it matches no minute, hour or month'
+             else format('no next fire time found within %s steps', p_steps) end
         using errcode = 'program_limit_exceeded',
             hint = 'A valid expression never gets here: the spec was not made by cron_parse.';
 end
@@ -672,6 +755,53 @@ $$;
 comment on function syncsched._cron_day_matches(syncsched.cron_spec, date) is
 'Whether the day fields of p_spec match p_day (Debian''s rule: AND when a day field starts with *, else OR).';
 
+create or replace function syncsched._cron_month_days(p_spec syncsched.cron_spec, p_month date)
+returns bigint
+language plpgsql
+immutable
+parallel safe
+as $$
+declare
+    v_last integer := date_part('day', p_month + interval '1 month - 1 day')::integer;
+    v_first integer := date_part('dow', p_month)::integer;  -- the weekday of the 1st
+    v_valid bigint := (1::bigint << (v_last + 1)) - 2;      -- bits 1 .. v_last
+    v_dom bigint := p_spec.days & v_valid;
+    v_week bigint;
+    v_dow bigint;
+    v_more bigint;
+    v_bit integer;
+    v_day integer;
+begin
+    if p_spec.days >= (1::bigint << 32) then
+        if (p_spec.days >> 32) & 1 = 1 then
+            v_dom := v_dom | (1::bigint << v_last);
+        end if;
+        if (p_spec.days >> 33) & 1 = 1 then
+            v_dom := v_dom | (1::bigint << (v_last - case (v_first + v_last - 1) % 7 when 0 then 2 when 6 then 1 else 0 end));
+        end if;
+    end if;
+    -- plain weekdays: the seven bits turned so that bit 0 is the 1st's weekday, repeated over the month
+    v_week := (((p_spec.weekdays & 127) >> v_first) | ((p_spec.weekdays & 127) << (7 - v_first))) & 127;
+    v_dow := ((v_week | (v_week << 7) | (v_week << 14) | (v_week << 21) | (v_week << 28)) << 1) & v_valid;
+    -- nL (bits 8-14) and weekday#k (bits 16-50), one day each: at most 42 rounds
+    v_more := p_spec.weekdays >> 8;
+    while v_more > 0 loop
+        v_bit := syncsched._bit_low(v_more) + 8;
+        v_more := v_more & (v_more - 1);
+        v_day := case
+            when v_bit < 15 then v_last - ((v_first + v_last - 1) % 7 - (v_bit - 8) + 7) % 7
+            when v_bit >= 16 then ((v_bit - 16) / 5 - v_first + 7) % 7 + 1 + 7 * ((v_bit - 16) % 5)
+        end;
+        if v_day <= v_last then
+            v_dow := v_dow | (1::bigint << v_day);
+        end if;
+    end loop;
+    return case when p_spec.day_and then v_dom & v_dow else v_dom | v_dow end;
+end
+$$;
+comment on function syncsched._cron_month_days(syncsched.cron_spec, date) is
+'The days of the month starting on p_month that match the day fields of p_spec, as bits 1-31 (same rule as _cron_day_matches).';
+
 drop function if exists syncsched._cron_next_wall(syncsched.cron_spec, timestamp);
 create or replace function syncsched._cron_next_wall(
     p_spec syncsched.cron_spec, p_from timestamp, p_limit integer, p_tz text
@@ -684,82 +814,73 @@ as $$
 declare
     v_at timestamp := date_trunc('minute', p_from);
     v_steps integer := 0;
-    v_year integer;
     v_month integer;
     v_hour integer;
-    v_minute integer;
     v_next integer;
     v_day date;
+    v_days bigint;
+    v_days_of date;
 begin
     if v_at < p_from then
         v_at := v_at + interval '1 minute';
     end if;
-    loop
-        -- A spec made by cron_parse answers within a few steps per month of the 50 years
-        -- (at most 2,000 in all); only a hand-made one with an empty field gets to the cap.
-        v_steps := v_steps + 1;
-        if v_steps > 10000 then
-            perform syncsched._cron_give_up(p_spec, p_tz, v_steps);
-        end if;
-        v_year := date_part('year', v_at)::integer;
-        if v_year > p_limit then
+    if date_part('year', v_at) > p_limit
+        or p_spec.minutes & 1152921504606846975 = 0 or p_spec.hours & 16777215 = 0 or p_spec.months & 8190 = 0 then
+        if date_part('year', v_at) > p_limit then
             return null;
         end if;
+        perform syncsched._cron_give_up(p_spec, p_tz, 0);  -- hand-made: nothing can match
+    end if;
+    loop
         v_month := date_part('month', v_at)::integer;
-        if (p_spec.months >> v_month) & 1 = 0 then
+        if (p_spec.months >> v_month) & 1 = 1 then
+            v_day := v_at::date;
+            if not p_spec.any_day then
+                -- the next matching day of this month, from the bits of its matching days
+                if v_days_of is distinct from v_day - (date_part('day', v_day)::integer - 1) then
+                    v_days_of := v_day - (date_part('day', v_day)::integer - 1);
+                    v_days := syncsched._cron_month_days(p_spec, v_days_of);
+                end if;
+                v_next := syncsched._bit_next(v_days, date_part('day', v_day)::integer);
+                if v_next < 0 then
+                    v_day := null;
+                    v_at := (v_days_of + interval '1 month')::timestamp;
+                elsif v_next > date_part('day', v_day) then
+                    v_day := v_days_of + (v_next - 1);
+                    v_at := v_day::timestamp;
+                end if;
+            end if;
+            if v_day is not null then
+                -- the day matches: the first matching hour and minute from v_at on, else the next day
+                v_hour := date_part('hour', v_at)::integer;
+                if (p_spec.hours >> v_hour) & 1 = 1 then
+                    v_next := syncsched._bit_next(p_spec.minutes, date_part('minute', v_at)::integer);
+                    if v_next >= 0 then
+                        return v_day + make_interval(hours => v_hour, mins => v_next);
+                    end if;
+                end if;
+                v_next := syncsched._bit_next(p_spec.hours, v_hour + 1);
+                if v_next >= 0 then
+                    return v_day + make_interval(hours => v_next, mins => syncsched._bit_low(p_spec.minutes));
+                end if;
+                v_at := v_day + interval '1 day';
+            end if;
+        else
             v_next := syncsched._bit_next(p_spec.months, v_month + 1);
-            if v_next < 0 then
-                v_year := v_year + 1;
-                v_next := syncsched._bit_low(p_spec.months);
-            end if;
-            v_at := make_timestamp(v_year, greatest(v_next, 1), 1, 0, 0, 0);
-            continue;
-        end if;
-        v_day := v_at::date;
-        if not p_spec.any_day and not syncsched._cron_day_matches(p_spec, v_day) then
-            if p_spec.day_and and p_spec.weekdays = 127 and p_spec.days < (1::bigint << 32) then
-                -- only day-of-month numbers: jump to the next one, or to the next month
-                v_next := syncsched._bit_next(p_spec.days, date_part('day', v_day)::integer + 1);
-                v_day := case
-                    when v_next < 0 or v_next > date_part('day', date_trunc('month', v_day) + interval '1 month - 1 day')
-                        then (date_trunc('month', v_day) + interval '1 month')::date
-                    else make_date(v_year, v_month, v_next)
-                end;
-            elsif p_spec.day_and and p_spec.days = 4294967294 and p_spec.weekdays < 128 then
-                -- only plain weekdays: jump to the next one, stopping at the first of a month
-                v_next := syncsched._bit_next(p_spec.weekdays | (p_spec.weekdays << 7),
-                                              date_part('dow', v_day)::integer + 1)
-                    - date_part('dow', v_day)::integer;
-                v_day := least(v_day + greatest(v_next, 1), (date_trunc('month', v_day) + interval '1 month')::date);
-            else
-                -- at most 31 days: the loop stops at the first of the next month
-                loop
-                    v_day := v_day + 1;
-                    exit when date_part('day', v_day) = 1 or syncsched._cron_day_matches(p_spec, v_day);
-                end loop;
-            end if;
-            v_at := v_day::timestamp;
-            continue;
-        end if;
-        v_hour := date_part('hour', v_at)::integer;
-        if (p_spec.hours >> v_hour) & 1 = 0 then
-            v_next := syncsched._bit_next(p_spec.hours, v_hour + 1);
             v_at := case
-                when v_next < 0 then v_day + interval '1 day'
-                else v_day + make_interval(hours => v_next)
+                when v_next < 0 then make_timestamp(date_part('year', v_at)::integer + 1, syncsched._bit_low(p_spec.months), 1, 0, 0, 0)
+                else make_timestamp(date_part('year', v_at)::integer, v_next, 1, 0, 0, 0)
             end;
-            continue;
         end if;
-        v_minute := date_part('minute', v_at)::integer;
-        if (p_spec.minutes >> v_minute) & 1 = 0 then
-            v_next := syncsched._bit_next(p_spec.minutes, v_minute + 1);
-            v_at := case
-                when v_next < 0 then date_trunc('hour', v_at) + interval '1 hour'
-                else date_trunc('hour', v_at) + make_interval(mins => v_next)
-            end;
-            continue;
+        -- Each step moves to the next matching month, the next matching day of the month or
+        -- the next day: a few steps per month of the 50 years. The cap is far above that.
+        v_steps := v_steps + 1;
+        if v_steps > 5000 then
+            perform syncsched._cron_give_up(p_spec, p_tz, v_steps);
         end if;
-        return v_at;
+        if date_part('year', v_at) > p_limit then
+            return null;
+        end if;
     end loop;
 end
 $$;
@@ -1101,18 +1222,13 @@ declare
     v_wall timestamp;
     v_at timestamptz;
 begin
-    if p_tz is null or (p_tz <> 'UTC' and not syncsched._tz_name_ok(p_tz)) then
+    if p_after is null or p_tz is null or (p_tz <> 'UTC' and not syncsched._tz_name_ok(p_tz)) then
         perform syncsched._tz_check(p_tz);  -- raises with the message
-    end if;
-    if p_after is null then
         raise exception 'the instant to start from is null' using errcode = 'invalid_parameter_value';
     end if;
     v_from := date_trunc('second', p_after at time zone p_tz) + interval '1 second';
     v_wall := syncsched._cron_next_wall(p_spec, v_from, date_part('year', v_from)::integer + 50, p_tz);
-    if v_wall is null then
-        return null;
-    end if;
-    if p_tz = 'UTC' then
+    if v_wall is null or p_tz = 'UTC' then
         return v_wall at time zone 'UTC';
     end if;
     -- The wall-clock answer holds on days without an offset change: for fixed-time
@@ -1135,37 +1251,43 @@ comment on function syncsched._cron_next_spec(syncsched.cron_spec, timestamptz, 
 
 create or replace function syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamptz, p_tz text)
 returns timestamptz
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select syncsched._cron_next_spec(p_spec, p_after, p_tz)
+begin
+    return syncsched._cron_next_spec(p_spec, p_after, p_tz);
+end
 $$;
 comment on function syncsched.cron_next_spec(syncsched.cron_spec, timestamptz, text) is
 'cron_next for an already parsed expression (see cron_parse).';
 
 create or replace function syncsched.cron_next(p_expr text, p_after timestamptz, p_tz text default 'UTC')
 returns timestamptz
-language sql
+language plpgsql
 stable
 parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select syncsched._cron_next_spec(syncsched._cron_parse(p_expr), p_after, p_tz)
+begin
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), p_after, p_tz);
+end
 $$;
 comment on function syncsched.cron_next(text, timestamptz, text) is
 'First fire time of cron expression p_expr after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
 
 create or replace function syncsched.cron_matches(p_expr text, p_at timestamptz, p_tz text default 'UTC')
 returns boolean
-language sql
+language plpgsql
 stable
 parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select syncsched._cron_next_spec(syncsched._cron_parse(p_expr), date_trunc('minute', p_at) - interval '1 second', p_tz)
-        = date_trunc('minute', p_at)
+begin
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), date_trunc('minute', p_at) - interval '1 second', p_tz)
+        = date_trunc('minute', p_at);
+end
 $$;
 comment on function syncsched.cron_matches(text, timestamptz, text) is
 'Whether the minute containing p_at is a fire time of p_expr in p_tz.';
