@@ -1038,9 +1038,15 @@ declare
     c_after interval;
     c_back interval;  -- how long the wall clock repeats itself after c_change (0 for a gap)
     v_limit integer;
+    v_tried boolean;      -- the shortcut before c_change was tried on this day
     v_mode integer := 0;  -- 0: check the fields; 1, 2, 3: roll the hour, the minute, the second
     v_jump boolean := false;
     v_tick integer;
+    v_period integer;
+    v_stops bigint;
+    v_step interval;
+    v_count integer;
+    v_ticks integer;
     v_value integer;
     v_day date;
     v_next timestamp;
@@ -1067,12 +1073,16 @@ begin
         end if;
         if c_day is distinct from v_wall::date then
             c_day := v_wall::date;
-            c_before := syncsched._tz_offset((c_day - 1)::timestamp at time zone 'UTC', p_tz);
-            c_after := syncsched._tz_offset((c_day + 2)::timestamp at time zone 'UTC', p_tz);
-            c_change := case when c_after <> c_before then syncsched._tz_change(
-                (c_day - 1)::timestamp at time zone 'UTC', (c_day + 2)::timestamp at time zone 'UTC', p_tz
-            ) at time zone 'UTC' end;
-            c_back := greatest(c_before - c_after, interval '0');
+            v_tried := false;
+            -- a change found for the day before or after is this day's too (one per 72 hours)
+            if c_change is null or c_change <= (c_day - 1)::timestamp or c_change > (c_day + 2)::timestamp then
+                c_before := syncsched._tz_offset((c_day - 1)::timestamp at time zone 'UTC', p_tz);
+                c_after := syncsched._tz_offset((c_day + 2)::timestamp at time zone 'UTC', p_tz);
+                c_change := case when c_after <> c_before then syncsched._tz_change(
+                    (c_day - 1)::timestamp at time zone 'UTC', (c_day + 2)::timestamp at time zone 'UTC', p_tz
+                ) at time zone 'UTC' end;
+                c_back := greatest(c_before - c_after, interval '0');
+            end if;
         end if;
         if v_fold is null then
             v_fold := case when v_utc >= c_change and v_utc < c_change + c_back then 1 else 0 end;
@@ -1111,8 +1121,10 @@ begin
                 v_fold := 0;
                 continue;
             end if;
-            if v_utc < c_change then
-                -- before the change: an answer reached before it, or a day left before it
+            if v_utc < c_change and not v_tried then
+                -- Before the change: an answer reached before it, or a day left before it. If
+                -- neither, the states up to the change have the same wall-clock answer: try once.
+                v_tried := true;
                 v_next := syncsched._cron_next_wall(p_spec, v_wall, v_limit, p_tz);
                 if v_next::date = c_day and v_next - c_before < c_change then
                     v_answer := v_next - c_before;
@@ -1172,34 +1184,53 @@ begin
                 end if;
             end if;
         end if;
-        -- cronsim's tick: v_tick seconds of real time, and the wall clock and fold there
+        -- the instant of the state, then cronsim's ticks of real time from it
         v_utc := v_wall - case
             when c_change is null then c_before
             when v_wall >= c_change + case when v_fold = 0 then greatest(c_before, c_after)
                                            else least(c_before, c_after) end then c_after
             else c_before
-        end + make_interval(secs => v_tick);
-        v_wall := v_utc + case when c_change is null or v_utc < c_change then c_before else c_after end;
-        v_fold := case when v_utc >= c_change and v_utc < c_change + c_back then 1 else 0 end;
-        -- where each roll stops, as in cronsim's advance_hour, advance_minute, advance_second
-        if v_mode = 1 then
-            v_value := date_part('hour', v_wall)::integer;
-            if (p_spec.hours >> v_value) & 1 = 1 or v_value = 0 then
-                v_mode := 0;
+        end;
+        if v_mode = 3 or v_jump then
+            -- one tick: to the next whole second 0, or the jump to a single minute
+            v_utc := v_utc + make_interval(secs => v_tick);
+            v_wall := v_utc + case when c_change is null or v_utc < c_change then c_before else c_after end;
+            v_fold := case when v_utc >= c_change and v_utc < c_change + c_back then 1 else 0 end;
+            if v_mode = 2 then
+                v_jump := false;
+                if (p_spec.minutes >> date_part('minute', v_wall)::integer) & 1 = 1 then
+                    v_mode := 0;
+                end if;
+            else
+                v_tick := 60 - floor(date_part('second', v_wall))::integer;
+                if v_tick = 60 then
+                    v_mode := 0;
+                end if;
             end if;
-        elsif v_mode = 2 then
-            v_value := date_part('minute', v_wall)::integer;
-            if (p_spec.minutes >> v_value) & 1 = 1 or (v_value = 0 and not v_jump) then
-                v_mode := 0;
-            end if;
-            v_jump := false;
-            v_tick := 60;
         else
-            v_value := floor(date_part('second', v_wall))::integer;
-            if v_value = 0 then
-                v_mode := 0;
+            -- A roll of whole hours (mode 1) or minutes (mode 2), tick by tick until the unit is
+            -- in v_stops, in closed form: the unit counts up one per tick from the wall clock
+            -- before the change, and again from the wall clock after it.
+            v_period := case when v_mode = 1 then 24 else 60 end;
+            v_stops := case when v_mode = 1 then p_spec.hours else p_spec.minutes end | 1;
+            v_step := case when v_mode = 1 then interval '1 hour' else interval '1 minute' end;
+            v_count := case when c_change > v_utc
+                then ceil(date_part('epoch', c_change - v_utc) / date_part('epoch', v_step))::integer end;
+            v_value := date_part(case when v_mode = 1 then 'hour' else 'minute' end,
+                                 v_utc + case when c_change > v_utc then c_before else c_after end)::integer;
+            v_ticks := coalesce(nullif(syncsched._bit_next(v_stops, v_value + 1), -1),
+                                syncsched._bit_low(v_stops) + v_period) - v_value;
+            if v_ticks >= v_count then
+                -- the stop is not before the change: count again from the first tick after it
+                v_value := date_part(case when v_mode = 1 then 'hour' else 'minute' end,
+                                     v_utc + v_count * v_step + c_after)::integer;
+                v_ticks := v_count + coalesce(nullif(syncsched._bit_next(v_stops, v_value), -1),
+                                              syncsched._bit_low(v_stops) + v_period) - v_value;
             end if;
-            v_tick := 60 - v_value;
+            v_utc := v_utc + v_ticks * v_step;
+            v_wall := v_utc + case when c_change is null or v_utc < c_change then c_before else c_after end;
+            v_fold := case when v_utc >= c_change and v_utc < c_change + c_back then 1 else 0 end;
+            v_mode := 0;
         end if;
     end loop;
     if v_answer at time zone 'UTC' > p_after then
