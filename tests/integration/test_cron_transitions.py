@@ -8,7 +8,7 @@ what a scan of the local wall clock, minute by minute, finds under the README's 
 answer comes back within the statement timeout and is later than its instant.
 
 SYNCSCHED_CRON_SWEEP=all takes every transition of every zone (a long local run); a number takes
-that many transitions (default 250, plus the notable ones); SYNCSCHED_CRON_SEED repeats a sample.
+that many transitions (default 800, plus the notable ones); SYNCSCHED_CRON_SEED repeats a sample.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from syncsched import db
 
 REPO = Path(__file__).resolve().parents[2]
 HOUR = 3600
-SWEEP = os.environ.get("SYNCSCHED_CRON_SWEEP", "250")
+SWEEP = os.environ.get("SYNCSCHED_CRON_SWEEP", "800")
 SEED = int(os.environ.get("SYNCSCHED_CRON_SEED", str(random.SystemRandom().randrange(10**6))))
 # transitions every sample includes: those of the README, the reproductions and the extremes
 NOTABLE = [
