@@ -22,8 +22,9 @@
 -- Time zones are read in one direction only, instant to wall clock (AT TIME ZONE on a
 -- timestamptz), which PostgreSQL computes exactly; wall clock to instant is derived
 -- from the offsets around it. The engine relies on tzdata's shape between 1900 and
--- 2100, which the tests check: offsets within -12..+14 hours, changes of at most 24
--- hours, at least 95 hours apart (so a window of 72 hours holds at most one change).
+-- 2100, which the tests check: offsets within +-15 hours, changes of at most 24 hours,
+-- more than 72 hours apart, so that a window of 72 hours holds one change at most
+-- (tzdata 2025b: offsets -12..+14 hours, changes of 24 hours at most, 95 hours apart).
 
 -- ---------------------------------------------------------------------------
 -- Time zones
@@ -982,7 +983,8 @@ begin
     -- constant offset: within one, the first matching wall time is the answer. A window of
     -- 72 hours holds at most one change; offsets within +-15 hours and jumps of at most 24
     -- hours make every instant between 72 hours after v_at and 72 hours before a candidate
-    -- show a wall time between theirs, so such stretches are skipped whole.
+    -- show a wall time between theirs, so such stretches are skipped whole. (The sweep of
+    -- every tzdata transition needs 2 rounds at most.)
     for v_i in 1 .. 64 loop
         v_offset := syncsched._tz_offset(v_at, p_tz);
         v_change := syncsched._tz_change(v_at, v_at + interval '72 hours', p_tz);
@@ -1065,8 +1067,9 @@ begin
     v_wall := (v_utc at time zone 'UTC') at time zone p_tz;
     v_limit := date_part('year', v_wall)::integer + 50;
     loop
-        -- Each step moves at least one real second or jumps between days; cycles are caught
-        -- within twice their start and length, so the cap is far above any real search.
+        -- A step checks the fields, rolls a unit or jumps between days; a cycle is caught
+        -- within twice its start and length. The sweep of every tzdata transition needs 8
+        -- steps at most: the cap is far above any real search.
         v_steps := v_steps + 1;
         if v_steps > 20000 then
             perform syncsched._cron_give_up(p_spec, p_tz, v_steps);
@@ -1164,15 +1167,14 @@ begin
             if (p_spec.hours >> v_value) & 1 = 0 then
                 v_wall := date_trunc('hour', v_wall);
                 v_mode := 1;
-                v_tick := 3600;
             else
                 v_value := date_part('minute', v_wall)::integer;
                 if (p_spec.minutes >> v_value) & 1 = 0 then
                     v_wall := date_trunc('minute', v_wall);
                     v_mode := 2;
+                    -- a single minute is reached in one jump first, as in cronsim
                     v_jump := p_spec.minutes & (p_spec.minutes - 1) = 0;
-                    v_tick := case when v_jump then ((syncsched._bit_low(p_spec.minutes) - v_value + 60) % 60) * 60
-                                   else 60 end;
+                    v_tick := ((syncsched._bit_low(p_spec.minutes) - v_value + 60) % 60) * 60;
                 else
                     v_value := floor(date_part('second', v_wall))::integer;
                     if v_value = 0 then
