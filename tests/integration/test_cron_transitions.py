@@ -223,8 +223,8 @@ def test_cron_next_across_transitions_agrees_with_cronsim_or_the_rule(sweep_conn
     assert tally["cronsim hangs"] > 0 and tally["cronsim goes backwards"] > 0, "the sample misses cronsim's failures"
 
 
-def test_every_parallel_safe_function_of_the_engine_runs_in_a_parallel_worker(sweep_conn: db.Connection) -> None:
-    source = (REPO / "plpgsql" / "10_cron.sql").read_text()
+def test_every_parallel_safe_function_runs_in_a_parallel_worker(sweep_conn: db.Connection) -> None:
+    source = "\n".join(path.read_text() for path in sorted((REPO / "plpgsql").glob("*.sql")))
     declared = {
         line.split("syncsched.", 1)[1].split("(", 1)[0]
         for line in source.splitlines()
@@ -265,6 +265,18 @@ def test_every_parallel_safe_function_of_the_engine_runs_in_a_parallel_worker(sw
         "cron_next": "syncsched.cron_next(x.e, x.a, x.z)",
         "cron_matches": "syncsched.cron_matches(x.e, x.a, x.z)",
         "next_runs": "syncsched.next_runs(x.e, x.z, 3, x.a)",
+        # the rest of the engine
+        "_setting_expected": "syncsched._setting_expected('interval', x.e, x.z)",
+        "_alert_key": "syncsched._alert_key('stale', x.z, x.w, null)",
+        "_period_key": "syncsched._period_key(x.z, x.w, x.a)",
+        "_interval_next": "syncsched._interval_next(x.n::integer, x.a)",
+        "_schedule_next": f"syncsched._schedule_next({spec}, null, x.z, x.a)",
+        "_stale_deadline": f"syncsched._stale_deadline({spec}, null, x.z, null, x.a)",
+        "_cron_min_gap": f"syncsched._cron_min_gap({spec}, 5)",
+        "_attempts_left": "syncsched._attempts_left(x.n::integer, 7)",
+        "_circuit_open": "syncsched._circuit_open('active', x.w)",
+        "_health_checked": "syncsched._health_checked('active', 'xledger')",
+        "_web_token_hash": "syncsched._web_token_hash(x.e)",
     }
     labels = {
         r["proname"]: r["proparallel"]
