@@ -10,8 +10,5 @@ drop index if exists syncsched.organization_integrations_integration_prefix_idx;
 drop index if exists syncsched.organization_integrations_org_prefix_idx;
 drop table if exists syncsched.web_tokens;
 revoke usage on schema syncsched from syncsched_web;
-do $roles$
-begin
-    revoke syncsched_admin, syncsched_reader, syncsched_tenant from syncsched_web;
-end
-$roles$;
+-- The role and its memberships are kept: roles belong to the cluster, and another database
+-- may still run this release (0001's rollback drops the roles once no database uses them).
