@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap \
-                postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl
+                postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl chromium
 SQL_DIRS := migrations plpgsql sql
 
 .PHONY: help setup system-packages venv demo test lint pytest bench soak schema clean

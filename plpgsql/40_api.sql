@@ -333,44 +333,6 @@ $$;
 comment on function syncsched.disable_integration(text, text) is
 'Disable an integration: no more scheduled runs, its pending runs cancelled (returns how many).';
 
-create or replace function syncsched.integration_next_runs(
-    p_org_id text, p_integration_id text, p_count integer default 5, p_after timestamptz default now()
-)
-returns setof timestamptz
-language plpgsql
-stable
-rows 5
-set search_path = pg_catalog, syncsched, pg_temp
-as $$
-declare
-    v_row syncsched.organization_integrations%rowtype;
-    v_spec syncsched.cron_spec;
-    v_at timestamptz := p_after;
-    v_n integer := 0;
-begin
-    perform syncsched._integration_id(p_org_id, p_integration_id);
-    if p_count is null or p_count < 0 or p_count > 1000 or p_after is null then
-        raise exception 'syncsched: integration_next_runs needs p_count 0-1000 and p_after'
-            using errcode = 'invalid_parameter_value';
-    end if;
-    select * into v_row
-    from syncsched.organization_integrations as o
-    where o.org_id = p_org_id and o.integration_id = p_integration_id;
-    if v_row.cron_schedule is null and v_row.interval_minutes is null then
-        return;
-    end if;
-    v_spec := case when v_row.cron_schedule is not null then syncsched._cron_parse(v_row.cron_schedule) end;
-    while v_n < p_count loop
-        v_at := syncsched._schedule_next(v_spec, v_row.interval_minutes, v_row.timezone, v_at);
-        exit when v_at is null;
-        return next v_at;
-        v_n := v_n + 1;
-    end loop;
-end
-$$;
-comment on function syncsched.integration_next_runs(text, text, integer, timestamptz) is
-'The next p_count fire times of an integration''s schedule (cron or interval) after p_after, whether it is enabled or not: a preview.';
-
 create or replace function syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean default false)
 returns bigint
 language plpgsql

@@ -168,7 +168,8 @@ where r.enqueued_at > now() - interval '24 hours' or r.status in ('pending', 'ru
 comment on view syncsched.recent_runs is
 'Runs of the last 24 hours and every run still pending or running, each with its ended attempts (attempts: attempt, outcome, worker, times, HTTP status, error).'; -- noqa: LT05
 
-create or replace view syncsched.alerts_open as
+-- security_invoker: read with the caller's rights, so that a tenant sees its own alerts only
+create or replace view syncsched.alerts_open with (security_invoker = true) as
 select
     c.alert_id,
     c.kind,

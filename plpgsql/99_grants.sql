@@ -6,15 +6,17 @@
 -- functions and the views, and go with them to the admin, tenant and reader roles.
 
 revoke all on all functions in schema syncsched
-from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
+from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant, syncsched_web;
 revoke all on all procedures in schema syncsched
-from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant;
+from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tenant, syncsched_web;
 
 -- syncsched_reader: the views (everything `syncsched status` reads), and the previews.
 grant select on
 syncsched.schedule_overview, syncsched.recent_runs, syncsched.run_attempts, syncsched.alerts_open,
 syncsched.endpoint_overview
 to syncsched_reader;
+-- syncsched_tenant: the views that read with the caller's rights (row-level security applies).
+grant select on syncsched.alerts_open to syncsched_tenant;
 
 do $grants$
 declare
@@ -38,8 +40,10 @@ declare
         'create_integration', 'alter_integration', 'upsert_integration', 'set_schedule', 'set_interval',
         'enable_integration', 'disable_integration', 'integration_next_runs'
     ];
-    -- the reader: the previews, and queue_depth (endpoint_overview calls it)
-    c_reader constant text[] := c_preview || array['queue_depth'];
+    -- the reader: the previews (the console's too), and queue_depth (endpoint_overview calls it)
+    c_reader constant text[] := c_preview || array['integration_next_runs', 'queue_depth'];
+    -- the console's own login: opening a session, nothing else (it acts under the session's role)
+    c_web constant text[] := array['web_session'];
 begin
     for v_function in
         select p.oid::regprocedure as signature, p.proname::text as name, p.prosecdef as definer,
@@ -54,9 +58,6 @@ begin
             end if;
             continue;
         end if;
-        if v_function.name = any(c_reader) then
-            execute format('grant execute on function %s to syncsched_reader', v_function.signature);
-        end if;
         if v_function.name = any(c_worker) then
             execute format('grant execute on function %s to syncsched_worker', v_function.signature);
         end if;
@@ -65,6 +66,12 @@ begin
         end if;
         if v_function.name = any(c_tenant) then
             execute format('grant execute on function %s to syncsched_tenant', v_function.signature);
+        end if;
+        if v_function.name = any(c_reader) then
+            execute format('grant execute on function %s to syncsched_reader', v_function.signature);
+        end if;
+        if v_function.name = any(c_web) then
+            execute format('grant execute on function %s to syncsched_web', v_function.signature);
         end if;
     end loop;
 end

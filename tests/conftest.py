@@ -14,6 +14,7 @@ import pytest
 from harness import WorkerProcess
 from syncsched import db
 from syncsched.testing import TestServer
+from web_console import Console, start_console
 
 REPO = Path(__file__).resolve().parents[1]
 _names = itertools.count()
@@ -71,3 +72,11 @@ def workers(syncsched_dsn: str, tmp_path: Path) -> Iterator[Callable[..., Worker
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def console(syncsched_dsn: str, tmp_path: Path) -> Iterator[Console]:
+    """`syncsched web` as a real process on a free port, against a fresh migrated database."""
+    running = start_console(syncsched_dsn, tmp_path / "web.log")
+    yield running
+    running.stop()

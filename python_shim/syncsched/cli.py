@@ -295,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--orgs", type=int, default=50, help="demo organizations (default 50)")
     _add_dir(p_demo)
     p_demo.set_defaults(func=_cmd_demo)
+
+    from syncsched.web import command as web_command
+
+    web_command.add_parser(commands)
     return parser
 
 

@@ -104,6 +104,45 @@ async def async_fetch_all(pool: Pool, query: str, params: Sequence[Any] | dict[s
         return await cur.fetchall() if cur.description else []
 
 
+@asynccontextmanager
+async def async_transaction_as(
+    pool: Pool, role: str, org_id: str | None = None, actor: str | None = None
+) -> AsyncIterator[AsyncConnection]:
+    """A transaction under `role` (and, for a tenant, its organization): what the login itself may do
+    does not matter for the statements run here; the role's grants and row-level security do.
+    `actor` is who the audit trail names (syncsched.actor)."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(queries.SET_SESSION_ROLE, (role, org_id or "", actor or ""))
+        yield conn
+
+
+async def async_call_as(pool: Pool, role: str, statement: str, query: str) -> list[Row]:
+    """`statement` (a procedure that commits, such as tick()) outside any transaction block, as `role`;
+    then `query`'s rows. The connection goes back to the pool as itself."""
+    async with pool.connection() as conn:
+        await conn.execute(queries.SET_ROLE, (role,))
+        try:
+            await conn.execute(statement)
+            return await async_fetch_conn(conn, query)
+        finally:
+            await conn.execute(queries.RESET_ROLE)
+
+
+async def async_fetch_conn(conn: AsyncConnection, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall() if cur.description else []
+
+
+def sqlstate(exc: psycopg.Error) -> str | None:
+    """The SQLSTATE of a database error."""
+    return exc.sqlstate
+
+
+def hint(exc: psycopg.Error) -> str | None:
+    return exc.diag.message_hint
+
+
 async def listen(conn: AsyncConnection, channel: str) -> None:
     await conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
 

@@ -235,3 +235,283 @@ select integration_type, status, mode, consecutive_failures, last_check_at, last
 from syncsched.endpoint_health
 order by integration_type
 """
+
+# --- the web console and HTTP API: read under the role of the session ------------------------
+# Every statement below runs in a transaction that SET LOCAL ROLE'd to the session's role
+# (syncsched_admin, syncsched_reader, or syncsched_tenant with syncsched.org_id): the database
+# decides what each role sees (grants, row-level security), the console only maps tokens to roles.
+
+# No parallel plans for the console's small reads: under row-level security the planner cannot use
+# the statistics of a non-leakproof operator such as enum equality, guesses half the run log for
+# status = 'running', and would start parallel workers to read the handful of rows of a partial index.
+SET_SESSION_ROLE = (
+    "select set_config('role', %s, true), set_config('syncsched.org_id', %s, true),"
+    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true)"
+)
+
+SET_ROLE = "select set_config('role', %s, false)"
+RESET_ROLE = "reset role"
+
+WEB_SESSION = "select token_id, role, org_id from syncsched.web_session(%s)"
+
+CREATE_WEB_TOKEN = "select syncsched.create_web_token(%s, %s, %s) as token"
+
+LIST_WEB_TOKENS = "select * from syncsched.list_web_tokens()"
+
+REVOKE_WEB_TOKEN = "select syncsched.revoke_web_token(%s) as revoked"
+
+WEB_SCHEMA_READY = "select to_regprocedure('syncsched.web_session(text)') is not null as ready"
+
+# Integrations: a selection of ids by the filters, then each one's columns and recent outcomes.
+# The selection walks the primary key (org_id, integration_id) from the keyset position; a search
+# is a prefix of either id (text_pattern_ops indexes); the status filters start from what is small:
+# the open conditions (failing, stale) or the schedules the tick could not evaluate (invalid).
+_WEB_FILTERS = """
+    (%(q)s::text is null or o.org_id like %(q_like)s or o.integration_id like %(q_like)s)
+    and (%(org)s::text is null or o.org_id = %(org)s)
+    and (%(type)s::text is null or o.integration_type = %(type)s)
+    and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
+    and (o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)
+"""
+
+_WEB_SELECTIONS = {
+    "all": "from syncsched.organization_integrations as o where" + _WEB_FILTERS,
+    "condition": """
+        from (
+            select distinct a.org_id, a.integration_id
+            from syncsched.scheduler_alerts as a
+            where a.is_condition and a.resolved_at is null and a.kind = %(status)s
+        ) as c
+        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id
+        where"""
+    + _WEB_FILTERS,
+    "invalid": """
+        from syncsched.schedule_state as s
+        join syncsched.organization_integrations as o on o.id = s.id
+        where s.problem is not null and"""
+    + _WEB_FILTERS,
+}
+
+
+def web_selection(status: str | None) -> str:
+    """Which selection serves a status filter (none, failing/stale, invalid)."""
+    if status in ("failing", "stale"):
+        return "condition"
+    if status == "invalid":
+        return "invalid"
+    return "all"
+
+
+def web_integrations(selection: str) -> str:
+    return f"""
+with selected as (
+    select o.id {_WEB_SELECTIONS[selection]}
+    order by o.org_id, o.integration_id
+    limit %(limit)s
+)
+select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone,
+    o.is_enabled, o.misfire_policy::text as misfire_policy, s.next_run_at, s.problem,
+    coalesce(recent.statuses, '{{}}') as recent_statuses
+from selected
+join syncsched.organization_integrations as o on o.id = selected.id
+left join syncsched.schedule_state as s on s.id = o.id
+left join lateral (
+    select array_agg(r.status::text order by r.scheduled_for) as statuses
+    from (
+        select r.status, r.scheduled_for
+        from syncsched.sync_run_log as r
+        where r.org_id = o.org_id and r.integration_id = o.integration_id
+        order by r.scheduled_for desc
+        limit 12
+    ) as r
+) as recent on true
+order by o.org_id, o.integration_id
+"""
+
+
+def web_integrations_count(selection: str) -> str:
+    """ "N of M": counted up to a cap, so that a page of a million integrations costs what a page of ten does."""
+    return f"select count(*)::bigint as n from (select {_WEB_SELECTIONS[selection]} limit %(count_cap)s) as matching"
+
+
+WEB_INTEGRATION = """
+select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone,
+    o.is_enabled, o.misfire_policy::text as misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+    o.max_staleness, o.created_at, o.updated_at, s.next_run_at, s.problem, s.stale_check_at
+from syncsched.organization_integrations as o
+left join syncsched.schedule_state as s on s.id = o.id
+where o.org_id = %s and o.integration_id = %s
+"""
+
+WEB_NEXT_RUNS = "select at, local_time, utc_offset, offset_changed from syncsched.integration_next_runs(%s, %s, %s)"
+
+WEB_PREVIEW = """
+select syncsched.cron_validate(%(cron)s) as problem, syncsched.timezone_validate(%(tz)s) as zone_problem
+"""
+
+WEB_PREVIEW_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s) as r"
+
+# Runs: keyset paging on run_id, newest first; each filter has an index to read through.
+WEB_RUNS = """
+select r.run_id, r.org_id, r.integration_id, r.integration_type, r.trigger, r.status::text as status,
+    r.scheduled_for, r.enqueued_at, r.started_at, r.finished_at, r.attempt, r.max_attempts, r.worker_id,
+    r.http_status, left(r.error, 300) as error, r.not_before
+from syncsched.sync_run_log as r
+where (%(status)s::text is null or r.status = %(status)s::syncsched.run_status)
+    and (%(type)s::text is null or r.integration_type = %(type)s)
+    and (%(org)s::text is null or r.org_id = %(org)s)
+    and (%(integration)s::text is null or r.integration_id = %(integration)s)
+    and (%(since)s::timestamptz is null or r.enqueued_at >= %(since)s)
+    and (%(until)s::timestamptz is null or r.enqueued_at < %(until)s)
+    and r.run_id < %(before)s
+order by r.run_id desc
+limit %(limit)s
+"""
+
+WEB_RUN = """
+select r.run_id, r.org_id, r.integration_id, r.integration_type, r.trigger, r.status::text as status,
+    r.scheduled_for, r.idempotency_key, r.enqueued_at, r.not_before, r.started_at, r.finished_at, r.attempt,
+    r.max_attempts, r.worker_id, r.drift, r.http_status, r.error, r.response_excerpt, r.payload
+from syncsched.sync_run_log as r
+where r.run_id = %s
+"""
+
+WEB_RUN_ATTEMPTS = """
+select a.attempt, a.outcome, a.worker_id, a.started_at, a.finished_at, a.finished_at - a.started_at as duration,
+    a.http_status, a.error, a.response_excerpt
+from syncsched.sync_run_attempts as a
+where a.run_id = %s
+order by a.attempt
+"""
+
+WEB_RUNS_OF = """
+select r.run_id, r.org_id, r.integration_id, r.integration_type, r.trigger, r.status::text as status,
+    r.scheduled_for, r.started_at, r.finished_at, r.attempt,
+    r.max_attempts, r.http_status, left(r.error, 300) as error,
+    coalesce((
+        select jsonb_agg(jsonb_build_object('attempt', a.attempt, 'outcome', a.outcome, 'http_status',
+            a.http_status, 'error', left(a.error, 300), 'worker_id', a.worker_id, 'duration_ms',
+            round(extract(epoch from a.finished_at - a.started_at) * 1000)) order by a.attempt)
+        from syncsched.sync_run_attempts as a where a.run_id = r.run_id
+    ), '[]'::jsonb) as attempts
+from syncsched.sync_run_log as r
+where r.org_id = %s and r.integration_id = %s
+order by r.scheduled_for desc, r.run_id desc
+limit %s
+"""
+
+# Alerts about one integration: one probe of the key index per kind.
+WEB_ALERTS_OF = """
+select a.alert_id, a.kind, a.at, a.resolved_at, a.acknowledged_at, a.detail
+from syncsched.scheduler_alerts as a
+where a.alert_key = any(
+    select k.kind || ':' || %(org)s || '/' || %(integration)s from syncsched.alert_kinds as k
+)
+order by a.at desc, a.alert_id desc
+limit %(limit)s
+"""
+
+WEB_OPEN_ALERTS = """
+select a.alert_id, a.kind, k.severity, a.alert_key, a.org_id, a.integration_id, a.integration_type, a.detail, a.at,
+    s.acknowledged_at
+from syncsched.alerts_open as a
+join syncsched.alert_kinds as k on k.kind = a.kind
+join syncsched.scheduler_alerts as s on s.alert_id = a.alert_id
+where %(kind)s::text is null or a.kind = %(kind)s
+order by a.at desc, a.alert_id desc
+limit %(limit)s
+"""
+
+WEB_ALERTS = """
+select a.alert_id, a.kind, k.severity, a.alert_key, a.org_id, a.integration_id, a.integration_type, a.detail, a.at,
+    a.resolved_at, a.acknowledged_at, a.acknowledged_by
+from syncsched.scheduler_alerts as a
+join syncsched.alert_kinds as k on k.kind = a.kind
+where (%(kind)s::text is null or a.kind = %(kind)s) and a.alert_id < %(before)s
+order by a.alert_id desc
+limit %(limit)s
+"""
+
+WEB_ENDPOINTS = """
+select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.timeout_ms, h.status, h.mode,
+    h.consecutive_failures, h.last_check_at, h.next_check_at, h.last_success_at, h.last_used_at, h.last_error,
+    h.mode = 'active' and h.status = 'unhealthy' as circuit_open,
+    (select count(*) from syncsched.sync_run_log as r
+     where r.status = 'pending' and r.integration_type = t.integration_type)::bigint as pending,
+    (select count(*) from syncsched.sync_run_log as r
+     where r.status = 'running' and r.integration_type = t.integration_type)::bigint as running
+from syncsched.integration_types as t
+left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+order by t.integration_type
+"""
+
+WEB_SETTINGS = """
+select key, type, value, default_value, min_value, max_value, description, updated_at
+from syncsched.settings
+order by key
+"""
+
+WEB_OVERVIEW = """
+select
+    (select count(*) from syncsched.sync_run_log where status = 'pending')::bigint as pending,
+    (select min(not_before) from syncsched.sync_run_log where status = 'pending') as oldest_pending,
+    (select count(*) from syncsched.sync_run_log where status = 'running')::bigint as running,
+    (select count(*) from syncsched.scheduler_alerts as a
+     where a.is_condition and a.resolved_at is null)::bigint as open_conditions
+"""
+
+# the scheduler's own health: admin and reader only (a tenant sees its organization, not the scheduler)
+WEB_TICK_HEALTH = """
+select
+    (select max(started_at) from syncsched.scheduler_ticks) as last_tick_at,
+    (select lateness from syncsched.scheduler_ticks order by tick_id desc limit 1) as last_lateness,
+    (select count(distinct date_trunc('minute', at)) from syncsched.scheduler_ticks
+     where at > now() - interval '1 hour')::integer as minutes_ticked_last_hour
+"""
+
+WEB_RUNS_OVER_TIME = """
+select date_bin(interval '30 minutes', r.enqueued_at, timestamptz '2000-01-01') as bucket,
+    r.status::text as status, count(*)::bigint as n
+from syncsched.sync_run_log as r
+where r.enqueued_at > now() - interval '12 hours'
+group by 1, 2
+order by 1, 2
+"""
+
+WEB_WORKERS = """
+select r.worker_id, max(coalesce(r.finished_at, r.started_at)) as last_seen, count(*)::bigint as runs
+from syncsched.sync_run_log as r
+where r.finished_at > now() - interval '15 minutes' and r.worker_id is not null
+group by r.worker_id
+union all
+select r.worker_id, max(r.heartbeat_at), count(*)::bigint
+from syncsched.sync_run_log as r
+where r.status = 'running'
+group by r.worker_id
+"""
+
+# The console's actions: each one call of an engine function.
+WEB_RUN_NOW = "select syncsched.run_now(%s, %s, %s) as run_id"
+WEB_ENABLE = "select syncsched.enable_integration(%s, %s) as next_run_at"
+WEB_DISABLE = "select syncsched.disable_integration(%s, %s) as cancelled"
+WEB_CANCEL_RUN = "select syncsched.cancel_run(%s) as cancelled"
+WEB_SET_SETTING = "select syncsched.set_setting(%s, %s) as value"
+WEB_ACKNOWLEDGE = "select syncsched.acknowledge_alert(%s, %s) as acknowledged"
+WEB_TICK = "call syncsched.tick()"
+WEB_LAST_TICK = (
+    "select due, triggered, skipped_running, invalid, duration_ms from syncsched.scheduler_ticks"
+    " order by tick_id desc limit 1"
+)
+# (the operator API: named arguments, so that an omitted field keeps its value)
+WEB_CREATE_INTEGRATION = "select syncsched.create_integration({args}) as id"
+WEB_ALTER_INTEGRATION = "select syncsched.alter_integration({args}) as id"
+WEB_DELETE_INTEGRATION = "select syncsched.delete_integration(%s, %s, %s) as deleted"
+WEB_RETRY_RUN = "select syncsched.retry_run(%s) as run_id"
+WEB_PAUSE = "select syncsched.{action}_{what}(%s)"
+WEB_CHECK_ENDPOINT = "select syncsched.check_endpoint_now(%s)"
+
+
+def named_call(template: str, names: list[str]) -> str:
+    """A call of `template` with one named argument per name: `p_x => %(p_x)s, ...`. The names come
+    from the fixed list of an API function's parameters, never from a request."""
+    return template.format(args=", ".join(f"{name} => %({name})s" for name in names))

@@ -15,12 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cron
 import bench_dispatch
 import bench_tick
+import bench_web
 
 from syncsched import localpg
 from syncsched.migrate import migrate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = {"cron": bench_cron, "tick": bench_tick, "dispatch": bench_dispatch}
+BENCHMARKS = {"cron": bench_cron, "tick": bench_tick, "dispatch": bench_dispatch, "web": bench_web}
 
 
 def main() -> int:

@@ -588,3 +588,31 @@ def test_retention_deletes_in_batches_keeps_the_last_runs_and_every_open_conditi
     assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log") == 300
     assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_attempts") == 300, "attempts go with runs"
     assert db.fetch_all(conn, "select alert_key from syncsched.scheduler_alerts") == [{"alert_key": "failing:acme/i"}]
+
+
+# --- a tick across a fall-back that once hung it -------------------------------------------------
+
+
+def test_a_tick_across_chathams_april_fall_back_finishes_with_exactly_the_rules_runs(conn: db.Connection) -> None:
+    from cron_oracle import expected_next
+
+    zone = "Pacific/Chatham"  # 2025-04-06 03:45 +13:45 falls back to 02:45 +12:45
+    add(conn, "nz", cron_schedule="*/15 3 * * *", timezone=zone)
+    start = datetime.fromisoformat("2025-04-06 03:30:00+13:45")
+    set_next_run(conn, start)
+    expected, at = [], start
+    while at < datetime.fromisoformat("2025-04-06 05:00:00+12:45"):
+        expected.append(at)
+        found, _source = expected_next("*/15 3 * * *", at, zone)
+        assert found is not None
+        at = found
+    minute = start + timedelta(minutes=1)
+    while minute < datetime.fromisoformat("2025-04-06 05:00:00+12:45"):
+        db.execute(conn, "set statement_timeout = '10s'")
+        result = tick(conn, minute)
+        assert result["invalid"] == 0, result
+        db.execute(conn, "update syncsched.sync_run_log set status = 'completed', finished_at = now()")
+        minute += timedelta(minutes=1)
+    assert [r["scheduled_for"] for r in runs(conn)] == expected
+    # 03:30 +13:45; at 03:45 +13:45 the clock goes back to 02:45 +12:45; then 03:00 to 03:45 +12:45
+    assert len(expected) == 5

@@ -113,6 +113,16 @@ def test_rollback_all_then_migrate_gives_the_same_schema(syncsched_server: TestS
     assert schema_dump(syncsched_server, empty_dsn) == migrated
 
 
+def test_rolling_back_one_database_leaves_the_roles_of_another_intact(syncsched_dsn: str, empty_dsn: str) -> None:
+    """Roles and their memberships are cluster-wide: a rollback in one database must not take
+    the web role's memberships from another database still on this release."""
+    membership = "select pg_has_role('syncsched_web', 'syncsched_admin', 'member')"
+    migrate(empty_dsn)
+    rollback_all(empty_dsn)
+    with db.connect(syncsched_dsn) as other:
+        assert db.fetch_value(other, membership) is True
+
+
 def test_objects_belong_to_the_nologin_owner(conn: db.Connection) -> None:
     owners = db.fetch_all(
         conn,

@@ -2,7 +2,7 @@
 -- function, each compared as a whole so that a grant too many or too few fails.
 -- (cron.schedule and LISTEN need the pg_cron database: tests/integration/test_security.py.)
 begin;
-select plan(19);
+select plan(22);
 
 create function pg_temp.table_privileges(p_role text) returns text[]
 language sql as $$
@@ -74,21 +74,32 @@ select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timesta
 
 -- syncsched_reader: the views (what `syncsched status` reads) and the previews
 select is(pg_temp.table_privileges('syncsched_reader'),
-    array['alert_kinds:select', 'alerts_open:select', 'endpoint_overview:select', 'recent_runs:select',
-          'run_attempts:select', 'schedule_overview:select'], 'reader: the views, and the alert kinds they name');
+    array['alert_kinds:select', 'alerts_open:select', 'dispatch_state:select', 'endpoint_health:select',
+          'endpoint_overview:select', 'integration_types:select', 'organization_integrations:select',
+          'recent_runs:select', 'run_attempts:select', 'schedule_overview:select', 'schedule_state:select',
+          'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select', 'sync_run_attempts:select',
+          'sync_run_log:select'],
+    'reader: reads every table and view (row-level security still applies), writes none');
 select is(array(select x from unnest(pg_temp.executable('syncsched_reader')) as x where x !~ '^_'), array[
-    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_validate', 'next_runs', 'queue_depth',
-    'timezone_validate'
-], 'reader: the previews, and queue_depth (endpoint_overview calls it)');
+    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_validate', 'integration_next_runs',
+    'next_runs', 'queue_depth', 'timezone_validate'
+], 'reader: the previews (the console''s too), and queue_depth (endpoint_overview calls it)');
 select is(pg_temp.executable('syncsched_reader', true), array['queue_depth'],
     'reader: no SECURITY DEFINER function but queue_depth (counts of runs per type)');
+-- syncsched_web: the console's own login opens sessions; it acts only under the session's role
+select is(pg_temp.table_privileges('syncsched_web'), '{}', 'web: no table or view of its own');
+select is(pg_temp.executable('syncsched_web'), array['web_session'], 'web: web_session only');
+select ok((select not rolinherit from pg_roles where rolname = 'syncsched_web')
+    and pg_has_role('syncsched_web', 'syncsched_admin', 'member')
+    and not pg_has_role('syncsched_web', 'syncsched_admin', 'usage'),
+    'web: NOINHERIT member of the roles it maps tokens to: their rights only after SET ROLE');
 
 -- syncsched_tenant: its organization's rows (row-level security), configuration and previews
 select is(pg_temp.table_privileges('syncsched_tenant'), array[
-    'alert_kinds:select', 'organization_integrations:delete', 'organization_integrations:insert',
+    'alert_kinds:select', 'alerts_open:select', 'organization_integrations:delete', 'organization_integrations:insert',
     'organization_integrations:select', 'organization_integrations:update', 'schedule_state:select',
     'scheduler_alerts:select', 'sync_run_attempts:select', 'sync_run_log:select'
-], 'tenant: integrations, and reading their state, runs, attempts and alerts (all under row-level security); no view');
+], 'tenant: integrations, and reading their state, runs, attempts and alerts (all under row-level security); of the views, alerts_open only (it reads with the caller''s rights)');
 select is(pg_temp.executable('syncsched_tenant', true), '{}',
     'tenant: no SECURITY DEFINER function (those would see past row-level security)');
 select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[

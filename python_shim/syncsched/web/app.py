@@ -1,0 +1,164 @@
+"""The console application: configuration, the database pool, sessions, security headers, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from syncsched import db
+from syncsched.web.auth import Session, Sessions
+from syncsched.web.data import Data, Refused
+from syncsched.web.live import Hub
+
+log = logging.getLogger("syncsched.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The engine's errors as HTTP: its own SQLSTATE and message travel in the JSON body.
+STATUS_OF_SQLSTATE = {
+    "22023": 422,  # invalid_parameter_value: bad input, named by the engine
+    "23502": 422,  # not_null_violation
+    "22P02": 422,  # invalid_text_representation
+    "23514": 422,  # check_violation
+    "54000": 422,  # program_limit_exceeded (a payload too large)
+    "P0002": 404,  # no_data_found
+    "55006": 409,  # object_in_use: refused while a run is live, or an integration is disabled
+    "42710": 409,  # duplicate_object
+    "23505": 409,  # unique_violation
+    "42501": 403,  # insufficient_privilege: the role may not
+    "39004": 422,  # null_value_not_allowed (raised by the API for a missing argument)
+}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
+        " frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    dsn: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_path: str = "/"
+    read_only: bool = False
+    tick_secret: str | None = None  # POST /api/v1/tick is refused (503) without one
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs CSRF tokens
+    pool_size: int = 5
+
+    @property
+    def base(self) -> str:
+        """The base path, with one slash at each end."""
+        return "/" + self.base_path.strip("/") + "/" if self.base_path.strip("/") else "/"
+
+
+CONFIG = web.AppKey("config", WebConfig)
+SESSIONS = web.AppKey("sessions", Sessions)
+DATA = web.AppKey("data", Data)
+HUB = web.AppKey("hub", Hub)
+
+
+def to_json(value: Any) -> str:
+    def default(item: Any) -> Any:
+        if isinstance(item, datetime | date):
+            return item.isoformat()
+        if isinstance(item, timedelta):
+            return item.total_seconds()
+        if isinstance(item, Decimal):
+            return float(item)
+        return str(item)
+
+    return json.dumps(value, default=default)
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(text=to_json(body), status=status, content_type="application/json")
+
+
+def error_body(status: int, message: str, sqlstate: str | None = None, hint: str | None = None) -> dict[str, Any]:
+    return {"error": {"status": status, "message": message, "sqlstate": sqlstate, "hint": hint}}
+
+
+def session_of(request: web.Request) -> Session:
+    session: Session | None = request.get("session")
+    if session is None:
+        raise web.HTTPUnauthorized()
+    return session
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path.startswith(request.app[CONFIG].base + "api/")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Database errors as the engine said them: JSON for the API, a page for the console."""
+    try:
+        return await handler(request)
+    except Refused as exc:
+        status, message, sqlstate, hint = exc.status, str(exc), None, None
+    except db.Error as exc:
+        sqlstate = db.sqlstate(exc)
+        status = STATUS_OF_SQLSTATE.get(sqlstate or "", 500)
+        message, hint = db.error_message(exc), db.hint(exc)
+        if status == 500:
+            log.error("database error on %s %s: %s", request.method, request.path, message)
+    if is_api(request):
+        return json_response(error_body(status, message, sqlstate, hint), status)
+    from syncsched.web.pages import render_error  # the pages import this module
+
+    return render_error(request, status, message, hint)
+
+
+@web.middleware
+async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request["session"] = await request.app[SESSIONS].from_request(request)
+    return await handler(request)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    async with db.async_pool(config.dsn, size=config.pool_size, application_name="syncsched web") as pool:
+        app[SESSIONS] = Sessions(pool, config.secret)
+        app[DATA] = Data(pool)
+        hub = Hub(config.dsn)
+        app[HUB] = hub
+        hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+
+def create_app(config: WebConfig) -> web.Application:
+    from syncsched.web import api, pages
+
+    app = web.Application(middlewares=[security_headers, errors, sessions])
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_resources)
+    base = config.base
+    api.add_routes(app, base + "api/v1")
+    pages.add_routes(app, base)
+    return app

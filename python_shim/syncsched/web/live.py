@@ -1,0 +1,84 @@
+"""Live updates: one LISTEN connection for the whole console, fanned out to every open page as
+server-sent events. An idle console costs the database that one connection, whatever the viewers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from aiohttp import web
+
+from syncsched import db, queries
+from syncsched.errors import ConnectError
+
+log = logging.getLogger("syncsched.web")
+
+KEEPALIVE = 15.0  # seconds between SSE comments that keep proxies from closing an idle stream
+
+
+class Hub:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._subscribers: set[asyncio.Queue[str]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.listening = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def publish(self, channel: str) -> None:
+        event = json.dumps({"channel": channel})
+        for queue in list(self._subscribers):
+            if queue.full():  # a slow page gets one refresh, not a backlog
+                continue
+            queue.put_nowait(event)
+
+    async def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                conn = await db.async_connect(self.dsn, application_name="syncsched web")
+                async with conn:
+                    await db.listen(conn, queries.RUNS_CHANNEL)
+                    await db.listen(conn, queries.ALERTS_CHANNEL)
+                    self.listening = True
+                    backoff = 0.5
+                    while True:
+                        async for channel, _payload in db.notifications(conn, KEEPALIVE):
+                            self.publish("alerts" if channel == queries.ALERTS_CHANNEL else "runs")
+                        await asyncio.wait_for(db.ping(conn), timeout=KEEPALIVE)
+            except (db.Error, ConnectError, OSError, TimeoutError) as exc:
+                self.listening = False
+                log.warning("console LISTEN connection lost (%s); reconnecting in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
+        await response.prepare(request)
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+        self._subscribers.add(queue)
+        try:
+            await response.write(b"retry: 5000\n\n")
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                await response.write(f"event: change\ndata: {event}\n\n".encode())
+        except ConnectionResetError:
+            pass  # the page went away
+        finally:
+            self._subscribers.discard(queue)
+        return response

@@ -1,0 +1,75 @@
+"""Schedules in words, for people: the common shapes said plainly, anything else shown as its cron."""
+
+from __future__ import annotations
+
+import re
+
+_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+_NAMES = {name[:3].upper(): str(number) for number, name in enumerate(_DAYS)}
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_NUMBER = re.compile(r"^\d{1,2}$")
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def _weekdays(field: str) -> str | None:
+    field = field.upper()
+    for name, number in _NAMES.items():
+        field = field.replace(name, number)
+    if field in ("1-5",):
+        return "on weekdays"
+    if field in ("0,6", "6,0", "6-7"):
+        return "on weekends"
+    if _NUMBER.match(field):
+        return f"on {_DAYS[int(field) % 7]}s"
+    match = re.match(r"^(\d)#(\d)$", field)
+    if match:
+        return f"on the {_ordinal(int(match.group(2)))} {_DAYS[int(match.group(1)) % 7]} of the month"
+    match = re.match(r"^(\d)L$", field)
+    if match:
+        return f"on the last {_DAYS[int(match.group(1)) % 7]} of the month"
+    return None
+
+
+def describe(cron: str | None, interval_minutes: int | None) -> str:
+    if interval_minutes is not None:
+        return "every minute" if interval_minutes == 1 else f"every {interval_minutes} minutes"
+    if not cron:
+        return "not scheduled"
+    expression = _MACROS.get(cron.strip().lower(), cron.strip())
+    fields = expression.split()
+    if len(fields) != 5:
+        return f"cron {cron}"
+    minute, hour, day, month, weekday = fields
+    step = re.match(r"^\*/(\d+)$", minute)
+    if step and hour == day == month == weekday == "*":
+        return f"every {step.group(1)} minutes"
+    if _NUMBER.match(minute) and hour == day == month == weekday == "*":
+        return f"every hour at :{int(minute):02d}"
+    if not (_NUMBER.match(minute) and _NUMBER.match(hour)) or month != "*":
+        return f"cron {cron}"
+    at = f"at {int(hour):02d}:{int(minute):02d}"
+    if day == "*" and weekday == "*":
+        return f"every day {at}"
+    if day == "*":
+        days = _weekdays(weekday)
+        return f"{at} {days}" if days else f"cron {cron}"
+    if weekday == "*":
+        if day == "L":
+            return f"{at} on the last day of the month"
+        if day == "LW":
+            return f"{at} on the last weekday of the month"
+        if _NUMBER.match(day):
+            return f"{at} on the {_ordinal(int(day))} of the month"
+    return f"cron {cron}"

@@ -1,0 +1,274 @@
+"""`syncsched web`'s HTTP API as a real process: roles, CSRF, errors, the tick endpoint, cursors, and
+every endpoint's answers against its own OpenAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from syncsched import db
+from web_console import TICK_SECRET, Console, load_at_scale, start_console, token
+
+
+def seed(conn: db.Connection) -> None:
+    for org, integration, cron, zone in (
+        ("acme", "ledger", "0 2 1 * *", "Europe/Oslo"),
+        ("acme", "crm", "*/15 * * * *", "UTC"),
+        ("beta", "ledger", "30 6 * * 1-5", "America/New_York"),
+    ):
+        db.execute(
+            conn,
+            "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, cron_schedule,"
+            " timezone) values (%s, %s, 'xledger', %s, %s)",
+            (org, integration, cron, zone),
+        )
+
+
+def test_a_tenant_sees_and_acts_on_its_own_organization_only(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    tenant = token(conn, "tenant", "beta")
+    listed = console.call("GET", "api/v1/integrations", tenant)
+    assert listed.status == 200 and {i["org_id"] for i in listed.body["items"]} == {"beta"}
+    assert console.call("GET", "api/v1/integrations/acme/ledger", tenant).status == 404
+    assert {r["org_id"] for r in console.call("GET", "api/v1/runs", tenant).body["items"]} <= {"beta"}
+    # its own integration: it may disable it (the engine's invoker API, under row-level security) ...
+    assert console.call("POST", "api/v1/integrations/beta/ledger/disable", tenant).status == 200
+    # ... but not another organization's, and not run one (run_now is not granted to tenants)
+    refused = console.call("POST", "api/v1/integrations/acme/ledger/disable", tenant)
+    assert refused.status == 404 and refused.body["error"]["sqlstate"] == "P0002"
+    assert console.call("POST", "api/v1/integrations/beta/ledger/run", tenant).status == 403
+    assert (
+        db.fetch_value(
+            conn,
+            "select is_enabled from syncsched.organization_integrations where org_id = 'acme'"
+            " and integration_id = 'ledger'",
+        )
+        is True
+    )
+
+
+def test_a_reader_sees_everything_and_may_do_nothing(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    reader = token(conn, "reader")
+    assert len(console.call("GET", "api/v1/integrations", reader).body["items"]) == 3
+    assert console.call("GET", "api/v1/endpoints", reader).status == 200
+    assert console.call("GET", "api/v1/settings", reader).status == 200
+    for method, path in (
+        ("POST", "api/v1/integrations/acme/ledger/run"),
+        ("POST", "api/v1/integrations/acme/ledger/disable"),
+        ("PATCH", "api/v1/settings/catch_up_limit"),
+    ):
+        reply = console.call(method, path, reader, body={"value": "3"} if method == "PATCH" else None)
+        assert reply.status == 403, (path, reply.body)
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log") == 0
+
+
+def test_without_a_token_nothing_and_a_revoked_token_opens_nothing(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    assert console.call("GET", "api/v1/integrations").status == 401
+    admin = token(conn, "admin")
+    assert console.call("GET", "api/v1/integrations", "ssw_" + "0" * 64).status == 401
+    assert console.call("GET", "api/v1/integrations", admin).status == 200
+    page = console.call("GET", "integrations", cookie=None)
+    assert page.status == 200 and "Sign in" in page.body  # redirected to the sign-in page
+
+
+def test_a_browser_request_without_the_csrf_token_is_refused(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    admin = token(conn, "admin")
+    refused = console.call("POST", "api/v1/integrations/acme/ledger/run", cookie=admin)
+    assert refused.status == 403 and "CSRF" in refused.body["error"]["message"]
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log") == 0
+    page = console.call("GET", "integrations/acme/ledger", cookie=admin)
+    csrf = page.body.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    done = console.call("POST", "api/v1/integrations/acme/ledger/run", cookie=admin, headers={"X-CSRF-Token": csrf})
+    assert done.status == 200, done.body
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log") == 1
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in page.headers["Content-Security-Policy"]
+
+
+def test_the_engines_errors_map_to_http_statuses(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    admin = token(conn, "admin")
+    assert console.call("POST", "api/v1/integrations/acme/ledger/run", admin).status == 200
+    busy = console.call("POST", "api/v1/integrations/acme/ledger/run", admin)
+    assert busy.status == 409 and busy.body["error"]["sqlstate"] == "55006" and busy.body["error"]["hint"]
+    bad = console.call("PATCH", "api/v1/settings/tick_batch_size", admin, body={"value": "-1"})
+    assert bad.status == 422 and bad.body["error"]["sqlstate"] == "22023"
+    assert "tick_batch_size" in bad.body["error"]["message"]
+    assert console.call("GET", "api/v1/runs/999999", admin).status == 404
+    assert console.call("GET", "api/v1/integrations?limit=9999", admin).status == 422
+
+
+def test_the_tick_endpoint_wants_its_secret(
+    console: Console, syncsched_dsn: str, conn: db.Connection, tmp_path: Path
+) -> None:
+    assert console.call("POST", "api/v1/tick").status == 401
+    assert console.call("POST", "api/v1/tick", "wrong" + TICK_SECRET).status == 401
+    ticked = console.call("POST", "api/v1/tick", TICK_SECRET)
+    assert ticked.status == 200 and "triggered" in ticked.body
+    assert db.fetch_value(conn, "select count(*) from syncsched.scheduler_ticks") >= 1
+    without = start_console(syncsched_dsn, tmp_path / "web2.log", tick_secret=None)
+    try:
+        assert without.call("POST", "api/v1/tick", TICK_SECRET).status == 503
+    finally:
+        without.stop()
+
+
+def test_cursor_paging_is_stable_while_rows_are_inserted(console: Console, conn: db.Connection) -> None:
+    db.execute(
+        conn,
+        "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)"
+        " select 'org' || lpad(g::text, 3, '0'), 'i', 'xledger', 60 from generate_series(1, 30) as g",
+    )
+    admin = token(conn, "admin")
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = console.call("GET", f"api/v1/integrations?limit=7&cursor={cursor}", admin).body
+        seen += [i["org_id"] for i in page["items"]]
+        if not page["next_cursor"]:
+            break
+        cursor = page["next_cursor"]
+        # rows arrive before and after the reader's position meanwhile
+        db.execute(
+            conn,
+            "insert into syncsched.organization_integrations (org_id, integration_id, integration_type,"
+            " interval_minutes) values (%s, 'i', 'xledger', 60), (%s, 'i', 'xledger', 60)",
+            (f"aaa{len(seen)}", f"zzz{len(seen)}"),
+        )
+    originals = [f"org{g:03d}" for g in range(1, 31)]
+    assert [o for o in seen if o.startswith("org")] == originals, "a row was skipped or seen twice"
+    assert len(seen) == len(set(seen))
+
+
+def test_every_endpoint_answers_as_its_openapi_document_says(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    admin = token(conn, "admin")
+    db.execute(conn, "select syncsched.run_now('acme', 'crm')")
+    run_id = db.fetch_value(conn, "select max(run_id) from syncsched.sync_run_log")
+    db.execute(conn, "select syncsched._alert('drift', 'acme', 'crm', 'xledger', '{}')")
+    document = console.call("GET", "api/v1/openapi.json").body
+    registry = Registry().with_resource("root", Resource(contents=document, specification=DRAFT202012))
+
+    def check(method: str, path: str, reply: Any) -> None:
+        operation = document["paths"][path][method]
+        spec = operation["responses"].get(str(reply.status))
+        assert spec is not None, f"{method} {path}: {reply.status} is not documented: {reply.body}"
+        schema = spec["content"]["application/json"]["schema"]
+        jsonschema.validate(reply.body, {"$ref": "root" + schema["$ref"]}, registry=registry)
+
+    examples = {
+        "/api/v1/integrations/{org}/{integration}": ("acme", "crm"),
+        "/api/v1/integrations/{org}/{integration}/next-runs": ("acme", "ledger"),
+        "/api/v1/integrations/{org}/{integration}/runs": ("acme", "crm"),
+        "/api/v1/runs/{run_id}": (str(run_id),),
+    }
+    checked = 0
+    for path, operations in document["paths"].items():
+        if "get" not in operations:
+            continue
+        concrete = path
+        for value in examples.get(path, ()):
+            concrete = concrete.replace(concrete[concrete.index("{") : concrete.index("}") + 1], value, 1)
+        if "{" in concrete:
+            continue
+        query = "?cron=0+2+*+*+*&timezone=Europe/Oslo" if path.endswith("/preview") else ""
+        reply = console.call("GET", concrete.removeprefix("/") + query, admin)
+        check("get", path, reply)
+        checked += 1
+    assert checked >= 12
+    # errors are documented and shaped too
+    check("get", "/api/v1/runs/{run_id}", console.call("GET", "api/v1/runs/999999", admin))
+    check(
+        "post",
+        "/api/v1/integrations/{org}/{integration}/run",
+        console.call("POST", "api/v1/integrations/acme/crm/run", admin),
+    )
+    check("post", "/api/v1/tick", console.call("POST", "api/v1/tick", "wrong"))
+
+
+BIG_TABLES = {"organization_integrations", "schedule_state", "sync_run_log", "sync_run_attempts", "scheduler_alerts"}
+
+
+def read_rows(node: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(node type, relation, rows it read) of every scan of a big table in an EXPLAIN ANALYZE plan."""
+    found = []
+    if node.get("Relation Name") in BIG_TABLES and "Scan" in node["Node Type"]:
+        read = node["Actual Rows"] * node.get("Actual Loops", 1) + node.get("Rows Removed by Filter", 0)
+        found.append((node["Node Type"], node["Relation Name"], read))
+    for child in node.get("Plans", []):
+        found += read_rows(child)
+    return found
+
+
+@pytest.mark.slow
+def test_the_consoles_queries_read_through_indexes_at_a_million(conn: db.Connection) -> None:
+    from syncsched import queries
+    from syncsched.web.data import integration_params
+
+    load_at_scale(conn, 1_000_000, 1_000_000)
+    none = {"q": None, "org": None, "type": None, "enabled": None, "status": None}
+    runs_none = {"status": None, "type": None, "org": None, "integration": None, "since": None, "until": None}
+    cases: list[tuple[str, str, Any]] = [
+        ("integrations", queries.web_integrations("all"), integration_params(none, ["", ""], 26)),
+        (
+            "integrations by search",
+            queries.web_integrations("all"),
+            integration_params({**none, "q": "org12345"}, ["", ""], 26),
+        ),
+        (
+            "integrations of an org",
+            queries.web_integrations("all"),
+            integration_params({**none, "org": "org777"}, ["", ""], 26),
+        ),
+        (
+            "integrations of a type",
+            queries.web_integrations("all"),
+            integration_params({**none, "type": "bufdir"}, ["org5", "i0"], 26),
+        ),
+        (
+            "disabled integrations",
+            queries.web_integrations("all"),
+            integration_params({**none, "enabled": False}, ["", ""], 26),
+        ),
+        (
+            "failing integrations",
+            queries.web_integrations("condition"),
+            integration_params({**none, "status": "failing"}, ["", ""], 26),
+        ),
+        (
+            "invalid integrations",
+            queries.web_integrations("invalid"),
+            integration_params({**none, "status": "invalid"}, ["", ""], 26),
+        ),
+        ("integration count", queries.web_integrations_count("all"), integration_params(none, ["", ""], 26)),
+        ("one integration", queries.WEB_INTEGRATION, ("org4242", "i0")),
+        ("its runs", queries.WEB_RUNS_OF, ("org4242", "i0", 20)),
+        ("its alerts", queries.WEB_ALERTS_OF, {"org": "org4242", "integration": "i0", "limit": 20}),
+        ("runs", queries.WEB_RUNS, {**runs_none, "before": 2**62, "limit": 51}),
+        ("failed runs", queries.WEB_RUNS, {**runs_none, "status": "failed", "before": 2**62, "limit": 51}),
+        ("runs of an org", queries.WEB_RUNS, {**runs_none, "org": "org4242", "before": 2**62, "limit": 51}),
+        ("runs of a type", queries.WEB_RUNS, {**runs_none, "type": "dynamics", "before": 2**62, "limit": 51}),
+        ("one run", queries.WEB_RUN, (500_000,)),
+        ("its attempts", queries.WEB_RUN_ATTEMPTS, (500_000,)),
+        ("open alerts", queries.WEB_OPEN_ALERTS, {"kind": None, "limit": 100}),
+        ("alert history", queries.WEB_ALERTS, {"kind": None, "before": 2**62, "limit": 51}),
+        ("endpoints", queries.WEB_ENDPOINTS, ()),
+        ("overview", queries.WEB_OVERVIEW, ()),
+        ("tick health", queries.WEB_TICK_HEALTH, ()),
+        ("workers", queries.WEB_WORKERS, ()),
+    ]
+    heavy = []
+    for name, query, params in cases:
+        plan = db.fetch_value(conn, "explain (analyze, format json) " + query, params)
+        for node_type, relation, read in read_rows(plan[0]["Plan"]):
+            if read > 20_000:  # a scan of a small table is the planner's right; of a big one, bounded
+                heavy.append(f"{name}: {node_type} on {relation} read {read:.0f} rows")
+    assert heavy == [], "\n".join(heavy)
