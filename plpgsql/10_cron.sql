@@ -405,8 +405,8 @@ begin
             return v_items;  -- L/n and LW/n are L and LW
         end if;
         v_start := syncsched._bit_low(v_items);
-        if v_items & (v_items - 1) = 0 then
-            -- a single start value runs to the end of the field's range
+        if v_items & (v_items - 1) = 0 and strpos(left(p_text, v_pos - 1), '-') = 0 then
+            -- a single start value runs to the end of the field's range (a range a-a stays a)
             for v_bit in v_start .. v_high by v_step loop
                 v_mask := v_mask | (1::bigint << v_bit);
             end loop;
@@ -480,9 +480,6 @@ begin
             v_end := case when v_dash > 0 then syncsched._cron_plain_value(substr(v_range, v_dash + 1), p_field)
                           when v_slash > 0 or v_range = '*' then v_high
                           else v_start end;
-            if v_slash > 0 and v_end = v_start then
-                v_end := v_high;  -- a step from a single value runs to the end of the range, as in cronsim
-            end if;
             if v_start <= v_end and v_step > 0 then
                 if v_step = 1 then
                     v_mask := v_mask | (((1::bigint << (v_end + 1)) - 1) & ~((1::bigint << v_start) - 1));

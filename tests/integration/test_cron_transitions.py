@@ -277,6 +277,7 @@ def test_every_parallel_safe_function_runs_in_a_parallel_worker(sweep_conn: db.C
         "_circuit_open": "syncsched._circuit_open('active', x.w)",
         "_health_checked": "syncsched._health_checked('active', 'xledger')",
         "_web_token_hash": "syncsched._web_token_hash(x.e)",
+        "_label": "syncsched._label(x.e)",
     }
     labels = {
         r["proname"]: r["proparallel"]

@@ -1,6 +1,6 @@
 -- The cron engine: exact fire times, month ends, DST nights in Europe/Oslo, leap years.
 begin;
-select plan(35);
+select plan(38);
 
 -- 0 2 * * *
 select ok(syncsched.cron_matches('0 2 * * *', '2026-11-23 02:00:00+00'), '0 2 * * * matches 02:00 UTC');
@@ -28,6 +28,12 @@ select is(syncsched.timezone_validate('Europe/Oslo'), null, 'Europe/Oslo is a zo
 select isnt(syncsched.timezone_validate('Mars/Olympus_Mons'), null, 'Mars/Olympus_Mons is not');
 select isnt(syncsched.timezone_validate('UTC+3'), null, 'a POSIX offset is not an IANA name');
 select isnt(syncsched.timezone_validate('CEST'), null, 'an abbreviation is not a zone');
+
+-- steps: a single start runs to the end of the field, a range a-a/n is the one value a (as in cronsim)
+select is(syncsched._cron_bits_text(syncsched._cron_field('1/29', 3), 1, 31), '1,30', '1/29 in day-of-month is 1,30');
+select is(syncsched._cron_bits_text(syncsched._cron_field('1-1/29', 3), 1, 31), '1', '1-1/29 is day 1 only');
+select is(syncsched._cron_bits_text(syncsched._cron_term('001-001/29', 3), 1, 31), '1',
+    '... read by the general parser too');
 
 -- 0 2 31 * *: month ends
 select ok(not syncsched.cron_matches('0 2 31 * *', '2026-11-30 02:00:00+00'), '0 2 31 * * skips 30 November');
