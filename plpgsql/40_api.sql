@@ -520,6 +520,7 @@ comment on function syncsched._set_pause(text, text, boolean) is
 create or replace function syncsched.pause_scheduling(p_integration_type text default null)
 returns boolean
 language sql
+security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select syncsched._set_pause('scheduling', p_integration_type, true)
@@ -530,6 +531,7 @@ comment on function syncsched.pause_scheduling(text) is
 create or replace function syncsched.resume_scheduling(p_integration_type text default null)
 returns boolean
 language sql
+security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select syncsched._set_pause('scheduling', p_integration_type, false)
@@ -540,6 +542,7 @@ comment on function syncsched.resume_scheduling(text) is
 create or replace function syncsched.pause_dispatch(p_integration_type text default null)
 returns boolean
 language sql
+security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select syncsched._set_pause('dispatch', p_integration_type, true)
@@ -550,6 +553,7 @@ comment on function syncsched.pause_dispatch(text) is
 create or replace function syncsched.resume_dispatch(p_integration_type text default null)
 returns boolean
 language sql
+security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select syncsched._set_pause('dispatch', p_integration_type, false)
@@ -560,6 +564,7 @@ comment on function syncsched.resume_dispatch(text) is
 create or replace function syncsched.pause_scheduler()
 returns void
 language sql
+security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select syncsched._set_pause('scheduling', null, true)
@@ -570,6 +575,7 @@ comment on function syncsched.pause_scheduler() is
 create or replace function syncsched.resume_scheduler()
 returns void
 language sql
+security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select syncsched._set_pause('scheduling', null, false)

@@ -537,9 +537,6 @@ begin
             v_end := case when v_dash > 0 then syncsched._cron_plain_value(substr(v_range, v_dash + 1), p_field)
                           when v_slash > 0 or v_range = '*' then v_high
                           else v_start end;
-            if v_slash > 0 and v_end = v_start then
-                v_end := v_high;  -- a step from a single value runs to the end of the range, as in cronsim
-            end if;
             if v_start <= v_end and v_step > 0 then
                 if v_step = 1 then
                     v_mask := v_mask | (((1::bigint << (v_end + 1)) - 1) & ~((1::bigint << v_start) - 1));
@@ -1406,8 +1403,8 @@ begin
             return v_items;  -- L/n and LW/n are L and LW
         end if;
         v_start := syncsched._bit_low(v_items);
-        if v_items & (v_items - 1) = 0 then
-            -- a single start value runs to the end of the field's range
+        if v_items & (v_items - 1) = 0 and strpos(left(p_text, v_pos - 1), '-') = 0 then
+            -- a single start value runs to the end of the field's range (a range a-a stays a)
             for v_bit in v_start .. v_high by v_step loop
                 v_mask := v_mask | (1::bigint << v_bit);
             end loop;
@@ -3657,7 +3654,7 @@ ALTER FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_af
 COMMENT ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) IS 'The next p_count fire times of p_expr in p_tz after p_after: a preview for DBAs.';
 
 CREATE FUNCTION syncsched.pause_dispatch(p_integration_type text DEFAULT NULL::text) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select syncsched._set_pause('dispatch', p_integration_type, true)
@@ -3668,7 +3665,7 @@ ALTER FUNCTION syncsched.pause_dispatch(p_integration_type text) OWNER TO syncsc
 COMMENT ON FUNCTION syncsched.pause_dispatch(p_integration_type text) IS 'Stop handing runs to workers: claims return none of one type or (null) none at all; the tick still creates runs, which wait, spending no attempt. Runs already running finish. Returns whether it changed; audited.';
 
 CREATE FUNCTION syncsched.pause_scheduler() RETURNS void
-    LANGUAGE sql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select syncsched._set_pause('scheduling', null, true)
@@ -3679,7 +3676,7 @@ ALTER FUNCTION syncsched.pause_scheduler() OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched.pause_scheduler() IS 'pause_scheduling() for every type: ticks keep recording themselves but create no runs until resume_scheduler(). Workers keep claiming; run_now still works.';
 
 CREATE FUNCTION syncsched.pause_scheduling(p_integration_type text DEFAULT NULL::text) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select syncsched._set_pause('scheduling', p_integration_type, true)
@@ -3947,7 +3944,7 @@ ALTER FUNCTION syncsched.reset_setting(p_key text) OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched.reset_setting(p_key text) IS 'Set a setting back to its default; returns it.';
 
 CREATE FUNCTION syncsched.resume_dispatch(p_integration_type text DEFAULT NULL::text) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select syncsched._set_pause('dispatch', p_integration_type, false)
@@ -3958,7 +3955,7 @@ ALTER FUNCTION syncsched.resume_dispatch(p_integration_type text) OWNER TO syncs
 COMMENT ON FUNCTION syncsched.resume_dispatch(p_integration_type text) IS 'Hand runs to workers again (one type, or null: all). Returns whether it changed; audited.';
 
 CREATE FUNCTION syncsched.resume_scheduler() RETURNS void
-    LANGUAGE sql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select syncsched._set_pause('scheduling', null, false)
@@ -3969,7 +3966,7 @@ ALTER FUNCTION syncsched.resume_scheduler() OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched.resume_scheduler() IS 'resume_scheduling() for every type: runs are created again; periods missed while paused follow each integration''s misfire_policy.';
 
 CREATE FUNCTION syncsched.resume_scheduling(p_integration_type text DEFAULT NULL::text) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select syncsched._set_pause('scheduling', p_integration_type, false)

@@ -3,7 +3,7 @@
 -- (Internal helpers, named _*, may leave it unpinned: they run inside an entry point, whose
 -- search_path they inherit, or else with their caller's own rights.)
 begin;
-select plan(5);
+select plan(6);
 
 select is(
     array(
@@ -49,6 +49,25 @@ select is(
     (select count(*)::int from pg_proc as p
      where p.pronamespace = 'syncsched'::regnamespace and pg_get_userbyid(p.proowner) <> 'syncsched_owner'),
     0, 'every function belongs to the NOLOGIN owner role');
+
+select is(
+    array(
+        select p.oid::regprocedure::text || ' calls ' || h.proname
+        from pg_proc as p
+        join pg_proc as h on h.pronamespace = p.pronamespace and h.prosecdef and h.proname ~ '^_'
+        where p.pronamespace = 'syncsched'::regnamespace and not p.prosecdef
+            and p.prosrc ~ ('syncsched\.' || h.proname || '\(')
+            and exists (
+                select from pg_roles as r
+                where r.rolname ~ '^syncsched_' and r.rolname <> 'syncsched_owner'
+                    and has_function_privilege(r.oid, p.oid, 'EXECUTE')
+            )
+        order by 1
+    ),
+    '{}'::text[],
+    'no function another role may execute runs with its caller''s rights into an owner-only SECURITY DEFINER helper '
+    || '(the caller could not execute it)'
+);
 
 select * from finish();
 rollback;
