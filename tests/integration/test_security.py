@@ -147,6 +147,5 @@ def test_a_tenant_sees_changes_and_deletes_none_of_another_organizations_rows(
     )
     assert b == {"cron_schedule": "0 2 * * *", "payload": {}}, "org-b's row was changed"
     assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where org_id = 'org-b'") == 1
-    assert db.fetch_all(conn, "select integration_id from syncsched.organization_integrations where org_id = 'org-a'") == [
-        {"integration_id": "ledger"}
-    ]
+    org_a = "select integration_id from syncsched.organization_integrations where org_id = 'org-a'"
+    assert db.fetch_all(conn, org_a) == [{"integration_id": "ledger"}]
