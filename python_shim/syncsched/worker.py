@@ -178,6 +178,7 @@ class Worker:
         self._inflight: dict[int, _InFlight] = {}
         self._signals = 0
         self._gave_up: Unreachable | None = None
+        self._claiming: asyncio.Task[None] | None = None
         self._reach = Reachability(db.describe_dsn(settings.dsn), settings.exit_on_unreachable)
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
@@ -256,7 +257,10 @@ class Worker:
                 self.settings.poll_interval,
             )
             try:
-                await self._claim_loop()
+                self._claiming = claiming = asyncio.create_task(self._claim_loop())
+                await asyncio.wait([claiming])
+                if not claiming.cancelled():  # cancelled: given up, the database is out of reach
+                    claiming.result()
                 listener.cancel()
                 await self._drain()
             finally:
@@ -591,6 +595,9 @@ class Worker:
                     log.error("%s", gave_up)
                     self._gave_up = gave_up
                     self._stop()
+                    # a claim waiting for a connection would wait for the pool's timeout: nothing to lose
+                    if self._claiming is not None:
+                        self._claiming.cancel()
                     return
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, 30.0)
@@ -600,23 +607,24 @@ class Worker:
         held = list(self._inflight.values())
         if held:
             await asyncio.wait([h.task for h in held], timeout=self.settings.grace)
-        for h in held:
-            if not h.task.done():
-                h.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await h.task
-                rows = await self._write(
-                    queries.RELEASE_RUN, (h.run.run_id, h.run.lease_token, self.settings.worker_id)
-                )
-                applied = bool(rows and rows[0]["applied"])
-                self._transition(
-                    h.run,
-                    "pending" if h.run.attempt < h.run.max_attempts else "failed",
-                    "run %d released at shutdown%s",
-                    h.run.run_id,
-                    "" if applied else " (stale)",
-                    applied=applied,
-                )
+        # together: while the database is out of reach, each release retries for up to a lease
+        await asyncio.gather(*(self._release(h) for h in held if not h.task.done()))
+
+    async def _release(self, held: _InFlight) -> None:
+        held.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await held.task
+        run = held.run
+        rows = await self._write(queries.RELEASE_RUN, (run.run_id, run.lease_token, self.settings.worker_id))
+        applied = bool(rows and rows[0]["applied"])
+        self._transition(
+            run,
+            "pending" if run.attempt < run.max_attempts else "failed",
+            "run %d released at shutdown%s",
+            run.run_id,
+            "" if applied else " (stale)",
+            applied=applied,
+        )
 
 
 def run_worker(settings: WorkerSettings) -> int:

@@ -144,3 +144,24 @@ def test_a_member_of_syncsched_worker_runs(syncsched_dsn: str, conn: db.Connecti
             wait_for(lambda: statuses(conn) == ["completed"], 20, "the run")
         finally:
             worker.stop()
+
+
+@pytest.mark.slow
+def test_exit_on_unreachable_also_ends_a_worker_whose_database_goes_away(tmp_path: Path) -> None:
+    from syncsched import localpg
+    from syncsched.migrate import migrate
+
+    with localpg.throwaway() as cluster:
+        migrate(cluster.dsn(), require_pg_cron=False)
+        worker = WorkerProcess(cluster.dsn(), tmp_path / "worker.log", "--exit-on-unreachable", "3s")
+        try:
+            wait_for(lambda: "listening on syncsched_runs" in worker.output(), 30, "the worker to listen")
+            cluster.stop()
+            assert worker.wait(timeout=60) == 2
+        finally:
+            worker.stop()
+    lines = worker.output().strip().splitlines()
+    assert "LISTEN connection lost: " in worker.output()
+    assert lines[-1].startswith(f"syncsched: error: database {db.describe_dsn(cluster.dsn())} unreachable for 3 s")
+    # one line each: no continuation lines (psycopg's own, or libpq's multi-line messages)
+    assert not [line for line in lines if line[:1].isspace()], worker.output()
