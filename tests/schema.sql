@@ -175,7 +175,7 @@ begin
     end if;
     -- Round robin across organizations, over the whole backlog: from the organization after the
     -- one the previous claim of this type stopped at, around to it again; each organization's
-    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and give none.
+    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and are passed over.
     select d.last_org_id into v_cursor from syncsched.dispatch_state as d where d.integration_type = p_type;
     v_orgs := syncsched._pending_orgs(p_type, coalesce(v_cursor, ''), null, v_room * 2 + 10);
     if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
@@ -1947,36 +1947,39 @@ COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text)
 CREATE FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) RETURNS text[]
     LANGUAGE sql STABLE
     AS $$
-    -- The organizations with pending runs of a type, in org_id order, after p_after (and up to
-    -- p_upto): one index probe each (a loose scan of the pending index), p_count at most.
-    with recursive walk (org_id, n) as (
+    -- The organizations with a ready run (pending, not_before reached) of a type, in org_id order,
+    -- after p_after (and up to p_upto), p_count at most: a loose scan of the pending index, one
+    -- probe per organization. The first entry of an organization holds its earliest not_before, so
+    -- an organization whose runs all wait (backoff) costs one probe and is passed over: it cannot
+    -- fill the window and starve the ready ones behind it. At most 10,000 probes per call.
+    with recursive walk (org_id, ready, n_ready, n) as (
         (
-            select r.org_id, 1
+            select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
                 and (p_upto is null or r.org_id <= p_upto)
-            order by r.org_id
+            order by r.org_id, r.not_before
             limit 1
         )
         union all
-        select nxt.org_id, w.n + 1
+        select nxt.org_id, nxt.ready, w.n_ready + nxt.ready::integer, w.n + 1
         from walk as w
         cross join lateral (
-            select r.org_id
+            select r.org_id, r.not_before <= now() as ready
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > w.org_id
                 and (p_upto is null or r.org_id <= p_upto)
-            order by r.org_id
+            order by r.org_id, r.not_before
             limit 1
         ) as nxt
-        where w.n < p_count
+        where w.n_ready < p_count and w.n < 10000
     )
-    select coalesce(array_agg(walk.org_id order by walk.n), '{}') from walk
+    select coalesce(array_agg(walk.org_id order by walk.n) filter (where walk.ready), '{}') from walk
 $$;
 
 ALTER FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) IS 'Up to p_count organizations with pending runs of type p_type, in org_id order after p_after (up to p_upto): a loose index scan.';
+COMMENT ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) IS 'Up to p_count organizations with a ready run of type p_type, in org_id order after p_after (up to p_upto): a loose index scan that passes over organizations whose runs all wait.';
 
 CREATE FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
