@@ -240,6 +240,18 @@ $$;
 comment on function syncsched._claim_type(text, integer, text, interval) is
 'Claim up to p_want ready runs of one type within its max_concurrency: round robin across its organizations from where the previous claim stopped, each organization oldest first.'; -- noqa: LT05
 
+create or replace function syncsched._runs_moved(p_what text, p_count integer)
+returns void
+language sql
+as $$
+    -- For watchers (the console), not for workers: a run was claimed, completed or failed. One
+    -- NOTIFY per statement, on its own channel, so that completions do not wake every worker.
+    select case when p_count > 0
+        then pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text) end
+$$;
+comment on function syncsched._runs_moved(text, integer) is
+'NOTIFY syncsched_run_events {what, runs} when p_count > 0: runs were claimed, completed or failed (for live views).';
+
 create function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
 returns table (
     run_id bigint,
@@ -357,6 +369,7 @@ begin
     select array_agg(touched.integration_type) into v_cold
     from touched
     where touched.last_used_at is null or touched.last_used_at < now() - v_idle;
+    perform syncsched._runs_moved('claimed', cardinality(v_ids));
     return query
     select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
@@ -444,6 +457,7 @@ begin
     from outcome as o
     cross join (values ('failing'), ('stale')) as k (kind);
     perform syncsched._stale_write('complete', v_stale, p_worker_id);
+    perform syncsched._runs_moved('completed', cardinality(p_run_ids) - cardinality(v_stale));
     if v_types is not null then
         perform syncsched._health_from_runs(v_types, true);
         -- a success clears its integration's failing and stale alerts
@@ -588,6 +602,7 @@ begin
         -- what a retry would help with is what says something about the endpoint
         perform syncsched._health_from_runs(array[v_run.integration_type], false, v_run.error);
     end if;
+    perform syncsched._runs_moved(case when v_run.status = 'failed' then 'failed' else 'retrying' end, 1);
     if v_run.status = 'failed' then
         perform syncsched._runs_failed(array[p_run_id], p_http_status);
     else
