@@ -92,15 +92,110 @@ CREATE FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id 
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    -- the actor is the session's login role (session_user), not the owner the API functions run as
-    insert into syncsched.audit_log (action, org_id, integration_id, integration_type, run_id, detail)
-    values (p_action, p_org_id, p_integration_id, p_integration_type, p_run_id, coalesce(p_detail, '{}'))
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, run_id, detail)
+    values (syncsched._audit_on_behalf_of(), p_action, p_org_id, p_integration_id, p_integration_type, p_run_id,
+        coalesce(p_detail, '{}'))
     returning audit_id
 $$;
 
 ALTER FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) IS 'Record an operator''s action in audit_log (actor: session_user).';
+COMMENT ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) IS 'Record an operator''s action in audit_log (actor: session_user; on_behalf_of: the syncsched.actor the session set).';
+
+CREATE FUNCTION syncsched._audit_integrations_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- only the fields that changed, each as [before, after]; a write that changed nothing is no entry
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
+    select syncsched._audit_on_behalf_of(), 'integration_changed', c.org_id, c.integration_id, c.integration_type,
+        c.changes
+    from (
+        select n.org_id, n.integration_id, n.integration_type, (
+            select jsonb_object_agg(f.key, jsonb_build_array(f.value, to_jsonb(n) -> f.key))
+            from jsonb_each(to_jsonb(o) - '{created_at,updated_at}'::text[]) as f
+            where f.value is distinct from to_jsonb(n) -> f.key
+        ) as changes
+        from old_rows as o
+        join new_rows as n on n.id = o.id
+    ) as c
+    where c.changes is not null;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_integrations_changed() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_integrations_changed() IS 'Statement trigger: every integration changed, with the fields that changed (before and after), in audit_log.';
+
+CREATE FUNCTION syncsched._audit_integrations_created() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- the configuration as written (id, created_at and updated_at say nothing the entry does not)
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
+    select syncsched._audit_on_behalf_of(), 'integration_created', n.org_id, n.integration_id, n.integration_type,
+        to_jsonb(n) - '{id,created_at,updated_at}'::text[]
+    from new_rows as n;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_integrations_created() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_integrations_created() IS 'Statement trigger: every integration created, with its configuration, in audit_log.';
+
+CREATE FUNCTION syncsched._audit_integrations_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
+    select syncsched._audit_on_behalf_of(), 'integration_deleted', o.org_id, o.integration_id, o.integration_type,
+        to_jsonb(o) - '{id,created_at,updated_at}'::text[]
+    from old_rows as o;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_integrations_deleted() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_integrations_deleted() IS 'Statement trigger: every integration deleted, with the configuration it had, in audit_log.';
+
+CREATE FUNCTION syncsched._audit_on_behalf_of() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    select nullif(left(current_setting('syncsched.actor', true), 200), '')
+$$;
+
+ALTER FUNCTION syncsched._audit_on_behalf_of() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_on_behalf_of() IS 'Who the session says it acts for (the syncsched.actor setting, as the console sets it per request), or NULL.';
+
+CREATE FUNCTION syncsched._audit_setting_writes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- a url setting may carry a token in its path (a webhook): only whether it is set is recorded
+    insert into syncsched.audit_log (on_behalf_of, action, detail)
+    select syncsched._audit_on_behalf_of(), 'setting_changed', jsonb_build_object(
+        'key', n.key,
+        'from', case when n.type = 'url' then case when o.value = '' then '' else '(set)' end else o.value end,
+        'to', case when n.type = 'url' then case when n.value = '' then '' else '(set)' end else n.value end
+    )
+    from old_rows as o
+    join new_rows as n on n.key = o.key
+    where n.value is distinct from o.value;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_setting_writes() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_setting_writes() IS 'Statement trigger: every setting whose value changed, in audit_log (url values only as set or empty).';
 
 CREATE FUNCTION syncsched._bit_low(p_mask bigint) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -2201,6 +2296,19 @@ ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer)
 
 COMMENT ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) IS 'Raise failing for those of these runs that have failed for good.';
 
+CREATE FUNCTION syncsched._runs_moved(p_what text, p_count integer) RETURNS void
+    LANGUAGE sql
+    AS $$
+    -- For watchers (the console), not for workers: a run was claimed, completed or failed. One
+    -- NOTIFY per statement, on its own channel, so that completions do not wake every worker.
+    select case when p_count > 0
+        then pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text) end
+$$;
+
+ALTER FUNCTION syncsched._runs_moved(p_what text, p_count integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) IS 'NOTIFY syncsched_run_events {what, runs} when p_count > 0: runs were claimed, completed or failed (for live views).';
+
 CREATE FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
@@ -3100,6 +3208,7 @@ begin
     select array_agg(touched.integration_type) into v_cold
     from touched
     where touched.last_used_at is null or touched.last_used_at < now() - v_idle;
+    perform syncsched._runs_moved('claimed', cardinality(v_ids));
     return query
     select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
@@ -3169,6 +3278,7 @@ begin
     from outcome as o
     cross join (values ('failing'), ('stale')) as k (kind);
     perform syncsched._stale_write('complete', v_stale, p_worker_id);
+    perform syncsched._runs_moved('completed', cardinality(p_run_ids) - cardinality(v_stale));
     if v_types is not null then
         perform syncsched._health_from_runs(v_types, true);
         -- a success clears its integration's failing and stale alerts
@@ -3484,6 +3594,7 @@ begin
         -- what a retry would help with is what says something about the endpoint
         perform syncsched._health_from_runs(array[v_run.integration_type], false, v_run.error);
     end if;
+    perform syncsched._runs_moved(case when v_run.status = 'failed' then 'failed' else 'retrying' end, 1);
     if v_run.status = 'failed' then
         perform syncsched._runs_failed(array[p_run_id], p_http_status);
     else
@@ -4820,18 +4931,19 @@ CREATE TABLE syncsched.audit_log (
     audit_id bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
     actor text DEFAULT SESSION_USER NOT NULL,
+    on_behalf_of text,
     action text NOT NULL,
     org_id text,
     integration_id text,
     integration_type text,
     run_id bigint,
     detail jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT audit_log_action_known CHECK ((action = ANY (ARRAY['run_now'::text, 'retry_run'::text, 'cancel_run'::text, 'pause_scheduling'::text, 'resume_scheduling'::text, 'pause_dispatch'::text, 'resume_dispatch'::text, 'check_endpoint_now'::text, 'endpoint_changed'::text, 'delete_integration'::text])))
+    CONSTRAINT audit_log_action_known CHECK ((action = ANY (ARRAY['run_now'::text, 'retry_run'::text, 'cancel_run'::text, 'pause_scheduling'::text, 'resume_scheduling'::text, 'pause_dispatch'::text, 'resume_dispatch'::text, 'check_endpoint_now'::text, 'endpoint_changed'::text, 'delete_integration'::text, 'integration_created'::text, 'integration_changed'::text, 'integration_deleted'::text, 'setting_changed'::text])))
 );
 
 ALTER TABLE syncsched.audit_log OWNER TO syncsched_owner;
 
-COMMENT ON TABLE syncsched.audit_log IS 'What operators did through the API (run now, retry, cancel, pause and resume, endpoint checks, deletes): written by the owner''s functions only, never pruned.';
+COMMENT ON TABLE syncsched.audit_log IS 'What operators did: the API''s actions (run now, retry, cancel, pause and resume, endpoint checks, deletes) and every change of an integration or a setting, whatever wrote it; written by the owner''s functions and triggers only, never pruned.';
 
 COMMENT ON COLUMN syncsched.audit_log.audit_id IS 'Order of the entries.';
 
@@ -4839,7 +4951,9 @@ COMMENT ON COLUMN syncsched.audit_log.at IS 'When it was done (the transaction''
 
 COMMENT ON COLUMN syncsched.audit_log.actor IS 'The login role that did it (session_user: the caller, not the owner the function runs as).';
 
-COMMENT ON COLUMN syncsched.audit_log.action IS 'The API function (endpoint_changed: an UPDATE of a type''s endpoint_url or health_url reset its health).';
+COMMENT ON COLUMN syncsched.audit_log.on_behalf_of IS 'Who the login acted for, as it said (the console names the user of its token in syncsched.actor); any session may say so, so trust it as far as the login.';
+
+COMMENT ON COLUMN syncsched.audit_log.action IS 'The API function, or what a write did whatever its path: integration_created / _changed / _deleted, setting_changed (endpoint_changed: an UPDATE of a type''s endpoint_url or health_url reset its health).';
 
 COMMENT ON COLUMN syncsched.audit_log.org_id IS 'The organization acted on, if any.';
 
@@ -5685,6 +5799,18 @@ CREATE TRIGGER integration_types_health AFTER INSERT ON syncsched.integration_ty
 
 COMMENT ON TRIGGER integration_types_health ON syncsched.integration_types IS 'Each new type gets its endpoint_health and dispatch_state rows.';
 
+CREATE TRIGGER organization_integrations_audit_delete AFTER DELETE ON syncsched.organization_integrations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_integrations_deleted();
+
+COMMENT ON TRIGGER organization_integrations_audit_delete ON syncsched.organization_integrations IS 'Integrations deleted, in audit_log.';
+
+CREATE TRIGGER organization_integrations_audit_insert AFTER INSERT ON syncsched.organization_integrations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_integrations_created();
+
+COMMENT ON TRIGGER organization_integrations_audit_insert ON syncsched.organization_integrations IS 'Integrations created, in audit_log.';
+
+CREATE TRIGGER organization_integrations_audit_update AFTER UPDATE ON syncsched.organization_integrations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_integrations_changed();
+
+COMMENT ON TRIGGER organization_integrations_audit_update ON syncsched.organization_integrations IS 'Integrations changed (the fields that changed), in audit_log.';
+
 CREATE TRIGGER organization_integrations_derive AFTER INSERT ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._derive_schedule_state();
 
 COMMENT ON TRIGGER organization_integrations_derive ON syncsched.organization_integrations IS 'A new integration gets its schedule_state.';
@@ -5704,6 +5830,10 @@ COMMENT ON TRIGGER organization_integrations_rederive ON syncsched.organization_
 CREATE TRIGGER organization_integrations_schedule BEFORE INSERT OR UPDATE ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._integration_before_write();
 
 COMMENT ON TRIGGER organization_integrations_schedule ON syncsched.organization_integrations IS 'Validates the schedule of every row written.';
+
+CREATE TRIGGER settings_audit AFTER UPDATE ON syncsched.settings REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_setting_writes();
+
+COMMENT ON TRIGGER settings_audit ON syncsched.settings IS 'Settings changed, in audit_log.';
 
 CREATE TRIGGER settings_check BEFORE INSERT OR UPDATE ON syncsched.settings FOR EACH ROW EXECUTE FUNCTION syncsched._settings_before_write();
 
@@ -5816,6 +5946,19 @@ GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts
 GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._audit_integrations_changed() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._audit_integrations_created() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._audit_integrations_deleted() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._audit_on_behalf_of() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._audit_on_behalf_of() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._audit_on_behalf_of() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._audit_on_behalf_of() TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._audit_setting_writes() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._bit_low(p_mask bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_admin;
@@ -6047,6 +6190,11 @@ REVOKE ALL ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text,
 REVOKE ALL ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;

@@ -60,7 +60,8 @@ order by 1
 """
 
 SYNCSCHED_TRIGGERS = """
-select t.tgfoid::regprocedure::text as signature, t.tgrelid::regclass::text as relation
+select t.tgfoid::regprocedure::text as signature, t.tgrelid::regclass::text as relation,
+  t.tgoldtable as old_table, t.tgnewtable as new_table
 from pg_trigger t
 join pg_proc p on p.oid = t.tgfoid
 where p.pronamespace = 'syncsched'::regnamespace and not t.tgisinternal
@@ -68,7 +69,7 @@ order by 1
 """
 
 PLPGSQL_CHECK_FUNCTION = """
-select * from plpgsql_check_function_tb(%s::regprocedure, %s::regclass)
+select * from plpgsql_check_function_tb(%s::regprocedure, %s::regclass, oldtable => %s, newtable => %s)
 """
 
 PLPGSQL_CHECK_ROUTINE = "select * from plpgsql_check_function_tb(%s::regprocedure)"

@@ -45,7 +45,8 @@ select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value',
     and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'default_value', 'UPDATE'),
     'admin: a setting''s value may be updated (the settings trigger checks it), its type, default and range not');
 select is(pg_temp.not_executable('syncsched_admin'), array[
-    '_alert', '_alert_open', '_audit', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints',
+    '_alert', '_alert_open', '_audit', '_audit_integrations_changed',
+    '_audit_integrations_created', '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints',
     '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
     '_prune_batch', '_raise_alerts', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed', '_set_pause',
