@@ -10,6 +10,27 @@ drop function if exists syncsched._due_periods(
     syncsched.cron_spec, text, integer, text, timestamptz, timestamptz, syncsched.misfire_policy, interval, integer
 );
 
+create or replace function syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamptz, p_tz text)
+returns timestamptz
+language plpgsql
+stable
+as $$
+declare
+    v_at timestamptz := syncsched._cron_next_spec(p_spec, p_after, p_tz);
+begin
+    -- The tick's loops over periods advance only through here: a next fire time that is not later
+    -- than the one before (an engine fault) stops that schedule's evaluation with a problem (an
+    -- invalid_schedule alert), instead of repeating a period or moving next_run_at backwards.
+    if v_at <= p_after then
+        raise exception 'syncsched: the cron engine answered % after % in %: not later', v_at, p_after, p_tz
+            using errcode = 'internal_error';
+    end if;
+    return v_at;
+end
+$$;
+comment on function syncsched._cron_after(syncsched.cron_spec, timestamptz, text) is
+'_cron_next_spec for the tick''s loops: raises internal_error unless the answer is later than p_after (or NULL).';
+
 create or replace function syncsched._cron_day_fires(
     p_spec syncsched.cron_spec,
     p_timezone text,
@@ -45,7 +66,7 @@ begin
             raise exception 'syncsched: more than 10000 fire times around % in %', p_day, p_timezone
                 using errcode = 'program_limit_exceeded';
         end if;
-        v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
     end loop;
 end
 $$;
@@ -187,7 +208,7 @@ begin
     elsif p_policy = 'catch_up' then
         while v_at <= p_now and cardinality(periods) < p_catch_up_limit loop
             periods := periods || v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         next_run_at := v_at;
         return;
@@ -196,14 +217,14 @@ begin
             v_total := v_total + 1;
             v_before := v_latest;
             v_latest := v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         if v_at <= p_now then
             v_counted := syncsched._cron_fires_between(p_spec, p_timezone, p_next_run_at, p_now);
             v_total := v_counted.fires;
             v_latest := v_counted.last;
             v_before := v_counted.before_last;
-            v_at := syncsched._cron_next_spec(p_spec, v_latest, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_latest, p_timezone);
         end if;
         next_run_at := v_at;
     end if;

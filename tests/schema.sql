@@ -488,6 +488,27 @@ ALTER FUNCTION syncsched._config_problem(p_row syncsched.organization_integratio
 
 COMMENT ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) IS 'The first configuration field of an integration that cannot be stored, as {problem, hint}, or NULL (the schedule is schedule_problem''s).';
 
+CREATE FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_at timestamptz := syncsched._cron_next_spec(p_spec, p_after, p_tz);
+begin
+    -- The tick's loops over periods advance only through here: a next fire time that is not later
+    -- than the one before (an engine fault) stops that schedule's evaluation with a problem (an
+    -- invalid_schedule alert), instead of repeating a period or moving next_run_at backwards.
+    if v_at <= p_after then
+        raise exception 'syncsched: the cron engine answered % after % in %: not later', v_at, p_after, p_tz
+            using errcode = 'internal_error';
+    end if;
+    return v_at;
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) IS '_cron_next_spec for the tick''s loops: raises internal_error unless the answer is later than p_after (or NULL).';
+
 CREATE FUNCTION syncsched._cron_bits_text(p_mask bigint, p_low integer, p_high integer) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -526,7 +547,7 @@ begin
             raise exception 'syncsched: more than 10000 fire times around % in %', p_day, p_timezone
                 using errcode = 'program_limit_exceeded';
         end if;
-        v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
     end loop;
 end
 $$;
@@ -1660,7 +1681,7 @@ begin
     elsif p_policy = 'catch_up' then
         while v_at <= p_now and cardinality(periods) < p_catch_up_limit loop
             periods := periods || v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         next_run_at := v_at;
         return;
@@ -1669,14 +1690,14 @@ begin
             v_total := v_total + 1;
             v_before := v_latest;
             v_latest := v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         if v_at <= p_now then
             v_counted := syncsched._cron_fires_between(p_spec, p_timezone, p_next_run_at, p_now);
             v_total := v_counted.fires;
             v_latest := v_counted.last;
             v_before := v_counted.before_last;
-            v_at := syncsched._cron_next_spec(p_spec, v_latest, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_latest, p_timezone);
         end if;
         next_run_at := v_at;
     end if;
@@ -5990,6 +6011,11 @@ REVOKE ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_in
 GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_bits_text(p_mask bigint, p_low integer, p_high integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_bits_text(p_mask bigint, p_low integer, p_high integer) TO syncsched_admin;
