@@ -524,7 +524,11 @@ begin
     -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
     -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
     -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
-    -- at its next period.
+    -- at its next period. An integration whose scheduling is paused (its type's, or all) gets no
+    -- runs on purpose: it is not judged until scheduling resumes.
+    if syncsched.setting('scheduler_paused')::boolean then
+        return 0;
+    end if;
     with due as (
         select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
             o.integration_type,
@@ -532,6 +536,10 @@ begin
         from syncsched.schedule_state as s
         join syncsched.organization_integrations as o on o.id = s.id
         where s.stale_check_at <= p_now and s.next_run_at is not null
+            and not exists (
+                select from syncsched.dispatch_state as d
+                where d.integration_type = o.integration_type and d.scheduling_paused
+            )
         order by s.stale_check_at
         limit p_limit
         for update of s skip locked
@@ -569,7 +577,7 @@ begin
 end
 $$;
 comment on function syncsched.check_staleness(timestamptz, integer) is
-'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes. Called by tick(); returns how many turned stale.'; -- noqa: LT05
+'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes, none while its scheduling is paused. Called by tick(); returns how many turned stale.'; -- noqa: LT05
 
 create or replace function syncsched._tick_done(p_result jsonb, p_limit integer)
 returns boolean

@@ -2963,7 +2963,11 @@ begin
     -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
     -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
     -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
-    -- at its next period.
+    -- at its next period. An integration whose scheduling is paused (its type's, or all) gets no
+    -- runs on purpose: it is not judged until scheduling resumes.
+    if syncsched.setting('scheduler_paused')::boolean then
+        return 0;
+    end if;
     with due as (
         select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
             o.integration_type,
@@ -2971,6 +2975,10 @@ begin
         from syncsched.schedule_state as s
         join syncsched.organization_integrations as o on o.id = s.id
         where s.stale_check_at <= p_now and s.next_run_at is not null
+            and not exists (
+                select from syncsched.dispatch_state as d
+                where d.integration_type = o.integration_type and d.scheduling_paused
+            )
         order by s.stale_check_at
         limit p_limit
         for update of s skip locked
@@ -3010,7 +3018,7 @@ $$;
 
 ALTER FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) IS 'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes. Called by tick(); returns how many turned stale.';
+COMMENT ON FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) IS 'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes, none while its scheduling is paused. Called by tick(); returns how many turned stale.';
 
 CREATE FUNCTION syncsched.claim_alert_deliveries(p_max integer DEFAULT 20) RETURNS TABLE(alert_id bigint, kind text, severity text, alert_key text, org_id text, integration_id text, integration_type text, detail jsonb, at timestamp with time zone, webhook_url text)
     LANGUAGE plpgsql SECURITY DEFINER
