@@ -26,7 +26,7 @@ begin
     if p_run_ids is null or p_lease_tokens is null or cardinality(p_run_ids) <> cardinality(p_lease_tokens)
         or array_position(p_run_ids, null) is not null or array_position(p_lease_tokens, null) is not null then
         raise exception 'syncsched: % needs one run id and one lease token per run, none of them null', p_caller
-            using errcode = 'null_value_not_allowed';
+            using errcode = 'invalid_parameter_value';
     end if;
 end
 $$;

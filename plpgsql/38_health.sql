@@ -160,7 +160,7 @@ declare
 begin
     select * into v_prev from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
     if not found or p_ok is null then
-        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'no_data_found';
+        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'invalid_parameter_value';
     end if;
     select t.health_check_interval into v_interval
     from syncsched.integration_types as t

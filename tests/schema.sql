@@ -216,23 +216,6 @@ $$;
 
 ALTER FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) OWNER TO syncsched_owner;
 
-CREATE FUNCTION syncsched._check_name(p_value text, p_name text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
-    AS $_$
-begin
-    perform syncsched._require(p_value, p_name);
-    if p_value !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' then
-        raise exception 'syncsched: % must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (got %)',
-            p_name, case when length(p_value) <= 40 then quote_literal(p_value) else length(p_value) || ' characters' end
-            using errcode = 'invalid_parameter_value';
-    end if;
-end
-$_$;
-
-ALTER FUNCTION syncsched._check_name(p_value text, p_name text) OWNER TO syncsched_owner;
-
-COMMENT ON FUNCTION syncsched._check_name(p_value text, p_name text) IS 'Raise a clear invalid_parameter_value unless p_value is an organization or integration id (the table''s format).';
-
 CREATE FUNCTION syncsched._circuit_open(p_mode text, p_status text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -1966,8 +1949,10 @@ begin
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
     if v_id is null then
-        raise exception 'syncsched: no integration %/%', left(p_org_id, 128), left(p_integration_id, 128)
-            using errcode = 'no_data_found';
+        raise exception 'syncsched: no integration %/%', syncsched._label(p_org_id), syncsched._label(p_integration_id)
+            using errcode = 'no_data_found',
+                hint = format('the integrations of %s: select integration_id from syncsched.schedule_overview'
+                    ' where org_id = %L', syncsched._label(p_org_id), p_org_id);
     end if;
     return v_id;
 end
@@ -2228,7 +2213,7 @@ CREATE FUNCTION syncsched._require(p_value anyelement, p_name text) RETURNS void
     AS $$
 begin
     if p_value is null then
-        raise exception 'syncsched: % must not be null', p_name using errcode = 'null_value_not_allowed';
+        raise exception 'syncsched: % must not be null', p_name using errcode = 'invalid_parameter_value';
     end if;
 end
 $$;
@@ -2243,7 +2228,7 @@ begin
     if p_run_ids is null or p_lease_tokens is null or cardinality(p_run_ids) <> cardinality(p_lease_tokens)
         or array_position(p_run_ids, null) is not null or array_position(p_lease_tokens, null) is not null then
         raise exception 'syncsched: % needs one run id and one lease token per run, none of them null', p_caller
-            using errcode = 'null_value_not_allowed';
+            using errcode = 'invalid_parameter_value';
     end if;
 end
 $$;
@@ -3974,7 +3959,7 @@ declare
 begin
     select * into v_prev from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
     if not found or p_ok is null then
-        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'no_data_found';
+        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'invalid_parameter_value';
     end if;
     select t.health_check_interval into v_interval
     from syncsched.integration_types as t
@@ -5998,11 +5983,6 @@ REVOKE ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) FROM P
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_reader;
-
-REVOKE ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_admin;
