@@ -90,7 +90,7 @@ declare
 begin
     update syncsched.scheduler_alerts as a
     set resolved_at = p_at
-    where a.is_condition and a.resolved_at is null and a.alert_key = any(p_keys);
+    where a.is_open and a.alert_key = any(p_keys);
     get diagnostics v_count = row_count;
     return v_count;
 end
@@ -107,7 +107,7 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select exists (
         select from syncsched.scheduler_alerts as a
-        where a.is_condition and a.resolved_at is null and a.alert_key = p_key
+        where a.is_open and a.alert_key = p_key
     )
 $$;
 comment on function syncsched._alert_open(text) is

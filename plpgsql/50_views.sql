@@ -184,7 +184,7 @@ from (
     -- conditions: until they clear (a handful, read through their partial index)
     select distinct on (a.alert_key) a.*
     from syncsched.scheduler_alerts as a
-    where a.is_condition and a.resolved_at is null
+    where a.is_open
     order by a.alert_key asc, a.at desc, a.alert_id desc
 ) as c
 union all

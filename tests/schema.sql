@@ -70,7 +70,7 @@ CREATE FUNCTION syncsched._alert_open(p_key text) RETURNS boolean
     AS $$
     select exists (
         select from syncsched.scheduler_alerts as a
-        where a.is_condition and a.resolved_at is null and a.alert_key = p_key
+        where a.is_open and a.alert_key = p_key
     )
 $$;
 
@@ -2145,7 +2145,7 @@ begin
     where a.alert_id in (
         select x.alert_id
         from syncsched.scheduler_alerts as x
-        where x.at < p_cutoff and not (x.is_condition and x.resolved_at is null)
+        where x.at < p_cutoff and not x.is_open
         order by x.at
         limit p_batch_size
     );
@@ -2273,7 +2273,7 @@ declare
 begin
     update syncsched.scheduler_alerts as a
     set resolved_at = p_at
-    where a.is_condition and a.resolved_at is null and a.alert_key = any(p_keys);
+    where a.is_open and a.alert_key = any(p_keys);
     get diagnostics v_count = row_count;
     return v_count;
 end
@@ -4829,6 +4829,7 @@ CREATE TABLE syncsched.scheduler_alerts (
     delivery_not_before timestamp with time zone,
     delivery_error text,
     is_condition boolean DEFAULT false NOT NULL,
+    is_open boolean GENERATED ALWAYS AS ((is_condition AND (resolved_at IS NULL))) STORED,
     acknowledged_at timestamp with time zone,
     acknowledged_by text,
     CONSTRAINT scheduler_alerts_delivery_known CHECK ((delivery = ANY (ARRAY['none'::text, 'pending'::text, 'sent'::text, 'suppressed'::text, 'failed'::text])))
@@ -4870,6 +4871,8 @@ COMMENT ON COLUMN syncsched.scheduler_alerts.delivery_error IS 'Why the last web
 
 COMMENT ON COLUMN syncsched.scheduler_alerts.is_condition IS 'A condition (open until resolved_at) rather than an event, as alert_kinds said when it was raised.';
 
+COMMENT ON COLUMN syncsched.scheduler_alerts.is_open IS 'An open alert: a condition not resolved yet (generated: the one place this rule is written).';
+
 COMMENT ON COLUMN syncsched.scheduler_alerts.acknowledged_at IS 'When someone acknowledged the alert (it stays open until its cause clears).';
 
 COMMENT ON COLUMN syncsched.scheduler_alerts.acknowledged_by IS 'Who acknowledged it: the console token''s role and label, or the database role.';
@@ -4901,10 +4904,11 @@ CREATE VIEW syncsched.alerts_open WITH (security_invoker='true') AS
             a.delivery_not_before,
             a.delivery_error,
             a.is_condition,
+            a.is_open,
             a.acknowledged_at,
             a.acknowledged_by
            FROM syncsched.scheduler_alerts a
-          WHERE (a.is_condition AND (a.resolved_at IS NULL))
+          WHERE a.is_open
           ORDER BY a.alert_key, a.at DESC, a.alert_id DESC) c
 UNION ALL
  SELECT e.alert_id,
@@ -4931,6 +4935,7 @@ UNION ALL
             a.delivery_not_before,
             a.delivery_error,
             a.is_condition,
+            a.is_open,
             a.acknowledged_at,
             a.acknowledged_by
            FROM syncsched.scheduler_alerts a
@@ -5773,7 +5778,7 @@ CREATE INDEX scheduler_alerts_key_at_idx ON syncsched.scheduler_alerts USING btr
 
 COMMENT ON INDEX syncsched.scheduler_alerts_key_at_idx IS 'The alerts of one key, newest first (webhook repeat rule).';
 
-CREATE INDEX scheduler_alerts_open_idx ON syncsched.scheduler_alerts USING btree (alert_key, at DESC, alert_id DESC) WHERE (is_condition AND (resolved_at IS NULL));
+CREATE INDEX scheduler_alerts_open_idx ON syncsched.scheduler_alerts USING btree (alert_key, at DESC, alert_id DESC) WHERE is_open;
 
 COMMENT ON INDEX syncsched.scheduler_alerts_open_idx IS 'Open conditions: alerts_open, resolving, and "is it already open" read this small index, however long the history.';
 
