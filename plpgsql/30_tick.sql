@@ -10,6 +10,9 @@ drop function if exists syncsched._due_periods(
     syncsched.cron_spec, text, integer, text, timestamptz, timestamptz, syncsched.misfire_policy, interval, integer
 );
 
+-- its arguments grew (p_seed, for H)
+drop function if exists syncsched._schedule_next_or_null(text, integer, text, timestamptz);
+
 create or replace function syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamptz, p_tz text)
 returns timestamptz
 language plpgsql
@@ -255,7 +258,7 @@ comment on function syncsched._due_periods(
 'The periods of a schedule due at p_now: those that get a run (by misfire policy), how many are missed with the first and last, the next period, or the problem that stops its evaluation. Never raises.'; -- noqa: LT05
 
 create or replace function syncsched._schedule_next_or_null(
-    p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamptz
+    p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamptz, p_seed text
 )
 returns timestamptz
 language plpgsql
@@ -263,7 +266,7 @@ stable
 as $$
 begin
     return syncsched._schedule_next(
-        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule) end,
+        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule, p_seed) end,
         p_interval_minutes, p_timezone, p_after
     );
 exception
@@ -273,7 +276,7 @@ exception
         return null;
 end
 $$;
-comment on function syncsched._schedule_next_or_null(text, integer, text, timestamptz) is
+comment on function syncsched._schedule_next_or_null(text, integer, text, timestamptz, text) is
 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
 
 create or replace function syncsched.due_integrations(p_at timestamptz default now())
@@ -286,17 +289,20 @@ as $$
     -- Stateless: the configuration only, by cron semantics, each distinct schedule evaluated once.
     -- A schedule that cannot be evaluated (its zone gone from tzdata) is left out with a WARNING.
     with schedules as (
+        -- (a schedule with H is one per integration: it resolves with the integration's identity)
         select o.cron_schedule, o.interval_minutes, o.timezone,
+            case when o.cron_schedule ~* '(^|[\s,])H' then syncsched._integration_seed(o.org_id, o.integration_id) end
+                as seed,
             array_agg(o.id) as ids
         from syncsched.organization_integrations as o
         where o.is_enabled and (o.cron_schedule is not null or o.interval_minutes is not null)
-        group by o.cron_schedule, o.interval_minutes, o.timezone
+        group by 1, 2, 3, 4
     ),
     firing as (
         select s.ids
         from schedules as s
         where syncsched._schedule_next_or_null(s.cron_schedule, s.interval_minutes, s.timezone,
-            date_trunc('minute', p_at) - interval '1 second') = date_trunc('minute', p_at)
+            date_trunc('minute', p_at) - interval '1 second', s.seed) = date_trunc('minute', p_at)
     )
     select o.org_id, o.integration_id, o.integration_type, date_trunc('minute', p_at)
     from firing as f

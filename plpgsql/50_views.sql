@@ -34,7 +34,12 @@ select
             from syncsched.sync_run_log as r
             where r.status = 'running' and r.integration_type = o.integration_type
         ) >= types.max_concurrency then 'type at max_concurrency'
-    end as held_reason
+    end as held_reason,
+    -- what H resolved to for this integration (the schedule as written otherwise)
+    case when o.cron_schedule ~* '(^|[\s,])H'
+        then syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
+        else coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' minutes')
+    end as resolved_schedule
 from syncsched.organization_integrations as o
 inner join syncsched.integration_types as types on o.integration_type = types.integration_type
 left join syncsched.schedule_state as state on o.id = state.id
@@ -97,7 +102,7 @@ left join lateral (
     ) as d
 ) as durations on true;
 comment on view syncsched.schedule_overview is
-'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing).'; -- noqa: LT05
+'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing), and the schedule H resolves to for it (resolved_schedule).'; -- noqa: LT05
 
 create or replace view syncsched.run_attempts as
 select

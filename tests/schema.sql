@@ -657,7 +657,7 @@ ALTER FUNCTION syncsched._cron_field(p_text text, p_field integer) OWNER TO sync
 
 COMMENT ON FUNCTION syncsched._cron_field(p_text text, p_field integer) IS 'Bit mask of one upper-cased cron field (1 minute, 2 hour, 3 day-of-month, 4 month, 5 day-of-week); see cron_spec.';
 
-CREATE FUNCTION syncsched._cron_fields(p_expr text) RETURNS text[]
+CREATE FUNCTION syncsched._cron_fields(p_expr text, p_seed text DEFAULT NULL::text) RETURNS text[]
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
 declare
@@ -672,8 +672,9 @@ begin
         raise exception 'cron expression is too long (% characters, at most 1000)', length(p_expr)
             using errcode = 'invalid_parameter_value';
     end if;
-    if p_expr ~ '^[0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+$' then
-        return string_to_array(upper(p_expr), ' ');  -- the common, well-spaced form
+    if p_expr ~ '^[0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+$'
+        and strpos(upper(p_expr), 'H') = 0 then
+        return string_to_array(upper(p_expr), ' ');  -- the common, well-spaced form, without H
     end if;
     v_fields := array_remove(regexp_split_to_array(upper(p_expr), c_space), '');
     if cardinality(v_fields) = 1 and left(v_fields[1], 1) = '@' then
@@ -696,13 +697,22 @@ begin
         raise exception 'expected 5 fields, got %', cardinality(v_fields)
             using errcode = 'invalid_parameter_value';
     end if;
+    if array_to_string(v_fields, ' ') ~ '(^|[ ,])H' then
+        if p_seed is null then
+            raise exception 'H needs a seed: the integration''s identity (org_id/integration_id), or p_seed'
+                using errcode = 'invalid_parameter_value';
+        end if;
+        for v_position in 1 .. 5 loop
+            v_fields[v_position] := syncsched._cron_resolve_field(v_fields[v_position], v_position, p_seed);
+        end loop;
+    end if;
     return v_fields;
 end
 $_$;
 
-ALTER FUNCTION syncsched._cron_fields(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._cron_fields(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._cron_fields(p_expr text) IS 'The five upper-cased fields of a cron expression, macros expanded; raises invalid_parameter_value.';
+COMMENT ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) IS 'The five upper-cased fields of a cron expression, macros expanded, H resolved for p_seed; raises invalid_parameter_value.';
 
 CREATE FUNCTION syncsched._cron_fire(p_wall timestamp without time zone, p_tz text) RETURNS timestamp with time zone
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -813,6 +823,20 @@ $$;
 ALTER FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) IS 'Raises program_limit_exceeded (54000) naming the expression and zone: the hard cap of every search loop.';
+
+CREATE FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- The hash behind H, specified so that every server, release and restore agrees: the first
+    -- 4 bytes of SHA-256 of the UTF-8 text '<seed>#<field>.<term>' as an unsigned big-endian
+    -- integer (field 1-5 as in cron_spec, term the 1-based position in the field's list).
+    select ('x00000000' || encode(substr(sha256(convert_to(p_seed || '#' || p_field || '.' || p_term, 'UTF8')), 1, 4),
+        'hex'))::bit(64)::bigint
+$$;
+
+ALTER FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) IS 'The stable hash of H: the first 4 bytes of SHA-256 of ''<seed>#<field>.<term>'' (UTF-8), unsigned big-endian.';
 
 CREATE FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) RETURNS integer
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -1353,11 +1377,11 @@ $_$;
 
 ALTER FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) OWNER TO syncsched_owner;
 
-CREATE FUNCTION syncsched._cron_parse(p_expr text) RETURNS syncsched.cron_spec
+CREATE FUNCTION syncsched._cron_parse(p_expr text, p_seed text DEFAULT NULL::text) RETURNS syncsched.cron_spec
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
 declare
-    v_fields text[] := syncsched._cron_fields(p_expr);
+    v_fields text[] := syncsched._cron_fields(p_expr, p_seed);
     v_minutes bigint;
     v_hours bigint;
     v_days bigint;
@@ -1403,9 +1427,9 @@ begin
 end
 $_$;
 
-ALTER FUNCTION syncsched._cron_parse(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._cron_parse(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._cron_parse(p_expr text) IS 'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
+COMMENT ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) IS 'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
 
 CREATE FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1426,6 +1450,61 @@ $_$;
 ALTER FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) IS 'One value of cron field p_field (1-5), a number or an upper-case name; NULL when not valid (the long path says why).';
+
+CREATE FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+declare
+    -- H alone spans the field's range, but for day-of-month 1-28 (every month has them) and
+    -- day-of-week 0-6 (7 is 0 again), as Jenkins does
+    v_low integer := (array[0, 0, 1, 1, 0])[p_position];
+    v_high integer := (array[59, 23, 31, 12, 7])[p_position];
+    v_terms text[] := string_to_array(p_field, ',');
+    v_match text[];
+    v_from integer;
+    v_to integer;
+    v_step integer;
+    v_hash bigint;
+begin
+    -- Jenkins' H: H, H(a-b), H/n and H(a-b)/n, alone or in lists, each replaced by plain cron
+    -- (a value, or start-end/n with a hashed start) chosen by _cron_hash of the seed, field and term.
+    for v_term in 1 .. cardinality(v_terms) loop
+        continue when left(v_terms[v_term], 1) <> 'H';
+        v_match := regexp_match(v_terms[v_term], '^H(\(([0-9]{1,2})-([0-9]{1,2})\))?(/([0-9]{1,3}))?$');
+        if v_match is null then
+            perform syncsched._cron_fail(p_position,
+                format('"%s": H is written H, H(a-b), H/n or H(a-b)/n', left(v_terms[v_term], 20)));
+        end if;
+        if v_match[1] is null then
+            v_from := v_low;
+            v_to := case p_position when 3 then 28 when 5 then 6 else v_high end;
+        else
+            v_from := v_match[2]::integer;
+            v_to := v_match[3]::integer;
+            if v_from < v_low or v_to > v_high or v_from > v_to then
+                perform syncsched._cron_fail(p_position,
+                    format('"%s": H(a-b) needs %s <= a <= b <= %s', left(v_terms[v_term], 20), v_low, v_high));
+            end if;
+        end if;
+        v_hash := syncsched._cron_hash(p_seed, p_position, v_term);
+        if v_match[5] is null then
+            v_terms[v_term] := (v_from + v_hash % (v_to - v_from + 1))::text;
+        else
+            v_step := v_match[5]::integer;
+            if v_step = 0 then
+                perform syncsched._cron_fail(p_position,
+                    format('"%s": step must be at least 1', left(v_terms[v_term], 20)));
+            end if;
+            v_terms[v_term] := format('%s-%s/%s', v_from + v_hash % least(v_step, v_to - v_from + 1), v_to, v_step);
+        end if;
+    end loop;
+    return array_to_string(v_terms, ',');
+end
+$_$;
+
+ALTER FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) IS 'One upper-cased cron field (position 1-5) with its H terms replaced by what they resolve to for p_seed.';
 
 CREATE FUNCTION syncsched._cron_spec_text(p_spec syncsched.cron_spec) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1586,7 +1665,8 @@ CREATE FUNCTION syncsched._derive_schedule_state() RETURNS trigger
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_spec syncsched.cron_spec := case when new.cron_schedule is not null then syncsched._cron_parse(new.cron_schedule) end;
+    v_spec syncsched.cron_spec := case when new.cron_schedule is not null
+        then syncsched._cron_parse(new.cron_schedule, syncsched._integration_seed(new.org_id, new.integration_id)) end;
     v_next timestamptz := case
         when new.is_enabled then syncsched._schedule_next(v_spec, new.interval_minutes, new.timezone, now())
     end;
@@ -1913,10 +1993,13 @@ begin
         or new.interval_minutes is distinct from old.interval_minutes
         or new.timezone is distinct from old.timezone
         or new.is_enabled is distinct from old.is_enabled
+        or new.org_id is distinct from old.org_id
+        or new.integration_id is distinct from old.integration_id
     ) then
-        -- (an unchanged schedule was valid when written)
+        -- (an unchanged schedule was valid when written; a renamed one may resolve H anew)
         v_problem := array[
-            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled), null
+            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled,
+                syncsched._integration_seed(new.org_id, new.integration_id)), null
         ];
     end if;
     if v_problem[2] is not null then
@@ -1959,6 +2042,16 @@ end
 $$;
 
 ALTER FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select p_org_id || '/' || p_integration_id
+$$;
+
+ALTER FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) IS 'What H in an integration''s cron schedule is resolved with: ''org_id/integration_id''.';
 
 CREATE FUNCTION syncsched._integration_type_after_endpoint_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2328,12 +2421,12 @@ ALTER FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_m
 
 COMMENT ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) IS 'schedule_next without its pinned search_path, for the callers inside syncsched (the tick, per due row).';
 
-CREATE FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) RETURNS timestamp with time zone
+CREATE FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
     AS $$
 begin
     return syncsched._schedule_next(
-        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule) end,
+        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule, p_seed) end,
         p_interval_minutes, p_timezone, p_after
     );
 exception
@@ -2344,9 +2437,9 @@ exception
 end
 $$;
 
-ALTER FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) IS 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
+COMMENT ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) IS 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
 
 CREATE FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3367,32 +3460,32 @@ ALTER FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label te
 
 COMMENT ON FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label text) IS 'Make a console/API token for role admin, reader or tenant (of p_org_id). Returns the token: it is shown this once, only its hash is kept.';
 
-CREATE FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text DEFAULT 'UTC'::text) RETURNS boolean
+CREATE FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text DEFAULT 'UTC'::text, p_seed text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), date_trunc('minute', p_at) - interval '1 second', p_tz)
-        = date_trunc('minute', p_at);
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr, p_seed), date_trunc('minute', p_at) - interval '1 second',
+        p_tz) = date_trunc('minute', p_at);
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) IS 'Whether the minute containing p_at is a fire time of p_expr in p_tz.';
+COMMENT ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) IS 'Whether the minute containing p_at is a fire time of p_expr in p_tz.';
 
-CREATE FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text DEFAULT 'UTC'::text) RETURNS timestamp with time zone
+CREATE FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text DEFAULT 'UTC'::text, p_seed text DEFAULT NULL::text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), p_after, p_tz);
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr, p_seed), p_after, p_tz);
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) IS 'First fire time of cron expression p_expr after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
+COMMENT ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) IS 'First fire time of cron expression p_expr (H resolved for p_seed) after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
 
 CREATE FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) RETURNS timestamp with time zone
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -3407,25 +3500,44 @@ ALTER FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after time
 
 COMMENT ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) IS 'cron_next for an already parsed expression (see cron_parse).';
 
-CREATE FUNCTION syncsched.cron_parse(p_expr text) RETURNS syncsched.cron_spec
+CREATE FUNCTION syncsched.cron_parse(p_expr text, p_seed text DEFAULT NULL::text) RETURNS syncsched.cron_spec
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    return syncsched._cron_parse(p_expr);
+    return syncsched._cron_parse(p_expr, p_seed);
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_parse(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_parse(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_parse(p_expr text) IS 'The parsed form of a cron expression; raises invalid_parameter_value with the cron_validate message.';
+COMMENT ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) IS 'The parsed form of a cron expression (H resolved for p_seed); raises invalid_parameter_value with the cron_validate message.';
 
-CREATE FUNCTION syncsched.cron_validate(p_expr text) RETURNS text
+CREATE FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- an expression without H is shown as written
+    if p_expr !~* '(^|[\s,])H' then
+        perform syncsched._cron_fields(p_expr);
+        return p_expr;
+    end if;
+    return array_to_string(syncsched._cron_fields(p_expr, p_seed), ' ');
+end
+$$;
+
+ALTER FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) IS 'The expression H resolves to for p_seed (an integration''s seed is ''org_id/integration_id''): H 2 * * * -> 37 2 * * *, the same on every server.';
+
+CREATE FUNCTION syncsched.cron_validate(p_expr text, p_seed text DEFAULT NULL::text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    perform syncsched._cron_parse(p_expr);
+    -- H is checked with any seed when none is given: every seed resolves a valid H to valid fields
+    perform syncsched._cron_parse(p_expr, coalesce(p_seed, ''));
     return null;
 exception
     when invalid_parameter_value then
@@ -3435,9 +3547,9 @@ exception
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_validate(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_validate(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_validate(p_expr text) IS 'NULL when p_expr is a valid cron expression, else one message naming the field and the bad value. Never raises.';
+COMMENT ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) IS 'NULL when p_expr is a valid cron expression (H included; resolved for p_seed when given), else one message naming the field and the bad value. Never raises.';
 
 CREATE FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean DEFAULT false) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3549,17 +3661,20 @@ CREATE FUNCTION syncsched.due_integrations(p_at timestamp with time zone DEFAULT
     -- Stateless: the configuration only, by cron semantics, each distinct schedule evaluated once.
     -- A schedule that cannot be evaluated (its zone gone from tzdata) is left out with a WARNING.
     with schedules as (
+        -- (a schedule with H is one per integration: it resolves with the integration's identity)
         select o.cron_schedule, o.interval_minutes, o.timezone,
+            case when o.cron_schedule ~* '(^|[\s,])H' then syncsched._integration_seed(o.org_id, o.integration_id) end
+                as seed,
             array_agg(o.id) as ids
         from syncsched.organization_integrations as o
         where o.is_enabled and (o.cron_schedule is not null or o.interval_minutes is not null)
-        group by o.cron_schedule, o.interval_minutes, o.timezone
+        group by 1, 2, 3, 4
     ),
     firing as (
         select s.ids
         from schedules as s
         where syncsched._schedule_next_or_null(s.cron_schedule, s.interval_minutes, s.timezone,
-            date_trunc('minute', p_at) - interval '1 second') = date_trunc('minute', p_at)
+            date_trunc('minute', p_at) - interval '1 second', s.seed) = date_trunc('minute', p_at)
     )
     select o.org_id, o.integration_id, o.integration_type, date_trunc('minute', p_at)
     from firing as f
@@ -3712,7 +3827,8 @@ begin
     if v_cron is null and v_minutes is null then
         return;
     end if;
-    v_spec := case when v_cron is not null then syncsched._cron_parse(v_cron) end;
+    v_spec := case when v_cron is not null
+        then syncsched._cron_parse(v_cron, syncsched._integration_seed(p_org_id, p_integration_id)) end;
     v_previous := syncsched._tz_offset(p_after, v_zone);
     for v_i in 1 .. p_count loop
         v_at := syncsched._schedule_next(v_spec, v_minutes, v_zone, v_at);
@@ -3757,12 +3873,12 @@ ALTER FUNCTION syncsched.next_health_check_at() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.next_health_check_at() IS 'When the next health check is due (null: none in active mode); workers sleep until then.';
 
-CREATE FUNCTION syncsched.next_runs(p_expr text, p_tz text DEFAULT 'UTC'::text, p_count integer DEFAULT 5, p_after timestamp with time zone DEFAULT now()) RETURNS SETOF timestamp with time zone
+CREATE FUNCTION syncsched.next_runs(p_expr text, p_tz text DEFAULT 'UTC'::text, p_count integer DEFAULT 5, p_after timestamp with time zone DEFAULT now(), p_seed text DEFAULT NULL::text) RETURNS SETOF timestamp with time zone
     LANGUAGE plpgsql STABLE ROWS 5 PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr);
+    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr, p_seed);
     v_at timestamptz := p_after;
 begin
     if p_count is null or p_count < 0 or p_count > 10000 then
@@ -3777,9 +3893,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) IS 'The next p_count fire times of p_expr in p_tz after p_after: a preview for DBAs.';
+COMMENT ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) IS 'The next p_count fire times of p_expr (H resolved for p_seed) in p_tz after p_after: a preview for DBAs.';
 
 CREATE FUNCTION syncsched.pause_dispatch(p_integration_type text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
@@ -4459,7 +4575,7 @@ ALTER FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_li
 
 COMMENT ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) IS 'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert. Nothing is created while scheduler_paused is true; the due rows of types whose scheduling is paused stay due, untouched.';
 
-CREATE FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) RETURNS text
+CREATE FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text DEFAULT NULL::text) RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -4489,11 +4605,11 @@ begin
         end if;
         return null;
     end if;
-    v_problem := syncsched.cron_validate(p_cron_schedule);
+    v_problem := syncsched.cron_validate(p_cron_schedule, p_seed);
     if v_problem is not null then
         return format('has an invalid cron schedule "%s": %s', left(p_cron_schedule, 100), v_problem);
     end if;
-    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule), v_min_minutes);
+    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule, coalesce(p_seed, '')), v_min_minutes);
     if v_gap < v_min_minutes then
         return format('cron schedule "%s" fires %s minute(s) apart, more often than min_schedule_interval (%s minutes)',
             left(p_cron_schedule, 100), v_gap, v_min_minutes);
@@ -4502,9 +4618,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) IS 'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it).';
+COMMENT ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) IS 'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it); H resolved for p_seed.';
 
 CREATE FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -5485,7 +5601,11 @@ CREATE VIEW syncsched.schedule_overview AS
                FROM syncsched.sync_run_log r
               WHERE ((r.status = 'running'::syncsched.run_status) AND (r.integration_type = o.integration_type))) >= types.max_concurrency) THEN 'type at max_concurrency'::text
             ELSE NULL::text
-        END AS held_reason
+        END AS held_reason,
+        CASE
+            WHEN (o.cron_schedule ~* '(^|[\s,])H'::text) THEN syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
+            ELSE COALESCE(o.cron_schedule, (('every '::text || o.interval_minutes) || ' minutes'::text))
+        END AS resolved_schedule
    FROM ((((((((((syncsched.organization_integrations o
      JOIN syncsched.integration_types types ON ((o.integration_type = types.integration_type)))
      LEFT JOIN syncsched.schedule_state state ON ((o.id = state.id)))
@@ -5527,7 +5647,7 @@ CREATE VIEW syncsched.schedule_overview AS
 
 ALTER TABLE syncsched.schedule_overview OWNER TO syncsched_owner;
 
-COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing).';
+COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing), and the schedule H resolves to for it (resolved_schedule).';
 
 ALTER TABLE syncsched.scheduler_alerts ALTER COLUMN alert_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.scheduler_alerts_alert_id_seq
@@ -5842,9 +5962,9 @@ CREATE TRIGGER organization_integrations_keep_history BEFORE DELETE ON syncsched
 
 COMMENT ON TRIGGER organization_integrations_keep_history ON syncsched.organization_integrations IS 'An integration with runs is not deleted by a plain DELETE: its history would go with it.';
 
-CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness))) EXECUTE FUNCTION syncsched._derive_schedule_state();
+CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness) OR (new.org_id IS DISTINCT FROM old.org_id) OR (new.integration_id IS DISTINCT FROM old.integration_id))) EXECUTE FUNCTION syncsched._derive_schedule_state();
 
-COMMENT ON TRIGGER organization_integrations_rederive ON syncsched.organization_integrations IS 'A changed schedule (expression, interval, zone, enabled, max_staleness) is derived anew, from now.';
+COMMENT ON TRIGGER organization_integrations_rederive ON syncsched.organization_integrations IS 'A changed schedule (expression, interval, zone, enabled, max_staleness, or the identity H is resolved with) is derived anew, from now.';
 
 CREATE TRIGGER organization_integrations_schedule BEFORE INSERT OR UPDATE ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._integration_before_write();
 
@@ -6035,10 +6155,10 @@ GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syn
 GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._cron_fields(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_fire(p_wall timestamp without time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_fire(p_wall timestamp without time zone, p_tz text) TO syncsched_admin;
@@ -6054,6 +6174,11 @@ REVOKE ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz 
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) TO syncsched_admin;
@@ -6095,15 +6220,20 @@ GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_wha
 GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._cron_parse(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_spec_text(p_spec syncsched.cron_spec) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_spec_text(p_spec syncsched.cron_spec) TO syncsched_admin;
@@ -6150,6 +6280,11 @@ REVOKE ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id
 GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._integration_type_after_endpoint_change() FROM PUBLIC;
 
@@ -6220,10 +6355,10 @@ GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_int
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) FROM PUBLIC;
 
@@ -6341,30 +6476,35 @@ GRANT ALL ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_
 REVOKE ALL ON FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label text) TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched.cron_parse(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched.cron_validate(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) TO syncsched_admin;
@@ -6401,10 +6541,10 @@ REVOKE ALL ON FUNCTION syncsched.next_health_check_at() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.pause_dispatch(p_integration_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.pause_dispatch(p_integration_type text) TO syncsched_admin;
@@ -6465,8 +6605,8 @@ GRANT ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_
 REVOKE ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) TO syncsched_admin;
+REVOKE ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) TO syncsched_admin;

@@ -82,7 +82,7 @@ select is(pg_temp.table_privileges('syncsched_reader'),
           'sync_run_log:select'],
     'reader: reads every table and view (row-level security still applies), writes none');
 select is(array(select x from unnest(pg_temp.executable('syncsched_reader')) as x where x !~ '^_'), array[
-    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_validate', 'integration_next_runs',
+    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_resolve', 'cron_validate', 'integration_next_runs',
     'next_runs', 'queue_depth', 'timezone_validate'
 ], 'reader: the previews (the console''s too), and queue_depth (endpoint_overview calls it)');
 select is(pg_temp.executable('syncsched_reader', true), array['queue_depth'],
@@ -105,7 +105,8 @@ select is(pg_temp.executable('syncsched_tenant', true), '{}',
     'tenant: no SECURITY DEFINER function (those would see past row-level security)');
 select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[
     'alter_integration', 'create_integration', 'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse',
-    'cron_validate', 'disable_integration', 'enable_integration', 'integration_next_runs', 'next_runs', 'set_interval',
+    'cron_resolve', 'cron_validate', 'disable_integration', 'enable_integration', 'integration_next_runs', 'next_runs',
+    'set_interval',
     'set_schedule', 'timezone_validate', 'upsert_integration'
 ], 'tenant: the configuration and preview API');
 select is(
