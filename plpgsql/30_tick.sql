@@ -34,6 +34,19 @@ $$;
 comment on function syncsched._cron_after(syncsched.cron_spec, timestamptz, text) is
 '_cron_next_spec for the tick''s loops: raises internal_error unless the answer is later than p_after (or NULL).';
 
+create or replace function syncsched._spread_offset(p_seed text, p_spread interval)
+returns interval
+language sql
+immutable
+parallel safe
+as $$
+    -- An integration's place in its type's spread window: H's hash (field 0, term 0) of its
+    -- identity, in whole seconds below the window. NULL without a spread.
+    select make_interval(secs => syncsched._cron_hash(p_seed, 0, 0) % ceil(extract(epoch from p_spread))::bigint)
+$$;
+comment on function syncsched._spread_offset(text, interval) is
+'How long after its period an integration''s run may start when its type has a spread: _cron_hash(seed, 0, 0) seconds modulo the spread.'; -- noqa: LT05
+
 create or replace function syncsched._cron_day_fires(
     p_spec syncsched.cron_spec,
     p_timezone text,
@@ -369,6 +382,9 @@ begin
     due as (
         select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+            case when t.spread is not null
+                then syncsched._spread_offset(syncsched._integration_seed(o.org_id, o.integration_id), t.spread)
+            end as spread_offset,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -378,6 +394,7 @@ begin
             ) as held
         from batch as b
         join syncsched.organization_integrations as o on o.id = b.id
+        join syncsched.integration_types as t on t.integration_type = o.integration_type
     ),
     -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
     -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
@@ -386,7 +403,8 @@ begin
         select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
             array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
             array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
-            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds
+            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
+            array_agg(d.spread_offset) as spread_offsets
         from due as d
         group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
@@ -397,8 +415,9 @@ begin
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
         cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
-            s.max_attempts, s.helds)
-            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held)
+            s.max_attempts, s.helds, s.spread_offsets)
+            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
+                spread_offset)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -410,7 +429,10 @@ begin
             -- a period run later than the tick after it is a catch-up (late by design)
             case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
                 then 'catch_up' else 'schedule' end,
-            coalesce(x.max_attempts, v_default_attempts), x.payload, now(), now(), p_now - p.period
+            -- a type's spread: each integration's run waits until its own offset after the period
+            -- (the wait left at p_now, on the workers' clock)
+            coalesce(x.max_attempts, v_default_attempts), x.payload,
+            now() + greatest(p.period + x.spread_offset - p_now, interval '0'), now(), p_now - p.period
         from decided as x
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held

@@ -216,6 +216,22 @@ $$;
 
 ALTER FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) OWNER TO syncsched_owner;
 
+CREATE FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+    -- What is left of a type's request budget now (NULL: no budget): rate_limit minus what was
+    -- handed out in the window, counted one second wider than configured, for the time between a
+    -- claim and its requests reaching the endpoint.
+    select p_rate_limit - coalesce(sum(l.requests), 0)::integer
+    from syncsched.request_ledger as l
+    where p_rate_limit is not null and l.integration_type = p_type
+        and l.at > now() - p_window - interval '1 second'
+$$;
+
+ALTER FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) IS 'What is left of a type''s rate_limit in its rate_window (plus one second) now; NULL when the type has no budget.';
+
 CREATE FUNCTION syncsched._circuit_open(p_mode text, p_status text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -236,15 +252,25 @@ declare
     v_orgs text[];
     v_ids bigint[];
     v_last_org text;
+    v_warmup boolean := false;
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
     -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
-    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+    perform syncsched._lock_type_claims(p_type);
+    -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
+    select t.rate_limit is not null and exists (
+        select from syncsched.endpoint_health as h
+        where h.integration_type = p_type
+            and (h.last_used_at is null or h.last_used_at < now() - syncsched.setting('warmup_after')::interval)
+    )
+    into v_warmup
+    from syncsched.integration_types as t
+    where t.integration_type = p_type;
     select least(p_want, t.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
         where r.status = 'running' and r.integration_type = p_type
-    ))
+    ), syncsched._budget_left(p_type, t.rate_limit, t.rate_window) - v_warmup::integer)
     into v_room
     from syncsched.integration_types as t
     where t.integration_type = p_type;
@@ -294,8 +320,10 @@ begin
             worker_id = p_worker_id,
             lease_token = gen_random_uuid(),
             lease_expires_at = now() + p_lease,
-            -- first claim: the tick's lateness plus the time the run waited here
-            drift = case when r.started_at is null then coalesce(r.drift, interval '0') + (now() - r.enqueued_at)
+            -- first claim: the tick's lateness plus the time the run waited here once it could start
+            -- (after its type's spread offset: not_before)
+            drift = case when r.started_at is null
+                then coalesce(r.drift, interval '0') + (now() - greatest(r.enqueued_at, r.not_before))
                 else r.drift end
         from locked
         where r.run_id = locked.run_id
@@ -308,6 +336,8 @@ begin
         insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
         on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
     end if;
+    perform syncsched._spend_budget(p_type,
+        coalesce(cardinality(v_ids), 0) + case when v_warmup and v_ids is not null then 1 else 0 end);
     return coalesce(v_ids, '{}');
 end
 $$;
@@ -2125,6 +2155,17 @@ ALTER FUNCTION syncsched._label(p_value text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._label(p_value text) IS 'An organization or integration id as error messages show it: whole up to 64 characters, else cut and counted.';
 
+CREATE FUNCTION syncsched._lock_type_claims(p_type text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    -- Claims of one type take turns (and so do the requests they count against its budget).
+    select pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type))
+$$;
+
+ALTER FUNCTION syncsched._lock_type_claims(p_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._lock_type_claims(p_type text) IS 'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn.';
+
 CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
     AS $$
@@ -2300,6 +2341,38 @@ $$;
 ALTER FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) IS 'Record alerts, one per array element, in one statement, and wake their listeners (pg_notify syncsched_alerts with id, kind, key and severity only). Returns how many.';
+
+CREATE FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_before timestamptz;
+    v_until timestamptz;
+begin
+    -- An answer 429 is about the API, not the run: every run of the type waits until its Retry-After
+    -- (else the type's rate_limited_backoff; a day at most), whichever worker claims it. One alert
+    -- per episode: only when the type was not waiting already.
+    select d.rate_limited_until into v_before
+    from syncsched.dispatch_state as d where d.integration_type = p_type for update;
+    update syncsched.dispatch_state as d
+    set rate_limited_until = greatest(d.rate_limited_until,
+            now() + least(coalesce(p_retry_after, t.rate_limited_backoff), interval '1 day')),
+        updated_at = now()
+    from syncsched.integration_types as t
+    where d.integration_type = p_type and t.integration_type = p_type
+    returning d.rate_limited_until into v_until;
+    if v_before is null or v_before <= now() then
+        perform syncsched._raise_alerts(array['rate_limited'], array[null::text], array[null::text], array[p_type],
+            array[jsonb_build_object('until', v_until, 'retry_after_seconds', extract(epoch from p_retry_after),
+                'run_id', p_run_id)]);
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) IS 'After an answer 429: the whole type waits until p_retry_after (else its rate_limited_backoff) from now; a rate_limited alert when a new wait starts.';
 
 CREATE FUNCTION syncsched._require(p_value anyelement, p_name text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -2574,6 +2647,39 @@ ALTER FUNCTION syncsched._settings_before_write() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._settings_before_write() IS 'Refuses a setting value that does not fit its type and range (SQLSTATE 22023 naming key, value and the expected form).';
 
+CREATE FUNCTION syncsched._spend_budget(p_type text, p_requests integer) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    -- Counted for budgeted types only, and pruned as it goes: the ledger holds one window.
+    if p_requests > 0 and exists (
+        select from syncsched.integration_types as t where t.integration_type = p_type and t.rate_limit is not null
+    ) then
+        insert into syncsched.request_ledger (integration_type, at, requests) values (p_type, now(), p_requests);
+        delete from syncsched.request_ledger as l
+        using syncsched.integration_types as t
+        where t.integration_type = p_type and l.integration_type = p_type
+            and l.at < now() - t.rate_window - interval '1 second';
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._spend_budget(p_type text, p_requests integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) IS 'Count p_requests requests of a type against its budget (nothing without one), pruning what left the window.';
+
+CREATE FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- An integration's place in its type's spread window: H's hash (field 0, term 0) of its
+    -- identity, in whole seconds below the window. NULL without a spread.
+    select make_interval(secs => syncsched._cron_hash(p_seed, 0, 0) % ceil(extract(epoch from p_spread))::bigint)
+$$;
+
+ALTER FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) IS 'How long after its period an integration''s run may start when its type has a spread: _cron_hash(seed, 0, 0) seconds modulo the spread.';
+
 CREATE FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
@@ -2645,6 +2751,28 @@ $$;
 ALTER FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) IS 'Record the stale writes of a worker (one stale_write alert per run, naming org, integration, the worker and what became of the run).';
+
+CREATE FUNCTION syncsched._take_budget(p_type text, p_requests integer) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+begin
+    -- For requests outside a claim of runs (health checks, pre-warming): they wait while the
+    -- type's budget is spent, and count against it when they go.
+    perform syncsched._lock_type_claims(p_type);
+    if coalesce((
+        select syncsched._budget_left(p_type, t.rate_limit, t.rate_window)
+        from syncsched.integration_types as t where t.integration_type = p_type
+    ), p_requests) < p_requests then
+        return false;
+    end if;
+    perform syncsched._spend_budget(p_type, p_requests);
+    return true;
+end
+$$;
+
+ALTER FUNCTION syncsched._take_budget(p_type text, p_requests integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) IS 'Whether p_requests requests of a type may go now under its budget (always, without one); if so they are counted.';
 
 CREATE FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE
@@ -3173,12 +3301,16 @@ begin
         limit p_max
         for update of h skip locked
     ),
+    -- a check is a request: it waits while its type's budget is spent
+    affordable as (
+        select due.integration_type from due where syncsched._take_budget(due.integration_type, 1)
+    ),
     claimed as (
         -- held while the check runs; record_health_check sets the real next check
         update syncsched.endpoint_health as h
         set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
-        from due
-        where h.integration_type = due.integration_type
+        from affordable
+        where h.integration_type = affordable.integration_type
         returning h.integration_type
     )
     select e.* from syncsched._endpoints(array(select claimed.integration_type from claimed), v_timeout) as e;
@@ -3209,6 +3341,7 @@ begin
         where h.integration_type = coming.integration_type
             and (h.last_used_at is null or h.last_used_at < now() - v_idle)
             and not syncsched._circuit_open(h.mode, h.status)
+            and syncsched._take_budget(h.integration_type, 1)
         returning h.integration_type
     )
     select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;
@@ -3252,7 +3385,7 @@ begin
     end if;
     -- The types with ready work, except those whose circuit is open (unhealthy in active
     -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
-    -- whose dispatch is paused (pause_dispatch(type)).
+    -- whose dispatch is paused (pause_dispatch(type)) or that wait out an answer 429.
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
@@ -3265,7 +3398,8 @@ begin
         )
         and not exists (
             select from syncsched.dispatch_state as d
-            where d.integration_type = t.integration_type and d.dispatch_paused
+            where d.integration_type = t.integration_type
+                and (d.dispatch_paused or d.rate_limited_until > now())
         );
     if v_types is null then
         return;
@@ -3724,6 +3858,9 @@ begin
         perform syncsched._health_from_runs(array[v_run.integration_type], false, v_run.error);
     end if;
     perform syncsched._runs_moved(case when v_run.status = 'failed' then 'failed' else 'retrying' end, 1);
+    if p_http_status = 429 then
+        perform syncsched._rate_limited(v_run.integration_type, p_retry_after, p_run_id);
+    end if;
     if v_run.status = 'failed' then
         perform syncsched._runs_failed(array[p_run_id], p_http_status);
     else
@@ -3975,7 +4112,8 @@ begin
     -- circuit's rule, _circuit_open, is defined by a later file.)
     return query
     select t.integration_type, q.pending, q.running,
-        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false) then q.pending
+        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false)
+                or d.rate_limited_until > now() then q.pending
             else q.backing_off end,
         p.paused
     from syncsched.integration_types as t
@@ -4003,7 +4141,7 @@ $$;
 
 ALTER FUNCTION syncsched.queue_depth() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.queue_depth() IS 'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused or the circuit is open, else those in a retry backoff); and whether dispatch is paused.';
+COMMENT ON FUNCTION syncsched.queue_depth() IS 'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused, the circuit is open or the type waits out an answer 429, else those in a retry backoff); and whether dispatch is paused.';
 
 CREATE FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4428,6 +4566,9 @@ begin
     due as (
         select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+            case when t.spread is not null
+                then syncsched._spread_offset(syncsched._integration_seed(o.org_id, o.integration_id), t.spread)
+            end as spread_offset,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -4437,6 +4578,7 @@ begin
             ) as held
         from batch as b
         join syncsched.organization_integrations as o on o.id = b.id
+        join syncsched.integration_types as t on t.integration_type = o.integration_type
     ),
     -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
     -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
@@ -4445,7 +4587,8 @@ begin
         select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
             array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
             array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
-            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds
+            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
+            array_agg(d.spread_offset) as spread_offsets
         from due as d
         group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
@@ -4456,8 +4599,9 @@ begin
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
         cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
-            s.max_attempts, s.helds)
-            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held)
+            s.max_attempts, s.helds, s.spread_offsets)
+            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
+                spread_offset)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -4469,7 +4613,10 @@ begin
             -- a period run later than the tick after it is a catch-up (late by design)
             case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
                 then 'catch_up' else 'schedule' end,
-            coalesce(x.max_attempts, v_default_attempts), x.payload, now(), now(), p_now - p.period
+            -- a type's spread: each integration's run waits until its own offset after the period
+            -- (the wait left at p_now, on the workers' clock)
+            coalesce(x.max_attempts, v_default_attempts), x.payload,
+            now() + greatest(p.period + x.spread_offset - p_now, interval '0'), now(), p_now - p.period
         from decided as x
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
@@ -5116,7 +5263,8 @@ CREATE TABLE syncsched.dispatch_state (
     last_org_id text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     scheduling_paused boolean DEFAULT false NOT NULL,
-    dispatch_paused boolean DEFAULT false NOT NULL
+    dispatch_paused boolean DEFAULT false NOT NULL,
+    rate_limited_until timestamp with time zone
 );
 
 ALTER TABLE syncsched.dispatch_state OWNER TO syncsched_owner;
@@ -5132,6 +5280,8 @@ COMMENT ON COLUMN syncsched.dispatch_state.updated_at IS 'When a claim last move
 COMMENT ON COLUMN syncsched.dispatch_state.scheduling_paused IS 'The tick creates no runs for this type (pause_scheduling(type)); its periods follow the misfire policy when resumed.';
 
 COMMENT ON COLUMN syncsched.dispatch_state.dispatch_paused IS 'Claims hand out no run of this type (pause_dispatch(type)); its pending runs wait, spending no attempt.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.rate_limited_until IS 'After an answer 429: no run of the type is handed out before this time (its Retry-After, else rate_limited_backoff).';
 
 CREATE TABLE syncsched.endpoint_health (
     integration_type text NOT NULL,
@@ -5192,6 +5342,10 @@ CREATE TABLE syncsched.integration_types (
     description text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    spread interval,
+    rate_limit integer,
+    rate_window interval DEFAULT '00:01:00'::interval NOT NULL,
+    rate_limited_backoff interval DEFAULT '00:01:00'::interval NOT NULL,
     CONSTRAINT integration_types_auth_secret_env_name CHECK (((auth_secret_env IS NULL) OR (auth_secret_env ~ '^[A-Z_][A-Z0-9_]*$'::text))),
     CONSTRAINT integration_types_connect_timeout_positive CHECK (((connect_timeout_ms >= 1) AND (connect_timeout_ms <= 600000))),
     CONSTRAINT integration_types_endpoint_url_http CHECK ((endpoint_url ~* '^https?://[^/?#]+'::text)),
@@ -5200,6 +5354,10 @@ CREATE TABLE syncsched.integration_types (
     CONSTRAINT integration_types_health_url_http CHECK (((health_url IS NULL) OR (health_url ~* '^https?://[^/?#]+'::text))),
     CONSTRAINT integration_types_max_concurrency_positive CHECK (((max_concurrency >= 1) AND (max_concurrency <= 10000))),
     CONSTRAINT integration_types_name_format CHECK ((integration_type ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT integration_types_rate_limit_positive CHECK ((rate_limit >= 1)),
+    CONSTRAINT integration_types_rate_limited_backoff_range CHECK (((rate_limited_backoff >= '00:00:01'::interval) AND (rate_limited_backoff <= '1 day'::interval))),
+    CONSTRAINT integration_types_rate_window_range CHECK (((rate_window >= '00:00:01'::interval) AND (rate_window <= '1 day'::interval))),
+    CONSTRAINT integration_types_spread_range CHECK (((spread > '00:00:00'::interval) AND (spread <= '1 day'::interval))),
     CONSTRAINT integration_types_timeout_positive CHECK (((timeout_ms >= 1) AND (timeout_ms <= 3600000)))
 );
 
@@ -5231,6 +5389,14 @@ COMMENT ON COLUMN syncsched.integration_types.created_at IS 'When the type was a
 
 COMMENT ON COLUMN syncsched.integration_types.updated_at IS 'Set when the row is created; whoever changes the row may set it (nothing does automatically).';
 
+COMMENT ON COLUMN syncsched.integration_types.spread IS 'Runs of this type start up to this long after their period, each integration at its own offset (a hash of its identity): the type''s API sees the tenants of one schedule spread over the window instead of all at once. NULL: no spread.';
+
+COMMENT ON COLUMN syncsched.integration_types.rate_limit IS 'At most this many requests to the type''s endpoints (runs, health checks, warm-ups) in any rate_window, across every worker; NULL: no budget.';
+
+COMMENT ON COLUMN syncsched.integration_types.rate_window IS 'The sliding window rate_limit counts requests in.';
+
+COMMENT ON COLUMN syncsched.integration_types.rate_limited_backoff IS 'How long the whole type waits after an answer 429 without a Retry-After header.';
+
 COMMENT ON CONSTRAINT integration_types_auth_secret_env_name ON syncsched.integration_types IS 'The secret''s variable has an environment-variable name (the secret itself is never stored).';
 
 COMMENT ON CONSTRAINT integration_types_connect_timeout_positive ON syncsched.integration_types IS 'Connecting may take 1 ms to 10 minutes.';
@@ -5246,6 +5412,14 @@ COMMENT ON CONSTRAINT integration_types_health_url_http ON syncsched.integration
 COMMENT ON CONSTRAINT integration_types_max_concurrency_positive ON syncsched.integration_types IS '1 to 10,000 runs of a type in flight.';
 
 COMMENT ON CONSTRAINT integration_types_name_format ON syncsched.integration_types IS 'Type names are lower-case identifiers (they appear in URLs, metrics and lock keys).';
+
+COMMENT ON CONSTRAINT integration_types_rate_limit_positive ON syncsched.integration_types IS 'A budget allows at least one request.';
+
+COMMENT ON CONSTRAINT integration_types_rate_limited_backoff_range ON syncsched.integration_types IS 'The wait after a 429 without Retry-After is one second to one day.';
+
+COMMENT ON CONSTRAINT integration_types_rate_window_range ON syncsched.integration_types IS 'A budget''s window is one second to one day.';
+
+COMMENT ON CONSTRAINT integration_types_spread_range ON syncsched.integration_types IS 'A spread is positive and at most a day.';
 
 COMMENT ON CONSTRAINT integration_types_timeout_positive ON syncsched.integration_types IS 'A call may take 1 ms to 1 hour.';
 
@@ -5309,7 +5483,15 @@ CREATE VIEW syncsched.endpoint_overview AS
         CASE
             WHEN q.dispatch_paused THEN 'dispatch'::text
             ELSE NULL::text
-        END), ''::text) AS paused
+        END), ''::text) AS paused,
+    t.spread,
+    t.rate_limit,
+    t.rate_window,
+    (t.rate_limit - syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)) AS requests_in_window,
+        CASE
+            WHEN (d.rate_limited_until > now()) THEN d.rate_limited_until
+            ELSE NULL::timestamp with time zone
+        END AS rate_limited_until
    FROM ((((syncsched.integration_types t
      LEFT JOIN syncsched.endpoint_health h ON ((t.integration_type = h.integration_type)))
      LEFT JOIN syncsched.dispatch_state d ON ((t.integration_type = d.integration_type)))
@@ -5320,7 +5502,7 @@ CREATE VIEW syncsched.endpoint_overview AS
 
 ALTER TABLE syncsched.endpoint_overview OWNER TO syncsched_owner;
 
-COMMENT ON VIEW syncsched.endpoint_overview IS 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, retry backoff), its max_concurrency, and what is paused for it.';
+COMMENT ON VIEW syncsched.endpoint_overview IS 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, rate limited, retry backoff), its max_concurrency, what is paused for it, its spread, its request budget and how much of it the current window used, and until when an answer 429 holds it.';
 
 ALTER TABLE syncsched.organization_integrations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.organization_integrations_id_seq
@@ -5501,6 +5683,25 @@ ALTER TABLE syncsched.recent_runs OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.recent_runs IS 'Runs of the last 24 hours and every run still pending or running, each with its ended attempts (attempts: attempt, outcome, worker, times, HTTP status, error).';
 
+CREATE TABLE syncsched.request_ledger (
+    integration_type text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    requests integer NOT NULL,
+    CONSTRAINT request_ledger_requests_positive CHECK ((requests > 0))
+);
+
+ALTER TABLE syncsched.request_ledger OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.request_ledger IS 'Requests handed out per type (claims, health checks, warm-ups), for the rate_limit budgets: one row per claim of a budgeted type, pruned past its window. Written by the owner''s functions only.';
+
+COMMENT ON COLUMN syncsched.request_ledger.integration_type IS 'The type whose budget the requests count against.';
+
+COMMENT ON COLUMN syncsched.request_ledger.at IS 'When they were handed out (now() of the claim).';
+
+COMMENT ON COLUMN syncsched.request_ledger.requests IS 'How many.';
+
+COMMENT ON CONSTRAINT request_ledger_requests_positive ON syncsched.request_ledger IS 'A row counts at least one request.';
+
 CREATE VIEW syncsched.run_attempts AS
  SELECT a.run_id,
     r.org_id,
@@ -5596,7 +5797,13 @@ CREATE VIEW syncsched.schedule_overview AS
             WHEN (waiting.run_id IS NULL) THEN NULL::text
             WHEN (pauses.dispatch OR dispatch.dispatch_paused) THEN 'dispatch paused'::text
             WHEN syncsched._circuit_open(health.mode, health.status) THEN (('circuit open: '::text || o.integration_type) || ' endpoint unhealthy'::text)
-            WHEN (waiting.not_before > now()) THEN ('retry backoff until '::text || to_char((waiting.not_before AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
+            WHEN (dispatch.rate_limited_until > now()) THEN ('rate limited (429) until '::text || to_char((dispatch.rate_limited_until AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
+            WHEN (waiting.not_before > now()) THEN ((
+            CASE
+                WHEN (waiting.attempt > 0) THEN 'retry backoff'::text
+                ELSE 'spread'::text
+            END || ' until '::text) || to_char((waiting.not_before AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
+            WHEN (syncsched._budget_left(o.integration_type, types.rate_limit, types.rate_window) <= 0) THEN format('rate budget spent (%s per %s)'::text, types.rate_limit, types.rate_window)
             WHEN (( SELECT count(*) AS count
                FROM syncsched.sync_run_log r
               WHERE ((r.status = 'running'::syncsched.run_status) AND (r.integration_type = o.integration_type))) >= types.max_concurrency) THEN 'type at max_concurrency'::text
@@ -5616,7 +5823,8 @@ CREATE VIEW syncsched.schedule_overview AS
            FROM syncsched.settings s
           WHERE (s.key = ANY (ARRAY['scheduler_paused'::text, 'dispatch_paused'::text]))) pauses)
      LEFT JOIN LATERAL ( SELECT r.run_id,
-            r.not_before
+            r.not_before,
+            r.attempt
            FROM syncsched.sync_run_log r
           WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = 'pending'::syncsched.run_status))
           ORDER BY r.not_before, r.run_id
@@ -5647,7 +5855,7 @@ CREATE VIEW syncsched.schedule_overview AS
 
 ALTER TABLE syncsched.schedule_overview OWNER TO syncsched_owner;
 
-COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing), and the schedule H resolves to for it (resolved_schedule).';
+COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, rate limited by a 429, waiting out a retry backoff or its spread offset, rate budget spent, type at max_concurrency; null when it waits for nothing), and the schedule H resolves to for it (resolved_schedule).';
 
 ALTER TABLE syncsched.scheduler_alerts ALTER COLUMN alert_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.scheduler_alerts_alert_id_seq
@@ -5874,6 +6082,10 @@ CREATE INDEX organization_integrations_type_idx ON syncsched.organization_integr
 
 COMMENT ON INDEX syncsched.organization_integrations_type_idx IS 'The integrations of a type (health checks of types in use, the foreign key from integration_types).';
 
+CREATE INDEX request_ledger_type_at_idx ON syncsched.request_ledger USING btree (integration_type, at);
+
+COMMENT ON INDEX syncsched.request_ledger_type_at_idx IS 'A type''s requests in its window, read and pruned at every claim of the type.';
+
 CREATE INDEX schedule_state_next_run_at_idx ON syncsched.schedule_state USING btree (next_run_at) WHERE (next_run_at IS NOT NULL);
 
 COMMENT ON INDEX syncsched.schedule_state_next_run_at_idx IS 'The tick reads due rows through this index: its cost grows with the number due, not the number configured.';
@@ -5993,6 +6205,11 @@ ALTER TABLE ONLY syncsched.organization_integrations
 
 COMMENT ON CONSTRAINT organization_integrations_type_fkey ON syncsched.organization_integrations IS 'The type must exist; renaming a type renames it here.';
 
+ALTER TABLE ONLY syncsched.request_ledger
+    ADD CONSTRAINT request_ledger_type_fkey FOREIGN KEY (integration_type) REFERENCES syncsched.integration_types(integration_type) ON UPDATE CASCADE ON DELETE CASCADE;
+
+COMMENT ON CONSTRAINT request_ledger_type_fkey ON syncsched.request_ledger IS 'Requests of a known type; they go with it.';
+
 ALTER TABLE ONLY syncsched.schedule_state
     ADD CONSTRAINT schedule_state_integration_fkey FOREIGN KEY (id) REFERENCES syncsched.organization_integrations(id) ON UPDATE CASCADE ON DELETE CASCADE;
 
@@ -6108,6 +6325,11 @@ REVOKE ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) FROM P
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_admin;
@@ -6305,6 +6527,11 @@ GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_reader;
 
+REVOKE ALL ON FUNCTION syncsched._lock_type_claims(p_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_tenant;
@@ -6328,6 +6555,8 @@ GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_b
 GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_admin;
@@ -6374,12 +6603,27 @@ GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p
 
 REVOKE ALL ON FUNCTION syncsched._settings_before_write() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) TO syncsched_admin;
@@ -6689,6 +6933,9 @@ GRANT SELECT ON TABLE syncsched.sync_run_log TO syncsched_tenant;
 GRANT SELECT ON TABLE syncsched.sync_run_log TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.recent_runs TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.request_ledger TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.request_ledger TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.run_attempts TO syncsched_reader;
 

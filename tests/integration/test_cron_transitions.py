@@ -282,6 +282,7 @@ def test_every_parallel_safe_function_runs_in_a_parallel_worker(sweep_conn: db.C
         "_cron_resolve_field": "syncsched._cron_resolve_field('H/15', 1, x.e)",
         "cron_resolve": "syncsched.cron_resolve('H 2 * * *', x.e)",
         "_integration_seed": "syncsched._integration_seed(x.e, x.z)",
+        "_spread_offset": "syncsched._spread_offset(x.e, interval '10 minutes')",
     }
     labels = {
         r["proname"]: r["proparallel"]

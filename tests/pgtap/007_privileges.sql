@@ -36,7 +36,7 @@ select is(pg_temp.table_privileges('syncsched_admin'), array[
     'alert_kinds:select', 'alerts_open:select', 'audit_log:select', 'dispatch_state:select', 'endpoint_health:select',
     'endpoint_overview:select', 'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
     'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
-    'organization_integrations:update', 'recent_runs:select', 'run_attempts:select', 'schedule_overview:select',
+    'organization_integrations:update', 'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select',
     'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select',
     'sync_run_attempts:select', 'sync_run_log:select'
 ], 'admin: writes integrations and types; reads every table and view; writes state, runs and settings only through functions');
@@ -49,7 +49,7 @@ select is(pg_temp.not_executable('syncsched_admin'), array[
     '_audit_integrations_created', '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints',
     '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
-    '_prune_batch', '_raise_alerts', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed', '_set_pause',
+    '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed', '_set_pause',
     '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_run', 'complete_runs',
     'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
@@ -77,7 +77,7 @@ select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timesta
 select is(pg_temp.table_privileges('syncsched_reader'),
     array['alert_kinds:select', 'alerts_open:select', 'dispatch_state:select', 'endpoint_health:select',
           'endpoint_overview:select', 'integration_types:select', 'organization_integrations:select',
-          'recent_runs:select', 'run_attempts:select', 'schedule_overview:select', 'schedule_state:select',
+          'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select', 'schedule_state:select',
           'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select', 'sync_run_attempts:select',
           'sync_run_log:select'],
     'reader: reads every table and view (row-level security still applies), writes none');
