@@ -103,13 +103,16 @@ def test_unreachable_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot write" in proc.stderr and "--dir" in proc.stderr
 
 
-def test_wheel_ships_the_sql(tmp_path: Path) -> None:
+def test_wheel_ships_the_sql_and_builds_without_warnings(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(repo)],
         check=True,
         capture_output=True,
+        text=True,
     )
+    # `make setup` builds the same way: no deprecation wall (license), no "package would be ignored" (web data)
+    assert "BuildBackendWarning" not in built.stderr, built.stderr
     import zipfile
 
     (wheel,) = tmp_path.glob("syncsched-*.whl")
@@ -119,3 +122,4 @@ def test_wheel_ships_the_sql(tmp_path: Path) -> None:
         on_disk = {f"syncsched/{folder}/{p.name}" for p in (repo / folder).glob("*.sql")}
         assert on_disk <= shipped, folder
     assert "syncsched/Dockerfile" in names
+    assert "syncsched/web/templates/layout.html" in names and "syncsched/web/static/console.js" in names
