@@ -123,3 +123,15 @@ def test_wheel_ships_the_sql_and_builds_without_warnings(tmp_path: Path) -> None
         assert on_disk <= shipped, folder
     assert "syncsched/Dockerfile" in names
     assert "syncsched/web/templates/layout.html" in names and "syncsched/web/static/console.js" in names
+
+
+def test_migrating_twice_leaves_no_error_in_the_server_log() -> None:
+    """yoyo probes by failing (CREATE TABLE yoyo_lock again, DROP TABLE of a rolled-back table): a DBA
+    reading the log after a migrate must not find errors that are not errors."""
+    with localpg.throwaway() as cluster:
+        first = run_syncsched("migrate", "--dsn", cluster.dsn())
+        again = run_syncsched("migrate", "--dsn", cluster.dsn())
+        assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+        assert "schema already current" in again.stdout
+        errors = [line for line in cluster.logfile.read_text().splitlines() if "ERROR" in line]
+    assert errors == []
