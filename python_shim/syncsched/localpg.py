@@ -82,7 +82,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -321,7 +321,7 @@ class LocalCluster:
             self.port = int(state_port) if isinstance(state_port, int) else self.port
             return self.dsn()
         state_port = self._read_state().get("port")
-        if self.port is None and isinstance(state_port, int) and _port_is_free(state_port):
+        if self.port is None and isinstance(state_port, int) and port_is_free(state_port):
             self.port = state_port
         for attempt in range(5):
             if self.port is None or attempt > 0:
