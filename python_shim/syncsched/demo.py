@@ -450,8 +450,10 @@ def run_demo(root: Path, orgs: int, duration: float | None) -> int:
 
 
 def _run(demo: Demo) -> None:
-    demo.cluster = cluster = localpg.persistent(demo.root, notify=demo.say)
-    where = f"{cluster.home} (for {demo.root})" if cluster.relocated else str(demo.root)
+    demo.cluster = cluster = localpg.persistent(demo.root, notify=lambda _: None)  # said here
+    where = str(demo.root)
+    if cluster.relocated:
+        where = f"{cluster.home}: the postgres user, which runs it, cannot reach {demo.root}"
     demo.started_cluster = not cluster.is_running()
     demo.say(f"starting PostgreSQL with pg_cron in {where} ...")
     dsn = cluster.start()
