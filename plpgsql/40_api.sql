@@ -1,9 +1,6 @@
 -- The DBA API. Plain INSERT/UPDATE on organization_integrations works as well: the
 -- same trigger validates both. Functions that write the run log are SECURITY DEFINER.
 
--- gone: the schedule trigger checks the ids of every row written
-drop function if exists syncsched._check_name(text, text);
-
 create or replace function syncsched._require(p_value anyelement, p_name text)
 returns void
 language plpgsql
@@ -15,6 +12,23 @@ begin
     end if;
 end
 $$;
+
+create or replace function syncsched._check_name(p_value text, p_name text)
+returns void
+language plpgsql
+immutable
+as $$
+begin
+    perform syncsched._require(p_value, p_name);
+    if p_value !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' then
+        raise exception 'syncsched: % must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (got %)',
+            p_name, case when length(p_value) <= 40 then quote_literal(p_value) else length(p_value) || ' characters' end
+            using errcode = 'invalid_parameter_value';
+    end if;
+end
+$$;
+comment on function syncsched._check_name(text, text) is
+'Raise a clear invalid_parameter_value unless p_value is an organization or integration id (the table''s format).';
 
 create or replace function syncsched._next_run_at(p_org_id text, p_integration_id text)
 returns timestamptz

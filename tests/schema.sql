@@ -232,6 +232,23 @@ ALTER FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_windo
 
 COMMENT ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) IS 'What is left of a type''s rate_limit in its rate_window (plus one second) now; NULL when the type has no budget.';
 
+CREATE FUNCTION syncsched._check_name(p_value text, p_name text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+begin
+    perform syncsched._require(p_value, p_name);
+    if p_value !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' then
+        raise exception 'syncsched: % must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (got %)',
+            p_name, case when length(p_value) <= 40 then quote_literal(p_value) else length(p_value) || ' characters' end
+            using errcode = 'invalid_parameter_value';
+    end if;
+end
+$_$;
+
+ALTER FUNCTION syncsched._check_name(p_value text, p_name text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._check_name(p_value text, p_name text) IS 'Raise a clear invalid_parameter_value unless p_value is an organization or integration id (the table''s format).';
+
 CREATE FUNCTION syncsched._circuit_open(p_mode text, p_status text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -6330,6 +6347,11 @@ REVOKE ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer,
 GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_admin;
