@@ -6,6 +6,7 @@ on syncsched.scheduler_alerts (alert_key)
 where resolved_at is null and kind in ('stale', 'failing');
 drop index syncsched.scheduler_alerts_open_idx;
 alter table syncsched.scheduler_alerts
+drop column is_open,
 drop column is_condition,
 drop constraint scheduler_alerts_kind_fkey,
 add constraint scheduler_alerts_kind_known check (

@@ -280,8 +280,12 @@ set is_condition = k.is_condition
 from syncsched.alert_kinds as k
 where k.kind = a.kind and k.is_condition;
 
+-- What an open alert is, written once: a condition not resolved yet.
+alter table syncsched.scheduler_alerts
+add column is_open boolean generated always as (is_condition and resolved_at is null) stored;
+
 -- Open conditions are a handful however long the history: they are read through this index.
 create index scheduler_alerts_open_idx
 on syncsched.scheduler_alerts (alert_key, at desc, alert_id desc)
-where is_condition and resolved_at is null;
+where is_open;
 drop index syncsched.scheduler_alerts_open_condition_idx;

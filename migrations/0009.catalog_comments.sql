@@ -182,6 +182,8 @@ comment on column syncsched.scheduler_alerts.at is
 'When it was raised (the clock of what raised it: the tick''s p_now, or now()).';
 comment on column syncsched.scheduler_alerts.is_condition is
 'A condition (open until resolved_at) rather than an event, as alert_kinds said when it was raised.';
+comment on column syncsched.scheduler_alerts.is_open is
+'An open alert: a condition not resolved yet (generated: the one place this rule is written).';
 comment on column syncsched.scheduler_alerts.delivery_attempts is
 'Failed webhook deliveries so far.';
 comment on column syncsched.scheduler_alerts.delivery_not_before is

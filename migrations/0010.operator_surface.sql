@@ -37,6 +37,7 @@ create table syncsched.audit_log (
     audit_id bigint generated always as identity,
     at timestamptz not null default now(),
     actor text not null default session_user,
+    on_behalf_of text,
     action text not null,
     org_id text,
     integration_id text,
@@ -46,19 +47,22 @@ create table syncsched.audit_log (
     constraint audit_log_pkey primary key (audit_id),
     constraint audit_log_action_known check (action in (
         'run_now', 'retry_run', 'cancel_run', 'pause_scheduling', 'resume_scheduling', 'pause_dispatch',
-        'resume_dispatch', 'check_endpoint_now', 'endpoint_changed', 'delete_integration'
+        'resume_dispatch', 'check_endpoint_now', 'endpoint_changed', 'delete_integration',
+        'integration_created', 'integration_changed', 'integration_deleted', 'setting_changed'
     ))
 );
 comment on table syncsched.audit_log is
-'What operators did through the API (run now, retry, cancel, pause and resume, endpoint checks, deletes): written by the owner''s functions only, never pruned.';
+'What operators did: the API''s actions (run now, retry, cancel, pause and resume, endpoint checks, deletes) and every change of an integration or a setting, whatever wrote it; written by the owner''s functions and triggers only, never pruned.'; -- noqa: LT05
 comment on column syncsched.audit_log.audit_id is
 'Order of the entries.';
 comment on column syncsched.audit_log.at is
 'When it was done (the transaction''s time).';
 comment on column syncsched.audit_log.actor is
 'The login role that did it (session_user: the caller, not the owner the function runs as).';
+comment on column syncsched.audit_log.on_behalf_of is
+'Who the login acted for, as it said (the console names the user of its token in syncsched.actor); any session may say so, so trust it as far as the login.'; -- noqa: LT05
 comment on column syncsched.audit_log.action is
-'The API function (endpoint_changed: an UPDATE of a type''s endpoint_url or health_url reset its health).';
+'The API function, or what a write did whatever its path: integration_created / _changed / _deleted, setting_changed (endpoint_changed: an UPDATE of a type''s endpoint_url or health_url reset its health).'; -- noqa: LT05
 comment on column syncsched.audit_log.org_id is
 'The organization acted on, if any.';
 comment on column syncsched.audit_log.integration_id is

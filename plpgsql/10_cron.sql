@@ -30,6 +30,15 @@
 -- Time zones
 -- ---------------------------------------------------------------------------
 
+-- Their arguments grew (p_seed, for H): the old signatures go, so that calls stay unambiguous.
+drop function if exists syncsched._cron_fields(text);
+drop function if exists syncsched._cron_parse(text);
+drop function if exists syncsched.cron_parse(text);
+drop function if exists syncsched.cron_validate(text);
+drop function if exists syncsched.cron_next(text, timestamptz, text);
+drop function if exists syncsched.cron_matches(text, timestamptz, text);
+drop function if exists syncsched.next_runs(text, text, integer, timestamptz);
+
 create or replace function syncsched._tz_name_ok(p_tz text)
 returns boolean
 language sql
@@ -499,7 +508,78 @@ $$;
 comment on function syncsched._cron_field(text, integer) is
 'Bit mask of one upper-cased cron field (1 minute, 2 hour, 3 day-of-month, 4 month, 5 day-of-week); see cron_spec.';
 
-create or replace function syncsched._cron_fields(p_expr text)
+create or replace function syncsched._cron_hash(p_seed text, p_field integer, p_term integer)
+returns bigint
+language sql
+immutable
+parallel safe
+as $$
+    -- The hash behind H, specified so that every server, release and restore agrees: the first
+    -- 4 bytes of SHA-256 of the UTF-8 text '<seed>#<field>.<term>' as an unsigned big-endian
+    -- integer (field 1-5 as in cron_spec, term the 1-based position in the field's list).
+    select ('x00000000' || encode(substr(sha256(convert_to(p_seed || '#' || p_field || '.' || p_term, 'UTF8')), 1, 4),
+        'hex'))::bit(64)::bigint
+$$;
+comment on function syncsched._cron_hash(text, integer, integer) is
+'The stable hash of H: the first 4 bytes of SHA-256 of ''<seed>#<field>.<term>'' (UTF-8), unsigned big-endian.';
+
+create or replace function syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text)
+returns text
+language plpgsql
+immutable
+parallel safe
+as $$
+declare
+    -- H alone spans the field's range, but for day-of-month 1-28 (every month has them) and
+    -- day-of-week 0-6 (7 is 0 again), as Jenkins does
+    v_low integer := (array[0, 0, 1, 1, 0])[p_position];
+    v_high integer := (array[59, 23, 31, 12, 7])[p_position];
+    v_terms text[] := string_to_array(p_field, ',');
+    v_match text[];
+    v_from integer;
+    v_to integer;
+    v_step integer;
+    v_hash bigint;
+begin
+    -- Jenkins' H: H, H(a-b), H/n and H(a-b)/n, alone or in lists, each replaced by plain cron
+    -- (a value, or start-end/n with a hashed start) chosen by _cron_hash of the seed, field and term.
+    for v_term in 1 .. cardinality(v_terms) loop
+        continue when left(v_terms[v_term], 1) <> 'H';
+        v_match := regexp_match(v_terms[v_term], '^H(\(([0-9]{1,2})-([0-9]{1,2})\))?(/([0-9]{1,3}))?$');
+        if v_match is null then
+            perform syncsched._cron_fail(p_position,
+                format('"%s": H is written H, H(a-b), H/n or H(a-b)/n', left(v_terms[v_term], 20)));
+        end if;
+        if v_match[1] is null then
+            v_from := v_low;
+            v_to := case p_position when 3 then 28 when 5 then 6 else v_high end;
+        else
+            v_from := v_match[2]::integer;
+            v_to := v_match[3]::integer;
+            if v_from < v_low or v_to > v_high or v_from > v_to then
+                perform syncsched._cron_fail(p_position,
+                    format('"%s": H(a-b) needs %s <= a <= b <= %s', left(v_terms[v_term], 20), v_low, v_high));
+            end if;
+        end if;
+        v_hash := syncsched._cron_hash(p_seed, p_position, v_term);
+        if v_match[5] is null then
+            v_terms[v_term] := (v_from + v_hash % (v_to - v_from + 1))::text;
+        else
+            v_step := v_match[5]::integer;
+            if v_step = 0 then
+                perform syncsched._cron_fail(p_position,
+                    format('"%s": step must be at least 1', left(v_terms[v_term], 20)));
+            end if;
+            v_terms[v_term] := format('%s-%s/%s', v_from + v_hash % least(v_step, v_to - v_from + 1), v_to, v_step);
+        end if;
+    end loop;
+    return array_to_string(v_terms, ',');
+end
+$$;
+comment on function syncsched._cron_resolve_field(text, integer, text) is
+'One upper-cased cron field (position 1-5) with its H terms replaced by what they resolve to for p_seed.';
+
+create or replace function syncsched._cron_fields(p_expr text, p_seed text default null)
 returns text[]
 language plpgsql
 immutable
@@ -517,8 +597,9 @@ begin
         raise exception 'cron expression is too long (% characters, at most 1000)', length(p_expr)
             using errcode = 'invalid_parameter_value';
     end if;
-    if p_expr ~ '^[0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+$' then
-        return string_to_array(upper(p_expr), ' ');  -- the common, well-spaced form
+    if p_expr ~ '^[0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+$'
+        and strpos(upper(p_expr), 'H') = 0 then
+        return string_to_array(upper(p_expr), ' ');  -- the common, well-spaced form, without H
     end if;
     v_fields := array_remove(regexp_split_to_array(upper(p_expr), c_space), '');
     if cardinality(v_fields) = 1 and left(v_fields[1], 1) = '@' then
@@ -541,20 +622,29 @@ begin
         raise exception 'expected 5 fields, got %', cardinality(v_fields)
             using errcode = 'invalid_parameter_value';
     end if;
+    if array_to_string(v_fields, ' ') ~ '(^|[ ,])H' then
+        if p_seed is null then
+            raise exception 'H needs a seed: the integration''s identity (org_id/integration_id), or p_seed'
+                using errcode = 'invalid_parameter_value';
+        end if;
+        for v_position in 1 .. 5 loop
+            v_fields[v_position] := syncsched._cron_resolve_field(v_fields[v_position], v_position, p_seed);
+        end loop;
+    end if;
     return v_fields;
 end
 $$;
-comment on function syncsched._cron_fields(text) is
-'The five upper-cased fields of a cron expression, macros expanded; raises invalid_parameter_value.';
+comment on function syncsched._cron_fields(text, text) is
+'The five upper-cased fields of a cron expression, macros expanded, H resolved for p_seed; raises invalid_parameter_value.';
 
-create or replace function syncsched._cron_parse(p_expr text)
+create or replace function syncsched._cron_parse(p_expr text, p_seed text default null)
 returns syncsched.cron_spec
 language plpgsql
 immutable
 parallel safe
 as $$
 declare
-    v_fields text[] := syncsched._cron_fields(p_expr);
+    v_fields text[] := syncsched._cron_fields(p_expr, p_seed);
     v_minutes bigint;
     v_hours bigint;
     v_days bigint;
@@ -599,7 +689,7 @@ begin
     )::syncsched.cron_spec;
 end
 $$;
-comment on function syncsched._cron_parse(text) is
+comment on function syncsched._cron_parse(text, text) is
 'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
 
 -- Entry points pin their search_path, which keeps them from being inlined; the bodies they
@@ -607,7 +697,7 @@ comment on function syncsched._cron_parse(text) is
 -- the schedule trigger), which pin theirs, do not switch it again at every call. These twins
 -- stay: an inlined SQL function cannot pin, and every entry point must. The wrappers are
 -- PL/pgSQL, whose call costs less than a SQL function's that cannot be inlined.
-create or replace function syncsched.cron_parse(p_expr text)
+create or replace function syncsched.cron_parse(p_expr text, p_seed text default null)
 returns syncsched.cron_spec
 language plpgsql
 immutable
@@ -615,13 +705,32 @@ parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    return syncsched._cron_parse(p_expr);
+    return syncsched._cron_parse(p_expr, p_seed);
 end
 $$;
-comment on function syncsched.cron_parse(text) is
-'The parsed form of a cron expression; raises invalid_parameter_value with the cron_validate message.';
+comment on function syncsched.cron_parse(text, text) is
+'The parsed form of a cron expression (H resolved for p_seed); raises invalid_parameter_value with the cron_validate message.';
 
-create or replace function syncsched.cron_validate(p_expr text)
+create or replace function syncsched.cron_resolve(p_expr text, p_seed text)
+returns text
+language plpgsql
+immutable
+parallel safe
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    -- an expression without H is shown as written
+    if p_expr !~* '(^|[\s,])H' then
+        perform syncsched._cron_fields(p_expr);
+        return p_expr;
+    end if;
+    return array_to_string(syncsched._cron_fields(p_expr, p_seed), ' ');
+end
+$$;
+comment on function syncsched.cron_resolve(text, text) is
+'The expression H resolves to for p_seed (an integration''s seed is ''org_id/integration_id''): H 2 * * * -> 37 2 * * *, the same on every server.'; -- noqa: LT05
+
+create or replace function syncsched.cron_validate(p_expr text, p_seed text default null)
 returns text
 language plpgsql
 immutable
@@ -629,7 +738,8 @@ parallel unsafe  -- its exception block starts a subtransaction, which a paralle
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    perform syncsched._cron_parse(p_expr);
+    -- H is checked with any seed when none is given: every seed resolves a valid H to valid fields
+    perform syncsched._cron_parse(p_expr, coalesce(p_seed, ''));
     return null;
 exception
     when invalid_parameter_value then
@@ -638,8 +748,8 @@ exception
         return format('invalid cron expression (%s)', sqlerrm);
 end
 $$;
-comment on function syncsched.cron_validate(text) is
-'NULL when p_expr is a valid cron expression, else one message naming the field and the bad value. Never raises.';
+comment on function syncsched.cron_validate(text, text) is
+'NULL when p_expr is a valid cron expression (H included; resolved for p_seed when given), else one message naming the field and the bad value. Never raises.'; -- noqa: LT05
 
 -- ---------------------------------------------------------------------------
 -- Evaluation
@@ -1293,7 +1403,9 @@ $$;
 comment on function syncsched.cron_next_spec(syncsched.cron_spec, timestamptz, text) is
 'cron_next for an already parsed expression (see cron_parse).';
 
-create or replace function syncsched.cron_next(p_expr text, p_after timestamptz, p_tz text default 'UTC')
+create or replace function syncsched.cron_next(
+    p_expr text, p_after timestamptz, p_tz text default 'UTC', p_seed text default null
+)
 returns timestamptz
 language plpgsql
 stable
@@ -1301,13 +1413,15 @@ parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), p_after, p_tz);
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr, p_seed), p_after, p_tz);
 end
 $$;
-comment on function syncsched.cron_next(text, timestamptz, text) is
-'First fire time of cron expression p_expr after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
+comment on function syncsched.cron_next(text, timestamptz, text, text) is
+'First fire time of cron expression p_expr (H resolved for p_seed) after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.'; -- noqa: LT05
 
-create or replace function syncsched.cron_matches(p_expr text, p_at timestamptz, p_tz text default 'UTC')
+create or replace function syncsched.cron_matches(
+    p_expr text, p_at timestamptz, p_tz text default 'UTC', p_seed text default null
+)
 returns boolean
 language plpgsql
 stable
@@ -1315,15 +1429,16 @@ parallel safe
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), date_trunc('minute', p_at) - interval '1 second', p_tz)
-        = date_trunc('minute', p_at);
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr, p_seed), date_trunc('minute', p_at) - interval '1 second',
+        p_tz) = date_trunc('minute', p_at);
 end
 $$;
-comment on function syncsched.cron_matches(text, timestamptz, text) is
+comment on function syncsched.cron_matches(text, timestamptz, text, text) is
 'Whether the minute containing p_at is a fire time of p_expr in p_tz.';
 
 create or replace function syncsched.next_runs(
-    p_expr text, p_tz text default 'UTC', p_count integer default 5, p_after timestamptz default now()
+    p_expr text, p_tz text default 'UTC', p_count integer default 5, p_after timestamptz default now(),
+    p_seed text default null
 )
 returns setof timestamptz
 language plpgsql
@@ -1333,7 +1448,7 @@ rows 5
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr);
+    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr, p_seed);
     v_at timestamptz := p_after;
 begin
     if p_count is null or p_count < 0 or p_count > 10000 then
@@ -1347,5 +1462,5 @@ begin
     end loop;
 end
 $$;
-comment on function syncsched.next_runs(text, text, integer, timestamptz) is
-'The next p_count fire times of p_expr in p_tz after p_after: a preview for DBAs.';
+comment on function syncsched.next_runs(text, text, integer, timestamptz, text) is
+'The next p_count fire times of p_expr (H resolved for p_seed) in p_tz after p_after: a preview for DBAs.';

@@ -90,7 +90,7 @@ declare
 begin
     update syncsched.scheduler_alerts as a
     set resolved_at = p_at
-    where a.is_condition and a.resolved_at is null and a.alert_key = any(p_keys);
+    where a.is_open and a.alert_key = any(p_keys);
     get diagnostics v_count = row_count;
     return v_count;
 end
@@ -107,7 +107,7 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select exists (
         select from syncsched.scheduler_alerts as a
-        where a.is_condition and a.resolved_at is null and a.alert_key = p_key
+        where a.is_open and a.alert_key = p_key
     )
 $$;
 comment on function syncsched._alert_open(text) is
@@ -235,24 +235,3 @@ end
 $$;
 comment on function syncsched.record_alert_delivery(bigint, boolean, text) is
 'The outcome of a webhook delivery: a failure is retried later (five attempts), never blocking anything else.';
-
-create or replace function syncsched._audit(
-    p_action text,
-    p_org_id text,
-    p_integration_id text,
-    p_integration_type text,
-    p_run_id bigint,
-    p_detail jsonb default '{}'
-)
-returns bigint
-language sql
-security definer
-set search_path = pg_catalog, syncsched, pg_temp
-as $$
-    -- the actor is the session's login role (session_user), not the owner the API functions run as
-    insert into syncsched.audit_log (action, org_id, integration_id, integration_type, run_id, detail)
-    values (p_action, p_org_id, p_integration_id, p_integration_type, p_run_id, coalesce(p_detail, '{}'))
-    returning audit_id
-$$;
-comment on function syncsched._audit(text, text, text, text, bigint, jsonb) is
-'Record an operator''s action in audit_log (actor: session_user).';

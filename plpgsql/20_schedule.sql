@@ -9,6 +9,9 @@ drop function if exists syncsched.schedule_next(syncsched.cron_spec, integer, te
 drop function if exists syncsched._schedule_period(syncsched.cron_spec, integer, text, timestamptz);
 drop function if exists syncsched._stale_after(interval, interval);
 
+-- its arguments grew (p_seed, for H)
+drop function if exists syncsched.schedule_problem(text, integer, text, boolean);
+
 create or replace function syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamptz)
 returns text
 language sql
@@ -108,8 +111,19 @@ $$;
 comment on function syncsched._cron_min_gap(syncsched.cron_spec, integer) is
 'Smallest gap in minutes between fire times of a cron expression within a day, or below p_enough.';
 
+create or replace function syncsched._integration_seed(p_org_id text, p_integration_id text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select p_org_id || '/' || p_integration_id
+$$;
+comment on function syncsched._integration_seed(text, text) is
+'What H in an integration''s cron schedule is resolved with: ''org_id/integration_id''.';
+
 create or replace function syncsched.schedule_problem(
-    p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean
+    p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text default null
 )
 returns text
 language plpgsql
@@ -142,11 +156,11 @@ begin
         end if;
         return null;
     end if;
-    v_problem := syncsched.cron_validate(p_cron_schedule);
+    v_problem := syncsched.cron_validate(p_cron_schedule, p_seed);
     if v_problem is not null then
         return format('has an invalid cron schedule "%s": %s', left(p_cron_schedule, 100), v_problem);
     end if;
-    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule), v_min_minutes);
+    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule, coalesce(p_seed, '')), v_min_minutes);
     if v_gap < v_min_minutes then
         return format('cron schedule "%s" fires %s minute(s) apart, more often than min_schedule_interval (%s minutes)',
             left(p_cron_schedule, 100), v_gap, v_min_minutes);
@@ -154,8 +168,8 @@ begin
     return null;
 end
 $$;
-comment on function syncsched.schedule_problem(text, integer, text, boolean) is
-'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it).';
+comment on function syncsched.schedule_problem(text, integer, text, boolean, text) is
+'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it); H resolved for p_seed.';
 
 create or replace function syncsched._tz_canonical(p_tz text)
 returns text
@@ -302,10 +316,13 @@ begin
         or new.interval_minutes is distinct from old.interval_minutes
         or new.timezone is distinct from old.timezone
         or new.is_enabled is distinct from old.is_enabled
+        or new.org_id is distinct from old.org_id
+        or new.integration_id is distinct from old.integration_id
     ) then
-        -- (an unchanged schedule was valid when written)
+        -- (an unchanged schedule was valid when written; a renamed one may resolve H anew)
         v_problem := array[
-            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled), null
+            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled,
+                syncsched._integration_seed(new.org_id, new.integration_id)), null
         ];
     end if;
     if v_problem[2] is not null then
@@ -354,7 +371,8 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_spec syncsched.cron_spec := case when new.cron_schedule is not null then syncsched._cron_parse(new.cron_schedule) end;
+    v_spec syncsched.cron_spec := case when new.cron_schedule is not null
+        then syncsched._cron_parse(new.cron_schedule, syncsched._integration_seed(new.org_id, new.integration_id)) end;
     v_next timestamptz := case
         when new.is_enabled then syncsched._schedule_next(v_spec, new.interval_minutes, new.timezone, now())
     end;
@@ -425,10 +443,12 @@ for each row when (
     or new.timezone is distinct from old.timezone
     or new.is_enabled is distinct from old.is_enabled
     or new.max_staleness is distinct from old.max_staleness
+    or new.org_id is distinct from old.org_id
+    or new.integration_id is distinct from old.integration_id
 )
 execute function syncsched._derive_schedule_state();
 comment on trigger organization_integrations_rederive on syncsched.organization_integrations is
-'A changed schedule (expression, interval, zone, enabled, max_staleness) is derived anew, from now.';
+'A changed schedule (expression, interval, zone, enabled, max_staleness, or the identity H is resolved with) is derived anew, from now.'; -- noqa: LT05
 
 create or replace trigger organization_integrations_disable
 after update of is_enabled on syncsched.organization_integrations

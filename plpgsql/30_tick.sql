@@ -10,6 +10,43 @@ drop function if exists syncsched._due_periods(
     syncsched.cron_spec, text, integer, text, timestamptz, timestamptz, syncsched.misfire_policy, interval, integer
 );
 
+-- its arguments grew (p_seed, for H)
+drop function if exists syncsched._schedule_next_or_null(text, integer, text, timestamptz);
+
+create or replace function syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamptz, p_tz text)
+returns timestamptz
+language plpgsql
+stable
+as $$
+declare
+    v_at timestamptz := syncsched._cron_next_spec(p_spec, p_after, p_tz);
+begin
+    -- The tick's loops over periods advance only through here: a next fire time that is not later
+    -- than the one before (an engine fault) stops that schedule's evaluation with a problem (an
+    -- invalid_schedule alert), instead of repeating a period or moving next_run_at backwards.
+    if v_at <= p_after then
+        raise exception 'syncsched: the cron engine answered % after % in %: not later', v_at, p_after, p_tz
+            using errcode = 'internal_error';
+    end if;
+    return v_at;
+end
+$$;
+comment on function syncsched._cron_after(syncsched.cron_spec, timestamptz, text) is
+'_cron_next_spec for the tick''s loops: raises internal_error unless the answer is later than p_after (or NULL).';
+
+create or replace function syncsched._spread_offset(p_seed text, p_spread interval)
+returns interval
+language sql
+immutable
+parallel safe
+as $$
+    -- An integration's place in its type's spread window: H's hash (field 0, term 0) of its
+    -- identity, in whole seconds below the window. NULL without a spread.
+    select make_interval(secs => syncsched._cron_hash(p_seed, 0, 0) % ceil(extract(epoch from p_spread))::bigint)
+$$;
+comment on function syncsched._spread_offset(text, interval) is
+'How long after its period an integration''s run may start when its type has a spread: _cron_hash(seed, 0, 0) seconds modulo the spread.'; -- noqa: LT05
+
 create or replace function syncsched._cron_day_fires(
     p_spec syncsched.cron_spec,
     p_timezone text,
@@ -45,7 +82,7 @@ begin
             raise exception 'syncsched: more than 10000 fire times around % in %', p_day, p_timezone
                 using errcode = 'program_limit_exceeded';
         end if;
-        v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
     end loop;
 end
 $$;
@@ -187,7 +224,7 @@ begin
     elsif p_policy = 'catch_up' then
         while v_at <= p_now and cardinality(periods) < p_catch_up_limit loop
             periods := periods || v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         next_run_at := v_at;
         return;
@@ -196,14 +233,14 @@ begin
             v_total := v_total + 1;
             v_before := v_latest;
             v_latest := v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         if v_at <= p_now then
             v_counted := syncsched._cron_fires_between(p_spec, p_timezone, p_next_run_at, p_now);
             v_total := v_counted.fires;
             v_latest := v_counted.last;
             v_before := v_counted.before_last;
-            v_at := syncsched._cron_next_spec(p_spec, v_latest, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_latest, p_timezone);
         end if;
         next_run_at := v_at;
     end if;
@@ -234,7 +271,7 @@ comment on function syncsched._due_periods(
 'The periods of a schedule due at p_now: those that get a run (by misfire policy), how many are missed with the first and last, the next period, or the problem that stops its evaluation. Never raises.'; -- noqa: LT05
 
 create or replace function syncsched._schedule_next_or_null(
-    p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamptz
+    p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamptz, p_seed text
 )
 returns timestamptz
 language plpgsql
@@ -242,7 +279,7 @@ stable
 as $$
 begin
     return syncsched._schedule_next(
-        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule) end,
+        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule, p_seed) end,
         p_interval_minutes, p_timezone, p_after
     );
 exception
@@ -252,7 +289,7 @@ exception
         return null;
 end
 $$;
-comment on function syncsched._schedule_next_or_null(text, integer, text, timestamptz) is
+comment on function syncsched._schedule_next_or_null(text, integer, text, timestamptz, text) is
 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
 
 create or replace function syncsched.due_integrations(p_at timestamptz default now())
@@ -265,17 +302,20 @@ as $$
     -- Stateless: the configuration only, by cron semantics, each distinct schedule evaluated once.
     -- A schedule that cannot be evaluated (its zone gone from tzdata) is left out with a WARNING.
     with schedules as (
+        -- (a schedule with H is one per integration: it resolves with the integration's identity)
         select o.cron_schedule, o.interval_minutes, o.timezone,
+            case when o.cron_schedule ~* '(^|[\s,])H' then syncsched._integration_seed(o.org_id, o.integration_id) end
+                as seed,
             array_agg(o.id) as ids
         from syncsched.organization_integrations as o
         where o.is_enabled and (o.cron_schedule is not null or o.interval_minutes is not null)
-        group by o.cron_schedule, o.interval_minutes, o.timezone
+        group by 1, 2, 3, 4
     ),
     firing as (
         select s.ids
         from schedules as s
         where syncsched._schedule_next_or_null(s.cron_schedule, s.interval_minutes, s.timezone,
-            date_trunc('minute', p_at) - interval '1 second') = date_trunc('minute', p_at)
+            date_trunc('minute', p_at) - interval '1 second', s.seed) = date_trunc('minute', p_at)
     )
     select o.org_id, o.integration_id, o.integration_type, date_trunc('minute', p_at)
     from firing as f
@@ -342,6 +382,9 @@ begin
     due as (
         select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+            case when t.spread is not null
+                then syncsched._spread_offset(syncsched._integration_seed(o.org_id, o.integration_id), t.spread)
+            end as spread_offset,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -351,6 +394,7 @@ begin
             ) as held
         from batch as b
         join syncsched.organization_integrations as o on o.id = b.id
+        join syncsched.integration_types as t on t.integration_type = o.integration_type
     ),
     -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
     -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
@@ -359,7 +403,8 @@ begin
         select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
             array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
             array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
-            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds
+            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
+            array_agg(d.spread_offset) as spread_offsets
         from due as d
         group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
@@ -370,8 +415,9 @@ begin
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
         cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
-            s.max_attempts, s.helds)
-            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held)
+            s.max_attempts, s.helds, s.spread_offsets)
+            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
+                spread_offset)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -383,7 +429,10 @@ begin
             -- a period run later than the tick after it is a catch-up (late by design)
             case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
                 then 'catch_up' else 'schedule' end,
-            coalesce(x.max_attempts, v_default_attempts), x.payload, now(), now(), p_now - p.period
+            -- a type's spread: each integration's run waits until its own offset after the period
+            -- (the wait left at p_now, on the workers' clock)
+            coalesce(x.max_attempts, v_default_attempts), x.payload,
+            now() + greatest(p.period + x.spread_offset - p_now, interval '0'), now(), p_now - p.period
         from decided as x
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
@@ -503,7 +552,11 @@ begin
     -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
     -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
     -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
-    -- at its next period.
+    -- at its next period. An integration whose scheduling is paused (its type's, or all) gets no
+    -- runs on purpose: it is not judged until scheduling resumes.
+    if syncsched.setting('scheduler_paused')::boolean then
+        return 0;
+    end if;
     with due as (
         select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
             o.integration_type,
@@ -511,6 +564,10 @@ begin
         from syncsched.schedule_state as s
         join syncsched.organization_integrations as o on o.id = s.id
         where s.stale_check_at <= p_now and s.next_run_at is not null
+            and not exists (
+                select from syncsched.dispatch_state as d
+                where d.integration_type = o.integration_type and d.scheduling_paused
+            )
         order by s.stale_check_at
         limit p_limit
         for update of s skip locked
@@ -548,7 +605,7 @@ begin
 end
 $$;
 comment on function syncsched.check_staleness(timestamptz, integer) is
-'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes. Called by tick(); returns how many turned stale.'; -- noqa: LT05
+'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes, none while its scheduling is paused. Called by tick(); returns how many turned stale.'; -- noqa: LT05
 
 create or replace function syncsched._tick_done(p_result jsonb, p_limit integer)
 returns boolean

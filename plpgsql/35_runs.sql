@@ -26,7 +26,7 @@ begin
     if p_run_ids is null or p_lease_tokens is null or cardinality(p_run_ids) <> cardinality(p_lease_tokens)
         or array_position(p_run_ids, null) is not null or array_position(p_lease_tokens, null) is not null then
         raise exception 'syncsched: % needs one run id and one lease token per run, none of them null', p_caller
-            using errcode = 'null_value_not_allowed';
+            using errcode = 'invalid_parameter_value';
     end if;
 end
 $$;
@@ -116,34 +116,104 @@ returns text[]
 language sql
 stable
 as $$
-    -- The organizations with pending runs of a type, in org_id order, after p_after (and up to
-    -- p_upto): one index probe each (a loose scan of the pending index), p_count at most.
-    with recursive walk (org_id, n) as (
+    -- The organizations with a ready run (pending, not_before reached) of a type, in org_id order,
+    -- after p_after (and up to p_upto), p_count at most: a loose scan of the pending index, one
+    -- probe per organization. The first entry of an organization holds its earliest not_before, so
+    -- an organization whose runs all wait (backoff) costs one probe and is passed over: it cannot
+    -- fill the window and starve the ready ones behind it. At most 10,000 probes per call.
+    with recursive walk (org_id, ready, n_ready, n) as (
         (
-            select r.org_id, 1
+            select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
                 and (p_upto is null or r.org_id <= p_upto)
-            order by r.org_id
+            order by r.org_id, r.not_before
             limit 1
         )
         union all
-        select nxt.org_id, w.n + 1
+        select nxt.org_id, nxt.ready, w.n_ready + nxt.ready::integer, w.n + 1
         from walk as w
         cross join lateral (
-            select r.org_id
+            select r.org_id, r.not_before <= now() as ready
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > w.org_id
                 and (p_upto is null or r.org_id <= p_upto)
-            order by r.org_id
+            order by r.org_id, r.not_before
             limit 1
         ) as nxt
-        where w.n < p_count
+        where w.n_ready < p_count and w.n < 10000
     )
-    select coalesce(array_agg(walk.org_id order by walk.n), '{}') from walk
+    select coalesce(array_agg(walk.org_id order by walk.n) filter (where walk.ready), '{}') from walk
 $$;
 comment on function syncsched._pending_orgs(text, text, text, integer) is
-'Up to p_count organizations with pending runs of type p_type, in org_id order after p_after (up to p_upto): a loose index scan.';
+'Up to p_count organizations with a ready run of type p_type, in org_id order after p_after (up to p_upto): a loose index scan that passes over organizations whose runs all wait.'; -- noqa: LT05
+
+create or replace function syncsched._lock_type_claims(p_type text)
+returns void
+language sql
+as $$
+    -- Claims of one type take turns (and so do the requests they count against its budget).
+    select pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type))
+$$;
+comment on function syncsched._lock_type_claims(text) is
+'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn.';
+
+create or replace function syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval)
+returns integer
+language sql
+stable
+as $$
+    -- What is left of a type's request budget now (NULL: no budget): rate_limit minus what was
+    -- handed out in the window, counted one second wider than configured, for the time between a
+    -- claim and its requests reaching the endpoint.
+    select p_rate_limit - coalesce(sum(l.requests), 0)::integer
+    from syncsched.request_ledger as l
+    where p_rate_limit is not null and l.integration_type = p_type
+        and l.at > now() - p_window - interval '1 second'
+$$;
+comment on function syncsched._budget_left(text, integer, interval) is
+'What is left of a type''s rate_limit in its rate_window (plus one second) now; NULL when the type has no budget.';
+
+create or replace function syncsched._spend_budget(p_type text, p_requests integer)
+returns void
+language plpgsql
+as $$
+begin
+    -- Counted for budgeted types only, and pruned as it goes: the ledger holds one window.
+    if p_requests > 0 and exists (
+        select from syncsched.integration_types as t where t.integration_type = p_type and t.rate_limit is not null
+    ) then
+        insert into syncsched.request_ledger (integration_type, at, requests) values (p_type, now(), p_requests);
+        delete from syncsched.request_ledger as l
+        using syncsched.integration_types as t
+        where t.integration_type = p_type and l.integration_type = p_type
+            and l.at < now() - t.rate_window - interval '1 second';
+    end if;
+end
+$$;
+comment on function syncsched._spend_budget(text, integer) is
+'Count p_requests requests of a type against its budget (nothing without one), pruning what left the window.';
+
+create or replace function syncsched._take_budget(p_type text, p_requests integer)
+returns boolean
+language plpgsql
+as $$
+begin
+    -- For requests outside a claim of runs (health checks, pre-warming): they wait while the
+    -- type's budget is spent, and count against it when they go.
+    perform syncsched._lock_type_claims(p_type);
+    if coalesce((
+        select syncsched._budget_left(p_type, t.rate_limit, t.rate_window)
+        from syncsched.integration_types as t where t.integration_type = p_type
+    ), p_requests) < p_requests then
+        return false;
+    end if;
+    perform syncsched._spend_budget(p_type, p_requests);
+    return true;
+end
+$$;
+comment on function syncsched._take_budget(text, integer) is
+'Whether p_requests requests of a type may go now under its budget (always, without one); if so they are counted.';
 
 create or replace function syncsched._claim_type(
     p_type text, p_want integer, p_worker_id text, p_lease interval
@@ -159,15 +229,25 @@ declare
     v_orgs text[];
     v_ids bigint[];
     v_last_org text;
+    v_warmup boolean := false;
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
     -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
-    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+    perform syncsched._lock_type_claims(p_type);
+    -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
+    select t.rate_limit is not null and exists (
+        select from syncsched.endpoint_health as h
+        where h.integration_type = p_type
+            and (h.last_used_at is null or h.last_used_at < now() - syncsched.setting('warmup_after')::interval)
+    )
+    into v_warmup
+    from syncsched.integration_types as t
+    where t.integration_type = p_type;
     select least(p_want, t.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
         where r.status = 'running' and r.integration_type = p_type
-    ))
+    ), syncsched._budget_left(p_type, t.rate_limit, t.rate_window) - v_warmup::integer)
     into v_room
     from syncsched.integration_types as t
     where t.integration_type = p_type;
@@ -176,7 +256,7 @@ begin
     end if;
     -- Round robin across organizations, over the whole backlog: from the organization after the
     -- one the previous claim of this type stopped at, around to it again; each organization's
-    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and give none.
+    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and are passed over.
     select d.last_org_id into v_cursor from syncsched.dispatch_state as d where d.integration_type = p_type;
     v_orgs := syncsched._pending_orgs(p_type, coalesce(v_cursor, ''), null, v_room * 2 + 10);
     if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
@@ -217,8 +297,10 @@ begin
             worker_id = p_worker_id,
             lease_token = gen_random_uuid(),
             lease_expires_at = now() + p_lease,
-            -- first claim: the tick's lateness plus the time the run waited here
-            drift = case when r.started_at is null then coalesce(r.drift, interval '0') + (now() - r.enqueued_at)
+            -- first claim: the tick's lateness plus the time the run waited here once it could start
+            -- (after its type's spread offset: not_before)
+            drift = case when r.started_at is null
+                then coalesce(r.drift, interval '0') + (now() - greatest(r.enqueued_at, r.not_before))
                 else r.drift end
         from locked
         where r.run_id = locked.run_id
@@ -231,11 +313,25 @@ begin
         insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
         on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
     end if;
+    perform syncsched._spend_budget(p_type,
+        coalesce(cardinality(v_ids), 0) + case when v_warmup and v_ids is not null then 1 else 0 end);
     return coalesce(v_ids, '{}');
 end
 $$;
 comment on function syncsched._claim_type(text, integer, text, interval) is
 'Claim up to p_want ready runs of one type within its max_concurrency: round robin across its organizations from where the previous claim stopped, each organization oldest first.'; -- noqa: LT05
+
+create or replace function syncsched._runs_moved(p_what text, p_count integer)
+returns void
+language sql
+as $$
+    -- For watchers (the console), not for workers: a run was claimed, completed or failed. One
+    -- NOTIFY per statement, on its own channel, so that completions do not wake every worker.
+    select case when p_count > 0
+        then pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text) end
+$$;
+comment on function syncsched._runs_moved(text, integer) is
+'NOTIFY syncsched_run_events {what, runs} when p_count > 0: runs were claimed, completed or failed (for live views).';
 
 create function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
 returns table (
@@ -291,7 +387,7 @@ begin
     end if;
     -- The types with ready work, except those whose circuit is open (unhealthy in active
     -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
-    -- whose dispatch is paused (pause_dispatch(type)).
+    -- whose dispatch is paused (pause_dispatch(type)) or that wait out an answer 429.
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
@@ -304,7 +400,8 @@ begin
         )
         and not exists (
             select from syncsched.dispatch_state as d
-            where d.integration_type = t.integration_type and d.dispatch_paused
+            where d.integration_type = t.integration_type
+                and (d.dispatch_paused or d.rate_limited_until > now())
         );
     if v_types is null then
         return;
@@ -354,6 +451,7 @@ begin
     select array_agg(touched.integration_type) into v_cold
     from touched
     where touched.last_used_at is null or touched.last_used_at < now() - v_idle;
+    perform syncsched._runs_moved('claimed', cardinality(v_ids));
     return query
     select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
@@ -441,6 +539,7 @@ begin
     from outcome as o
     cross join (values ('failing'), ('stale')) as k (kind);
     perform syncsched._stale_write('complete', v_stale, p_worker_id);
+    perform syncsched._runs_moved('completed', cardinality(p_run_ids) - cardinality(v_stale));
     if v_types is not null then
         perform syncsched._health_from_runs(v_types, true);
         -- a success clears its integration's failing and stale alerts
@@ -556,6 +655,38 @@ $$;
 comment on function syncsched._runs_failed(bigint[], integer) is
 'Raise failing for those of these runs that have failed for good.';
 
+create or replace function syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_before timestamptz;
+    v_until timestamptz;
+begin
+    -- An answer 429 is about the API, not the run: every run of the type waits until its Retry-After
+    -- (else the type's rate_limited_backoff; a day at most), whichever worker claims it. One alert
+    -- per episode: only when the type was not waiting already.
+    select d.rate_limited_until into v_before
+    from syncsched.dispatch_state as d where d.integration_type = p_type for update;
+    update syncsched.dispatch_state as d
+    set rate_limited_until = greatest(d.rate_limited_until,
+            now() + least(coalesce(p_retry_after, t.rate_limited_backoff), interval '1 day')),
+        updated_at = now()
+    from syncsched.integration_types as t
+    where d.integration_type = p_type and t.integration_type = p_type
+    returning d.rate_limited_until into v_until;
+    if v_before is null or v_before <= now() then
+        perform syncsched._raise_alerts(array['rate_limited'], array[null::text], array[null::text], array[p_type],
+            array[jsonb_build_object('until', v_until, 'retry_after_seconds', extract(epoch from p_retry_after),
+                'run_id', p_run_id)]);
+    end if;
+end
+$$;
+comment on function syncsched._rate_limited(text, interval, bigint) is
+'After an answer 429: the whole type waits until p_retry_after (else its rate_limited_backoff) from now; a rate_limited alert when a new wait starts.'; -- noqa: LT05
+
 create or replace function syncsched.fail_run(
     p_run_id bigint,
     p_lease_token uuid,
@@ -584,6 +715,10 @@ begin
     if coalesce(p_retryable, false) then
         -- what a retry would help with is what says something about the endpoint
         perform syncsched._health_from_runs(array[v_run.integration_type], false, v_run.error);
+    end if;
+    perform syncsched._runs_moved(case when v_run.status = 'failed' then 'failed' else 'retrying' end, 1);
+    if p_http_status = 429 then
+        perform syncsched._rate_limited(v_run.integration_type, p_retry_after, p_run_id);
     end if;
     if v_run.status = 'failed' then
         perform syncsched._runs_failed(array[p_run_id], p_http_status);
@@ -672,7 +807,8 @@ begin
     -- circuit's rule, _circuit_open, is defined by a later file.)
     return query
     select t.integration_type, q.pending, q.running,
-        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false) then q.pending
+        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false)
+                or d.rate_limited_until > now() then q.pending
             else q.backing_off end,
         p.paused
     from syncsched.integration_types as t
@@ -698,4 +834,4 @@ begin
 end
 $$;
 comment on function syncsched.queue_depth() is
-'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused or the circuit is open, else those in a retry backoff); and whether dispatch is paused.'; -- noqa: LT05
+'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused, the circuit is open or the type waits out an answer 429, else those in a retry backoff); and whether dispatch is paused.'; -- noqa: LT05

@@ -109,12 +109,16 @@ begin
         limit p_max
         for update of h skip locked
     ),
+    -- a check is a request: it waits while its type's budget is spent
+    affordable as (
+        select due.integration_type from due where syncsched._take_budget(due.integration_type, 1)
+    ),
     claimed as (
         -- held while the check runs; record_health_check sets the real next check
         update syncsched.endpoint_health as h
         set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
-        from due
-        where h.integration_type = due.integration_type
+        from affordable
+        where h.integration_type = affordable.integration_type
         returning h.integration_type
     )
     select e.* from syncsched._endpoints(array(select claimed.integration_type from claimed), v_timeout) as e;
@@ -178,7 +182,7 @@ declare
 begin
     select * into v_prev from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
     if not found or p_ok is null then
-        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'no_data_found';
+        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'invalid_parameter_value';
     end if;
     select t.health_check_interval into v_interval
     from syncsched.integration_types as t
@@ -338,6 +342,7 @@ begin
         where h.integration_type = coming.integration_type
             and (h.last_used_at is null or h.last_used_at < now() - v_idle)
             and not syncsched._circuit_open(h.mode, h.status)
+            and syncsched._take_budget(h.integration_type, 1)
         returning h.integration_type
     )
     select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;

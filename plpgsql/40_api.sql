@@ -8,7 +8,7 @@ immutable
 as $$
 begin
     if p_value is null then
-        raise exception 'syncsched: % must not be null', p_name using errcode = 'null_value_not_allowed';
+        raise exception 'syncsched: % must not be null', p_name using errcode = 'invalid_parameter_value';
     end if;
 end
 $$;
@@ -61,8 +61,10 @@ begin
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
     if v_id is null then
-        raise exception 'syncsched: no integration %/%', left(p_org_id, 128), left(p_integration_id, 128)
-            using errcode = 'no_data_found';
+        raise exception 'syncsched: no integration %/%', syncsched._label(p_org_id), syncsched._label(p_integration_id)
+            using errcode = 'no_data_found',
+                hint = format('the integrations of %s: select integration_id from syncsched.schedule_overview'
+                    ' where org_id = %L', syncsched._label(p_org_id), p_org_id);
     end if;
     return v_id;
 end

@@ -27,14 +27,25 @@ select
         when pauses.dispatch or dispatch.dispatch_paused then 'dispatch paused'
         when syncsched._circuit_open(health.mode, health.status)
             then 'circuit open: ' || o.integration_type || ' endpoint unhealthy'
+        when dispatch.rate_limited_until > now()
+            then 'rate limited (429) until '
+                || to_char(dispatch.rate_limited_until at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"')
         when waiting.not_before > now()
-            then 'retry backoff until ' || to_char(waiting.not_before at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"')
+            then case when waiting.attempt > 0 then 'retry backoff' else 'spread' end || ' until '
+                || to_char(waiting.not_before at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"')
+        when syncsched._budget_left(o.integration_type, types.rate_limit, types.rate_window) <= 0
+            then format('rate budget spent (%s per %s)', types.rate_limit, types.rate_window)
         when (
             select count(*)
             from syncsched.sync_run_log as r
             where r.status = 'running' and r.integration_type = o.integration_type
         ) >= types.max_concurrency then 'type at max_concurrency'
-    end as held_reason
+    end as held_reason,
+    -- what H resolved to for this integration (the schedule as written otherwise)
+    case when o.cron_schedule ~* '(^|[\s,])H'
+        then syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
+        else coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' minutes')
+    end as resolved_schedule
 from syncsched.organization_integrations as o
 inner join syncsched.integration_types as types on o.integration_type = types.integration_type
 left join syncsched.schedule_state as state on o.id = state.id
@@ -51,7 +62,8 @@ left join lateral (
     -- the pending run that waits longest
     select
         r.run_id,
-        r.not_before
+        r.not_before,
+        r.attempt
     from syncsched.sync_run_log as r
     where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'pending'
     order by r.not_before asc, r.run_id asc
@@ -97,7 +109,7 @@ left join lateral (
     ) as d
 ) as durations on true;
 comment on view syncsched.schedule_overview is
-'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing).'; -- noqa: LT05
+'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, rate limited by a 429, waiting out a retry backoff or its spread offset, rate budget spent, type at max_concurrency; null when it waits for nothing), and the schedule H resolves to for it (resolved_schedule).'; -- noqa: LT05
 
 create or replace view syncsched.run_attempts as
 select
@@ -184,7 +196,7 @@ from (
     -- conditions: until they clear (a handful, read through their partial index)
     select distinct on (a.alert_key) a.*
     from syncsched.scheduler_alerts as a
-    where a.is_condition and a.resolved_at is null
+    where a.is_open
     order by a.alert_key asc, a.at desc, a.alert_id desc
 ) as c
 union all
@@ -224,7 +236,12 @@ select
     nullif(concat_ws(', ',
         case when pauses.scheduling or d.scheduling_paused then 'scheduling' end,
         case when q.dispatch_paused then 'dispatch' end
-    ), '') as paused
+    ), '') as paused,
+    t.spread,
+    t.rate_limit,
+    t.rate_window,
+    t.rate_limit - syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window) as requests_in_window,
+    case when d.rate_limited_until > now() then d.rate_limited_until end as rate_limited_until
 from syncsched.integration_types as t
 left join syncsched.endpoint_health as h on t.integration_type = h.integration_type
 left join syncsched.dispatch_state as d on t.integration_type = d.integration_type
@@ -235,4 +252,4 @@ cross join (
     where s.key = 'scheduler_paused'
 ) as pauses;
 comment on view syncsched.endpoint_overview is
-'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, retry backoff), its max_concurrency, and what is paused for it.'; -- noqa: LT05
+'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, rate limited, retry backoff), its max_concurrency, what is paused for it, its spread, its request budget and how much of it the current window used, and until when an answer 429 holds it.'; -- noqa: LT05

@@ -65,7 +65,7 @@ begin
     where a.alert_id in (
         select x.alert_id
         from syncsched.scheduler_alerts as x
-        where x.at < p_cutoff and not (x.is_condition and x.resolved_at is null)
+        where x.at < p_cutoff and not x.is_open
         order by x.at
         limit p_batch_size
     );

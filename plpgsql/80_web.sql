@@ -141,7 +141,8 @@ begin
     if v_cron is null and v_minutes is null then
         return;
     end if;
-    v_spec := case when v_cron is not null then syncsched._cron_parse(v_cron) end;
+    v_spec := case when v_cron is not null
+        then syncsched._cron_parse(v_cron, syncsched._integration_seed(p_org_id, p_integration_id)) end;
     v_previous := syncsched._tz_offset(p_after, v_zone);
     for v_i in 1 .. p_count loop
         v_at := syncsched._schedule_next(v_spec, v_minutes, v_zone, v_at);

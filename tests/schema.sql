@@ -70,7 +70,7 @@ CREATE FUNCTION syncsched._alert_open(p_key text) RETURNS boolean
     AS $$
     select exists (
         select from syncsched.scheduler_alerts as a
-        where a.is_condition and a.resolved_at is null and a.alert_key = p_key
+        where a.is_open and a.alert_key = p_key
     )
 $$;
 
@@ -92,15 +92,110 @@ CREATE FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id 
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    -- the actor is the session's login role (session_user), not the owner the API functions run as
-    insert into syncsched.audit_log (action, org_id, integration_id, integration_type, run_id, detail)
-    values (p_action, p_org_id, p_integration_id, p_integration_type, p_run_id, coalesce(p_detail, '{}'))
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, run_id, detail)
+    values (syncsched._audit_on_behalf_of(), p_action, p_org_id, p_integration_id, p_integration_type, p_run_id,
+        coalesce(p_detail, '{}'))
     returning audit_id
 $$;
 
 ALTER FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) IS 'Record an operator''s action in audit_log (actor: session_user).';
+COMMENT ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) IS 'Record an operator''s action in audit_log (actor: session_user; on_behalf_of: the syncsched.actor the session set).';
+
+CREATE FUNCTION syncsched._audit_integrations_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- only the fields that changed, each as [before, after]; a write that changed nothing is no entry
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
+    select syncsched._audit_on_behalf_of(), 'integration_changed', c.org_id, c.integration_id, c.integration_type,
+        c.changes
+    from (
+        select n.org_id, n.integration_id, n.integration_type, (
+            select jsonb_object_agg(f.key, jsonb_build_array(f.value, to_jsonb(n) -> f.key))
+            from jsonb_each(to_jsonb(o) - '{created_at,updated_at}'::text[]) as f
+            where f.value is distinct from to_jsonb(n) -> f.key
+        ) as changes
+        from old_rows as o
+        join new_rows as n on n.id = o.id
+    ) as c
+    where c.changes is not null;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_integrations_changed() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_integrations_changed() IS 'Statement trigger: every integration changed, with the fields that changed (before and after), in audit_log.';
+
+CREATE FUNCTION syncsched._audit_integrations_created() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- the configuration as written (id, created_at and updated_at say nothing the entry does not)
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
+    select syncsched._audit_on_behalf_of(), 'integration_created', n.org_id, n.integration_id, n.integration_type,
+        to_jsonb(n) - '{id,created_at,updated_at}'::text[]
+    from new_rows as n;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_integrations_created() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_integrations_created() IS 'Statement trigger: every integration created, with its configuration, in audit_log.';
+
+CREATE FUNCTION syncsched._audit_integrations_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
+    select syncsched._audit_on_behalf_of(), 'integration_deleted', o.org_id, o.integration_id, o.integration_type,
+        to_jsonb(o) - '{id,created_at,updated_at}'::text[]
+    from old_rows as o;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_integrations_deleted() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_integrations_deleted() IS 'Statement trigger: every integration deleted, with the configuration it had, in audit_log.';
+
+CREATE FUNCTION syncsched._audit_on_behalf_of() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    select nullif(left(current_setting('syncsched.actor', true), 200), '')
+$$;
+
+ALTER FUNCTION syncsched._audit_on_behalf_of() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_on_behalf_of() IS 'Who the session says it acts for (the syncsched.actor setting, as the console sets it per request), or NULL.';
+
+CREATE FUNCTION syncsched._audit_setting_writes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- a url setting may carry a token in its path (a webhook): only whether it is set is recorded
+    insert into syncsched.audit_log (on_behalf_of, action, detail)
+    select syncsched._audit_on_behalf_of(), 'setting_changed', jsonb_build_object(
+        'key', n.key,
+        'from', case when n.type = 'url' then case when o.value = '' then '' else '(set)' end else o.value end,
+        'to', case when n.type = 'url' then case when n.value = '' then '' else '(set)' end else n.value end
+    )
+    from old_rows as o
+    join new_rows as n on n.key = o.key
+    where n.value is distinct from o.value;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._audit_setting_writes() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._audit_setting_writes() IS 'Statement trigger: every setting whose value changed, in audit_log (url values only as set or empty).';
 
 CREATE FUNCTION syncsched._bit_low(p_mask bigint) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -120,6 +215,22 @@ CREATE FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) RETURNS integ
 $$;
 
 ALTER FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+    -- What is left of a type's request budget now (NULL: no budget): rate_limit minus what was
+    -- handed out in the window, counted one second wider than configured, for the time between a
+    -- claim and its requests reaching the endpoint.
+    select p_rate_limit - coalesce(sum(l.requests), 0)::integer
+    from syncsched.request_ledger as l
+    where p_rate_limit is not null and l.integration_type = p_type
+        and l.at > now() - p_window - interval '1 second'
+$$;
+
+ALTER FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) IS 'What is left of a type''s rate_limit in its rate_window (plus one second) now; NULL when the type has no budget.';
 
 CREATE FUNCTION syncsched._check_name(p_value text, p_name text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -158,15 +269,25 @@ declare
     v_orgs text[];
     v_ids bigint[];
     v_last_org text;
+    v_warmup boolean := false;
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
     -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
-    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+    perform syncsched._lock_type_claims(p_type);
+    -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
+    select t.rate_limit is not null and exists (
+        select from syncsched.endpoint_health as h
+        where h.integration_type = p_type
+            and (h.last_used_at is null or h.last_used_at < now() - syncsched.setting('warmup_after')::interval)
+    )
+    into v_warmup
+    from syncsched.integration_types as t
+    where t.integration_type = p_type;
     select least(p_want, t.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
         where r.status = 'running' and r.integration_type = p_type
-    ))
+    ), syncsched._budget_left(p_type, t.rate_limit, t.rate_window) - v_warmup::integer)
     into v_room
     from syncsched.integration_types as t
     where t.integration_type = p_type;
@@ -175,7 +296,7 @@ begin
     end if;
     -- Round robin across organizations, over the whole backlog: from the organization after the
     -- one the previous claim of this type stopped at, around to it again; each organization's
-    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and give none.
+    -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and are passed over.
     select d.last_org_id into v_cursor from syncsched.dispatch_state as d where d.integration_type = p_type;
     v_orgs := syncsched._pending_orgs(p_type, coalesce(v_cursor, ''), null, v_room * 2 + 10);
     if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
@@ -216,8 +337,10 @@ begin
             worker_id = p_worker_id,
             lease_token = gen_random_uuid(),
             lease_expires_at = now() + p_lease,
-            -- first claim: the tick's lateness plus the time the run waited here
-            drift = case when r.started_at is null then coalesce(r.drift, interval '0') + (now() - r.enqueued_at)
+            -- first claim: the tick's lateness plus the time the run waited here once it could start
+            -- (after its type's spread offset: not_before)
+            drift = case when r.started_at is null
+                then coalesce(r.drift, interval '0') + (now() - greatest(r.enqueued_at, r.not_before))
                 else r.drift end
         from locked
         where r.run_id = locked.run_id
@@ -230,6 +353,8 @@ begin
         insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
         on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
     end if;
+    perform syncsched._spend_budget(p_type,
+        coalesce(cardinality(v_ids), 0) + case when v_warmup and v_ids is not null then 1 else 0 end);
     return coalesce(v_ids, '{}');
 end
 $$;
@@ -393,6 +518,27 @@ ALTER FUNCTION syncsched._config_problem(p_row syncsched.organization_integratio
 
 COMMENT ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) IS 'The first configuration field of an integration that cannot be stored, as {problem, hint}, or NULL (the schedule is schedule_problem''s).';
 
+CREATE FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_at timestamptz := syncsched._cron_next_spec(p_spec, p_after, p_tz);
+begin
+    -- The tick's loops over periods advance only through here: a next fire time that is not later
+    -- than the one before (an engine fault) stops that schedule's evaluation with a problem (an
+    -- invalid_schedule alert), instead of repeating a period or moving next_run_at backwards.
+    if v_at <= p_after then
+        raise exception 'syncsched: the cron engine answered % after % in %: not later', v_at, p_after, p_tz
+            using errcode = 'internal_error';
+    end if;
+    return v_at;
+end
+$$;
+
+ALTER FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) IS '_cron_next_spec for the tick''s loops: raises internal_error unless the answer is later than p_after (or NULL).';
+
 CREATE FUNCTION syncsched._cron_bits_text(p_mask bigint, p_low integer, p_high integer) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -431,7 +577,7 @@ begin
             raise exception 'syncsched: more than 10000 fire times around % in %', p_day, p_timezone
                 using errcode = 'program_limit_exceeded';
         end if;
-        v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+        v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
     end loop;
 end
 $$;
@@ -558,7 +704,7 @@ ALTER FUNCTION syncsched._cron_field(p_text text, p_field integer) OWNER TO sync
 
 COMMENT ON FUNCTION syncsched._cron_field(p_text text, p_field integer) IS 'Bit mask of one upper-cased cron field (1 minute, 2 hour, 3 day-of-month, 4 month, 5 day-of-week); see cron_spec.';
 
-CREATE FUNCTION syncsched._cron_fields(p_expr text) RETURNS text[]
+CREATE FUNCTION syncsched._cron_fields(p_expr text, p_seed text DEFAULT NULL::text) RETURNS text[]
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
 declare
@@ -573,8 +719,9 @@ begin
         raise exception 'cron expression is too long (% characters, at most 1000)', length(p_expr)
             using errcode = 'invalid_parameter_value';
     end if;
-    if p_expr ~ '^[0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+$' then
-        return string_to_array(upper(p_expr), ' ');  -- the common, well-spaced form
+    if p_expr ~ '^[0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+ [0-9*/,A-Za-z#-]+$'
+        and strpos(upper(p_expr), 'H') = 0 then
+        return string_to_array(upper(p_expr), ' ');  -- the common, well-spaced form, without H
     end if;
     v_fields := array_remove(regexp_split_to_array(upper(p_expr), c_space), '');
     if cardinality(v_fields) = 1 and left(v_fields[1], 1) = '@' then
@@ -597,13 +744,22 @@ begin
         raise exception 'expected 5 fields, got %', cardinality(v_fields)
             using errcode = 'invalid_parameter_value';
     end if;
+    if array_to_string(v_fields, ' ') ~ '(^|[ ,])H' then
+        if p_seed is null then
+            raise exception 'H needs a seed: the integration''s identity (org_id/integration_id), or p_seed'
+                using errcode = 'invalid_parameter_value';
+        end if;
+        for v_position in 1 .. 5 loop
+            v_fields[v_position] := syncsched._cron_resolve_field(v_fields[v_position], v_position, p_seed);
+        end loop;
+    end if;
     return v_fields;
 end
 $_$;
 
-ALTER FUNCTION syncsched._cron_fields(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._cron_fields(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._cron_fields(p_expr text) IS 'The five upper-cased fields of a cron expression, macros expanded; raises invalid_parameter_value.';
+COMMENT ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) IS 'The five upper-cased fields of a cron expression, macros expanded, H resolved for p_seed; raises invalid_parameter_value.';
 
 CREATE FUNCTION syncsched._cron_fire(p_wall timestamp without time zone, p_tz text) RETURNS timestamp with time zone
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -714,6 +870,20 @@ $$;
 ALTER FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) IS 'Raises program_limit_exceeded (54000) naming the expression and zone: the hard cap of every search loop.';
+
+CREATE FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- The hash behind H, specified so that every server, release and restore agrees: the first
+    -- 4 bytes of SHA-256 of the UTF-8 text '<seed>#<field>.<term>' as an unsigned big-endian
+    -- integer (field 1-5 as in cron_spec, term the 1-based position in the field's list).
+    select ('x00000000' || encode(substr(sha256(convert_to(p_seed || '#' || p_field || '.' || p_term, 'UTF8')), 1, 4),
+        'hex'))::bit(64)::bigint
+$$;
+
+ALTER FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) IS 'The stable hash of H: the first 4 bytes of SHA-256 of ''<seed>#<field>.<term>'' (UTF-8), unsigned big-endian.';
 
 CREATE FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) RETURNS integer
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -1254,11 +1424,11 @@ $_$;
 
 ALTER FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) OWNER TO syncsched_owner;
 
-CREATE FUNCTION syncsched._cron_parse(p_expr text) RETURNS syncsched.cron_spec
+CREATE FUNCTION syncsched._cron_parse(p_expr text, p_seed text DEFAULT NULL::text) RETURNS syncsched.cron_spec
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
 declare
-    v_fields text[] := syncsched._cron_fields(p_expr);
+    v_fields text[] := syncsched._cron_fields(p_expr, p_seed);
     v_minutes bigint;
     v_hours bigint;
     v_days bigint;
@@ -1304,9 +1474,9 @@ begin
 end
 $_$;
 
-ALTER FUNCTION syncsched._cron_parse(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._cron_parse(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._cron_parse(p_expr text) IS 'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
+COMMENT ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) IS 'cron_parse without its pinned search_path, for the callers inside syncsched (which pin theirs).';
 
 CREATE FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1327,6 +1497,61 @@ $_$;
 ALTER FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) IS 'One value of cron field p_field (1-5), a number or an upper-case name; NULL when not valid (the long path says why).';
+
+CREATE FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+declare
+    -- H alone spans the field's range, but for day-of-month 1-28 (every month has them) and
+    -- day-of-week 0-6 (7 is 0 again), as Jenkins does
+    v_low integer := (array[0, 0, 1, 1, 0])[p_position];
+    v_high integer := (array[59, 23, 31, 12, 7])[p_position];
+    v_terms text[] := string_to_array(p_field, ',');
+    v_match text[];
+    v_from integer;
+    v_to integer;
+    v_step integer;
+    v_hash bigint;
+begin
+    -- Jenkins' H: H, H(a-b), H/n and H(a-b)/n, alone or in lists, each replaced by plain cron
+    -- (a value, or start-end/n with a hashed start) chosen by _cron_hash of the seed, field and term.
+    for v_term in 1 .. cardinality(v_terms) loop
+        continue when left(v_terms[v_term], 1) <> 'H';
+        v_match := regexp_match(v_terms[v_term], '^H(\(([0-9]{1,2})-([0-9]{1,2})\))?(/([0-9]{1,3}))?$');
+        if v_match is null then
+            perform syncsched._cron_fail(p_position,
+                format('"%s": H is written H, H(a-b), H/n or H(a-b)/n', left(v_terms[v_term], 20)));
+        end if;
+        if v_match[1] is null then
+            v_from := v_low;
+            v_to := case p_position when 3 then 28 when 5 then 6 else v_high end;
+        else
+            v_from := v_match[2]::integer;
+            v_to := v_match[3]::integer;
+            if v_from < v_low or v_to > v_high or v_from > v_to then
+                perform syncsched._cron_fail(p_position,
+                    format('"%s": H(a-b) needs %s <= a <= b <= %s', left(v_terms[v_term], 20), v_low, v_high));
+            end if;
+        end if;
+        v_hash := syncsched._cron_hash(p_seed, p_position, v_term);
+        if v_match[5] is null then
+            v_terms[v_term] := (v_from + v_hash % (v_to - v_from + 1))::text;
+        else
+            v_step := v_match[5]::integer;
+            if v_step = 0 then
+                perform syncsched._cron_fail(p_position,
+                    format('"%s": step must be at least 1', left(v_terms[v_term], 20)));
+            end if;
+            v_terms[v_term] := format('%s-%s/%s', v_from + v_hash % least(v_step, v_to - v_from + 1), v_to, v_step);
+        end if;
+    end loop;
+    return array_to_string(v_terms, ',');
+end
+$_$;
+
+ALTER FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) IS 'One upper-cased cron field (position 1-5) with its H terms replaced by what they resolve to for p_seed.';
 
 CREATE FUNCTION syncsched._cron_spec_text(p_spec syncsched.cron_spec) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1487,7 +1712,8 @@ CREATE FUNCTION syncsched._derive_schedule_state() RETURNS trigger
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_spec syncsched.cron_spec := case when new.cron_schedule is not null then syncsched._cron_parse(new.cron_schedule) end;
+    v_spec syncsched.cron_spec := case when new.cron_schedule is not null
+        then syncsched._cron_parse(new.cron_schedule, syncsched._integration_seed(new.org_id, new.integration_id)) end;
     v_next timestamptz := case
         when new.is_enabled then syncsched._schedule_next(v_spec, new.interval_minutes, new.timezone, now())
     end;
@@ -1565,7 +1791,7 @@ begin
     elsif p_policy = 'catch_up' then
         while v_at <= p_now and cardinality(periods) < p_catch_up_limit loop
             periods := periods || v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         next_run_at := v_at;
         return;
@@ -1574,14 +1800,14 @@ begin
             v_total := v_total + 1;
             v_before := v_latest;
             v_latest := v_at;
-            v_at := syncsched._cron_next_spec(p_spec, v_at, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_at, p_timezone);
         end loop;
         if v_at <= p_now then
             v_counted := syncsched._cron_fires_between(p_spec, p_timezone, p_next_run_at, p_now);
             v_total := v_counted.fires;
             v_latest := v_counted.last;
             v_before := v_counted.before_last;
-            v_at := syncsched._cron_next_spec(p_spec, v_latest, p_timezone);
+            v_at := syncsched._cron_after(p_spec, v_latest, p_timezone);
         end if;
         next_run_at := v_at;
     end if;
@@ -1814,10 +2040,13 @@ begin
         or new.interval_minutes is distinct from old.interval_minutes
         or new.timezone is distinct from old.timezone
         or new.is_enabled is distinct from old.is_enabled
+        or new.org_id is distinct from old.org_id
+        or new.integration_id is distinct from old.integration_id
     ) then
-        -- (an unchanged schedule was valid when written)
+        -- (an unchanged schedule was valid when written; a renamed one may resolve H anew)
         v_problem := array[
-            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled), null
+            syncsched.schedule_problem(new.cron_schedule, new.interval_minutes, new.timezone, new.is_enabled,
+                syncsched._integration_seed(new.org_id, new.integration_id)), null
         ];
     end if;
     if v_problem[2] is not null then
@@ -1850,14 +2079,26 @@ begin
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
     if v_id is null then
-        raise exception 'syncsched: no integration %/%', left(p_org_id, 128), left(p_integration_id, 128)
-            using errcode = 'no_data_found';
+        raise exception 'syncsched: no integration %/%', syncsched._label(p_org_id), syncsched._label(p_integration_id)
+            using errcode = 'no_data_found',
+                hint = format('the integrations of %s: select integration_id from syncsched.schedule_overview'
+                    ' where org_id = %L', syncsched._label(p_org_id), p_org_id);
     end if;
     return v_id;
 end
 $$;
 
 ALTER FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+CREATE FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    select p_org_id || '/' || p_integration_id
+$$;
+
+ALTER FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) IS 'What H in an integration''s cron schedule is resolved with: ''org_id/integration_id''.';
 
 CREATE FUNCTION syncsched._integration_type_after_endpoint_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1931,6 +2172,17 @@ ALTER FUNCTION syncsched._label(p_value text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._label(p_value text) IS 'An organization or integration id as error messages show it: whole up to 64 characters, else cut and counted.';
 
+CREATE FUNCTION syncsched._lock_type_claims(p_type text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    -- Claims of one type take turns (and so do the requests they count against its budget).
+    select pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type))
+$$;
+
+ALTER FUNCTION syncsched._lock_type_claims(p_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._lock_type_claims(p_type text) IS 'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn.';
+
 CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
     AS $$
@@ -1947,36 +2199,39 @@ COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text)
 CREATE FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) RETURNS text[]
     LANGUAGE sql STABLE
     AS $$
-    -- The organizations with pending runs of a type, in org_id order, after p_after (and up to
-    -- p_upto): one index probe each (a loose scan of the pending index), p_count at most.
-    with recursive walk (org_id, n) as (
+    -- The organizations with a ready run (pending, not_before reached) of a type, in org_id order,
+    -- after p_after (and up to p_upto), p_count at most: a loose scan of the pending index, one
+    -- probe per organization. The first entry of an organization holds its earliest not_before, so
+    -- an organization whose runs all wait (backoff) costs one probe and is passed over: it cannot
+    -- fill the window and starve the ready ones behind it. At most 10,000 probes per call.
+    with recursive walk (org_id, ready, n_ready, n) as (
         (
-            select r.org_id, 1
+            select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
                 and (p_upto is null or r.org_id <= p_upto)
-            order by r.org_id
+            order by r.org_id, r.not_before
             limit 1
         )
         union all
-        select nxt.org_id, w.n + 1
+        select nxt.org_id, nxt.ready, w.n_ready + nxt.ready::integer, w.n + 1
         from walk as w
         cross join lateral (
-            select r.org_id
+            select r.org_id, r.not_before <= now() as ready
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > w.org_id
                 and (p_upto is null or r.org_id <= p_upto)
-            order by r.org_id
+            order by r.org_id, r.not_before
             limit 1
         ) as nxt
-        where w.n < p_count
+        where w.n_ready < p_count and w.n < 10000
     )
-    select coalesce(array_agg(walk.org_id order by walk.n), '{}') from walk
+    select coalesce(array_agg(walk.org_id order by walk.n) filter (where walk.ready), '{}') from walk
 $$;
 
 ALTER FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) IS 'Up to p_count organizations with pending runs of type p_type, in org_id order after p_after (up to p_upto): a loose index scan.';
+COMMENT ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) IS 'Up to p_count organizations with a ready run of type p_type, in org_id order after p_after (up to p_upto): a loose index scan that passes over organizations whose runs all wait.';
 
 CREATE FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -2041,7 +2296,7 @@ begin
     where a.alert_id in (
         select x.alert_id
         from syncsched.scheduler_alerts as x
-        where x.at < p_cutoff and not (x.is_condition and x.resolved_at is null)
+        where x.at < p_cutoff and not x.is_open
         order by x.at
         limit p_batch_size
     );
@@ -2104,12 +2359,44 @@ ALTER FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integ
 
 COMMENT ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) IS 'Record alerts, one per array element, in one statement, and wake their listeners (pg_notify syncsched_alerts with id, kind, key and severity only). Returns how many.';
 
+CREATE FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_before timestamptz;
+    v_until timestamptz;
+begin
+    -- An answer 429 is about the API, not the run: every run of the type waits until its Retry-After
+    -- (else the type's rate_limited_backoff; a day at most), whichever worker claims it. One alert
+    -- per episode: only when the type was not waiting already.
+    select d.rate_limited_until into v_before
+    from syncsched.dispatch_state as d where d.integration_type = p_type for update;
+    update syncsched.dispatch_state as d
+    set rate_limited_until = greatest(d.rate_limited_until,
+            now() + least(coalesce(p_retry_after, t.rate_limited_backoff), interval '1 day')),
+        updated_at = now()
+    from syncsched.integration_types as t
+    where d.integration_type = p_type and t.integration_type = p_type
+    returning d.rate_limited_until into v_until;
+    if v_before is null or v_before <= now() then
+        perform syncsched._raise_alerts(array['rate_limited'], array[null::text], array[null::text], array[p_type],
+            array[jsonb_build_object('until', v_until, 'retry_after_seconds', extract(epoch from p_retry_after),
+                'run_id', p_run_id)]);
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) IS 'After an answer 429: the whole type waits until p_retry_after (else its rate_limited_backoff) from now; a rate_limited alert when a new wait starts.';
+
 CREATE FUNCTION syncsched._require(p_value anyelement, p_name text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $$
 begin
     if p_value is null then
-        raise exception 'syncsched: % must not be null', p_name using errcode = 'null_value_not_allowed';
+        raise exception 'syncsched: % must not be null', p_name using errcode = 'invalid_parameter_value';
     end if;
 end
 $$;
@@ -2124,7 +2411,7 @@ begin
     if p_run_ids is null or p_lease_tokens is null or cardinality(p_run_ids) <> cardinality(p_lease_tokens)
         or array_position(p_run_ids, null) is not null or array_position(p_lease_tokens, null) is not null then
         raise exception 'syncsched: % needs one run id and one lease token per run, none of them null', p_caller
-            using errcode = 'null_value_not_allowed';
+            using errcode = 'invalid_parameter_value';
     end if;
 end
 $$;
@@ -2169,7 +2456,7 @@ declare
 begin
     update syncsched.scheduler_alerts as a
     set resolved_at = p_at
-    where a.is_condition and a.resolved_at is null and a.alert_key = any(p_keys);
+    where a.is_open and a.alert_key = any(p_keys);
     get diagnostics v_count = row_count;
     return v_count;
 end
@@ -2198,6 +2485,19 @@ ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer)
 
 COMMENT ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) IS 'Raise failing for those of these runs that have failed for good.';
 
+CREATE FUNCTION syncsched._runs_moved(p_what text, p_count integer) RETURNS void
+    LANGUAGE sql
+    AS $$
+    -- For watchers (the console), not for workers: a run was claimed, completed or failed. One
+    -- NOTIFY per statement, on its own channel, so that completions do not wake every worker.
+    select case when p_count > 0
+        then pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text) end
+$$;
+
+ALTER FUNCTION syncsched._runs_moved(p_what text, p_count integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) IS 'NOTIFY syncsched_run_events {what, runs} when p_count > 0: runs were claimed, completed or failed (for live views).';
+
 CREATE FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
@@ -2211,12 +2511,12 @@ ALTER FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_m
 
 COMMENT ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) IS 'schedule_next without its pinned search_path, for the callers inside syncsched (the tick, per due row).';
 
-CREATE FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) RETURNS timestamp with time zone
+CREATE FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
     AS $$
 begin
     return syncsched._schedule_next(
-        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule) end,
+        case when p_cron_schedule is not null then syncsched._cron_parse(p_cron_schedule, p_seed) end,
         p_interval_minutes, p_timezone, p_after
     );
 exception
@@ -2227,9 +2527,9 @@ exception
 end
 $$;
 
-ALTER FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) IS 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
+COMMENT ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) IS 'The next period of a schedule given as configured, or NULL with a WARNING when it cannot be evaluated.';
 
 CREATE FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2364,6 +2664,39 @@ ALTER FUNCTION syncsched._settings_before_write() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._settings_before_write() IS 'Refuses a setting value that does not fit its type and range (SQLSTATE 22023 naming key, value and the expected form).';
 
+CREATE FUNCTION syncsched._spend_budget(p_type text, p_requests integer) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    -- Counted for budgeted types only, and pruned as it goes: the ledger holds one window.
+    if p_requests > 0 and exists (
+        select from syncsched.integration_types as t where t.integration_type = p_type and t.rate_limit is not null
+    ) then
+        insert into syncsched.request_ledger (integration_type, at, requests) values (p_type, now(), p_requests);
+        delete from syncsched.request_ledger as l
+        using syncsched.integration_types as t
+        where t.integration_type = p_type and l.integration_type = p_type
+            and l.at < now() - t.rate_window - interval '1 second';
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._spend_budget(p_type text, p_requests integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) IS 'Count p_requests requests of a type against its budget (nothing without one), pruning what left the window.';
+
+CREATE FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- An integration's place in its type's spread window: H's hash (field 0, term 0) of its
+    -- identity, in whole seconds below the window. NULL without a spread.
+    select make_interval(secs => syncsched._cron_hash(p_seed, 0, 0) % ceil(extract(epoch from p_spread))::bigint)
+$$;
+
+ALTER FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) IS 'How long after its period an integration''s run may start when its type has a spread: _cron_hash(seed, 0, 0) seconds modulo the spread.';
+
 CREATE FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
@@ -2435,6 +2768,28 @@ $$;
 ALTER FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) IS 'Record the stale writes of a worker (one stale_write alert per run, naming org, integration, the worker and what became of the run).';
+
+CREATE FUNCTION syncsched._take_budget(p_type text, p_requests integer) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+begin
+    -- For requests outside a claim of runs (health checks, pre-warming): they wait while the
+    -- type's budget is spent, and count against it when they go.
+    perform syncsched._lock_type_claims(p_type);
+    if coalesce((
+        select syncsched._budget_left(p_type, t.rate_limit, t.rate_window)
+        from syncsched.integration_types as t where t.integration_type = p_type
+    ), p_requests) < p_requests then
+        return false;
+    end if;
+    perform syncsched._spend_budget(p_type, p_requests);
+    return true;
+end
+$$;
+
+ALTER FUNCTION syncsched._take_budget(p_type text, p_requests integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) IS 'Whether p_requests requests of a type may go now under its budget (always, without one); if so they are counted.';
 
 CREATE FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE
@@ -2831,7 +3186,11 @@ begin
     -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
     -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
     -- stale, the alert is raised (once: a condition, until a run completes), and the next look is
-    -- at its next period.
+    -- at its next period. An integration whose scheduling is paused (its type's, or all) gets no
+    -- runs on purpose: it is not judged until scheduling resumes.
+    if syncsched.setting('scheduler_paused')::boolean then
+        return 0;
+    end if;
     with due as (
         select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
             o.integration_type,
@@ -2839,6 +3198,10 @@ begin
         from syncsched.schedule_state as s
         join syncsched.organization_integrations as o on o.id = s.id
         where s.stale_check_at <= p_now and s.next_run_at is not null
+            and not exists (
+                select from syncsched.dispatch_state as d
+                where d.integration_type = o.integration_type and d.scheduling_paused
+            )
         order by s.stale_check_at
         limit p_limit
         for update of s skip locked
@@ -2878,7 +3241,7 @@ $$;
 
 ALTER FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) IS 'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes. Called by tick(); returns how many turned stale.';
+COMMENT ON FUNCTION syncsched.check_staleness(p_now timestamp with time zone, p_limit integer) IS 'Raise stale for integrations whose period after their last success has passed without a success (or max_staleness), once until a run completes; each is looked at when its deadline passes, none while its scheduling is paused. Called by tick(); returns how many turned stale.';
 
 CREATE FUNCTION syncsched.claim_alert_deliveries(p_max integer DEFAULT 20) RETURNS TABLE(alert_id bigint, kind text, severity text, alert_key text, org_id text, integration_id text, integration_type text, detail jsonb, at timestamp with time zone, webhook_url text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2955,12 +3318,16 @@ begin
         limit p_max
         for update of h skip locked
     ),
+    -- a check is a request: it waits while its type's budget is spent
+    affordable as (
+        select due.integration_type from due where syncsched._take_budget(due.integration_type, 1)
+    ),
     claimed as (
         -- held while the check runs; record_health_check sets the real next check
         update syncsched.endpoint_health as h
         set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
-        from due
-        where h.integration_type = due.integration_type
+        from affordable
+        where h.integration_type = affordable.integration_type
         returning h.integration_type
     )
     select e.* from syncsched._endpoints(array(select claimed.integration_type from claimed), v_timeout) as e;
@@ -2991,6 +3358,7 @@ begin
         where h.integration_type = coming.integration_type
             and (h.last_used_at is null or h.last_used_at < now() - v_idle)
             and not syncsched._circuit_open(h.mode, h.status)
+            and syncsched._take_budget(h.integration_type, 1)
         returning h.integration_type
     )
     select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;
@@ -3034,7 +3402,7 @@ begin
     end if;
     -- The types with ready work, except those whose circuit is open (unhealthy in active
     -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
-    -- whose dispatch is paused (pause_dispatch(type)).
+    -- whose dispatch is paused (pause_dispatch(type)) or that wait out an answer 429.
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
     where exists (
@@ -3047,7 +3415,8 @@ begin
         )
         and not exists (
             select from syncsched.dispatch_state as d
-            where d.integration_type = t.integration_type and d.dispatch_paused
+            where d.integration_type = t.integration_type
+                and (d.dispatch_paused or d.rate_limited_until > now())
         );
     if v_types is null then
         return;
@@ -3097,6 +3466,7 @@ begin
     select array_agg(touched.integration_type) into v_cold
     from touched
     where touched.last_used_at is null or touched.last_used_at < now() - v_idle;
+    perform syncsched._runs_moved('claimed', cardinality(v_ids));
     return query
     select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
@@ -3166,6 +3536,7 @@ begin
     from outcome as o
     cross join (values ('failing'), ('stale')) as k (kind);
     perform syncsched._stale_write('complete', v_stale, p_worker_id);
+    perform syncsched._runs_moved('completed', cardinality(p_run_ids) - cardinality(v_stale));
     if v_types is not null then
         perform syncsched._health_from_runs(v_types, true);
         -- a success clears its integration's failing and stale alerts
@@ -3240,32 +3611,32 @@ ALTER FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label te
 
 COMMENT ON FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label text) IS 'Make a console/API token for role admin, reader or tenant (of p_org_id). Returns the token: it is shown this once, only its hash is kept.';
 
-CREATE FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text DEFAULT 'UTC'::text) RETURNS boolean
+CREATE FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text DEFAULT 'UTC'::text, p_seed text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), date_trunc('minute', p_at) - interval '1 second', p_tz)
-        = date_trunc('minute', p_at);
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr, p_seed), date_trunc('minute', p_at) - interval '1 second',
+        p_tz) = date_trunc('minute', p_at);
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) IS 'Whether the minute containing p_at is a fire time of p_expr in p_tz.';
+COMMENT ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) IS 'Whether the minute containing p_at is a fire time of p_expr in p_tz.';
 
-CREATE FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text DEFAULT 'UTC'::text) RETURNS timestamp with time zone
+CREATE FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text DEFAULT 'UTC'::text, p_seed text DEFAULT NULL::text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr), p_after, p_tz);
+    return syncsched._cron_next_spec(syncsched._cron_parse(p_expr, p_seed), p_after, p_tz);
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) IS 'First fire time of cron expression p_expr after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
+COMMENT ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) IS 'First fire time of cron expression p_expr (H resolved for p_seed) after p_after, evaluated in IANA time zone p_tz (DST as Debian cron). Raises invalid_parameter_value for a bad expression or zone.';
 
 CREATE FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) RETURNS timestamp with time zone
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -3280,25 +3651,44 @@ ALTER FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after time
 
 COMMENT ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) IS 'cron_next for an already parsed expression (see cron_parse).';
 
-CREATE FUNCTION syncsched.cron_parse(p_expr text) RETURNS syncsched.cron_spec
+CREATE FUNCTION syncsched.cron_parse(p_expr text, p_seed text DEFAULT NULL::text) RETURNS syncsched.cron_spec
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    return syncsched._cron_parse(p_expr);
+    return syncsched._cron_parse(p_expr, p_seed);
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_parse(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_parse(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_parse(p_expr text) IS 'The parsed form of a cron expression; raises invalid_parameter_value with the cron_validate message.';
+COMMENT ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) IS 'The parsed form of a cron expression (H resolved for p_seed); raises invalid_parameter_value with the cron_validate message.';
 
-CREATE FUNCTION syncsched.cron_validate(p_expr text) RETURNS text
+CREATE FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- an expression without H is shown as written
+    if p_expr !~* '(^|[\s,])H' then
+        perform syncsched._cron_fields(p_expr);
+        return p_expr;
+    end if;
+    return array_to_string(syncsched._cron_fields(p_expr, p_seed), ' ');
+end
+$$;
+
+ALTER FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) IS 'The expression H resolves to for p_seed (an integration''s seed is ''org_id/integration_id''): H 2 * * * -> 37 2 * * *, the same on every server.';
+
+CREATE FUNCTION syncsched.cron_validate(p_expr text, p_seed text DEFAULT NULL::text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    perform syncsched._cron_parse(p_expr);
+    -- H is checked with any seed when none is given: every seed resolves a valid H to valid fields
+    perform syncsched._cron_parse(p_expr, coalesce(p_seed, ''));
     return null;
 exception
     when invalid_parameter_value then
@@ -3308,9 +3698,9 @@ exception
 end
 $$;
 
-ALTER FUNCTION syncsched.cron_validate(p_expr text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.cron_validate(p_expr text, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.cron_validate(p_expr text) IS 'NULL when p_expr is a valid cron expression, else one message naming the field and the bad value. Never raises.';
+COMMENT ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) IS 'NULL when p_expr is a valid cron expression (H included; resolved for p_seed when given), else one message naming the field and the bad value. Never raises.';
 
 CREATE FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean DEFAULT false) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3422,17 +3812,20 @@ CREATE FUNCTION syncsched.due_integrations(p_at timestamp with time zone DEFAULT
     -- Stateless: the configuration only, by cron semantics, each distinct schedule evaluated once.
     -- A schedule that cannot be evaluated (its zone gone from tzdata) is left out with a WARNING.
     with schedules as (
+        -- (a schedule with H is one per integration: it resolves with the integration's identity)
         select o.cron_schedule, o.interval_minutes, o.timezone,
+            case when o.cron_schedule ~* '(^|[\s,])H' then syncsched._integration_seed(o.org_id, o.integration_id) end
+                as seed,
             array_agg(o.id) as ids
         from syncsched.organization_integrations as o
         where o.is_enabled and (o.cron_schedule is not null or o.interval_minutes is not null)
-        group by o.cron_schedule, o.interval_minutes, o.timezone
+        group by 1, 2, 3, 4
     ),
     firing as (
         select s.ids
         from schedules as s
         where syncsched._schedule_next_or_null(s.cron_schedule, s.interval_minutes, s.timezone,
-            date_trunc('minute', p_at) - interval '1 second') = date_trunc('minute', p_at)
+            date_trunc('minute', p_at) - interval '1 second', s.seed) = date_trunc('minute', p_at)
     )
     select o.org_id, o.integration_id, o.integration_type, date_trunc('minute', p_at)
     from firing as f
@@ -3495,6 +3888,10 @@ begin
     if coalesce(p_retryable, false) then
         -- what a retry would help with is what says something about the endpoint
         perform syncsched._health_from_runs(array[v_run.integration_type], false, v_run.error);
+    end if;
+    perform syncsched._runs_moved(case when v_run.status = 'failed' then 'failed' else 'retrying' end, 1);
+    if p_http_status = 429 then
+        perform syncsched._rate_limited(v_run.integration_type, p_retry_after, p_run_id);
     end if;
     if v_run.status = 'failed' then
         perform syncsched._runs_failed(array[p_run_id], p_http_status);
@@ -3599,7 +3996,8 @@ begin
     if v_cron is null and v_minutes is null then
         return;
     end if;
-    v_spec := case when v_cron is not null then syncsched._cron_parse(v_cron) end;
+    v_spec := case when v_cron is not null
+        then syncsched._cron_parse(v_cron, syncsched._integration_seed(p_org_id, p_integration_id)) end;
     v_previous := syncsched._tz_offset(p_after, v_zone);
     for v_i in 1 .. p_count loop
         v_at := syncsched._schedule_next(v_spec, v_minutes, v_zone, v_at);
@@ -3644,12 +4042,12 @@ ALTER FUNCTION syncsched.next_health_check_at() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.next_health_check_at() IS 'When the next health check is due (null: none in active mode); workers sleep until then.';
 
-CREATE FUNCTION syncsched.next_runs(p_expr text, p_tz text DEFAULT 'UTC'::text, p_count integer DEFAULT 5, p_after timestamp with time zone DEFAULT now()) RETURNS SETOF timestamp with time zone
+CREATE FUNCTION syncsched.next_runs(p_expr text, p_tz text DEFAULT 'UTC'::text, p_count integer DEFAULT 5, p_after timestamp with time zone DEFAULT now(), p_seed text DEFAULT NULL::text) RETURNS SETOF timestamp with time zone
     LANGUAGE plpgsql STABLE ROWS 5 PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr);
+    v_spec syncsched.cron_spec := syncsched._cron_parse(p_expr, p_seed);
     v_at timestamptz := p_after;
 begin
     if p_count is null or p_count < 0 or p_count > 10000 then
@@ -3664,9 +4062,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) IS 'The next p_count fire times of p_expr in p_tz after p_after: a preview for DBAs.';
+COMMENT ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) IS 'The next p_count fire times of p_expr (H resolved for p_seed) in p_tz after p_after: a preview for DBAs.';
 
 CREATE FUNCTION syncsched.pause_dispatch(p_integration_type text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
@@ -3746,7 +4144,8 @@ begin
     -- circuit's rule, _circuit_open, is defined by a later file.)
     return query
     select t.integration_type, q.pending, q.running,
-        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false) then q.pending
+        case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false)
+                or d.rate_limited_until > now() then q.pending
             else q.backing_off end,
         p.paused
     from syncsched.integration_types as t
@@ -3774,7 +4173,7 @@ $$;
 
 ALTER FUNCTION syncsched.queue_depth() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.queue_depth() IS 'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused or the circuit is open, else those in a retry backoff); and whether dispatch is paused.';
+COMMENT ON FUNCTION syncsched.queue_depth() IS 'Per integration type (the worker''s gauges): pending and running runs; held, the pending runs no claim hands out now (all of them while dispatch is paused, the circuit is open or the type waits out an answer 429, else those in a retry backoff); and whether dispatch is paused.';
 
 CREATE FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3846,7 +4245,7 @@ declare
 begin
     select * into v_prev from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
     if not found or p_ok is null then
-        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'no_data_found';
+        raise exception 'syncsched: record_health_check needs a known type and p_ok' using errcode = 'invalid_parameter_value';
     end if;
     select t.health_check_interval into v_interval
     from syncsched.integration_types as t
@@ -4199,6 +4598,9 @@ begin
     due as (
         select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+            case when t.spread is not null
+                then syncsched._spread_offset(syncsched._integration_seed(o.org_id, o.integration_id), t.spread)
+            end as spread_offset,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -4208,6 +4610,7 @@ begin
             ) as held
         from batch as b
         join syncsched.organization_integrations as o on o.id = b.id
+        join syncsched.integration_types as t on t.integration_type = o.integration_type
     ),
     -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
     -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
@@ -4216,7 +4619,8 @@ begin
         select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
             array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
             array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
-            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds
+            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
+            array_agg(d.spread_offset) as spread_offsets
         from due as d
         group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
@@ -4227,8 +4631,9 @@ begin
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
         cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
-            s.max_attempts, s.helds)
-            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held)
+            s.max_attempts, s.helds, s.spread_offsets)
+            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
+                spread_offset)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -4240,7 +4645,10 @@ begin
             -- a period run later than the tick after it is a catch-up (late by design)
             case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
                 then 'catch_up' else 'schedule' end,
-            coalesce(x.max_attempts, v_default_attempts), x.payload, now(), now(), p_now - p.period
+            -- a type's spread: each integration's run waits until its own offset after the period
+            -- (the wait left at p_now, on the workers' clock)
+            coalesce(x.max_attempts, v_default_attempts), x.payload,
+            now() + greatest(p.period + x.spread_offset - p_now, interval '0'), now(), p_now - p.period
         from decided as x
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
@@ -4346,7 +4754,7 @@ ALTER FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_li
 
 COMMENT ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) IS 'One batch of the tick: turn due schedules into pending runs (at most one per period: UNIQUE idempotency key), apply misfire policies and the overlap rule, advance next_run_at, NOTIFY syncsched_runs, record the batch in scheduler_ticks. Returns the counts. A few set-based statements per batch, each distinct schedule evaluated once; a schedule that cannot be evaluated is skipped with a warning and an invalid_schedule alert. Nothing is created while scheduler_paused is true; the due rows of types whose scheduling is paused stay due, untouched.';
 
-CREATE FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) RETURNS text
+CREATE FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text DEFAULT NULL::text) RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -4376,11 +4784,11 @@ begin
         end if;
         return null;
     end if;
-    v_problem := syncsched.cron_validate(p_cron_schedule);
+    v_problem := syncsched.cron_validate(p_cron_schedule, p_seed);
     if v_problem is not null then
         return format('has an invalid cron schedule "%s": %s', left(p_cron_schedule, 100), v_problem);
     end if;
-    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule), v_min_minutes);
+    v_gap := syncsched._cron_min_gap(syncsched._cron_parse(p_cron_schedule, coalesce(p_seed, '')), v_min_minutes);
     if v_gap < v_min_minutes then
         return format('cron schedule "%s" fires %s minute(s) apart, more often than min_schedule_interval (%s minutes)',
             left(p_cron_schedule, 100), v_gap, v_min_minutes);
@@ -4389,9 +4797,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) IS 'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it).';
+COMMENT ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) IS 'NULL when a schedule is acceptable, else what is wrong with it (the schedule trigger raises it); H resolved for p_seed.';
 
 CREATE FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4716,6 +5124,7 @@ CREATE TABLE syncsched.scheduler_alerts (
     delivery_not_before timestamp with time zone,
     delivery_error text,
     is_condition boolean DEFAULT false NOT NULL,
+    is_open boolean GENERATED ALWAYS AS ((is_condition AND (resolved_at IS NULL))) STORED,
     acknowledged_at timestamp with time zone,
     acknowledged_by text,
     CONSTRAINT scheduler_alerts_delivery_known CHECK ((delivery = ANY (ARRAY['none'::text, 'pending'::text, 'sent'::text, 'suppressed'::text, 'failed'::text])))
@@ -4757,6 +5166,8 @@ COMMENT ON COLUMN syncsched.scheduler_alerts.delivery_error IS 'Why the last web
 
 COMMENT ON COLUMN syncsched.scheduler_alerts.is_condition IS 'A condition (open until resolved_at) rather than an event, as alert_kinds said when it was raised.';
 
+COMMENT ON COLUMN syncsched.scheduler_alerts.is_open IS 'An open alert: a condition not resolved yet (generated: the one place this rule is written).';
+
 COMMENT ON COLUMN syncsched.scheduler_alerts.acknowledged_at IS 'When someone acknowledged the alert (it stays open until its cause clears).';
 
 COMMENT ON COLUMN syncsched.scheduler_alerts.acknowledged_by IS 'Who acknowledged it: the console token''s role and label, or the database role.';
@@ -4788,10 +5199,11 @@ CREATE VIEW syncsched.alerts_open WITH (security_invoker='true') AS
             a.delivery_not_before,
             a.delivery_error,
             a.is_condition,
+            a.is_open,
             a.acknowledged_at,
             a.acknowledged_by
            FROM syncsched.scheduler_alerts a
-          WHERE (a.is_condition AND (a.resolved_at IS NULL))
+          WHERE a.is_open
           ORDER BY a.alert_key, a.at DESC, a.alert_id DESC) c
 UNION ALL
  SELECT e.alert_id,
@@ -4818,6 +5230,7 @@ UNION ALL
             a.delivery_not_before,
             a.delivery_error,
             a.is_condition,
+            a.is_open,
             a.acknowledged_at,
             a.acknowledged_by
            FROM syncsched.scheduler_alerts a
@@ -4832,18 +5245,19 @@ CREATE TABLE syncsched.audit_log (
     audit_id bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
     actor text DEFAULT SESSION_USER NOT NULL,
+    on_behalf_of text,
     action text NOT NULL,
     org_id text,
     integration_id text,
     integration_type text,
     run_id bigint,
     detail jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT audit_log_action_known CHECK ((action = ANY (ARRAY['run_now'::text, 'retry_run'::text, 'cancel_run'::text, 'pause_scheduling'::text, 'resume_scheduling'::text, 'pause_dispatch'::text, 'resume_dispatch'::text, 'check_endpoint_now'::text, 'endpoint_changed'::text, 'delete_integration'::text])))
+    CONSTRAINT audit_log_action_known CHECK ((action = ANY (ARRAY['run_now'::text, 'retry_run'::text, 'cancel_run'::text, 'pause_scheduling'::text, 'resume_scheduling'::text, 'pause_dispatch'::text, 'resume_dispatch'::text, 'check_endpoint_now'::text, 'endpoint_changed'::text, 'delete_integration'::text, 'integration_created'::text, 'integration_changed'::text, 'integration_deleted'::text, 'setting_changed'::text])))
 );
 
 ALTER TABLE syncsched.audit_log OWNER TO syncsched_owner;
 
-COMMENT ON TABLE syncsched.audit_log IS 'What operators did through the API (run now, retry, cancel, pause and resume, endpoint checks, deletes): written by the owner''s functions only, never pruned.';
+COMMENT ON TABLE syncsched.audit_log IS 'What operators did: the API''s actions (run now, retry, cancel, pause and resume, endpoint checks, deletes) and every change of an integration or a setting, whatever wrote it; written by the owner''s functions and triggers only, never pruned.';
 
 COMMENT ON COLUMN syncsched.audit_log.audit_id IS 'Order of the entries.';
 
@@ -4851,7 +5265,9 @@ COMMENT ON COLUMN syncsched.audit_log.at IS 'When it was done (the transaction''
 
 COMMENT ON COLUMN syncsched.audit_log.actor IS 'The login role that did it (session_user: the caller, not the owner the function runs as).';
 
-COMMENT ON COLUMN syncsched.audit_log.action IS 'The API function (endpoint_changed: an UPDATE of a type''s endpoint_url or health_url reset its health).';
+COMMENT ON COLUMN syncsched.audit_log.on_behalf_of IS 'Who the login acted for, as it said (the console names the user of its token in syncsched.actor); any session may say so, so trust it as far as the login.';
+
+COMMENT ON COLUMN syncsched.audit_log.action IS 'The API function, or what a write did whatever its path: integration_created / _changed / _deleted, setting_changed (endpoint_changed: an UPDATE of a type''s endpoint_url or health_url reset its health).';
 
 COMMENT ON COLUMN syncsched.audit_log.org_id IS 'The organization acted on, if any.';
 
@@ -4879,7 +5295,8 @@ CREATE TABLE syncsched.dispatch_state (
     last_org_id text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     scheduling_paused boolean DEFAULT false NOT NULL,
-    dispatch_paused boolean DEFAULT false NOT NULL
+    dispatch_paused boolean DEFAULT false NOT NULL,
+    rate_limited_until timestamp with time zone
 );
 
 ALTER TABLE syncsched.dispatch_state OWNER TO syncsched_owner;
@@ -4895,6 +5312,8 @@ COMMENT ON COLUMN syncsched.dispatch_state.updated_at IS 'When a claim last move
 COMMENT ON COLUMN syncsched.dispatch_state.scheduling_paused IS 'The tick creates no runs for this type (pause_scheduling(type)); its periods follow the misfire policy when resumed.';
 
 COMMENT ON COLUMN syncsched.dispatch_state.dispatch_paused IS 'Claims hand out no run of this type (pause_dispatch(type)); its pending runs wait, spending no attempt.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.rate_limited_until IS 'After an answer 429: no run of the type is handed out before this time (its Retry-After, else rate_limited_backoff).';
 
 CREATE TABLE syncsched.endpoint_health (
     integration_type text NOT NULL,
@@ -4955,6 +5374,10 @@ CREATE TABLE syncsched.integration_types (
     description text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    spread interval,
+    rate_limit integer,
+    rate_window interval DEFAULT '00:01:00'::interval NOT NULL,
+    rate_limited_backoff interval DEFAULT '00:01:00'::interval NOT NULL,
     CONSTRAINT integration_types_auth_secret_env_name CHECK (((auth_secret_env IS NULL) OR (auth_secret_env ~ '^[A-Z_][A-Z0-9_]*$'::text))),
     CONSTRAINT integration_types_connect_timeout_positive CHECK (((connect_timeout_ms >= 1) AND (connect_timeout_ms <= 600000))),
     CONSTRAINT integration_types_endpoint_url_http CHECK ((endpoint_url ~* '^https?://[^/?#]+'::text)),
@@ -4963,6 +5386,10 @@ CREATE TABLE syncsched.integration_types (
     CONSTRAINT integration_types_health_url_http CHECK (((health_url IS NULL) OR (health_url ~* '^https?://[^/?#]+'::text))),
     CONSTRAINT integration_types_max_concurrency_positive CHECK (((max_concurrency >= 1) AND (max_concurrency <= 10000))),
     CONSTRAINT integration_types_name_format CHECK ((integration_type ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT integration_types_rate_limit_positive CHECK ((rate_limit >= 1)),
+    CONSTRAINT integration_types_rate_limited_backoff_range CHECK (((rate_limited_backoff >= '00:00:01'::interval) AND (rate_limited_backoff <= '1 day'::interval))),
+    CONSTRAINT integration_types_rate_window_range CHECK (((rate_window >= '00:00:01'::interval) AND (rate_window <= '1 day'::interval))),
+    CONSTRAINT integration_types_spread_range CHECK (((spread > '00:00:00'::interval) AND (spread <= '1 day'::interval))),
     CONSTRAINT integration_types_timeout_positive CHECK (((timeout_ms >= 1) AND (timeout_ms <= 3600000)))
 );
 
@@ -4994,6 +5421,14 @@ COMMENT ON COLUMN syncsched.integration_types.created_at IS 'When the type was a
 
 COMMENT ON COLUMN syncsched.integration_types.updated_at IS 'Set when the row is created; whoever changes the row may set it (nothing does automatically).';
 
+COMMENT ON COLUMN syncsched.integration_types.spread IS 'Runs of this type start up to this long after their period, each integration at its own offset (a hash of its identity): the type''s API sees the tenants of one schedule spread over the window instead of all at once. NULL: no spread.';
+
+COMMENT ON COLUMN syncsched.integration_types.rate_limit IS 'At most this many requests to the type''s endpoints (runs, health checks, warm-ups) in any rate_window, across every worker; NULL: no budget.';
+
+COMMENT ON COLUMN syncsched.integration_types.rate_window IS 'The sliding window rate_limit counts requests in.';
+
+COMMENT ON COLUMN syncsched.integration_types.rate_limited_backoff IS 'How long the whole type waits after an answer 429 without a Retry-After header.';
+
 COMMENT ON CONSTRAINT integration_types_auth_secret_env_name ON syncsched.integration_types IS 'The secret''s variable has an environment-variable name (the secret itself is never stored).';
 
 COMMENT ON CONSTRAINT integration_types_connect_timeout_positive ON syncsched.integration_types IS 'Connecting may take 1 ms to 10 minutes.';
@@ -5009,6 +5444,14 @@ COMMENT ON CONSTRAINT integration_types_health_url_http ON syncsched.integration
 COMMENT ON CONSTRAINT integration_types_max_concurrency_positive ON syncsched.integration_types IS '1 to 10,000 runs of a type in flight.';
 
 COMMENT ON CONSTRAINT integration_types_name_format ON syncsched.integration_types IS 'Type names are lower-case identifiers (they appear in URLs, metrics and lock keys).';
+
+COMMENT ON CONSTRAINT integration_types_rate_limit_positive ON syncsched.integration_types IS 'A budget allows at least one request.';
+
+COMMENT ON CONSTRAINT integration_types_rate_limited_backoff_range ON syncsched.integration_types IS 'The wait after a 429 without Retry-After is one second to one day.';
+
+COMMENT ON CONSTRAINT integration_types_rate_window_range ON syncsched.integration_types IS 'A budget''s window is one second to one day.';
+
+COMMENT ON CONSTRAINT integration_types_spread_range ON syncsched.integration_types IS 'A spread is positive and at most a day.';
 
 COMMENT ON CONSTRAINT integration_types_timeout_positive ON syncsched.integration_types IS 'A call may take 1 ms to 1 hour.';
 
@@ -5072,7 +5515,15 @@ CREATE VIEW syncsched.endpoint_overview AS
         CASE
             WHEN q.dispatch_paused THEN 'dispatch'::text
             ELSE NULL::text
-        END), ''::text) AS paused
+        END), ''::text) AS paused,
+    t.spread,
+    t.rate_limit,
+    t.rate_window,
+    (t.rate_limit - syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)) AS requests_in_window,
+        CASE
+            WHEN (d.rate_limited_until > now()) THEN d.rate_limited_until
+            ELSE NULL::timestamp with time zone
+        END AS rate_limited_until
    FROM ((((syncsched.integration_types t
      LEFT JOIN syncsched.endpoint_health h ON ((t.integration_type = h.integration_type)))
      LEFT JOIN syncsched.dispatch_state d ON ((t.integration_type = d.integration_type)))
@@ -5083,7 +5534,7 @@ CREATE VIEW syncsched.endpoint_overview AS
 
 ALTER TABLE syncsched.endpoint_overview OWNER TO syncsched_owner;
 
-COMMENT ON VIEW syncsched.endpoint_overview IS 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, retry backoff), its max_concurrency, and what is paused for it.';
+COMMENT ON VIEW syncsched.endpoint_overview IS 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, rate limited, retry backoff), its max_concurrency, what is paused for it, its spread, its request budget and how much of it the current window used, and until when an answer 429 holds it.';
 
 ALTER TABLE syncsched.organization_integrations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.organization_integrations_id_seq
@@ -5264,6 +5715,25 @@ ALTER TABLE syncsched.recent_runs OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.recent_runs IS 'Runs of the last 24 hours and every run still pending or running, each with its ended attempts (attempts: attempt, outcome, worker, times, HTTP status, error).';
 
+CREATE TABLE syncsched.request_ledger (
+    integration_type text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    requests integer NOT NULL,
+    CONSTRAINT request_ledger_requests_positive CHECK ((requests > 0))
+);
+
+ALTER TABLE syncsched.request_ledger OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.request_ledger IS 'Requests handed out per type (claims, health checks, warm-ups), for the rate_limit budgets: one row per claim of a budgeted type, pruned past its window. Written by the owner''s functions only.';
+
+COMMENT ON COLUMN syncsched.request_ledger.integration_type IS 'The type whose budget the requests count against.';
+
+COMMENT ON COLUMN syncsched.request_ledger.at IS 'When they were handed out (now() of the claim).';
+
+COMMENT ON COLUMN syncsched.request_ledger.requests IS 'How many.';
+
+COMMENT ON CONSTRAINT request_ledger_requests_positive ON syncsched.request_ledger IS 'A row counts at least one request.';
+
 CREATE VIEW syncsched.run_attempts AS
  SELECT a.run_id,
     r.org_id,
@@ -5359,12 +5829,22 @@ CREATE VIEW syncsched.schedule_overview AS
             WHEN (waiting.run_id IS NULL) THEN NULL::text
             WHEN (pauses.dispatch OR dispatch.dispatch_paused) THEN 'dispatch paused'::text
             WHEN syncsched._circuit_open(health.mode, health.status) THEN (('circuit open: '::text || o.integration_type) || ' endpoint unhealthy'::text)
-            WHEN (waiting.not_before > now()) THEN ('retry backoff until '::text || to_char((waiting.not_before AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
+            WHEN (dispatch.rate_limited_until > now()) THEN ('rate limited (429) until '::text || to_char((dispatch.rate_limited_until AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
+            WHEN (waiting.not_before > now()) THEN ((
+            CASE
+                WHEN (waiting.attempt > 0) THEN 'retry backoff'::text
+                ELSE 'spread'::text
+            END || ' until '::text) || to_char((waiting.not_before AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
+            WHEN (syncsched._budget_left(o.integration_type, types.rate_limit, types.rate_window) <= 0) THEN format('rate budget spent (%s per %s)'::text, types.rate_limit, types.rate_window)
             WHEN (( SELECT count(*) AS count
                FROM syncsched.sync_run_log r
               WHERE ((r.status = 'running'::syncsched.run_status) AND (r.integration_type = o.integration_type))) >= types.max_concurrency) THEN 'type at max_concurrency'::text
             ELSE NULL::text
-        END AS held_reason
+        END AS held_reason,
+        CASE
+            WHEN (o.cron_schedule ~* '(^|[\s,])H'::text) THEN syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
+            ELSE COALESCE(o.cron_schedule, (('every '::text || o.interval_minutes) || ' minutes'::text))
+        END AS resolved_schedule
    FROM ((((((((((syncsched.organization_integrations o
      JOIN syncsched.integration_types types ON ((o.integration_type = types.integration_type)))
      LEFT JOIN syncsched.schedule_state state ON ((o.id = state.id)))
@@ -5375,7 +5855,8 @@ CREATE VIEW syncsched.schedule_overview AS
            FROM syncsched.settings s
           WHERE (s.key = ANY (ARRAY['scheduler_paused'::text, 'dispatch_paused'::text]))) pauses)
      LEFT JOIN LATERAL ( SELECT r.run_id,
-            r.not_before
+            r.not_before,
+            r.attempt
            FROM syncsched.sync_run_log r
           WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = 'pending'::syncsched.run_status))
           ORDER BY r.not_before, r.run_id
@@ -5406,7 +5887,7 @@ CREATE VIEW syncsched.schedule_overview AS
 
 ALTER TABLE syncsched.schedule_overview OWNER TO syncsched_owner;
 
-COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, retry backoff, type at max_concurrency; null when it waits for nothing).';
+COMMENT ON VIEW syncsched.schedule_overview IS 'Each integration: schedule, zone, next run (or why the tick stopped evaluating it), last run and its status, last success, consecutive failures, average duration of the last 20 runs, the health of its type''s endpoint, what is paused for it (scheduling, dispatch), and why its pending run waits (held_reason: dispatch paused, circuit open, rate limited by a 429, waiting out a retry backoff or its spread offset, rate budget spent, type at max_concurrency; null when it waits for nothing), and the schedule H resolves to for it (resolved_schedule).';
 
 ALTER TABLE syncsched.scheduler_alerts ALTER COLUMN alert_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.scheduler_alerts_alert_id_seq
@@ -5633,6 +6114,10 @@ CREATE INDEX organization_integrations_type_idx ON syncsched.organization_integr
 
 COMMENT ON INDEX syncsched.organization_integrations_type_idx IS 'The integrations of a type (health checks of types in use, the foreign key from integration_types).';
 
+CREATE INDEX request_ledger_type_at_idx ON syncsched.request_ledger USING btree (integration_type, at);
+
+COMMENT ON INDEX syncsched.request_ledger_type_at_idx IS 'A type''s requests in its window, read and pruned at every claim of the type.';
+
 CREATE INDEX schedule_state_next_run_at_idx ON syncsched.schedule_state USING btree (next_run_at) WHERE (next_run_at IS NOT NULL);
 
 COMMENT ON INDEX syncsched.schedule_state_next_run_at_idx IS 'The tick reads due rows through this index: its cost grows with the number due, not the number configured.';
@@ -5657,7 +6142,7 @@ CREATE INDEX scheduler_alerts_key_at_idx ON syncsched.scheduler_alerts USING btr
 
 COMMENT ON INDEX syncsched.scheduler_alerts_key_at_idx IS 'The alerts of one key, newest first (webhook repeat rule).';
 
-CREATE INDEX scheduler_alerts_open_idx ON syncsched.scheduler_alerts USING btree (alert_key, at DESC, alert_id DESC) WHERE (is_condition AND (resolved_at IS NULL));
+CREATE INDEX scheduler_alerts_open_idx ON syncsched.scheduler_alerts USING btree (alert_key, at DESC, alert_id DESC) WHERE is_open;
 
 COMMENT ON INDEX syncsched.scheduler_alerts_open_idx IS 'Open conditions: alerts_open, resolving, and "is it already open" read this small index, however long the history.';
 
@@ -5697,6 +6182,18 @@ CREATE TRIGGER integration_types_health AFTER INSERT ON syncsched.integration_ty
 
 COMMENT ON TRIGGER integration_types_health ON syncsched.integration_types IS 'Each new type gets its endpoint_health and dispatch_state rows.';
 
+CREATE TRIGGER organization_integrations_audit_delete AFTER DELETE ON syncsched.organization_integrations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_integrations_deleted();
+
+COMMENT ON TRIGGER organization_integrations_audit_delete ON syncsched.organization_integrations IS 'Integrations deleted, in audit_log.';
+
+CREATE TRIGGER organization_integrations_audit_insert AFTER INSERT ON syncsched.organization_integrations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_integrations_created();
+
+COMMENT ON TRIGGER organization_integrations_audit_insert ON syncsched.organization_integrations IS 'Integrations created, in audit_log.';
+
+CREATE TRIGGER organization_integrations_audit_update AFTER UPDATE ON syncsched.organization_integrations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_integrations_changed();
+
+COMMENT ON TRIGGER organization_integrations_audit_update ON syncsched.organization_integrations IS 'Integrations changed (the fields that changed), in audit_log.';
+
 CREATE TRIGGER organization_integrations_derive AFTER INSERT ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._derive_schedule_state();
 
 COMMENT ON TRIGGER organization_integrations_derive ON syncsched.organization_integrations IS 'A new integration gets its schedule_state.';
@@ -5709,13 +6206,17 @@ CREATE TRIGGER organization_integrations_keep_history BEFORE DELETE ON syncsched
 
 COMMENT ON TRIGGER organization_integrations_keep_history ON syncsched.organization_integrations IS 'An integration with runs is not deleted by a plain DELETE: its history would go with it.';
 
-CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness))) EXECUTE FUNCTION syncsched._derive_schedule_state();
+CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness) OR (new.org_id IS DISTINCT FROM old.org_id) OR (new.integration_id IS DISTINCT FROM old.integration_id))) EXECUTE FUNCTION syncsched._derive_schedule_state();
 
-COMMENT ON TRIGGER organization_integrations_rederive ON syncsched.organization_integrations IS 'A changed schedule (expression, interval, zone, enabled, max_staleness) is derived anew, from now.';
+COMMENT ON TRIGGER organization_integrations_rederive ON syncsched.organization_integrations IS 'A changed schedule (expression, interval, zone, enabled, max_staleness, or the identity H is resolved with) is derived anew, from now.';
 
 CREATE TRIGGER organization_integrations_schedule BEFORE INSERT OR UPDATE ON syncsched.organization_integrations FOR EACH ROW EXECUTE FUNCTION syncsched._integration_before_write();
 
 COMMENT ON TRIGGER organization_integrations_schedule ON syncsched.organization_integrations IS 'Validates the schedule of every row written.';
+
+CREATE TRIGGER settings_audit AFTER UPDATE ON syncsched.settings REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_setting_writes();
+
+COMMENT ON TRIGGER settings_audit ON syncsched.settings IS 'Settings changed, in audit_log.';
 
 CREATE TRIGGER settings_check BEFORE INSERT OR UPDATE ON syncsched.settings FOR EACH ROW EXECUTE FUNCTION syncsched._settings_before_write();
 
@@ -5735,6 +6236,11 @@ ALTER TABLE ONLY syncsched.organization_integrations
     ADD CONSTRAINT organization_integrations_type_fkey FOREIGN KEY (integration_type) REFERENCES syncsched.integration_types(integration_type) ON UPDATE CASCADE;
 
 COMMENT ON CONSTRAINT organization_integrations_type_fkey ON syncsched.organization_integrations IS 'The type must exist; renaming a type renames it here.';
+
+ALTER TABLE ONLY syncsched.request_ledger
+    ADD CONSTRAINT request_ledger_type_fkey FOREIGN KEY (integration_type) REFERENCES syncsched.integration_types(integration_type) ON UPDATE CASCADE ON DELETE CASCADE;
+
+COMMENT ON CONSTRAINT request_ledger_type_fkey ON syncsched.request_ledger IS 'Requests of a known type; they go with it.';
 
 ALTER TABLE ONLY syncsched.schedule_state
     ADD CONSTRAINT schedule_state_integration_fkey FOREIGN KEY (id) REFERENCES syncsched.organization_integrations(id) ON UPDATE CASCADE ON DELETE CASCADE;
@@ -5829,6 +6335,19 @@ GRANT ALL ON FUNCTION syncsched._attempts_left(p_attempt integer, p_max_attempts
 
 REVOKE ALL ON FUNCTION syncsched._audit(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_run_id bigint, p_detail jsonb) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._audit_integrations_changed() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._audit_integrations_created() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._audit_integrations_deleted() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._audit_on_behalf_of() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._audit_on_behalf_of() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._audit_on_behalf_of() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._audit_on_behalf_of() TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._audit_setting_writes() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION syncsched._bit_low(p_mask bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_tenant;
@@ -5838,6 +6357,11 @@ REVOKE ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) FROM P
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._check_name(p_value text, p_name text) TO syncsched_admin;
@@ -5859,6 +6383,11 @@ REVOKE ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_in
 GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._config_problem(p_row syncsched.organization_integrations) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_after(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_bits_text(p_mask bigint, p_low integer, p_high integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_bits_text(p_mask bigint, p_low integer, p_high integer) TO syncsched_admin;
@@ -5885,10 +6414,10 @@ GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syn
 GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_field(p_text text, p_field integer) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._cron_fields(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_fields(p_expr text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_fire(p_wall timestamp without time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_fire(p_wall timestamp without time zone, p_tz text) TO syncsched_admin;
@@ -5904,6 +6433,11 @@ REVOKE ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz 
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_min_gap(p_spec syncsched.cron_spec, p_enough integer) TO syncsched_admin;
@@ -5945,15 +6479,20 @@ GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_wha
 GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_number(p_text text, p_field integer, p_what text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._cron_parse(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_parse(p_expr text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_plain_value(p_text text, p_field integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_resolve_field(p_field text, p_position integer, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_spec_text(p_spec syncsched.cron_spec) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_spec_text(p_spec syncsched.cron_spec) TO syncsched_admin;
@@ -6001,6 +6540,11 @@ GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id 
 GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) TO syncsched_reader;
 
+REVOKE ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._integration_seed(p_org_id text, p_integration_id text) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._integration_type_after_endpoint_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._integration_type_after_insert() FROM PUBLIC;
@@ -6019,6 +6563,11 @@ REVOKE ALL ON FUNCTION syncsched._label(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._lock_type_claims(p_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_admin;
@@ -6044,6 +6593,8 @@ GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_b
 
 REVOKE ALL ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_tenant;
@@ -6060,15 +6611,20 @@ REVOKE ALL ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp w
 
 REVOKE ALL ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._schedule_next_or_null(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) FROM PUBLIC;
 
@@ -6084,12 +6640,27 @@ GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p
 
 REVOKE ALL ON FUNCTION syncsched._settings_before_write() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._stale_deadline(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_max_staleness interval, p_since timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._stale_write(p_action text, p_run_ids bigint[], p_worker_id text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) TO syncsched_admin;
@@ -6186,30 +6757,35 @@ GRANT ALL ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_
 REVOKE ALL ON FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.create_web_token(p_role text, p_org_id text, p_label text) TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_matches(p_expr text, p_at timestamp with time zone, p_tz text, p_seed text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_next(p_expr text, p_after timestamp with time zone, p_tz text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched.cron_next_spec(p_spec syncsched.cron_spec, p_after timestamp with time zone, p_tz text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched.cron_parse(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_parse(p_expr text, p_seed text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched.cron_validate(p_expr text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.cron_validate(p_expr text, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.delete_integration(p_org_id text, p_integration_id text, p_delete_history boolean) TO syncsched_admin;
@@ -6250,10 +6826,10 @@ REVOKE ALL ON FUNCTION syncsched.next_health_check_at() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.next_runs(p_expr text, p_tz text, p_count integer, p_after timestamp with time zone, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.pause_dispatch(p_integration_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.pause_dispatch(p_integration_type text) TO syncsched_admin;
@@ -6314,8 +6890,8 @@ GRANT ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_
 REVOKE ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zone, p_limit integer) TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean) TO syncsched_admin;
+REVOKE ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) TO syncsched_admin;
@@ -6398,6 +6974,9 @@ GRANT SELECT ON TABLE syncsched.sync_run_log TO syncsched_tenant;
 GRANT SELECT ON TABLE syncsched.sync_run_log TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.recent_runs TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.request_ledger TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.request_ledger TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.run_attempts TO syncsched_reader;
 

@@ -311,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_status.set_defaults(func=_cmd_status)
 
     p_demo = commands.add_parser(
-        "demo", help="the whole system live: embedded PostgreSQL, the pg_cron tick, simulated endpoints, a worker"
+        "demo",
+        help="the whole system live: embedded PostgreSQL, the pg_cron tick, simulated endpoints, a worker, the console",
     )
     p_demo.add_argument("--duration", help="stop after this long (e.g. 100, 90s, 5m; default: until Ctrl-C)")
     p_demo.add_argument("--orgs", type=int, default=50, help="demo organizations (default 50)")

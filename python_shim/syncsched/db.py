@@ -257,8 +257,17 @@ def _yoyo_backend(dsn: str) -> Any:
     """yoyo's psycopg 3 backend, connected with our DSN (libpq string or URL) as it is."""
 
     class Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
+        # yoyo probes by failing: CREATE TABLE of an existing lock table, DROP TABLE of a rolled-back one.
+        # Each failure is an ERROR in the server's log at every migrate; PostgreSQL needs neither probe.
+        create_lock_table_sql = PostgresqlPsycopgBackend.create_lock_table_sql.replace(
+            "CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1
+        )
+
         def connect(self, dburi: Any) -> Connection:
             return connect(dsn, application_name="syncsched migrate")
+
+        def _check_transactional_ddl(self) -> bool:
+            return True  # PostgreSQL's DDL is transactional
 
     backend = Backend(parse_uri("postgresql+psycopg://syncsched/"), "_yoyo_migration")
     backend.init_database()

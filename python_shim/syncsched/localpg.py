@@ -1,22 +1,27 @@
 """An embedded PostgreSQL cluster with pg_cron: throwaway (tests) or persistent (`.syncsched/`).
 
-PostgreSQL refuses to run as root, so as root every server binary runs as the
-`postgres` user (runuser) and the cluster's folder belongs to that user.
+PostgreSQL refuses to run as root, so as root every server binary runs as the `postgres` user
+(runuser) and the data folder belongs to that user. When that user cannot reach the folder asked
+for (a clone under /root), the server's files go to a folder of its own under its home directory,
+named after the folder asked for, and the folder asked for records where (cluster.json).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +34,7 @@ SUPERUSER = "postgres"
 SERVER_USER_WHEN_ROOT = "postgres"
 REQUIRED_LIBRARIES = ("pg_cron",)
 DEBIAN_PACKAGES = "postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check"
+STATE_FILE = "cluster.json"
 
 
 def find_bindir() -> Path:
@@ -76,13 +82,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
             return False
     return True
+
+
+def _to_stderr(message: str) -> None:
+    print(f"syncsched: {message}", file=sys.stderr, flush=True)
+
+
+def _make_dirs(path: Path, mode: int) -> list[Path]:
+    """Create `path` and its missing parents with `mode`; returns the folders created, outermost first."""
+    missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+    for folder in missing:
+        folder.mkdir(mode=mode)
+        os.chmod(folder, mode)  # whatever the umask
+    return missing
 
 
 def _pid_alive(pid: int) -> bool:
@@ -97,7 +116,8 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass
 class LocalCluster:
-    """One PostgreSQL cluster in `root`: data in root/data, log in root/postgresql.log."""
+    """One PostgreSQL cluster for the folder `root`: data in home/data, log in home/postgresql.log,
+    where home is root unless the server's user cannot reach root (see the module's docstring)."""
 
     root: Path
     dbname: str = DEFAULT_DBNAME
@@ -106,22 +126,58 @@ class LocalCluster:
     extra_settings: dict[str, str] = field(default_factory=dict)
     port: int | None = None
     bindir: Path = field(default_factory=find_bindir)
+    notify: Callable[[str], None] = _to_stderr
+    home: Path = field(init=False)
+    _created: list[Path] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.root = self.root.absolute()
+        self.home = self._locate_home()
 
     @property
     def datadir(self) -> Path:
-        return self.root / "data"
+        return self.home / "data"
 
     @property
     def logfile(self) -> Path:
-        return self.root / "postgresql.log"
+        return self.home / "postgresql.log"
 
     @property
     def statefile(self) -> Path:
-        return self.root / "cluster.json"
+        return self.root / STATE_FILE
+
+    @property
+    def relocated(self) -> bool:
+        return self.home != self.root
 
     @property
     def _run_as(self) -> str | None:
         return SERVER_USER_WHEN_ROOT if os.geteuid() == 0 else None
+
+    # --- where the server's files are ---------------------------------------
+
+    def _locate_home(self) -> Path:
+        """root, or the folder cluster.json names, or (for a new cluster) one the server user reaches."""
+        if self._run_as is None or (self.root / "data" / "PG_VERSION").exists():
+            return self.root
+        recorded = self._read_state().get("home")
+        if isinstance(recorded, str) and (Path(recorded) / "data" / "PG_VERSION").exists():
+            return Path(recorded)
+        nearest = next(p for p in (self.root, *self.root.parents) if p.exists())
+        if self._run(["test", "-x", str(nearest)], check=False).returncode == 0:
+            return self.root
+        return self._home_of_server_user() / "syncsched" / _folder_name(self.root)
+
+    def _home_of_server_user(self) -> Path:
+        assert self._run_as is not None
+        entry = pwd.getpwnam(self._run_as)
+        home = Path(entry.pw_dir)
+        if not home.is_dir() or home.stat().st_uid != entry.pw_uid:
+            raise PrerequisiteError(
+                f"the {self._run_as} user cannot reach {self.root} and has no home folder of its own: "
+                "choose a folder it can reach (for example under /tmp) with --dir"
+            )
+        return home
 
     # --- process helpers ----------------------------------------------------
 
@@ -140,16 +196,14 @@ class LocalCluster:
         return proc
 
     def _pg_ctl(self, action: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self._run([str(self.bindir / "pg_ctl"), action, "-D", str(self.datadir.resolve()), *args], check=check)
+        return self._run([str(self.bindir / "pg_ctl"), action, "-D", str(self.datadir), *args], check=check)
 
-    def _give_to_server_user(self, path: Path) -> None:
+    def _give_to_server_user(self, *paths: Path) -> None:
         if not self._run_as:
             return
         entry = pwd.getpwnam(self._run_as)
-        for dirpath, _dirnames, filenames in os.walk(path):
-            os.chown(dirpath, entry.pw_uid, entry.pw_gid)
-            for name in filenames:
-                os.chown(os.path.join(dirpath, name), entry.pw_uid, entry.pw_gid)
+        for path in paths:
+            os.chown(path, entry.pw_uid, entry.pw_gid)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -157,21 +211,23 @@ class LocalCluster:
         return (self.datadir / "PG_VERSION").exists()
 
     def init(self) -> None:
+        """initdb; what it creates is remembered, so that a failed first start leaves nothing behind."""
         _check_libraries(self.bindir)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.datadir.mkdir(mode=0o700, exist_ok=True)
-        self._give_to_server_user(self.root)
-        if self._run_as:
-            probe = self._run(["test", "-w", str(self.datadir)], check=False)
-            if probe.returncode != 0:
-                raise PrerequisiteError(
-                    f"the {self._run_as} user cannot write {self.datadir.resolve()}: "
-                    "choose a folder it can reach (for example under /tmp) with --dir"
-                )
+        self._created += _make_dirs(self.root, 0o755)
+        if self.relocated:
+            made = _make_dirs(self.home, 0o700)
+            self._created += made
+            self._give_to_server_user(*made)
+        if not self.datadir.exists():
+            self._created += _make_dirs(self.datadir, 0o700)
+        if not self.logfile.exists():
+            self.logfile.touch()  # pg_ctl, running as the server user, appends to it
+            self._created.append(self.logfile)
+        self._give_to_server_user(self.datadir, self.logfile)
         args = [
             str(self.bindir / "initdb"),
             "-D",
-            str(self.datadir.resolve()),
+            str(self.datadir),
             "-U",
             SUPERUSER,
             "--auth=trust",
@@ -183,6 +239,17 @@ class LocalCluster:
         self._run(args)
         with (self.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\ninclude_if_exists = 'syncsched.conf'\n")
+
+    def _remove_created(self) -> None:
+        """Undo a first start that failed: stop what may run, remove what it created."""
+        with contextlib.suppress(SyncschedError, OSError):
+            self.stop(mode="immediate")
+        for path in self._created:  # outermost first: what is inside goes with it
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self._created.clear()
 
     def _write_settings(self, port: int) -> None:
         settings = {
@@ -214,7 +281,10 @@ class LocalCluster:
         return state if isinstance(state, dict) else {}
 
     def _write_state(self) -> None:
-        self.statefile.write_text(json.dumps({"port": self.port, "dbname": self.dbname}) + "\n")
+        state: dict[str, object] = {"port": self.port, "dbname": self.dbname}
+        if self.relocated:
+            state["home"] = str(self.home)  # how `--dir` finds the cluster again
+        self.statefile.write_text(json.dumps(state) + "\n")
 
     def is_running(self) -> bool:
         if not self.initialized():
@@ -231,20 +301,33 @@ class LocalCluster:
 
     def start(self) -> str:
         """Start (initializing when needed) and return the DSN of the scheduler's database."""
-        if not self.initialized():
+        if self.initialized():
+            return self._start()
+        try:
             self.init()
+            if self.relocated:
+                self.notify(
+                    f"the {self._run_as} user, which runs PostgreSQL, cannot reach {self.root}: "
+                    f"the cluster is in {self.home} ({self.statefile} says so)"
+                )
+            return self._start()
+        except BaseException:
+            self._remove_created()
+            raise
+
+    def _start(self) -> str:
         if self.is_running():
             state_port = self._read_state().get("port")
             self.port = int(state_port) if isinstance(state_port, int) else self.port
             return self.dsn()
         state_port = self._read_state().get("port")
-        if self.port is None and isinstance(state_port, int) and _port_is_free(state_port):
+        if self.port is None and isinstance(state_port, int) and port_is_free(state_port):
             self.port = state_port
         for attempt in range(5):
             if self.port is None or attempt > 0:
                 self.port = free_port()
             self._write_settings(self.port)
-            proc = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile.resolve()), check=False)
+            proc = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile), check=False)
             if proc.returncode == 0:
                 break
             if "could not bind" not in self._log_tail():
@@ -253,6 +336,7 @@ class LocalCluster:
             raise SyncschedError(f"PostgreSQL did not start: {self._log_tail()}")
         self._write_state()
         self._prepare_database()
+        self._created.clear()  # a cluster that started is the user's now
         return self.dsn()
 
     def _log_tail(self) -> str:
@@ -286,10 +370,11 @@ class LocalCluster:
 
     def restart(self, mode: str = "fast") -> None:
         """pg_ctl restart, keeping the port (used by fault tests)."""
-        self._pg_ctl("restart", "-m", mode, "-w", "-t", "60", "-l", str(self.logfile.resolve()))
+        self._pg_ctl("restart", "-m", mode, "-w", "-t", "60", "-l", str(self.logfile))
 
     def destroy(self) -> None:
         self.stop(mode="immediate")
+        shutil.rmtree(self.home, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def dsn(self, dbname: str | None = None) -> str:
@@ -298,9 +383,15 @@ class LocalCluster:
         return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname or self.dbname}"
 
 
-def persistent(root: Path = DEFAULT_DIR) -> LocalCluster:
+def persistent(root: Path = DEFAULT_DIR, notify: Callable[[str], None] = _to_stderr) -> LocalCluster:
     """The cluster kept in `.syncsched/` (or `root`) of the working directory."""
-    return LocalCluster(root=root.resolve())
+    return LocalCluster(root=root.resolve(), notify=notify)
+
+
+def _folder_name(root: Path) -> str:
+    """A name of its own for the folder `root`: readable, and the same every time for the same path."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{root.parent.name}-{root.name.lstrip('.')}").strip("-.")
+    return f"{readable or 'cluster'}-{hashlib.sha256(str(root).encode()).hexdigest()[:12]}"
 
 
 @contextlib.contextmanager

@@ -60,7 +60,8 @@ order by 1
 """
 
 SYNCSCHED_TRIGGERS = """
-select t.tgfoid::regprocedure::text as signature, t.tgrelid::regclass::text as relation
+select t.tgfoid::regprocedure::text as signature, t.tgrelid::regclass::text as relation,
+  t.tgoldtable as old_table, t.tgnewtable as new_table
 from pg_trigger t
 join pg_proc p on p.oid = t.tgfoid
 where p.pronamespace = 'syncsched'::regnamespace and not t.tgisinternal
@@ -68,7 +69,7 @@ order by 1
 """
 
 PLPGSQL_CHECK_FUNCTION = """
-select * from plpgsql_check_function_tb(%s::regprocedure, %s::regclass)
+select * from plpgsql_check_function_tb(%s::regprocedure, %s::regclass, oldtable => %s, newtable => %s)
 """
 
 PLPGSQL_CHECK_ROUTINE = "select * from plpgsql_check_function_tb(%s::regprocedure)"
@@ -243,19 +244,27 @@ INSTALL_CRON = "select syncsched.install_cron(%s) as jobs"
 
 UNINSTALL_CRON = "select syncsched.uninstall_cron() as removed"
 
+# The live view counts what happened since the demo started (%(since)s): a reused data folder keeps
+# the history of earlier demos, which `syncsched status` shows.
 DEMO_COUNTS = """
-select (select count(*) from syncsched.organization_integrations where is_enabled)::int as integrations,
-    (select count(distinct org_id) from syncsched.organization_integrations)::int as orgs,
-    (select count(*) from syncsched.scheduler_ticks where started_at >= %(since)s)::int as ticks,
-    (select max(started_at) from syncsched.scheduler_ticks) as last_tick,
-    (select min(finished_at) from syncsched.sync_run_log where status = 'completed' and finished_at >= %(since)s)
-        as first_completed
+select (select count(*) from syncsched.scheduler_ticks where started_at >= %(since)s)::int as ticks,
+    (select max(started_at) from syncsched.scheduler_ticks where started_at >= %(since)s) as last_tick,
+    (select min(finished_at) from syncsched.sync_run_log where status = 'completed' and enqueued_at >= %(since)s)
+        as first_completed,
+    (select count(*) from syncsched.sync_run_attempts as a join syncsched.sync_run_log as r on r.run_id = a.run_id
+        where r.enqueued_at >= %(since)s and a.outcome <> 'completed'
+            and (a.attempt < r.attempt or r.status = 'pending'))::int as retries,
+    (select count(*) from syncsched.sync_run_attempts as a join syncsched.sync_run_log as r on r.run_id = a.run_id
+        where r.enqueued_at >= %(since)s and a.http_status = 429)::int as rate_limited,
+    (select count(*) from syncsched.scheduler_alerts where kind = 'cold_start' and at >= %(since)s)::int
+        as cold_starts,
+    (select count(*) from syncsched.alerts_open where at >= %(since)s)::int as open_alerts
 """
 
 DEMO_RUNS_BY_TYPE = """
 select integration_type, status::text as status, count(*)::int as n
 from syncsched.sync_run_log
-where enqueued_at >= %s or status in ('pending', 'running')
+where enqueued_at >= %s
 group by 1, 2
 """
 
@@ -269,13 +278,35 @@ order by s.next_run_at, s.id
 limit %s
 """
 
-DEMO_FAILURES = """
-select r.run_id, r.org_id || '/' || r.integration_id as integration, r.status::text as status, r.attempt,
-    r.max_attempts, r.not_before, r.error
-from syncsched.sync_run_log as r
-where r.error is not null and r.enqueued_at >= %s
-order by r.run_id desc
-limit %s
+# The faults of the demo, newest first: every attempt that did not complete (from the attempts
+# history: a retry that succeeded does not erase it) with what came after it, and the cold starts.
+DEMO_FAULTS = """
+select f.at, f.fault, f.about, f.attempt, f.max_attempts, f.error, f.next_started_at, f.next_outcome, f.run_status,
+    f.not_before, f.duration_ms
+from (
+    select a.finished_at as at, coalesce('HTTP ' || a.http_status, a.outcome) as fault,
+        r.org_id || '/' || r.integration_id as about, a.attempt, r.max_attempts, a.error,
+        n.started_at as next_started_at, n.outcome as next_outcome, r.status::text as run_status, r.not_before,
+        null::integer as duration_ms
+    from syncsched.sync_run_attempts as a
+    join syncsched.sync_run_log as r on r.run_id = a.run_id
+    left join syncsched.run_attempts as n on n.run_id = a.run_id and n.attempt = a.attempt + 1
+    where r.enqueued_at >= %(since)s and a.outcome <> 'completed'
+    union all
+    select al.at, 'cold start', al.integration_type, null, null, al.detail ->> 'error', null, null, null, null,
+        (al.detail ->> 'duration_ms')::integer
+    from syncsched.scheduler_alerts as al
+    where al.kind = 'cold_start' and al.at >= %(since)s
+) as f
+order by f.at desc
+limit %(limit)s
+"""
+
+# Enabled integrations of demo organizations (org001, org002, ...): those beyond --orgs are disabled.
+DEMO_ORGANIZATIONS = """
+select org_id, integration_id
+from syncsched.organization_integrations
+where is_enabled and org_id ~ '^org[0-9]+$'
 """
 
 DEMO_DRIFT = """
@@ -291,6 +322,7 @@ order by 1
 DEMO_ALERTS = """
 select a.at, a.kind, a.alert_key
 from syncsched.alerts_open as a
+where a.at >= %s
 order by a.at desc
 limit %s
 """

@@ -170,7 +170,7 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
                     for statement in CHOOSE_DUE:
                         db.execute(conn, statement, {"due": due, "base": BASE})
                     ticks, bares = [], []
-                    for _ in range(3 if due else 9):  # an idle tick is milliseconds: more samples
+                    for _ in range(3 if due else 31):  # an idle tick is milliseconds, noise is as large: more samples
                         minute += 1
                         tick, bare = _measure(conn, due, minute)
                         ticks.append(tick)

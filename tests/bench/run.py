@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cron
 import bench_dispatch
+import bench_spread
 import bench_tick
 import bench_web
 
@@ -21,7 +22,13 @@ from syncsched import localpg
 from syncsched.migrate import migrate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = {"cron": bench_cron, "tick": bench_tick, "dispatch": bench_dispatch, "web": bench_web}
+BENCHMARKS = {
+    "cron": bench_cron,
+    "tick": bench_tick,
+    "spread": bench_spread,
+    "dispatch": bench_dispatch,
+    "web": bench_web,
+}
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from syncsched import db
@@ -101,3 +102,31 @@ def test_claims_and_completions_never_scan_the_run_log(conn: db.Connection) -> N
             ([r["run_id"] for r in rows], [r["lease_token"] for r in rows], [200] * len(rows), ["ok"] * len(rows)),
         )
     assert seq_scans() == before, "a claim or a completion scanned the whole run log"
+
+
+def test_claims_completions_and_failures_tell_watchers_on_their_own_channel(
+    conn: db.Connection, syncsched_dsn: str
+) -> None:
+    """A live view (the console) learns that runs moved; the workers' channel stays quiet."""
+    add_runs(conn, 3)
+    with db.connect(syncsched_dsn) as watcher:
+        db.execute(watcher, "listen syncsched_run_events")
+        db.execute(watcher, "listen syncsched_runs")
+        claimed = db.fetch_all(conn, "select run_id, lease_token from syncsched.claim_runs('w', 3)")
+        first, second, third = claimed
+        db.fetch_all(
+            conn,
+            "select * from syncsched.complete_runs(%s, %s, array[200, 200], array['ok', 'ok'], 'w')",
+            ([first["run_id"], second["run_id"]], [first["lease_token"], second["lease_token"]]),
+        )
+        db.fetch_value(
+            conn,
+            "select syncsched.fail_run(%s, %s, 'HTTP 400', 400, false)",
+            (third["run_id"], third["lease_token"]),
+        )
+        heard = [(n.channel, json.loads(n.payload)) for n in watcher.notifies(timeout=1, stop_after=4)]
+    assert heard == [
+        ("syncsched_run_events", {"what": "claimed", "runs": 3}),
+        ("syncsched_run_events", {"what": "completed", "runs": 2}),
+        ("syncsched_run_events", {"what": "failed", "runs": 1}),
+    ]

@@ -278,6 +278,11 @@ def test_every_parallel_safe_function_runs_in_a_parallel_worker(sweep_conn: db.C
         "_health_checked": "syncsched._health_checked('active', 'xledger')",
         "_web_token_hash": "syncsched._web_token_hash(x.e)",
         "_label": "syncsched._label(x.e)",
+        "_cron_hash": "syncsched._cron_hash(x.e, 1, 1)",
+        "_cron_resolve_field": "syncsched._cron_resolve_field('H/15', 1, x.e)",
+        "cron_resolve": "syncsched.cron_resolve('H 2 * * *', x.e)",
+        "_integration_seed": "syncsched._integration_seed(x.e, x.z)",
+        "_spread_offset": "syncsched._spread_offset(x.e, interval '10 minutes')",
     }
     labels = {
         r["proname"]: r["proparallel"]

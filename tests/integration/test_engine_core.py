@@ -419,6 +419,30 @@ def test_a_claim_is_fair_over_the_whole_backlog(conn: db.Connection) -> None:
     assert len(first) == 5 and {"org_id": "small"} in first
 
 
+def test_organizations_whose_runs_all_wait_do_not_starve_a_ready_one(conn: db.Connection) -> None:
+    # 40 organizations in backoff sort before the one with a ready run: a claim window of the first
+    # 2 * room + 10 organizations with pending runs held only waiting ones and came back empty.
+    db.execute(
+        conn,
+        """
+        insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)
+        select 'a' || lpad(g::text, 2, '0'), 'i', 'xledger', 60 from generate_series(1, 40) as g
+        union all select 'z', 'i', 'xledger', 60
+        """,
+    )
+    db.execute(
+        conn,
+        """
+        insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key,
+            trigger, max_attempts, not_before)
+        select org_id, 'i', 'xledger', now(), org_id || '/i/1', 'schedule', 3,
+            case when org_id = 'z' then now() else now() + interval '1 hour' end
+        from syncsched.organization_integrations
+        """,
+    )
+    assert db.fetch_all(conn, "select org_id from syncsched.claim_runs('w', 1)") == [{"org_id": "z"}]
+
+
 # --- one clock ------------------------------------------------------------------------------------
 
 

@@ -17,8 +17,9 @@ from syncsched import db
 BIG = "x" * 1_000_000
 INJECT = "acme'); drop table syncsched.sync_run_log; --"
 BIG_PAYLOAD = json.dumps({"blob": "y" * 70_000})
-# the classes of a clear error: data exception, integrity, limit, in use, raised by syncsched
-CLEAR = ("22", "23", "54", "55", "P0")
+# the classes of a clear error: data exception, integrity, limit, in use, raised by syncsched; and
+# duplicate_object (create_integration of one that exists)
+CLEAR = ("22", "23", "54", "55", "P0", "42710")
 
 CASES: list[tuple[str, tuple[Any, ...]]] = [
     # configuration
@@ -54,6 +55,24 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
         "select syncsched.upsert_integration(%s, %s, %s, %s, p_max_attempts => %s)",
         ("acme", "ledger", "xledger", "0 2 * * *", 0),
     ),
+    ("select syncsched.create_integration(%s, %s, %s)", (None, "ledger", "xledger")),
+    ("select syncsched.create_integration(%s, %s, %s)", (INJECT, "ledger", "xledger")),
+    ("select syncsched.create_integration(%s, %s, %s, %s)", ("acme", "ledger", "nope", "0 2 * * *")),
+    ("select syncsched.create_integration(%s, %s, %s, %s)", ("acme", "ledger", "xledger", BIG)),
+    ("select syncsched.create_integration(%s, %s, %s, p_misfire_policy => %s)", ("acme", "l", "xledger", "often")),
+    ("select syncsched.create_integration(%s, %s, %s, p_payload => %s)", ("acme", "ledger", "xledger", "[1]")),
+    ("select syncsched.create_integration(%s, %s, %s, %s)", ("acme", "nightly", "xledger", "0 2 * * *")),
+    ("select syncsched.alter_integration(%s, %s, p_cron_schedule => %s)", ("acme", "nightly", "61 * * * *")),
+    ("select syncsched.alter_integration(%s, %s, p_timezone => %s)", ("acme", "nightly", "Mars/Base")),
+    ("select syncsched.alter_integration(%s, %s, p_reset => %s)", ("acme", "nightly", ["colour"])),
+    ("select syncsched.alter_integration(%s, %s, p_max_attempts => %s)", ("acme", "nope", 3)),
+    ("select syncsched.alter_integration(%s, %s, p_max_attempts => %s)", (None, "nightly", 3)),
+    ("select syncsched.delete_integration(%s, %s)", (INJECT, "nightly")),
+    ("select syncsched.retry_run(%s)", (None,)),
+    ("select syncsched.retry_run(%s)", (-1,)),
+    ("select syncsched.pause_dispatch(%s)", (INJECT,)),
+    ("select syncsched.pause_scheduling(%s)", ("nope",)),
+    ("select syncsched.check_endpoint_now(%s)", (INJECT,)),
     ("select syncsched.set_schedule(%s, %s, %s)", (None, "ledger", "0 2 * * *")),
     ("select syncsched.set_schedule(%s, %s, %s)", ("acme", "nightly", None)),
     ("select syncsched.set_schedule(%s, %s, %s)", ("acme", "nightly", BIG)),
@@ -125,6 +144,8 @@ def assert_clear_error(conn: db.Connection, query: str, params: tuple[Any, ...])
     message = error.diag.message_primary or ""
     shown = f"{query} {str(params)[:120]}: {state} {message[:200]}"
     assert state.startswith(CLEAR), f"not a clear error: {shown}"
+    if None in params:
+        assert state == "22023", f"a missing argument is invalid_parameter_value: {shown}"
     assert 0 < len(message) <= 300, f"the message is {len(message)} characters: {shown}"
     assert len(error.diag.message_detail or "") <= 300, f"the detail is too long: {shown}"
     assert snapshot(conn) == before, f"something was written: {shown}"

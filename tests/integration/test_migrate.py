@@ -7,6 +7,8 @@ import os
 import subprocess
 import threading
 
+import pytest
+
 from conftest import REPO, pg_tool, run_syncsched
 from syncsched import db, localpg
 from syncsched.migrate import migrate, rollback_all
@@ -177,9 +179,34 @@ def test_pg_cron_not_preloaded_is_a_clear_error() -> None:
         assert proc.returncode == 0, proc.stderr
 
 
-# A database as the previous release left it (migrations up to 0007): schedules with their derived
-# columns, runs in every state with the attempt counts of that release, alerts, a garbled setting.
+# A database as the previous release left it (its migrations, up to 0007, and its plpgsql/ code,
+# read from the git history): schedules with their derived columns, runs in every state with the
+# attempt counts of that release, alerts, a garbled setting.
 PREVIOUS_RELEASE = "0007.outbound_allowlists"
+PREVIOUS_RELEASE_COMMIT = "ab33efd"
+
+
+def previous_release_code() -> list[str]:
+    """The plpgsql/ files of the previous release, in load order, from the repository's history."""
+    listing = subprocess.run(
+        ["git", "-C", str(REPO), "ls-tree", "--name-only", f"{PREVIOUS_RELEASE_COMMIT}:plpgsql"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listing.returncode != 0:
+        pytest.skip(f"the previous release's code is not in this checkout's history: {listing.stderr.strip()}")
+    return [
+        subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{PREVIOUS_RELEASE_COMMIT}:plpgsql/{name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for name in sorted(listing.stdout.split())
+    ]
+
+
 PREVIOUS_RELEASE_DATA = """
 insert into syncsched.organization_integrations (org_id, integration_id, integration_type, cron_schedule,
     interval_minutes, timezone, is_enabled, cron_spec, next_run_at, last_tick_at, stale_check_at)
@@ -214,7 +241,12 @@ update syncsched.settings set value = '10 minutes' where key = 'min_schedule_int
 def test_a_populated_database_of_the_previous_release_migrates_with_nothing_lost(empty_dsn: str) -> None:
     db.yoyo_apply(empty_dsn, sql_dir("migrations"), until=PREVIOUS_RELEASE)
     with db.connect(empty_dsn) as conn:
+        with db.transaction(conn):
+            db.execute(conn, "set local role syncsched_owner")
+            for code in previous_release_code():
+                db.execute_script(conn, code)
         db.execute_script(conn, PREVIOUS_RELEASE_DATA)
+        assert db.fetch_value(conn, "select count(*) from pg_proc where pronamespace = 'syncsched'::regnamespace") > 50
         before = db.fetch_all(
             conn,
             "select o.org_id, o.integration_id, o.cron_spec::text, o.next_run_at, o.last_tick_at, o.stale_check_at"

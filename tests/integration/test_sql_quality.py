@@ -19,7 +19,11 @@ def test_plpgsql_check_finds_no_error(conn: db.Connection) -> None:
             if issue["level"] == "error":
                 problems.append(f"{routine['signature']}: {issue['message']} (line {issue['lineno']})")
     for trigger in db.fetch_all(conn, queries.SYNCSCHED_TRIGGERS):
-        for issue in db.fetch_all(conn, queries.PLPGSQL_CHECK_FUNCTION, (trigger["signature"], trigger["relation"])):
+        for issue in db.fetch_all(
+            conn,
+            queries.PLPGSQL_CHECK_FUNCTION,
+            (trigger["signature"], trigger["relation"], trigger["old_table"], trigger["new_table"]),
+        ):
             if issue["level"] == "error":
                 problems.append(f"{trigger['signature']}: {issue['message']} (line {issue['lineno']})")
     assert problems == []

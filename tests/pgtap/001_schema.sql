@@ -6,7 +6,7 @@ select has_schema('syncsched');
 select tables_are('syncsched', array[
     'settings', 'integration_types', 'organization_integrations', 'schedule_state', 'sync_run_log',
     'sync_run_attempts', 'scheduler_ticks', 'scheduler_alerts', 'alert_kinds', 'endpoint_health', 'dispatch_state',
-    'audit_log', 'web_tokens'
+    'audit_log', 'web_tokens', 'request_ledger'
 ]);
 select enum_has_labels('syncsched', 'run_status',
     array['pending', 'running', 'completed', 'failed', 'cancelled']);

@@ -9,9 +9,9 @@ create function pg_temp.add_run(p_org text, p_integration text, p_type text defa
 language sql as $$
     -- as a tick a minute late would have created it, 30 seconds ago
     insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key,
-        trigger, max_attempts, enqueued_at, drift)
+        trigger, max_attempts, enqueued_at, not_before, drift)
     values (p_org, p_integration, p_type, p_scheduled, p_org || '/' || p_integration || '/' || gen_random_uuid(),
-        'schedule', p_max_attempts, now() - interval '30 seconds', interval '1 minute')
+        'schedule', p_max_attempts, now() - interval '30 seconds', now() - interval '30 seconds', interval '1 minute')
     returning run_id
 $$;
 

@@ -1,6 +1,6 @@
 -- Endpoint health, the circuit breaker, warm-up, stale and silent-scheduler alerts, webhook delivery.
 begin;
-select plan(53);
+select plan(56);
 
 insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)
 values ('a', 'i1', 'xledger', 60), ('a', 'i2', 'dynamics', 60);
@@ -132,6 +132,14 @@ select is(syncsched.check_staleness('2030-01-01 11:59:59Z'), 0, 'a second before
 -- (the tick has moved next_run_at on to 13:00 before it looks at staleness)
 update syncsched.schedule_state set next_run_at = '2030-01-01 13:00Z'
 where id = (select id from syncsched.organization_integrations where integration_id = 'i1');
+-- paused on purpose is not stale: no alert while its type's scheduling (or all scheduling) is paused
+select syncsched.pause_scheduling('xledger');
+select is(syncsched.check_staleness('2030-01-01 12:00:00Z'), 0, 'its type''s scheduling paused: not stale');
+select syncsched.resume_scheduling('xledger');
+select syncsched.pause_scheduling();
+select is(syncsched.check_staleness('2030-01-01 12:00:00Z'), 0, 'all scheduling paused: not stale');
+select syncsched.resume_scheduling();
+select is(pg_temp.stale_check_at(), '2030-01-01 12:00Z'::timestamptz, '... and its look waits for the resume');
 select is(syncsched.check_staleness('2030-01-01 12:00:00Z'), 1, '12:00 and no success for 11:00: stale');
 select is(pg_temp.alerts('stale'), 1, '... one stale alert');
 select is(pg_temp.stale_check_at(), '2030-01-01 13:00Z'::timestamptz, '... looked at again at its next period');

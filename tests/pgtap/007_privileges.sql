@@ -36,7 +36,7 @@ select is(pg_temp.table_privileges('syncsched_admin'), array[
     'alert_kinds:select', 'alerts_open:select', 'audit_log:select', 'dispatch_state:select', 'endpoint_health:select',
     'endpoint_overview:select', 'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
     'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
-    'organization_integrations:update', 'recent_runs:select', 'run_attempts:select', 'schedule_overview:select',
+    'organization_integrations:update', 'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select',
     'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select',
     'sync_run_attempts:select', 'sync_run_log:select'
 ], 'admin: writes integrations and types; reads every table and view; writes state, runs and settings only through functions');
@@ -45,10 +45,11 @@ select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value',
     and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'default_value', 'UPDATE'),
     'admin: a setting''s value may be updated (the settings trigger checks it), its type, default and range not');
 select is(pg_temp.not_executable('syncsched_admin'), array[
-    '_alert', '_alert_open', '_audit', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints',
+    '_alert', '_alert_open', '_audit', '_audit_integrations_changed',
+    '_audit_integrations_created', '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints',
     '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
-    '_prune_batch', '_raise_alerts', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed', '_set_pause',
+    '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed', '_set_pause',
     '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_run', 'complete_runs',
     'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
@@ -76,12 +77,12 @@ select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timesta
 select is(pg_temp.table_privileges('syncsched_reader'),
     array['alert_kinds:select', 'alerts_open:select', 'dispatch_state:select', 'endpoint_health:select',
           'endpoint_overview:select', 'integration_types:select', 'organization_integrations:select',
-          'recent_runs:select', 'run_attempts:select', 'schedule_overview:select', 'schedule_state:select',
+          'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select', 'schedule_state:select',
           'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select', 'sync_run_attempts:select',
           'sync_run_log:select'],
     'reader: reads every table and view (row-level security still applies), writes none');
 select is(array(select x from unnest(pg_temp.executable('syncsched_reader')) as x where x !~ '^_'), array[
-    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_validate', 'integration_next_runs',
+    'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_resolve', 'cron_validate', 'integration_next_runs',
     'next_runs', 'queue_depth', 'timezone_validate'
 ], 'reader: the previews (the console''s too), and queue_depth (endpoint_overview calls it)');
 select is(pg_temp.executable('syncsched_reader', true), array['queue_depth'],
@@ -104,7 +105,8 @@ select is(pg_temp.executable('syncsched_tenant', true), '{}',
     'tenant: no SECURITY DEFINER function (those would see past row-level security)');
 select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[
     'alter_integration', 'create_integration', 'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse',
-    'cron_validate', 'disable_integration', 'enable_integration', 'integration_next_runs', 'next_runs', 'set_interval',
+    'cron_resolve', 'cron_validate', 'disable_integration', 'enable_integration', 'integration_next_runs', 'next_runs',
+    'set_interval',
     'set_schedule', 'timezone_validate', 'upsert_integration'
 ], 'tenant: the configuration and preview API');
 select is(

@@ -2,7 +2,7 @@
 -- scheduling and dispatch, retry and cancel in place, the circuit breaker after fixing an
 -- endpoint, deleting with history, stale writes that name who wrote, and one error style.
 begin;
-select plan(101);
+select plan(108);
 
 create function pg_temp.row_of(p_integration text) returns jsonb language sql as $$
     select to_jsonb(o) - 'id' - 'created_at' - 'updated_at'
@@ -178,7 +178,8 @@ select is(pg_temp.error_hint($$select syncsched.run_now('acme', 'ledger')$$),
     'enable it (select syncsched.enable_integration(''acme'', ''ledger'')), or pass p_force => true to run it once anyway',
     '... with a hint');
 select ok(syncsched.run_now('acme', 'ledger', p_force => true) > 0, 'unless forced');
-select results_eq($$select action, org_id, integration_id, detail ->> 'forced' from syncsched.audit_log$$,
+select results_eq($$select action, org_id, integration_id, detail ->> 'forced' from syncsched.audit_log
+    where action = 'run_now'$$,
     $$values ('run_now', 'acme', 'ledger', 'true')$$, 'run_now is audited');
 select ok(syncsched.cancel_run((select max(run_id) from syncsched.sync_run_log)), 'cancel_run cancels it');
 select results_eq($$select action, run_id, actor = session_user from syncsched.audit_log where action = 'cancel_run'$$,
@@ -377,6 +378,46 @@ select is(syncsched.fail_run((select run_id from taken), (select lease_token fro
 select results_eq($$select org_id, integration_id, detail ->> 'worker_id', detail ->> 'held_by' from syncsched.scheduler_alerts
     where kind = 'stale_write' and detail ->> 'action' = 'fail'$$, $$values ('acme', 'crm', 'w1', 'w2')$$,
     '... its alert names org, integration, the stale worker and the holder');
+
+-- ---------------------------------------------------------------------------------------------
+-- Every write of an integration or a setting is on record, whatever its path, with who said
+-- they acted (the console sets syncsched.actor to the user of its token)
+-- ---------------------------------------------------------------------------------------------
+delete from syncsched.audit_log;
+select set_config('syncsched.actor', 'token:ops', true);
+select syncsched.create_integration('acme', 'audited', 'bufdir', '0 2 * * *', p_payload => '{"company": 7}');
+select syncsched.alter_integration('acme', 'audited', p_cron_schedule => '0 3 * * *', p_timezone => 'Europe/Oslo');
+update syncsched.organization_integrations set is_enabled = false where integration_id = 'audited';
+update syncsched.organization_integrations set is_enabled = false where integration_id = 'audited';
+select set_config('syncsched.actor', '', true);
+delete from syncsched.organization_integrations where integration_id = 'audited';
+select results_eq($$select action, actor = session_user, on_behalf_of from syncsched.audit_log order by audit_id$$,
+    $$values ('integration_created', true, 'token:ops'), ('integration_changed', true, 'token:ops'),
+        ('integration_changed', true, 'token:ops'), ('integration_deleted', true, null)$$,
+    'create, alter, a plain UPDATE and a plain DELETE are audited, once each (an UPDATE that changes nothing is not)');
+select is((select detail from syncsched.audit_log where action = 'integration_created'), jsonb_build_object(
+    'org_id', 'acme', 'integration_id', 'audited', 'integration_type', 'bufdir', 'cron_schedule', '0 2 * * *',
+    'interval_minutes', null, 'timezone', 'UTC', 'is_enabled', true, 'misfire_policy', 'run_once',
+    'misfire_grace', '00:15:00', 'payload', '{"company": 7}'::jsonb, 'max_attempts', null, 'max_staleness', null),
+    'a creation records the configuration');
+select is(array(select detail from syncsched.audit_log where action = 'integration_changed' order by audit_id), array[
+    '{"cron_schedule": ["0 2 * * *", "0 3 * * *"], "timezone": ["UTC", "Europe/Oslo"]}'::jsonb,
+    '{"is_enabled": [true, false]}'::jsonb], 'a change records the fields that changed, before and after');
+select is((select detail ->> 'cron_schedule' from syncsched.audit_log where action = 'integration_deleted'), '0 3 * * *',
+    'a delete records what was deleted');
+delete from syncsched.audit_log;
+select syncsched.set_setting('catch_up_limit', '12');
+select syncsched.set_setting('alert_webhook_url', 'https://hooks.example.com/services/T000/B000/secret');
+update syncsched.settings set value = value where key = 'lease';
+select results_eq($$select action, detail from syncsched.audit_log order by audit_id$$,
+    $$values ('setting_changed', '{"key": "catch_up_limit", "from": "24", "to": "12"}'::jsonb),
+        ('setting_changed', '{"key": "alert_webhook_url", "from": "", "to": "(set)"}'::jsonb)$$,
+    'settings changed are audited; a url only as set, never its value');
+select is((select count(*)::int from syncsched.audit_log where detail::text ~ 'secret'), 0, 'the webhook''s token is not');
+set local role syncsched_admin;
+select throws_ok($$update syncsched.audit_log set actor = 'someone else'$$, '42501', null,
+    'the audit log cannot be rewritten by its readers');
+reset role;
 
 select * from finish();
 rollback;
