@@ -52,7 +52,8 @@ comment on function syncsched.worker_config() is
 
 create or replace function syncsched.endpoint_states()
 returns table (
-    integration_type text, status text, mode text, consecutive_failures integer, circuit_open boolean
+    integration_type text, status text, mode text, consecutive_failures integer, circuit_open boolean,
+    rate_limited boolean
 )
 language sql
 stable
@@ -60,13 +61,15 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select t.integration_type, coalesce(h.status, 'unknown'), coalesce(h.mode, 'active'),
-        coalesce(h.consecutive_failures, 0), coalesce(syncsched._circuit_open(h.mode, h.status), false)
+        coalesce(h.consecutive_failures, 0), coalesce(syncsched._circuit_open(h.mode, h.status), false),
+        coalesce(d.rate_limited_until > now(), false)
     from syncsched.integration_types as t
     left join syncsched.endpoint_health as h on t.integration_type = h.integration_type
+    left join syncsched.dispatch_state as d on t.integration_type = d.integration_type
     order by t.integration_type
 $$;
 comment on function syncsched.endpoint_states() is
-'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, and whether the circuit breaker holds its runs.'; -- noqa: LT05
+'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, and whether a 429 holds them (rate_limited_until not passed).'; -- noqa: LT05
 
 create or replace function syncsched._endpoints(p_integration_types text[], p_timeout_cap interval default null)
 returns table (

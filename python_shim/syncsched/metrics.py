@@ -25,8 +25,9 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 _DRIFT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400)
 ENDPOINT_STATUSES = ("healthy", "unhealthy", "unknown")
-# why pending runs are held (queue_depth's `held`), the first that applies
-HELD_REASONS = ("dispatch_paused", "circuit_open", "retry_backoff")
+# why pending runs are held (queue_depth's `held`): the first that applies, in the order of
+# schedule_overview's held_reason; the first three hold all of a type's pending runs
+HELD_REASONS = ("dispatch_paused", "circuit_open", "rate_limited", "delayed")
 
 
 class WorkerMetrics:
@@ -102,8 +103,9 @@ class WorkerMetrics:
         self.running = self._by_type("syncsched_running", "Running runs in the database (all workers), by type")
         self.held = self._by_type(
             "syncsched_held",
-            "Pending runs no claim hands out now, by type and reason: dispatch_paused (all of them), "
-            "circuit_open (all of them) or retry_backoff (waiting out a retry's delay)",
+            "Pending runs no claim hands out now, by type and reason: dispatch_paused, circuit_open or "
+            "rate_limited (a 429's Retry-After) hold all of them; delayed, those waiting out a retry's backoff "
+            "or a spread offset",
             "reason",
         )
         self.dispatch_paused = self._by_type(
@@ -122,6 +124,9 @@ class WorkerMetrics:
         )
         self.circuit_open = self._by_type(
             "syncsched_circuit_open", "1 while the circuit breaker holds the type's runs (unhealthy in active mode)"
+        )
+        self.rate_limited = self._by_type(
+            "syncsched_rate_limited", "1 while a 429's Retry-After holds the type's runs (across all workers)"
         )
 
     def _by_type(self, name: str, documentation: str, *labels: str) -> Gauge:
@@ -148,6 +153,7 @@ class WorkerMetrics:
             self.endpoint_passive,
             self.endpoint_failures,
             self.circuit_open,
+            self.rate_limited,
         )
         for gauge in gauges:
             gauge.clear()
@@ -155,13 +161,8 @@ class WorkerMetrics:
             kind = row["integration_type"]
             self.pending.labels(kind).set(row["pending"])
             self.running.labels(kind).set(row["running"])
-            reason = (
-                "dispatch_paused"
-                if row["dispatch_paused"]
-                else "circuit_open"
-                if row["circuit_open"]
-                else "retry_backoff"
-            )
+            holds = (row["dispatch_paused"], row["circuit_open"], row["rate_limited"], True)
+            reason = next(r for r, holding in zip(HELD_REASONS, holds, strict=True) if holding)
             for held_reason in HELD_REASONS:
                 self.held.labels(kind, held_reason).set(row["held"] if held_reason == reason else 0)
             self.dispatch_paused.labels(kind).set(row["dispatch_paused"])
@@ -170,6 +171,7 @@ class WorkerMetrics:
             self.endpoint_passive.labels(kind).set(row["mode"] == "passive")
             self.endpoint_failures.labels(kind).set(row["consecutive_failures"])
             self.circuit_open.labels(kind).set(row["circuit_open"])
+            self.rate_limited.labels(kind).set(row["rate_limited"])
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

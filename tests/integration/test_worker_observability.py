@@ -111,14 +111,22 @@ def test_metrics_show_health_circuits_holds_the_last_tick_and_pending_as_of_the_
         return Reply(status=503 if request.path == "/xledger" else 200)
 
     def runs(request: Request, _n: int) -> Reply:
-        return Reply(status=429, headers={"Retry-After": "600"}) if request.path == "/bufdir" else Reply()
+        wait = {"Retry-After": "600"}
+        if request.path == "/bufdir":
+            return Reply(status=429, headers=wait)  # holds the whole type
+        return Reply(status=503, headers=wait) if request.path == "/payroll" else Reply()
 
     port = free_port()
     with Endpoint(runs, health=checks) as endpoint:
+        db.execute(
+            conn,
+            "insert into syncsched.integration_types (integration_type, endpoint_url) values ('payroll', 'http://127.0.0.1/')",
+        )
         point_types_at(conn, endpoint)
         db.execute(conn, "update syncsched.integration_types set health_check_interval = '1 second'")
         db.execute(conn, "select syncsched.pause_dispatch('dynamics')")
         schedule_due(conn, count=1, integration_type="bufdir", integration_id="grants")
+        schedule_due(conn, count=1, integration_type="payroll", integration_id="salaries")
         schedule_due(conn, count=3, integration_type="dynamics", integration_id="crm")
         # xledger in use (so its health is checked), its runs due once its circuit is open
         db.execute(
@@ -131,11 +139,10 @@ def test_metrics_show_health_circuits_holds_the_last_tick_and_pending_as_of_the_
         schedule_due(conn, count=2, integration_type="xledger", integration_id="ledger")
         wait_for(lambda: endpoint_status(conn, "bufdir") == "healthy", 30, "bufdir's health check")
         wait_for(lambda: endpoint_status(conn, "dynamics") == "healthy", 30, "dynamics' health check")
-        # bufdir's run was answered 429 with a Retry-After of 10 minutes: it waits, pending
+        wait_for(lambda: endpoint_status(conn, "payroll") == "healthy", 30, "payroll's health check")
+        # bufdir's and payroll's runs were answered 429 and 503 with a Retry-After of 10 minutes: pending
         wait_for(
-            lambda: db.fetch_value(conn, "select count(*) from syncsched.sync_run_attempts where http_status = 429"),
-            30,
-            "bufdir's 429",
+            lambda: db.fetch_value(conn, "select count(*) from syncsched.sync_run_attempts") == 2, 30, "429 and 503"
         )
         # the last tick an hour ago, as the worker's next look at the scheduler sees it
         db.execute(
@@ -153,19 +160,21 @@ def test_metrics_show_health_circuits_holds_the_last_tick_and_pending_as_of_the_
     assert value(series, "syncsched_database_connected") == 1
     assert 3600 <= value(series, "syncsched_last_tick_age_seconds") < 3600 + 600
     expected = {
-        # type: pending, held (reason: count), circuit open, dispatch paused, health status
-        "xledger": (2, {"circuit_open": 2}, 1, 0, "unhealthy"),
-        "dynamics": (3, {"dispatch_paused": 3}, 0, 1, "healthy"),
-        "bufdir": (1, {"retry_backoff": 1}, 0, 0, "healthy"),
+        # type: pending, held (reason: count), circuit open, dispatch paused, rate limited, health status
+        "xledger": (2, {"circuit_open": 2}, 1, 0, 0, "unhealthy"),
+        "dynamics": (3, {"dispatch_paused": 3}, 0, 1, 0, "healthy"),
+        "bufdir": (1, {"rate_limited": 1}, 0, 0, 1, "healthy"),
+        "payroll": (1, {"delayed": 1}, 0, 0, 0, "healthy"),
     }
-    for kind, (pending, held, circuit_open, paused, status) in expected.items():
+    for kind, (pending, held, circuit_open, paused, rate_limited, status) in expected.items():
         assert value(series, "syncsched_pending", integration_type=kind) == pending, kind
         assert value(series, "syncsched_running", integration_type=kind) == 0, kind
-        for reason in ("dispatch_paused", "circuit_open", "retry_backoff"):
+        for reason in ("dispatch_paused", "circuit_open", "rate_limited", "delayed"):
             count = value(series, "syncsched_held", integration_type=kind, reason=reason)
             assert count == held.get(reason, 0), (kind, reason)
         assert value(series, "syncsched_circuit_open", integration_type=kind) == circuit_open, kind
         assert value(series, "syncsched_dispatch_paused", integration_type=kind) == paused, kind
+        assert value(series, "syncsched_rate_limited", integration_type=kind) == rate_limited, kind
         for state in ("healthy", "unhealthy", "unknown"):
             assert value(series, "syncsched_endpoint_status", integration_type=kind, status=state) == (state == status)
         assert value(series, "syncsched_endpoint_passive", integration_type=kind) == 0
