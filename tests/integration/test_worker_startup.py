@@ -110,6 +110,16 @@ def test_an_unmigrated_database_says_run_migrate(empty_dsn: str) -> None:
     assert one_error_line(proc.stderr).endswith("has no syncsched schema: run `syncsched migrate` first")
 
 
+def test_a_schema_older_than_the_worker_says_run_migrate(syncsched_dsn: str, conn: db.Connection) -> None:
+    db.execute(conn, "drop function syncsched.endpoint_states()")  # as a database migrated by an older release
+    proc = run_syncsched("worker", "--dsn", syncsched_dsn, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    error = one_error_line(proc.stderr)
+    assert error.endswith(
+        "lacks syncsched.endpoint_states (a schema older than this worker): run `syncsched migrate` first"
+    )
+
+
 def test_a_wrong_database_name_is_refused_at_once(syncsched_dsn: str) -> None:
     proc = run_syncsched("worker", "--dsn", db.with_database(syncsched_dsn, "no_such_database"), timeout=60)
     assert proc.returncode == 2, proc.stderr
