@@ -15,6 +15,8 @@ import pytest
 from conftest import run_syncsched
 from harness import set_next_run
 from syncsched import db, localpg
+from syncsched.migrate import migrate, rollback_all
+from syncsched.testing import TestServer
 
 NO_DSN = {"SYNCSCHED_DSN": "", "DATABASE_URL": ""}
 
@@ -153,3 +155,50 @@ def test_without_a_dsn_the_commands_use_the_embedded_cluster_of_dir(embedded: Pa
     ticked = run_syncsched("tick", "--dir", folder, env=NO_DSN)
     assert ticked.returncode == 0, ticked.stderr
     assert not localpg.persistent(embedded).is_running()
+
+
+def test_install_cron_schedules_the_tick_and_uninstall_cron_removes_it(syncsched_server: TestServer) -> None:
+    if syncsched_server.cluster is None:
+        pytest.skip("needs the local cluster, whose pg_cron lives in its 'syncsched' database")
+    dsn = syncsched_server.cluster.dsn()
+    migrate(dsn)
+    try:
+        proc = run_syncsched("install-cron", "--schedule", "*/2 * * * *", "--dsn", dsn)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert lines[0].startswith("pg_cron jobs")
+        prune = ["syncsched_prune", "17", "3", "*", "*", "*", "select", "syncsched.prune_run_log()", "syncsched"]
+        assert lines[3].split()[1:-1] == prune and lines[3].split()[-1] == "postgres"
+        assert lines[4].split()[1:7] == ["syncsched_tick", "*/2", "*", "*", "*", "*"]
+        assert "CALL syncsched.tick()" in lines[4]
+        again = json.loads(run_syncsched("install-cron", "--json", "--dsn", dsn).stdout)
+        assert [(j["jobname"], j["schedule"]) for j in again] == [
+            ("syncsched_prune", "17 3 * * *"),
+            ("syncsched_tick", "* * * * *"),
+        ]
+        with db.connect(dsn) as conn:
+            assert db.fetch_value(conn, "select count(*) from cron.job") == 2  # changed, not added
+        proc = run_syncsched("install-cron", "--schedule", "every minute", "--dsn", dsn)
+        assert proc.returncode == 2 and proc.stderr.startswith('syncsched: error: invalid tick schedule "every minute"')
+        assert proc.stderr.count("\n") == 1
+        removed = run_syncsched("uninstall-cron", "--dsn", dsn)
+        assert removed.stdout.strip() == "removed 2 pg_cron job(s) of this role", removed.stderr
+        with db.connect(dsn) as conn:
+            assert db.fetch_value(conn, "select count(*) from cron.job") == 0
+    finally:
+        rollback_all(dsn)
+
+
+def test_install_cron_where_pg_cron_is_not_says_what_to_run_there(syncsched_dsn: str) -> None:
+    proc = run_syncsched("install-cron", "--dsn", syncsched_dsn)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    database = db.parse_dsn(syncsched_dsn)["dbname"]
+    assert proc.stderr.startswith(f"syncsched: error: pg_cron is not installed in database {database} (hint: ")
+    assert (
+        f"select cron.schedule_in_database('syncsched_tick', '* * * * *', 'CALL syncsched.tick()', '{database}')"
+        in (proc.stderr)
+    )
+    assert (
+        run_syncsched("uninstall-cron", "--dsn", syncsched_dsn).stdout.strip()
+        == "removed 0 pg_cron job(s) of this role"
+    )
