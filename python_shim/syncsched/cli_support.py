@@ -19,8 +19,6 @@ from syncsched.errors import ConfigError, SyncschedError
 from syncsched.migrate import migrate
 from syncsched.web.app import to_json
 
-DIR_DEFAULT = env_default("DIR", str(localpg.DEFAULT_DIR))
-
 
 class Parser(argparse.ArgumentParser):
     """argparse, with a usage error as one line (`syncsched: error: ...`) instead of the usage block."""
@@ -74,7 +72,9 @@ def add_dsn(parser: argparse.ArgumentParser, fallback: str) -> None:
 
 def add_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--dir", default=DIR_DEFAULT, help=f"the embedded cluster's folder ($SYNCSCHED_DIR, default {DIR_DEFAULT})"
+        "--dir",
+        default=env_default("DIR", str(localpg.DEFAULT_DIR)),
+        help=f"the embedded cluster's folder ($SYNCSCHED_DIR, default {localpg.DEFAULT_DIR})",
     )
 
 
