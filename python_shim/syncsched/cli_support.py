@@ -120,8 +120,8 @@ def _embedded(directory: str) -> Iterator[str]:
     cluster = localpg.persistent(Path(directory))
     if not cluster.initialized():
         raise ConfigError(
-            f"no database given and no embedded cluster in {cluster.root}: pass --dsn, set SYNCSCHED_DSN, "
-            "or run `make demo` (or `syncsched db start`) first"
+            f"no database given (--dsn, $SYNCSCHED_DSN, $DATABASE_URL) and no embedded cluster in {cluster.root}: "
+            "pass one, or run `make demo` (or `syncsched db start`) first"
         )
     was_running = cluster.is_running()
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_syncsched
-from harness import set_next_run
+from harness import login_role, set_next_run
 from syncsched import db, localpg
 from syncsched.migrate import migrate, rollback_all
 from syncsched.testing import TestServer
@@ -185,6 +185,12 @@ def test_install_cron_schedules_the_tick_and_uninstall_cron_removes_it(syncsched
         assert removed.stdout.strip() == "removed 2 pg_cron job(s) of this role", removed.stderr
         with db.connect(dsn) as conn:
             assert db.fetch_value(conn, "select count(*) from cron.job") == 0
+            # an admin that no superuser let use pg_cron is told what it lacks
+            with login_role(conn, "syncsched_admin") as admin:
+                proc = run_syncsched("install-cron", "--dsn", f"{dsn} user={admin}")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert proc.stderr.startswith(f'syncsched: error: permission denied for schema cron: role "{admin}"')
+        assert proc.stderr.strip().endswith("needs syncsched_admin and, granted by a superuser, usage on schema cron")
     finally:
         rollback_all(dsn)
 
