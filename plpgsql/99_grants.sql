@@ -34,7 +34,7 @@ declare
     -- the previews: computation only
     c_preview constant text[] := array[
         'next_runs', 'cron_validate', 'cron_parse', 'cron_resolve', 'cron_next', 'cron_next_spec', 'cron_matches',
-        'timezone_validate'
+        'timezone_validate', 'schedule_problem'
     ];
     -- the tenant's configuration and preview API (SECURITY INVOKER: row-level security applies)
     c_tenant constant text[] := c_preview || array[

@@ -6873,6 +6873,8 @@ GRANT ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zon
 
 REVOKE ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) TO syncsched_admin;

@@ -118,7 +118,22 @@ CLAIM_ALERT_DELIVERIES = (
 
 RECORD_ALERT_DELIVERY = "select syncsched.record_alert_delivery(%s, %s, %s)"
 
-# --- the command line: status, cron preview, tick ---------------------------------------
+# --- the command line ------------------------------------------------------------------
+
+# Before every database command: who the login is, whether syncsched is installed and usable by it.
+CLI_PREFLIGHT = """
+select current_user::text as role_name,
+    coalesce((select r.rolsuper from pg_catalog.pg_roles as r where r.rolname = current_user), false) as superuser,
+    array(
+        select r.rolname::text from pg_catalog.pg_roles as r
+        where r.rolname ~ '^syncsched_(owner|admin|worker|reader|tenant|web)$' and r.rolname <> current_user
+            and pg_catalog.pg_has_role(current_user, r.oid, 'member')
+        order by 1
+    ) as memberships,
+    pg_catalog.to_regnamespace('syncsched') is not null as installed,
+    case when pg_catalog.to_regnamespace('syncsched') is not null
+        then pg_catalog.has_schema_privilege('syncsched', 'usage') end as usable
+"""
 
 TICK = "call syncsched.tick()"
 
@@ -126,9 +141,19 @@ LAST_TICK = (
     "select due, triggered, skipped_running, invalid from syncsched.scheduler_ticks order by tick_id desc limit 1"
 )
 
-CRON_VALIDATE = "select syncsched.cron_validate(%s) as problem, syncsched.timezone_validate(%s) as zone_problem"
+# cron: an --after without an offset is read in the zone of --tz (the session's TimeZone)
+CLI_SET_TIMEZONE = "select set_config('TimeZone', %s, false)"
 
-NEXT_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s) as r"
+CRON_VALIDATE = """
+select syncsched.cron_validate(%s) as problem, syncsched.timezone_validate(%s) as zone_problem,
+    pg_catalog.has_function_privilege('syncsched.schedule_problem(text, integer, text, boolean, text)', 'execute')
+        as can_check_gap
+"""
+
+# what an integration with this schedule would be refused for (its gap below min_schedule_interval)
+CRON_SCHEDULE_PROBLEM = "select syncsched.schedule_problem(%s, null, %s, true) as problem"
+
+NEXT_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s, coalesce(%s::timestamptz, now())) as r"
 
 STATUS_OVERVIEW = """
 select org_id, integration_id, integration_type, schedule, timezone, is_enabled, next_run_at, last_status,
@@ -146,10 +171,12 @@ order by run_id desc
 limit %s
 """
 
-STATUS_ALERTS = """
+_STATUS_ALERTS_WHERE = "where resolved_at is null and at > now() - interval '24 hours'"
+
+STATUS_ALERTS = f"""
 select at, kind, alert_key, detail
 from syncsched.scheduler_alerts
-where resolved_at is null and at > now() - interval '24 hours'
+{_STATUS_ALERTS_WHERE}
 order by at desc
 limit %s
 """
@@ -158,6 +185,70 @@ STATUS_ENDPOINTS = """
 select integration_type, status, mode, consecutive_failures, last_check_at, last_error
 from syncsched.endpoint_health
 order by integration_type
+"""
+
+# how many rows each table of `status` has, to say how many it left out
+STATUS_TOTALS = f"""
+select (select count(*) from syncsched.organization_integrations)::bigint as schedules,
+    (select count(*) from syncsched.recent_runs)::bigint as recent_runs,
+    (select count(*) from syncsched.scheduler_alerts {_STATUS_ALERTS_WHERE})::bigint as open_alerts
+"""
+
+# `syncsched integrations list`: the overview, filtered; the count reads the integrations alone unless
+# the filter is on the last run's status (which only the overview knows).
+_INTEGRATION_FILTERS = """
+    (%(org)s::text is null or o.org_id = %(org)s)
+    and (%(type)s::text is null or o.integration_type = %(type)s)
+    and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
+"""
+
+_LAST_STATUS_FILTER = "(%(status)s::text is null or coalesce(o.last_status::text, 'never') = %(status)s)"
+
+INTEGRATIONS_LIST = f"""
+select o.org_id, o.integration_id, o.integration_type, o.schedule, o.timezone, o.is_enabled, o.next_run_at,
+    o.last_status::text as last_status, o.consecutive_failures, o.schedule_problem, o.held_reason, o.paused
+from syncsched.schedule_overview as o
+where {_INTEGRATION_FILTERS} and {_LAST_STATUS_FILTER}
+order by o.org_id, o.integration_id
+limit %(limit)s offset %(offset)s
+"""
+
+INTEGRATIONS_COUNT = f"""
+select count(*)::bigint as n from syncsched.organization_integrations as o where {_INTEGRATION_FILTERS}
+"""
+
+INTEGRATIONS_COUNT_BY_STATUS = f"""
+select count(*)::bigint as n from syncsched.schedule_overview as o
+where {_INTEGRATION_FILTERS} and {_LAST_STATUS_FILTER}
+"""
+
+# `show`: its configuration (the console's WEB_INTEGRATION), what the overview says of it, its next fire
+# times (WEB_NEXT_RUNS) and its last runs (INTEGRATION_RUNS)
+INTEGRATION_OVERVIEW = """
+select o.last_status::text as last_status, o.last_finished_at, o.last_success_at, o.consecutive_failures,
+    o.avg_duration_last_20, o.endpoint_status, o.endpoint_mode, o.paused, o.held_reason
+from syncsched.schedule_overview as o
+where o.org_id = %s and o.integration_id = %s
+"""
+
+# `history` and `show`: an integration's runs, newest period first (its index), and their attempts
+INTEGRATION_RUNS = """
+select r.run_id, r.trigger, r.status::text as status, r.scheduled_for, r.enqueued_at, r.started_at, r.finished_at,
+    r.attempt, r.max_attempts, r.worker_id, r.http_status, r.error
+from syncsched.sync_run_log as r
+where r.org_id = %(org)s and r.integration_id = %(integration)s
+    and (%(status)s::text is null or r.status = %(status)s::syncsched.run_status)
+    and r.enqueued_at >= coalesce(%(since)s::timestamptz, now() - make_interval(secs => %(since_seconds)s),
+        '-infinity')
+order by r.scheduled_for desc, r.run_id desc
+limit %(limit)s
+"""
+
+RUN_ATTEMPTS = """
+select a.run_id, a.attempt, a.outcome, a.worker_id, a.started_at, a.finished_at, a.duration, a.http_status, a.error
+from syncsched.run_attempts as a
+where a.run_id = any(%s)
+order by a.run_id, a.attempt
 """
 
 # --- the demo: seeding and the live view ----------------------------------------------------
@@ -178,6 +269,10 @@ select syncsched.upsert_integration(
 INSTALL_CRON = "select syncsched.install_cron(%s) as jobs"
 
 UNINSTALL_CRON = "select syncsched.uninstall_cron() as removed"
+
+CRON_JOBS = """
+select jobid, jobname, schedule, command, database, username from cron.job where jobid = any(%s) order by jobname
+"""
 
 # The live view counts what happened since the demo started (%(since)s): a reused data folder keeps
 # the history of earlier demos, which `syncsched status` shows.
