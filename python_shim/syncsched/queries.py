@@ -78,6 +78,9 @@ PLPGSQL_CHECK_ROUTINE = "select * from plpgsql_check_function_tb(%s::regprocedur
 
 RUNS_CHANNEL = "syncsched_runs"
 
+# runs claimed, completed, failed or put back for a retry ({"what", "runs"}): for live views, not workers
+RUN_EVENTS_CHANNEL = "syncsched_run_events"
+
 CLAIM_RUNS = "select * from syncsched.claim_runs(%s, %s, %s)"
 
 HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s)"

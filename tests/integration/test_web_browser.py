@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from endpoint import Endpoint
+from endpoint import Endpoint, Reply
 from harness import WorkerProcess, point_types_at
 from syncsched import db
 from web_console import Console, token
@@ -125,7 +125,9 @@ def test_run_now_appears_and_completes_without_a_reload(
     browser: Any, console: Console, conn: db.Connection, syncsched_dsn: str, tmp_path: Path
 ) -> None:
     seed(conn)
-    with Endpoint() as endpoint:
+    # The endpoint answers after 4 s: the completion comes well after run_now's own NOTIFY and the
+    # refresh that follows the click, so only the database's word about the completion can show it.
+    with Endpoint(lambda _request, _n: Reply(delay=4.0)) as endpoint:
         point_types_at(conn, endpoint)
         worker = WorkerProcess(syncsched_dsn, tmp_path / "worker.log")
         try:
@@ -135,8 +137,12 @@ def test_run_now_appears_and_completes_without_a_reload(
             loads = []
             page.on("load", lambda _page: loads.append(1))
             page.click("#run-now")
+            page.wait_for_selector("#runs tbody td.status-running", timeout=30_000)
             page.wait_for_selector("#runs tbody td.status-completed", timeout=30_000)
             assert loads == [], "the page was reloaded"
+            # the event stream delivered it (the 15 s fallback poll starts only when the stream fails)
+            assert page.evaluate("document.body.dataset.live") == "events"
+            assert "completed" in page.evaluate("document.body.dataset.heard").split()
             assert len(endpoint.requests) == 1
         finally:
             worker.stop()
