@@ -106,6 +106,41 @@ def test_the_engines_errors_map_to_http_statuses(console: Console, conn: db.Conn
     assert console.call("GET", "api/v1/integrations?limit=9999", admin).status == 422
 
 
+def failed_run(conn: db.Connection, org: str, integration: str) -> int:
+    """A run of org/integration that failed after its last attempt (written as the superuser)."""
+    run_id = int(db.fetch_value(conn, "select syncsched.run_now(%s, %s, true)", (org, integration)))
+    db.execute(
+        conn,
+        "update syncsched.sync_run_log set status = 'failed', attempt = 1, max_attempts = 1, finished_at = now(),"
+        " error = 'HTTP 500' where run_id = %s",
+        (run_id,),
+    )
+    return run_id
+
+
+def test_an_action_refused_for_the_state_of_its_integration_is_a_409(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    admin = token(conn, "admin")
+    failed = failed_run(conn, "acme", "ledger")
+    assert console.call("POST", "api/v1/integrations/acme/ledger/disable", admin).status == 200
+    # run_now and retry_run refuse a disabled integration: object_not_in_prerequisite_state
+    for path in ("api/v1/integrations/acme/ledger/run", f"api/v1/runs/{failed}/retry"):
+        refused = console.call("POST", path, admin)
+        assert refused.status == 409, (path, refused.body)
+        assert refused.body["error"]["sqlstate"] == "55000" and "disabled" in refused.body["error"]["message"]
+        assert "enable" in refused.body["error"]["hint"]
+    # a bulk run now that meets the disabled one is refused whole, with the engine's word for it
+    bulk = console.call(
+        "POST",
+        "api/v1/integrations/bulk",
+        admin,
+        body={"action": "run", "expected_count": 2, "filters": {"org": "acme"}},
+    )
+    assert bulk.status == 409, bulk.body
+    assert bulk.body["error"]["sqlstate"] == "55000" and "acme/ledger" in bulk.body["error"]["message"]
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where status = 'pending'") == 0
+
+
 def test_the_tick_endpoint_wants_its_secret(
     console: Console, syncsched_dsn: str, conn: db.Connection, tmp_path: Path
 ) -> None:

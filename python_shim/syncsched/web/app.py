@@ -30,11 +30,12 @@ STATUS_OF_SQLSTATE = {
     "23514": 422,  # check_violation
     "54000": 422,  # program_limit_exceeded (a payload too large)
     "P0002": 404,  # no_data_found
-    "55006": 409,  # object_in_use: refused while a run is live, or an integration is disabled
+    "55000": 409,  # object_not_in_prerequisite_state: refused for a disabled integration (run_now, retry_run)
+    "55006": 409,  # object_in_use: refused while a run is live (run_now) or running (delete_integration)
     "42710": 409,  # duplicate_object
     "23505": 409,  # unique_violation
     "42501": 403,  # insufficient_privilege: the role may not
-    "39004": 422,  # null_value_not_allowed (raised by the API for a missing argument)
+    "22004": 422,  # null_value_not_allowed (raised by the API for a missing argument)
 }
 
 SECURITY_HEADERS = {
