@@ -3,6 +3,7 @@ every endpoint's answers against its own OpenAPI document."""
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from syncsched import db
-from web_console import TICK_SECRET, Console, load_at_scale, start_console, token
+from web_console import TICK_SECRET, Console, load_at_scale, start_console, start_embedded, token
 
 
 def seed(conn: db.Connection) -> None:
@@ -307,3 +308,114 @@ def test_the_consoles_queries_read_through_indexes_at_a_million(conn: db.Connect
             if read > 20_000:  # a scan of a small table is the planner's right; of a big one, bounded
                 heavy.append(f"{name}: {node_type} on {relation} read {read:.0f} rows")
     assert heavy == [], "\n".join(heavy)
+
+
+# --- where it is served: --base-path, mounted in another application, read-only --------------------
+
+
+def assert_served_under(console: Console, root: str, admin: str) -> None:
+    """Pages, static files, the sign-in redirect and its cookie, and the API's JSON errors, all under
+    `root`, and nothing under the root doubled."""
+    assert console.url.endswith(root)
+    away = console.call("GET", "integrations?q=a", follow=False)
+    location = urllib.parse.urlsplit(away.headers["Location"])
+    assert away.status == 303 and location.path == f"{root}login"
+    assert urllib.parse.parse_qs(location.query) == {"next": [f"{root}integrations?q=a"]}
+    login = console.call("GET", "login")
+    assert login.status == 200 and f'href="{root}static/console.css"' in login.body
+    assert f'src="{root}static/console.js"' in login.body and f'<meta name="base" content="{root}">' in login.body
+    style = console.call("GET", "static/console.css")
+    assert style.status == 200 and style.headers["Content-Type"].startswith("text/css")
+    signed_in = console.call("POST", "login", form={"token": admin, "next": f"{root}integrations"}, follow=False)
+    assert signed_in.status == 303 and signed_in.headers["Location"] == f"{root}integrations"
+    assert f"Path={root}" in signed_in.headers["Set-Cookie"]
+    page = console.call("GET", "integrations", cookie=admin)
+    assert page.status == 200 and f'href="{root}integrations/acme/ledger"' in page.body
+    assert f'action="{root}logout"' in page.body
+    detail = console.call("GET", "integrations/acme/ledger", cookie=admin)
+    assert f'data-action="{root}api/v1/integrations/acme/ledger/run"' in detail.body
+    # the API: JSON, its errors JSON, its document naming the paths as they are served
+    assert console.call("GET", "api/v1/integrations", admin).body["items"][0]["org_id"] == "acme"
+    for path, bearer, status in (("api/v1/integrations", None, 401), ("api/v1/runs/999999", admin, 404)):
+        reply = console.call("GET", path, bearer)
+        assert reply.status == status and reply.body["error"]["status"] == status, (path, reply.body)
+    refused = console.call("POST", "api/v1/integrations/acme/ledger/run", cookie=admin)
+    assert refused.status == 403 and "CSRF" in refused.body["error"]["message"]
+    document = console.call("GET", "api/v1/openapi.json").body
+    assert f"{root}api/v1/integrations" in document["paths"]
+    assert console.call("GET", root.rstrip("/") + root + "login").status == 404  # not doubled
+
+
+def test_the_console_is_served_under_its_base_path(syncsched_dsn: str, conn: db.Connection, tmp_path: Path) -> None:
+    seed(conn)
+    admin = token(conn, "admin")
+    console = start_console(syncsched_dsn, tmp_path / "web.log", "--base-path=/ops/console")
+    try:
+        assert_served_under(console, "/ops/console/", admin)
+        bare = console.call("GET", "/ops/console", follow=False)
+        assert bare.status == 308 and bare.headers["Location"] == "/ops/console/"
+        assert console.call("GET", "/login").status == 404
+    finally:
+        console.stop()
+
+
+@pytest.mark.parametrize("base_path", ["/syncsched/", "/"])
+def test_the_console_mounted_in_another_aiohttp_application(
+    syncsched_dsn: str, conn: db.Connection, tmp_path: Path, base_path: str
+) -> None:
+    """As the README says: parent.add_subapp("/syncsched/", create_app(WebConfig(dsn=..., base_path=...))),
+    with base_path the same prefix or left out."""
+    seed(conn)
+    admin = token(conn, "admin")
+    console = start_embedded(syncsched_dsn, tmp_path / "embedded.log", "/syncsched/", base_path)
+    try:
+        assert console.call("GET", "/").body == "the host application"
+        assert_served_under(console, "/syncsched/", admin)
+    finally:
+        console.stop()
+
+
+def test_a_base_path_that_is_not_where_the_console_is_mounted_is_refused(syncsched_dsn: str, tmp_path: Path) -> None:
+    log = tmp_path / "embedded.log"
+    with pytest.raises(AssertionError, match="mounted at /syncsched/ but its base_path is /other/"):
+        start_embedded(syncsched_dsn, log, "/syncsched/", "/other/")
+
+
+def test_a_read_only_console_refuses_every_action(syncsched_dsn: str, conn: db.Connection, tmp_path: Path) -> None:
+    seed(conn)
+    admin = token(conn, "admin")
+    failed = failed_run(conn, "beta", "ledger")
+    before = db.fetch_value(conn, "select count(*) from syncsched.audit_log")
+    console = start_console(syncsched_dsn, tmp_path / "web.log", "--read-only")
+    try:
+        document = console.call("GET", "api/v1/openapi.json").body
+        examples = {
+            "{org}": "acme",
+            "{integration}": "ledger",
+            "{run_id}": str(failed),
+            "{alert_id}": "1",
+            "{integration_type}": "xledger",
+            "{key}": "catch_up_limit",
+            "{what}": "dispatch",
+            "{action}": "pause",
+        }
+        actions = 0
+        for path, operations in document["paths"].items():
+            for method in operations.keys() - {"get"}:
+                concrete = path.removeprefix("/")
+                for name, value in examples.items():
+                    concrete = concrete.replace(name, value)
+                body = {"value": "3"} if "settings" in path else {}
+                secret = TICK_SECRET if path.endswith("/tick") else admin
+                reply = console.call(method.upper(), concrete, secret, body=body)
+                assert reply.status == 403 and "read-only" in reply.body["error"]["message"], (method, path, reply)
+                actions += 1
+        assert actions >= 14
+        # the pages offer no action
+        page = console.call("GET", "integrations/acme/ledger", cookie=admin).body
+        assert "read-only console" in page and "data-action" not in page and 'id="run-now"' not in page
+        assert "data-bulk" not in console.call("GET", "integrations", cookie=admin).body
+    finally:
+        console.stop()
+    assert db.fetch_value(conn, "select count(*) from syncsched.audit_log") == before
+    assert db.fetch_value(conn, "select count(*) from syncsched.scheduler_ticks") == 0

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from syncsched import db, queries
 from syncsched.web import openapi
-from syncsched.web.app import CONFIG, DATA, HUB, error_body, json_response, session_of
+from syncsched.web.app import CONFIG, DATA, HUB, error_body, json_response, root_of, session_of
 from syncsched.web.auth import Session, csrf_ok
 from syncsched.web.data import INTEGRATION_FIELDS, Refused, optional_bool, optional_time, page_size
 
@@ -47,16 +47,15 @@ def route(method: str, path: str, summary: str, response: str, **options: Any) -
 
 def _guard(spec: Route, handler: Handler) -> Handler:
     async def guarded(request: web.Request) -> web.Response:
+        if spec.action and request.app[CONFIG].read_only:  # every action, the tick included
+            return json_response(error_body(403, "this console is read-only"), 403)
         if spec.public:
             return await handler(request)
         session: Session | None = request.get("session")
         if session is None:
             return json_response(error_body(401, "a token is needed: Authorization: Bearer <token>"), 401)
-        if spec.action:
-            if request.app[CONFIG].read_only:
-                return json_response(error_body(403, "this console is read-only"), 403)
-            if not csrf_ok(session, request):
-                return json_response(error_body(403, "the CSRF token is missing or wrong"), 403)
+        if spec.action and not csrf_ok(session, request):
+            return json_response(error_body(403, "the CSRF token is missing or wrong"), 403)
         return await handler(request)
 
     return guarded
@@ -132,7 +131,7 @@ async def health(request: web.Request) -> web.Response:
 
 @route("GET", "/openapi.json", "This document", "OpenAPI", public=True)
 async def openapi_document(request: web.Request) -> web.Response:
-    return json_response(openapi.document(ROUTES, request.app[CONFIG].base + "api/v1"))
+    return json_response(openapi.document(ROUTES, root_of(request) + "api/v1"))
 
 
 @route(
@@ -141,6 +140,7 @@ async def openapi_document(request: web.Request) -> web.Response:
     "One tick, for hosts without pg_cron (Authorization: Bearer <tick secret>)",
     "TickResult",
     public=True,
+    action=True,
     statuses=(401, 503),
 )
 async def tick(request: web.Request) -> web.Response:

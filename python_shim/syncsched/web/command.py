@@ -15,7 +15,7 @@ from aiohttp import web
 from syncsched import db, queries
 from syncsched.config import configure_logging, env_default, resolve_dsn
 from syncsched.errors import ConfigError, SyncschedError
-from syncsched.web.app import WebConfig, create_app
+from syncsched.web.app import WebConfig, serve_app
 
 log = logging.getLogger("syncsched.web")
 
@@ -107,7 +107,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: WebConfig) -> int:
-    runner = web.AppRunner(create_app(config), access_log=None)
+    runner = web.AppRunner(serve_app(config), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()

@@ -348,11 +348,12 @@ def document(routes: list[Any], prefix: str) -> dict[str, Any]:
         route: RouteSpec = spec
         ok = 201 if 201 in route.statuses else 200
         responses: dict[str, Any] = {str(ok): {"description": "done", "content": _ref(route.response)}}
-        for status in sorted({*route.statuses, 422} - {ok} | ({401, 403} if not route.public else set())):
+        errors = {*route.statuses, 422} | ({401, 403} if not route.public else set()) | ({403} if route.action else set())
+        for status in sorted(errors - {ok}):
             responses[str(status)] = {"description": "error", "content": _ref("Error")}
-        if route.action or "{" in route.path:
+        if "{" in route.path:
             responses.setdefault("404", {"description": "not found", "content": _ref("Error")})
-        if route.action:
+        if route.action and not route.public:
             responses.setdefault("409", {"description": "refused", "content": _ref("Error")})
         operation: dict[str, Any] = {
             "summary": route.summary,

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from syncsched import db
 from syncsched.web import charts, words
-from syncsched.web.app import CONFIG, DATA, HUB, SESSIONS
+from syncsched.web.app import CONFIG, DATA, HUB, ROOT_ROUTE, SESSIONS, root_of
 from syncsched.web.auth import COOKIE, CSRF_FIELD, Session
 from syncsched.web.data import Refused, optional_bool, optional_time, page_size
 
@@ -79,7 +79,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     session: Session | None = request.get("session")
     page = ENVIRONMENT.get_template(template)
     values = {
-        "base": config.base,
+        "base": root_of(request),
         "session": session,
         "csrf": session.csrf if session else "",
         "can_act": session is not None and session.role != "reader" and not config.read_only,
@@ -105,7 +105,7 @@ def page(handler: Callable[[web.Request, Session], Awaitable[web.StreamResponse]
     async def guarded(request: web.Request) -> web.StreamResponse:
         session: Session | None = request.get("session")
         if session is None:
-            raise web.HTTPSeeOther(request.app[CONFIG].base + "login?" + urlencode({"next": request.path_qs}))
+            raise web.HTTPSeeOther(root_of(request) + "login?" + urlencode({"next": request.path_qs}))
         return await handler(request, session)
 
     return guarded
@@ -121,16 +121,16 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     token = str(form.get("token", "")).strip()
-    config = request.app[CONFIG]
+    base = root_of(request)
     target = str(form.get("next") or "")
-    if not target.startswith(config.base) or target.startswith("//"):
-        target = config.base
+    if not target.startswith(base) or target.startswith("//"):
+        target = base
     session = await request.app[SESSIONS].lookup(token, via_cookie=True) if token else None
     if session is None:
         return render(request, "login.html", status=401, next=target, failed=True)
     response = web.HTTPSeeOther(target)
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="Strict", path=config.base, secure=request.secure, max_age=86400 * 7
+        COOKIE, token, httponly=True, samesite="Strict", path=base, secure=request.secure, max_age=86400 * 7
     )
     raise response
 
@@ -140,8 +140,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     if session is not None and not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), session.csrf):
         raise web.HTTPForbidden(text="the CSRF token is missing or wrong")
-    response = web.HTTPSeeOther(request.app[CONFIG].base + "login")
-    response.del_cookie(COOKIE, path=request.app[CONFIG].base)
+    response = web.HTTPSeeOther(root_of(request) + "login")
+    response.del_cookie(COOKIE, path=root_of(request))
     raise response
 
 
@@ -262,20 +262,20 @@ async def events(request: web.Request, session: Session) -> web.StreamResponse:
     return await request.app[HUB].stream(request)
 
 
-def add_routes(app: web.Application, base: str) -> None:
+def add_routes(app: web.Application) -> None:
     router = app.router
-    router.add_get(base + "login", login_form)
-    router.add_post(base + "login", login)
-    router.add_post(base + "logout", logout)
-    router.add_get(base, overview)
-    router.add_get(base + "integrations", integrations)
-    router.add_get(base + "integrations/new", integration_form)
-    router.add_get(base + "integrations/{org}/{integration}/edit", integration_form)
-    router.add_get(base + "integrations/{org}/{integration}", integration)
-    router.add_get(base + "runs", runs)
-    router.add_get(base + "runs/{run_id}", run)
-    router.add_get(base + "alerts", alerts)
-    router.add_get(base + "endpoints", endpoints)
-    router.add_get(base + "settings", settings)
-    router.add_get(base + "events", events)
-    router.add_static(base + "static/", HERE / "static", append_version=True)
+    router.add_get("/login", login_form)
+    router.add_post("/login", login)
+    router.add_post("/logout", logout)
+    router.add_get("/", overview, name=ROOT_ROUTE)
+    router.add_get("/integrations", integrations)
+    router.add_get("/integrations/new", integration_form)
+    router.add_get("/integrations/{org}/{integration}/edit", integration_form)
+    router.add_get("/integrations/{org}/{integration}", integration)
+    router.add_get("/runs", runs)
+    router.add_get("/runs/{run_id}", run)
+    router.add_get("/alerts", alerts)
+    router.add_get("/endpoints", endpoints)
+    router.add_get("/settings", settings)
+    router.add_get("/events", events)
+    router.add_static("/static/", HERE / "static", append_version=True)
