@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -11,6 +12,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,26 @@ from syncsched import db
 
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
 TICK_SECRET = "test-tick-secret-0123456789"
+_logins = itertools.count()
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def console_login(conn: db.Connection, dsn: str) -> Iterator[str]:
+    """A DSN of a throwaway login as the README makes the console's: a member of syncsched_web, and
+    NOINHERIT, so that it has no right of its own but those it SETs a role for."""
+    name = f"syncsched_test_console_{os.getpid()}_{next(_logins)}"
+    db.execute(conn, f"create role {name} login noinherit in role syncsched_web")
+    try:
+        yield db.with_database(dsn, db.parse_dsn(dsn)["dbname"]) + f" user={name}"
+    finally:
+        db.execute(conn, f"drop owned by {name} cascade")
+        db.execute(conn, f"drop role {name}")
 
 
 def token(conn: db.Connection, role: str, org: str | None = None) -> str:

@@ -256,7 +256,15 @@ SET_SESSION_ROLE = (
 SET_ROLE = "select set_config('role', %s, false)"
 RESET_ROLE = "reset role"
 
-WEB_SESSION = "select token_id, role, org_id from syncsched.web_session(%s)"
+# (every column: a label, when web_session gives one, names the token in the audit trail)
+WEB_SESSION = "select * from syncsched.web_session(%s)"
+
+# What the console's login is, before it asks anything of syncsched (it needs no right for this).
+WEB_LOGIN = """
+select current_user as login, to_regrole('syncsched_web') is not null as installed,
+    coalesce((select pg_has_role(current_user, 'syncsched_web', 'member')
+              where to_regrole('syncsched_web') is not null), false) as member
+"""
 
 CREATE_WEB_TOKEN = "select syncsched.create_web_token(%s, %s, %s) as token"
 

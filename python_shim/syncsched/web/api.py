@@ -14,7 +14,7 @@ from aiohttp import web
 from syncsched import db, queries
 from syncsched.web import openapi
 from syncsched.web.app import CONFIG, DATA, HUB, error_body, json_response, root_of, session_of
-from syncsched.web.auth import Session, csrf_ok
+from syncsched.web.auth import CONSOLE_ROLE, Session, csrf_ok
 from syncsched.web.data import INTEGRATION_FIELDS, Refused, optional_bool, optional_time, page_size
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -121,7 +121,8 @@ def integration_fields(body: dict[str, Any], allow_reset: bool) -> dict[str, Any
 async def health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     try:
-        rows = await db.async_fetch_all(request.app[DATA].pool, queries.WEB_SCHEMA_READY)
+        async with db.async_transaction_as(request.app[DATA].pool, CONSOLE_ROLE) as conn:
+            rows = await db.async_fetch_conn(conn, queries.WEB_SCHEMA_READY)
         ready = bool(rows and rows[0]["ready"])
     except (db.Error, OSError):
         ready = False

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from syncsched import db
-from syncsched.web.auth import Session, Sessions
+from syncsched.web.auth import SESSION_TTL, Session, Sessions
 from syncsched.web.data import Data, Refused
 from syncsched.web.live import Hub
 
@@ -60,6 +60,7 @@ class WebConfig:
     tick_secret: str | None = None  # POST /api/v1/tick is refused (503) without one
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs CSRF tokens
     pool_size: int = 5
+    session_ttl: float = SESSION_TTL  # a revoked token works at most this many seconds more
 
     @property
     def base(self) -> str:
@@ -155,7 +156,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if config.base != "/" and config.base != mounted:
         raise ValueError(f"the console is mounted at {mounted} but its base_path is {config.base}: make them one")
     async with db.async_pool(config.dsn, size=config.pool_size, application_name="syncsched web") as pool:
-        app[SESSIONS] = Sessions(pool, config.secret)
+        app[SESSIONS] = Sessions(pool, config.secret, config.session_ttl)
         app[DATA] = Data(pool)
         hub = Hub(config.dsn)
         app[HUB] = hub

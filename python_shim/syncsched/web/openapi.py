@@ -348,7 +348,9 @@ def document(routes: list[Any], prefix: str) -> dict[str, Any]:
         route: RouteSpec = spec
         ok = 201 if 201 in route.statuses else 200
         responses: dict[str, Any] = {str(ok): {"description": "done", "content": _ref(route.response)}}
-        errors = {*route.statuses, 422} | ({401, 403} if not route.public else set()) | ({403} if route.action else set())
+        errors = (
+            {*route.statuses, 422} | ({401, 403} if not route.public else set()) | ({403} if route.action else set())
+        )
         for status in sorted(errors - {ok}):
             responses[str(status)] = {"description": "error", "content": _ref("Error")}
         if "{" in route.path:
