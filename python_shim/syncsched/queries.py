@@ -275,33 +275,45 @@ REVOKE_WEB_TOKEN = "select syncsched.revoke_web_token(%s) as revoked"
 WEB_SCHEMA_READY = "select to_regprocedure('syncsched.web_session(text)') is not null as ready"
 
 # Integrations: a selection of ids by the filters, then each one's columns and recent outcomes.
-# The selection walks the primary key (org_id, integration_id) from the keyset position; a search
-# is a prefix of either id (text_pattern_ops indexes); the status filters start from what is small:
-# the open conditions (failing, stale) or the schedules the tick could not evaluate (invalid).
+# A selection starts from what is small where a filter allows: the open conditions (failing, stale)
+# or the schedules the tick could not evaluate (invalid); else it walks an index in the order of the
+# sort. A search is a prefix of either id (text_pattern_ops indexes); a health filter is the types
+# whose endpoint has that health.
 _WEB_FILTERS = """
     (%(q)s::text is null or o.org_id like %(q_like)s or o.integration_id like %(q_like)s)
     and (%(org)s::text is null or o.org_id = %(org)s)
     and (%(type)s::text is null or o.integration_type = %(type)s)
     and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
-    and (o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)
+    and (%(health_types)s::text[] is null or o.integration_type = any(%(health_types)s::text[]))
 """
 
-_WEB_SELECTIONS = {
-    "all": "from syncsched.organization_integrations as o where" + _WEB_FILTERS,
-    "condition": """
+# The types whose endpoint has a health (asked first, so that the planner of the list knows them).
+WEB_TYPES_OF_HEALTH = """
+select coalesce(array_agg(t.integration_type order by t.integration_type), '{}') as types
+from syncsched.integration_types as t
+left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+where coalesce(h.status, 'unknown') = %s
+"""
+
+
+def _open_condition_source(kind: str) -> str:
+    return f"""
         from (
             select distinct a.org_id, a.integration_id
             from syncsched.scheduler_alerts as a
-            where a.is_condition and a.resolved_at is null and a.kind = %(status)s
+            where a.is_condition and a.resolved_at is null and a.kind = {kind}
         ) as c
-        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id
-        where"""
-    + _WEB_FILTERS,
-    "invalid": """
-        from syncsched.schedule_state as s
-        join syncsched.organization_integrations as o on o.id = s.id
-        where s.problem is not null and"""
-    + _WEB_FILTERS,
+        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id"""
+
+
+# (FROM, a condition) of each selection
+_WEB_SELECTIONS = {
+    "all": ("from syncsched.organization_integrations as o", "true"),
+    "condition": (_open_condition_source("%(status)s"), "true"),
+    "invalid": (
+        "from syncsched.schedule_state as s join syncsched.organization_integrations as o on o.id = s.id",
+        "s.problem is not null",
+    ),
 }
 
 
@@ -314,16 +326,70 @@ def web_selection(status: str | None) -> str:
     return "all"
 
 
-def web_integrations(selection: str) -> str:
+# The order of a phase of a sort, its keyset condition, and its key as (k_at, k_id) columns.
+_BY_ORG = ("o.org_id, o.integration_id", "(o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)")
+_BY_NEXT_RUN = ("n.next_run_at, n.id", "(n.next_run_at, n.id) > (%(after_at)s::timestamptz, %(after_id)s::bigint)")
+_FAILING = (
+    "exists (select from syncsched.scheduler_alerts as f where f.alert_key ="
+    " syncsched._alert_key('failing', o.org_id, o.integration_id, null) and f.is_condition and f.resolved_at is null)"
+)
+
+# How the integration list may be sorted: org (organization, then integration id), next_run (the next
+# run soonest first, then those with none by organization), outcome (those whose last run failed
+# after every attempt, an open "failing" condition, first; then the others; each by organization).
+WEB_INTEGRATION_SORTS = ("org", "next_run", "outcome")
+
+
+def web_sort_phases(selection: str, sort: str) -> list[tuple[str, str, tuple[str, str]]]:
+    """The phases of a sort: each (FROM, condition, order), read one after the other, each through
+    an index in its own order, so that a page reads what it shows and not the table."""
+    source, where = _WEB_SELECTIONS[selection]
+    if sort == "next_run":
+        return [
+            (
+                source + " join syncsched.schedule_state as n on n.id = o.id",
+                where + " and n.next_run_at is not null",
+                _BY_NEXT_RUN,
+            ),
+            (
+                source + " left join syncsched.schedule_state as n on n.id = o.id",
+                where + " and n.next_run_at is null",
+                _BY_ORG,
+            ),
+        ]
+    if sort == "outcome":
+        failing = (
+            (_open_condition_source("'failing'"), "true") if selection == "all" else (source, f"{where} and {_FAILING}")
+        )
+        return [(*failing, _BY_ORG), (source, f"{where} and not {_FAILING}", _BY_ORG)]
+    return [(source, where, _BY_ORG)]
+
+
+def web_integrations(selection: str, sort: str = "org", start_phase: int = 0) -> str:
+    """A page of integrations: the phases of the sort from `start_phase` (the cursor's, which continues
+    after its key; the later ones from their start), at most %(limit)s rows in all."""
+    parts = []
+    for n, (source, where, (order, after)) in enumerate(web_sort_phases(selection, sort)):
+        if n < start_phase:
+            continue
+        key = "n.next_run_at, n.id" if order == _BY_NEXT_RUN[0] else "null::timestamptz, null::bigint"
+        keyset = f" and {after}" if n == start_phase else ""
+        parts.append(
+            f"(select o.id, {n} as phase, {key}, o.org_id, o.integration_id {source}"
+            f" where {where} and {_WEB_FILTERS}{keyset} order by {order} limit %(limit)s)"
+        )
+    selected = "\n    union all\n    ".join(parts)
     return f"""
-with selected as (
-    select o.id {_WEB_SELECTIONS[selection]}
-    order by o.org_id, o.integration_id
+with selected (id, phase, k_at, k_id, k_org, k_integration) as (
+    select * from (
+    {selected}
+    ) as phases
     limit %(limit)s
 )
 select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone,
     o.is_enabled, o.misfire_policy::text as misfire_policy, s.next_run_at, s.problem,
-    coalesce(recent.statuses, '{{}}') as recent_statuses
+    coalesce(recent.statuses, '{{}}') as recent_statuses,
+    selected.phase as sort_phase, selected.k_at as sort_at, selected.k_id as sort_id
 from selected
 join syncsched.organization_integrations as o on o.id = selected.id
 left join syncsched.schedule_state as s on s.id = o.id
@@ -337,13 +403,17 @@ left join lateral (
         limit 12
     ) as r
 ) as recent on true
-order by o.org_id, o.integration_id
+order by selected.phase, selected.k_at, selected.k_id, selected.k_org, selected.k_integration
 """
 
 
 def web_integrations_count(selection: str) -> str:
     """ "N of M": counted up to a cap, so that a page of a million integrations costs what a page of ten does."""
-    return f"select count(*)::bigint as n from (select {_WEB_SELECTIONS[selection]} limit %(count_cap)s) as matching"
+    source, where = _WEB_SELECTIONS[selection]
+    return (
+        f"select count(*)::bigint as n from (select {source} where {where} and {_WEB_FILTERS}"
+        " limit %(count_cap)s) as matching"
+    )
 
 
 WEB_INTEGRATION = """
@@ -507,6 +577,13 @@ WEB_RUN_NOW = "select syncsched.run_now(%s, %s, %s) as run_id"
 WEB_ENABLE = "select syncsched.enable_integration(%s, %s) as next_run_at"
 WEB_DISABLE = "select syncsched.disable_integration(%s, %s) as cancelled"
 WEB_CANCEL_RUN = "select syncsched.cancel_run(%s) as cancelled"
+# the pending runs of some integrations (pairs of arrays), each cancelled by cancel_run
+WEB_CANCEL_PENDING_OF = """
+select r.run_id, syncsched.cancel_run(r.run_id) as cancelled
+from syncsched.sync_run_log as r
+where r.status = 'pending'
+    and (r.org_id, r.integration_id) in (select * from unnest(%(orgs)s::text[], %(integrations)s::text[]))
+"""
 WEB_SET_SETTING = "select syncsched.set_setting(%s, %s) as value"
 WEB_ACKNOWLEDGE = "select syncsched.acknowledge_alert(%s, %s) as acknowledged"
 WEB_TICK = "call syncsched.tick()"

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.parse
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from conftest import run_syncsched
+from harness import set_next_run
 from syncsched import db
 from web_console import (
     TICK_SECRET,
@@ -257,6 +259,80 @@ def test_every_endpoint_answers_as_its_openapi_document_says(console: Console, c
     check("post", "/api/v1/tick", console.call("POST", "api/v1/tick", "wrong"))
 
 
+def all_pages(console: Console, query: str, bearer: str, limit: int = 2) -> list[str]:
+    """org/integration of every row of every page of GET /integrations?query, followed by cursor."""
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = console.call("GET", f"api/v1/integrations?{query}&limit={limit}&cursor={cursor}", bearer)
+        assert page.status == 200, page.body
+        seen += [f"{i['org_id']}/{i['integration_id']}" for i in page.body["items"]]
+        if not page.body["next_cursor"]:
+            return seen
+        cursor = page.body["next_cursor"]
+
+
+def test_the_integration_list_sorts_and_filters_by_health_on_the_server(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    db.execute(
+        conn,
+        "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes,"
+        " is_enabled) values ('delta', 'hr', 'dynamics', 60, true), ('delta', 'off', 'bufdir', 60, false),"
+        " ('zeta', 'crm', 'dynamics', 60, true)",
+    )
+    # next runs in a known order (state only the owner writes: set here as the superuser)
+    for org, integration, minutes in (
+        ("zeta", "crm", 1),
+        ("beta", "ledger", 2),
+        ("acme", "crm", 3),
+        ("delta", "hr", 3),
+        ("acme", "ledger", 4),
+    ):
+        set_next_run(
+            conn,
+            datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes),
+            "o.org_id = %s and o.integration_id = %s",
+            (org, integration),
+        )
+    for org, integration in (("zeta", "crm"), ("beta", "ledger")):
+        db.execute(
+            conn,
+            "select syncsched._alert('failing', %s, %s, null, '{}')",
+            (org, integration),
+        )
+    admin = token(conn, "admin")
+    by_org = ["acme/crm", "acme/ledger", "beta/ledger", "delta/hr", "delta/off", "zeta/crm"]
+    assert all_pages(console, "sort=org", admin) == by_org == all_pages(console, "", admin, limit=4)
+    # soonest first, ties by id (acme/crm was made before delta/hr), then those without a next run
+    assert all_pages(console, "sort=next_run", admin) == [
+        "zeta/crm",
+        "beta/ledger",
+        "acme/crm",
+        "delta/hr",
+        "acme/ledger",
+        "delta/off",
+    ]
+    assert all_pages(console, "sort=outcome", admin) == [
+        "beta/ledger",
+        "zeta/crm",
+        "acme/crm",
+        "acme/ledger",
+        "delta/hr",
+        "delta/off",
+    ]
+    assert all_pages(console, "sort=next_run&enabled=false", admin) == ["delta/off"]
+    assert all_pages(console, "sort=outcome&type=dynamics", admin) == ["zeta/crm", "delta/hr"]
+    # health: the health of the endpoint of the type
+    db.execute(conn, "update syncsched.endpoint_health set status = 'unhealthy' where integration_type = 'dynamics'")
+    assert all_pages(console, "health=unhealthy", admin) == ["delta/hr", "zeta/crm"]
+    assert all_pages(console, "health=unhealthy&sort=outcome", admin) == ["zeta/crm", "delta/hr"]
+    assert "delta/hr" not in all_pages(console, "health=unknown", admin)
+    # a cursor of one sort is no cursor of another; an unknown sort is refused
+    first = console.call("GET", "api/v1/integrations?sort=next_run&limit=1", admin).body["next_cursor"]
+    assert console.call("GET", f"api/v1/integrations?sort=org&cursor={first}", admin).status == 422
+    assert console.call("GET", "api/v1/integrations?sort=colour", admin).status == 422
+
+
 BIG_TABLES = {"organization_integrations", "schedule_state", "sync_run_log", "sync_run_attempts", "scheduler_alerts"}
 
 
@@ -274,44 +350,43 @@ def read_rows(node: dict[str, Any]) -> list[tuple[str, str, float]]:
 @pytest.mark.slow
 def test_the_consoles_queries_read_through_indexes_at_a_million(conn: db.Connection) -> None:
     from syncsched import queries
-    from syncsched.web.data import integration_params
+    from syncsched.web.data import encode_cursor, integration_query
 
     load_at_scale(conn, 1_000_000, 1_000_000)
-    none = {"q": None, "org": None, "type": None, "enabled": None, "status": None}
+    db.execute(conn, "update syncsched.endpoint_health set status = 'unhealthy' where integration_type = 'bufdir'")
+    none = {"q": None, "org": None, "type": None, "enabled": None, "status": None, "health": None}
     runs_none = {"status": None, "type": None, "org": None, "integration": None, "since": None, "until": None}
+    at = db.fetch_value(conn, "select (now() + interval '700 minutes')::text")
+
+    def listing(sort: str = "org", cursor: list[Any] | None = None, **filters: Any) -> tuple[str, dict[str, Any]]:
+        types = None
+        if filters.get("health"):
+            types = db.fetch_value(conn, queries.WEB_TYPES_OF_HEALTH, (filters["health"],))
+        position = encode_cursor(cursor) if cursor else None
+        page, _count, params = integration_query({**none, **filters}, sort, position, 26, types)
+        return page, params
+
     cases: list[tuple[str, str, Any]] = [
-        ("integrations", queries.web_integrations("all"), integration_params(none, ["", ""], 26)),
-        (
-            "integrations by search",
-            queries.web_integrations("all"),
-            integration_params({**none, "q": "org12345"}, ["", ""], 26),
-        ),
-        (
-            "integrations of an org",
-            queries.web_integrations("all"),
-            integration_params({**none, "org": "org777"}, ["", ""], 26),
-        ),
-        (
-            "integrations of a type",
-            queries.web_integrations("all"),
-            integration_params({**none, "type": "bufdir"}, ["org5", "i0"], 26),
-        ),
-        (
-            "disabled integrations",
-            queries.web_integrations("all"),
-            integration_params({**none, "enabled": False}, ["", ""], 26),
-        ),
-        (
-            "failing integrations",
-            queries.web_integrations("condition"),
-            integration_params({**none, "status": "failing"}, ["", ""], 26),
-        ),
-        (
-            "invalid integrations",
-            queries.web_integrations("invalid"),
-            integration_params({**none, "status": "invalid"}, ["", ""], 26),
-        ),
-        ("integration count", queries.web_integrations_count("all"), integration_params(none, ["", ""], 26)),
+        ("integrations", *listing()),
+        ("integrations by search", *listing(q="org12345")),
+        ("integrations of an org", *listing(org="org777")),
+        ("integrations of a type", *listing(cursor=["org", 0, "-infinity", -1, "org5", "i0"], type="bufdir")),
+        ("disabled integrations", *listing(enabled=False)),
+        ("failing integrations", *listing(status="failing")),
+        ("invalid integrations", *listing(status="invalid")),
+        ("integrations with an unhealthy endpoint", *listing(health="unhealthy")),
+        ("integrations with a healthy endpoint (none)", *listing(health="healthy")),
+        ("by next run", *listing("next_run")),
+        ("by next run, page 2", *listing("next_run", ["next_run", 0, at, 500_000, "", ""])),
+        ("by next run, those without", *listing("next_run", ["next_run", 1, "-infinity", -1, "org5", "i0"])),
+        ("by next run, of an org", *listing("next_run", org="org777")),
+        ("by next run, by search", *listing("next_run", q="org12345")),
+        ("by next run, disabled", *listing("next_run", enabled=False)),
+        ("by next run, of a type", *listing("next_run", type="dynamics")),
+        ("failing first", *listing("outcome")),
+        ("failing first, the others", *listing("outcome", ["outcome", 1, "-infinity", -1, "org5", "i0"])),
+        ("failing first, of a type", *listing("outcome", type="xledger")),
+        ("integration count", integration_query(none, "org", None, 26)[1], listing()[1]),
         ("one integration", queries.WEB_INTEGRATION, ("org4242", "i0")),
         ("its runs", queries.WEB_RUNS_OF, ("org4242", "i0", 20)),
         ("its alerts", queries.WEB_ALERTS_OF, {"org": "org4242", "integration": "i0", "limit": 20}),

@@ -15,7 +15,7 @@ from syncsched import db, queries
 from syncsched.web import openapi
 from syncsched.web.app import CONFIG, DATA, HUB, error_body, json_response, root_of, session_of
 from syncsched.web.auth import CONSOLE_ROLE, Session, csrf_ok
-from syncsched.web.data import INTEGRATION_FIELDS, Refused, optional_bool, optional_time, page_size
+from syncsched.web.data import BULK_ACTIONS, INTEGRATION_FIELDS, Refused, optional_bool, optional_time, page_size
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -89,7 +89,7 @@ def _filters(request: web.Request, names: list[str]) -> dict[str, Any]:
     return filters
 
 
-INTEGRATION_FILTERS = ["q", "org", "type", "enabled", "status"]
+INTEGRATION_FILTERS = ["q", "org", "type", "enabled", "status", "health"]
 RUN_FILTERS = ["status", "type", "org", "integration", "since", "until"]
 
 
@@ -162,7 +162,7 @@ async def tick(request: web.Request) -> web.Response:
     "/integrations",
     "Integrations, filtered, in pages (cursor)",
     "IntegrationPage",
-    query=[*INTEGRATION_FILTERS, "cursor", "limit"],
+    query=[*INTEGRATION_FILTERS, "sort", "cursor", "limit"],
 )
 async def list_integrations(request: web.Request) -> web.Response:
     page = await request.app[DATA].integrations(
@@ -170,6 +170,7 @@ async def list_integrations(request: web.Request) -> web.Response:
         _filters(request, INTEGRATION_FILTERS),
         request.query.get("cursor"),
         page_size(request.query.get("limit")),
+        request.query.get("sort") or "org",
     )
     return json_response(page)
 
@@ -315,7 +316,8 @@ async def runs_of(request: web.Request) -> web.Response:
 @route(
     "POST",
     "/integrations/bulk",
-    "One action on every integration a filter selects, when it still selects as many as the caller saw",
+    "One action on every integration a filter selects (cancel: on their pending runs), when it still selects as"
+    " many as the caller saw",
     "BulkResult",
     body="Bulk",
     action=True,
@@ -324,9 +326,8 @@ async def runs_of(request: web.Request) -> web.Response:
 async def bulk(request: web.Request) -> web.Response:
     body = await body_of(request)
     action = body.get("action")
-    calls = {"disable": queries.WEB_DISABLE, "enable": queries.WEB_ENABLE, "run": queries.WEB_RUN_NOW}
-    if action not in calls:
-        raise Refused(422, "action must be disable, enable or run")
+    if action not in BULK_ACTIONS:
+        raise Refused(422, f"action must be one of {', '.join(BULK_ACTIONS)}")
     expected = body.get("expected_count")
     if not isinstance(expected, int) or expected < 0:
         raise Refused(422, "expected_count (how many the caller saw) is needed")
@@ -334,8 +335,8 @@ async def bulk(request: web.Request) -> web.Response:
     filters["enabled"] = optional_bool(
         str(filters["enabled"]).lower() if filters["enabled"] is not None else None, "enabled"
     )
-    done = await request.app[DATA].bulk(session_of(request), filters, calls[str(action)], expected, str(action))
-    return json_response({"action": action, "count": done})
+    done = await request.app[DATA].bulk(session_of(request), filters, str(action), expected)
+    return json_response({"action": action, **done})
 
 
 @route(

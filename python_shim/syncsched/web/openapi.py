@@ -269,7 +269,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "BulkResult": {
         "type": "object",
         "required": ["action", "count"],
-        "properties": {"action": {"type": "string"}, "count": {"type": "integer"}},
+        "properties": {
+            "action": {"type": "string"},
+            "count": {"type": "integer", "description": "integrations acted on"},
+            "runs": {"type": "integer", "description": "cancel: the pending runs cancelled"},
+        },
     },
     "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
     "IntegrationCreate": {
@@ -299,7 +303,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["action", "expected_count"],
         "properties": {
-            "action": {"type": "string", "enum": ["disable", "enable", "run"]},
+            "action": {"type": "string", "enum": ["disable", "enable", "run", "cancel"]},
             "expected_count": {"type": "integer"},
             "filters": {"type": "object"},
         },
@@ -315,6 +319,14 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "type": {"description": "one integration type"},
     "enabled": {"schema": {"type": "boolean"}},
     "status": {"description": "integrations: failing, stale or invalid; runs: a run status"},
+    "health": {
+        "schema": {"type": "string", "enum": ["healthy", "unhealthy", "unknown"]},
+        "description": "the health of the endpoint of the integration's type",
+    },
+    "sort": {
+        "schema": {"type": "string", "enum": ["org", "next_run", "outcome"]},
+        "description": "org (default); next_run: soonest first, then those with none; outcome: failing first",
+    },
     "since": {"schema": {"type": "string", "format": "date-time"}, "description": "enqueued at or after"},
     "until": {"schema": {"type": "string", "format": "date-time"}, "description": "enqueued before"},
     "cursor": {"description": "next_cursor of the previous page"},

@@ -179,11 +179,13 @@ async def integrations(request: web.Request, session: Session) -> web.StreamResp
         "type": query.get("type") or None,
         "enabled": optional_bool(query.get("enabled"), "enabled"),
         "status": query.get("status") or None,
+        "health": query.get("health") or None,
     }
+    sort = query.get("sort") or "org"
     result = await request.app[DATA].integrations(
-        session, filters, query.get("cursor"), page_size(query.get("limit"), 25)
+        session, filters, query.get("cursor"), page_size(query.get("limit"), 25), sort
     )
-    return render(request, "integrations.html", page=result, filters=filters)
+    return render(request, "integrations.html", page=result, filters=filters, sort=sort)
 
 
 @page

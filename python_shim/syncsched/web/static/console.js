@@ -97,14 +97,15 @@ document.addEventListener("click", async (event) => {
 async function bulk(button) {
   const count = Number(button.dataset.count);
   const action = button.dataset.bulk;
-  const words = { disable: "Disable", enable: "Enable", run: "Run now" }[action];
+  const words = { disable: "Disable", enable: "Enable", run: "Run now", cancel: "Cancel pending runs" }[action];
   if (!window.confirm(`${words}: ${count} integration(s). Sure?`)) return;
   const params = new URLSearchParams(location.search);
   const filters = {};
-  for (const name of ["q", "org", "type", "enabled", "status"]) if (params.get(name)) filters[name] = params.get(name);
+  for (const name of ["q", "org", "type", "enabled", "status", "health"]) if (params.get(name)) filters[name] = params.get(name);
   try {
     const result = await api("POST", BASE + "api/v1/integrations/bulk", { action, expected_count: count, filters });
-    flash(`${words}: done for ${result.count} integration(s).`);
+    const runs = result.runs === undefined ? "" : ` (${result.runs} run(s) cancelled)`;
+    flash(`${words}: done for ${result.count} integration(s)${runs}.`);
     await refresh();
   } catch (error) {
     flash(error.message, true);
