@@ -514,17 +514,35 @@ order by a.alert_id desc
 limit %(limit)s
 """
 
+# Each type's endpoint, its runs pending, running and held (queue_depth's rule, by endpoint_overview),
+# what is paused for it (paused: the global pauses included; the type's own flags apart, for its buttons).
 WEB_ENDPOINTS = """
-select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.timeout_ms, h.status, h.mode,
-    h.consecutive_failures, h.last_check_at, h.next_check_at, h.last_success_at, h.last_used_at, h.last_error,
-    h.mode = 'active' and h.status = 'unhealthy' as circuit_open,
-    (select count(*) from syncsched.sync_run_log as r
-     where r.status = 'pending' and r.integration_type = t.integration_type)::bigint as pending,
-    (select count(*) from syncsched.sync_run_log as r
-     where r.status = 'running' and r.integration_type = t.integration_type)::bigint as running
+select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.timeout_ms, e.status, e.mode,
+    e.consecutive_failures, e.last_check_at, e.next_check_at, h.last_success_at, h.last_used_at, e.last_error,
+    coalesce(syncsched._circuit_open(e.mode, e.status), false) as circuit_open,
+    coalesce(e.pending, 0)::bigint as pending, coalesce(e.running, 0)::bigint as running,
+    coalesce(e.held, 0)::bigint as held, e.paused,
+    coalesce(d.scheduling_paused, false) as scheduling_paused, coalesce(d.dispatch_paused, false) as dispatch_paused
 from syncsched.integration_types as t
+join syncsched.endpoint_overview as e on e.integration_type = t.integration_type
 left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
 order by t.integration_type
+"""
+
+# What is paused for every type (the settings pause_scheduling() and pause_dispatch() set).
+WEB_PAUSES = """
+select coalesce(bool_or(s.value::boolean) filter (where s.key = 'scheduler_paused'), false) as scheduling,
+    coalesce(bool_or(s.value::boolean) filter (where s.key = 'dispatch_paused'), false) as dispatch
+from syncsched.settings as s
+where s.key in ('scheduler_paused', 'dispatch_paused')
+"""
+
+# Why an integration's pending run waits, and what is paused for it.
+WEB_INTEGRATION_HOLD = """
+select v.paused, v.held_reason
+from syncsched.schedule_overview as v
+where v.org_id = %s and v.integration_id = %s
 """
 
 WEB_SETTINGS = """
@@ -551,13 +569,14 @@ select
      where at > now() - interval '1 hour')::integer as minutes_ticked_last_hour
 """
 
+# runs created per half hour over the last 12 hours, by status and type (the overview's two charts)
 WEB_RUNS_OVER_TIME = """
 select date_bin(interval '30 minutes', r.enqueued_at, timestamptz '2000-01-01') as bucket,
-    r.status::text as status, count(*)::bigint as n
+    r.status::text as status, r.integration_type, count(*)::bigint as n
 from syncsched.sync_run_log as r
 where r.enqueued_at > now() - interval '12 hours'
-group by 1, 2
-order by 1, 2
+group by 1, 2, 3
+order by 1, 2, 3
 """
 
 WEB_WORKERS = """

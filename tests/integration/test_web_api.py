@@ -213,22 +213,45 @@ def test_cursor_paging_is_stable_while_rows_are_inserted(console: Console, conn:
     assert len(seen) == len(set(seen))
 
 
+class OpenApi:
+    """The console's own OpenAPI document, to validate requests and answers against."""
+
+    def __init__(self, console: Console) -> None:
+        self.document = console.call("GET", "api/v1/openapi.json").body
+        self.registry = Registry().with_resource("root", Resource(contents=self.document, specification=DRAFT202012))
+
+    def _validate(self, value: Any, content: dict[str, Any]) -> None:
+        ref = content["application/json"]["schema"]["$ref"]
+        jsonschema.validate(value, {"$ref": "root" + ref}, registry=self.registry)
+
+    def check(self, method: str, path: str, reply: Any) -> None:
+        operation = self.document["paths"][path][method]
+        spec = operation["responses"].get(str(reply.status))
+        assert spec is not None, f"{method} {path}: {reply.status} is not documented: {reply.body}"
+        self._validate(reply.body, spec["content"])
+
+    def check_request(self, method: str, path: str, body: Any) -> None:
+        operation = self.document["paths"][path][method]
+        if "requestBody" not in operation:
+            assert body is None, f"{method} {path} takes no body"
+            return
+        self._validate(body, operation["requestBody"]["content"])
+
+
+def concrete(path: str, values: tuple[str, ...]) -> str:
+    """An OpenAPI path with its parameters filled in, in order, relative to the console's root."""
+    for value in values:
+        path = path[: path.index("{")] + value + path[path.index("}") + 1 :]
+    return path.removeprefix("/")
+
+
 def test_every_endpoint_answers_as_its_openapi_document_says(console: Console, conn: db.Connection) -> None:
     seed(conn)
     admin = token(conn, "admin")
     db.execute(conn, "select syncsched.run_now('acme', 'crm')")
     run_id = db.fetch_value(conn, "select max(run_id) from syncsched.sync_run_log")
     db.execute(conn, "select syncsched._alert('drift', 'acme', 'crm', 'xledger', '{}')")
-    document = console.call("GET", "api/v1/openapi.json").body
-    registry = Registry().with_resource("root", Resource(contents=document, specification=DRAFT202012))
-
-    def check(method: str, path: str, reply: Any) -> None:
-        operation = document["paths"][path][method]
-        spec = operation["responses"].get(str(reply.status))
-        assert spec is not None, f"{method} {path}: {reply.status} is not documented: {reply.body}"
-        schema = spec["content"]["application/json"]["schema"]
-        jsonschema.validate(reply.body, {"$ref": "root" + schema["$ref"]}, registry=registry)
-
+    api = OpenApi(console)
     examples = {
         "/api/v1/integrations/{org}/{integration}": ("acme", "crm"),
         "/api/v1/integrations/{org}/{integration}/next-runs": ("acme", "ledger"),
@@ -236,27 +259,149 @@ def test_every_endpoint_answers_as_its_openapi_document_says(console: Console, c
         "/api/v1/runs/{run_id}": (str(run_id),),
     }
     checked = 0
-    for path, operations in document["paths"].items():
-        if "get" not in operations:
-            continue
-        concrete = path
-        for value in examples.get(path, ()):
-            concrete = concrete.replace(concrete[concrete.index("{") : concrete.index("}") + 1], value, 1)
-        if "{" in concrete:
+    for path, operations in api.document["paths"].items():
+        if "get" not in operations or ("{" in path and path not in examples):
             continue
         query = "?cron=0+2+*+*+*&timezone=Europe/Oslo" if path.endswith("/preview") else ""
-        reply = console.call("GET", concrete.removeprefix("/") + query, admin)
-        check("get", path, reply)
+        api.check("get", path, console.call("GET", concrete(path, examples.get(path, ())) + query, admin))
         checked += 1
     assert checked >= 12
     # errors are documented and shaped too
-    check("get", "/api/v1/runs/{run_id}", console.call("GET", "api/v1/runs/999999", admin))
-    check(
+    api.check("get", "/api/v1/runs/{run_id}", console.call("GET", "api/v1/runs/999999", admin))
+    api.check(
         "post",
         "/api/v1/integrations/{org}/{integration}/run",
         console.call("POST", "api/v1/integrations/acme/crm/run", admin),
     )
-    check("post", "/api/v1/tick", console.call("POST", "api/v1/tick", "wrong"))
+    api.check("post", "/api/v1/tick", console.call("POST", "api/v1/tick", "wrong"))
+
+
+def test_every_action_takes_and_answers_what_its_openapi_document_says(console: Console, conn: db.Connection) -> None:
+    """Each action once, its request body valid by the document and its answer too, and what it did
+    seen in the database: retry, cancel, pause and resume, check an endpoint, acknowledge, bulk cancel."""
+    seed(conn)
+    admin = token(conn, "admin")
+    failed = str(failed_run(conn, "beta", "ledger"))
+    pending = str(db.fetch_value(conn, "select syncsched.run_now('acme', 'crm')"))
+    db.execute(conn, "select syncsched._alert('drift', 'acme', 'crm', 'xledger', '{}')")
+    alert = str(db.fetch_value(conn, "select max(alert_id) from syncsched.scheduler_alerts"))
+    api = OpenApi(console)
+    new = ("gamma", "payroll")
+    calls: list[tuple[str, str, tuple[str, ...], Any, str, int]] = [
+        (
+            "post",
+            "/api/v1/integrations",
+            (),
+            {
+                "org_id": "gamma",
+                "integration_id": "payroll",
+                "integration_type": "xledger",
+                "cron_schedule": "0 2 * * *",
+            },
+            "",
+            201,
+        ),
+        ("patch", "/api/v1/integrations/{org}/{integration}", new, {"timezone": "Europe/Oslo"}, "", 200),
+        ("post", "/api/v1/integrations/{org}/{integration}/disable", new, None, "", 200),
+        ("post", "/api/v1/integrations/{org}/{integration}/enable", new, None, "", 200),
+        ("post", "/api/v1/integrations/{org}/{integration}/run", new, None, "", 200),
+        ("post", "/api/v1/runs/{run_id}/cancel", (pending,), None, "", 200),
+        ("post", "/api/v1/runs/{run_id}/retry", (failed,), None, "", 200),
+        ("post", "/api/v1/alerts/{alert_id}/acknowledge", (alert,), None, "", 200),
+        ("post", "/api/v1/endpoints/{integration_type}/check", ("xledger",), None, "", 200),
+        ("patch", "/api/v1/settings/{key}", ("catch_up_limit",), {"value": "5"}, "", 200),
+        ("post", "/api/v1/{what}/{action}", ("scheduling", "pause"), {"integration_type": "dynamics"}, "", 200),
+        ("post", "/api/v1/{what}/{action}", ("dispatch", "pause"), {"integration_type": "xledger"}, "", 200),
+        ("post", "/api/v1/{what}/{action}", ("dispatch", "pause"), {}, "", 200),
+        ("post", "/api/v1/{what}/{action}", ("dispatch", "resume"), {}, "", 200),
+        (
+            "post",
+            "/api/v1/integrations/bulk",
+            (),
+            {"action": "cancel", "expected_count": 1, "filters": {"org": "gamma"}},
+            "",
+            200,
+        ),
+        ("delete", "/api/v1/integrations/{org}/{integration}", ("acme", "ledger"), None, "", 200),
+        ("post", "/api/v1/tick", (), None, "", 200),
+    ]
+    done = set()
+    for method, path, values, body, query, status in calls:
+        api.check_request(method, path, body)
+        secret = TICK_SECRET if path.endswith("/tick") else admin
+        reply = console.call(method.upper(), concrete(path, values) + query, secret, body=body)
+        assert reply.status == status, (method, path, reply.body)
+        api.check(method, path, reply)
+        done.add((method, path))
+    actions = {(m, p) for p, operations in api.document["paths"].items() for m in operations if m != "get"}
+    assert actions == done, f"not exercised: {actions - done}"
+
+    def run(run_id: str) -> db.Row | None:
+        return db.fetch_one(
+            conn, "select status::text, attempt from syncsched.sync_run_log where run_id = %s", (run_id,)
+        )
+
+    assert run(pending) == {"status": "cancelled", "attempt": 0}
+    assert run(failed)["status"] in ("pending", "running")
+    assert db.fetch_value(
+        conn, "select acknowledged_by from syncsched.scheduler_alerts where alert_id = %s", (alert,)
+    ).startswith("web token ")
+    flags = db.fetch_all(
+        conn, "select integration_type, scheduling_paused, dispatch_paused from syncsched.dispatch_state order by 1"
+    )
+    assert flags == [
+        {"integration_type": "bufdir", "scheduling_paused": False, "dispatch_paused": False},
+        {"integration_type": "dynamics", "scheduling_paused": True, "dispatch_paused": False},
+        {"integration_type": "xledger", "scheduling_paused": False, "dispatch_paused": True},
+    ]
+    # the gamma run made by run now was cancelled by the bulk action; acme/ledger is gone
+    assert (
+        db.fetch_value(
+            conn, "select count(*) from syncsched.sync_run_log where org_id = 'gamma' and status = 'cancelled'"
+        )
+        == 1
+    )
+    assert (
+        db.fetch_value(
+            conn,
+            "select count(*) from syncsched.organization_integrations where org_id = 'acme'"
+            " and integration_id = 'ledger'",
+        )
+        == 0
+    )
+    assert db.fetch_value(conn, "select value from syncsched.settings where key = 'catch_up_limit'") == "5"
+
+    # what is paused and held is on the endpoints answer
+    endpoints = console.call("GET", "api/v1/endpoints", admin).body
+    assert endpoints["paused"] == {"scheduling": False, "dispatch": False}
+    xledger = next(e for e in endpoints["items"] if e["integration_type"] == "xledger")
+    assert xledger["paused"] == "dispatch" and xledger["dispatch_paused"] and xledger["held"] == xledger["pending"] >= 1
+    assert xledger["held_reasons"] == [f"dispatch paused: {xledger['held']} held"]
+    dynamics = next(e for e in endpoints["items"] if e["integration_type"] == "dynamics")
+    assert dynamics["paused"] == "scheduling" and dynamics["scheduling_paused"] and dynamics["held"] == 0
+
+
+def test_a_bulk_cancel_says_how_many_and_cancels_their_pending_runs(console: Console, conn: db.Connection) -> None:
+    seed(conn)
+    admin = token(conn, "admin")
+    for org, integration in (("acme", "ledger"), ("acme", "crm"), ("beta", "ledger")):
+        db.execute(conn, "select syncsched.run_now(%s, %s)", (org, integration))
+    done_before = failed_run(conn, "acme", "crm")
+    body = {"action": "cancel", "expected_count": 3, "filters": {"org": "acme"}}
+    stale = console.call("POST", "api/v1/integrations/bulk", admin, body=body)
+    assert stale.status == 409 and "has 2 integration(s) now, not 3" in stale.body["error"]["message"]
+    reply = console.call("POST", "api/v1/integrations/bulk", admin, body={**body, "expected_count": 2})
+    assert reply.status == 200 and reply.body == {"action": "cancel", "count": 2, "runs": 2}
+    statuses = db.fetch_all(
+        conn,
+        "select org_id, status::text from syncsched.sync_run_log where run_id <> %s order by run_id",
+        (done_before,),
+    )
+    assert statuses == [
+        {"org_id": "acme", "status": "cancelled"},
+        {"org_id": "acme", "status": "cancelled"},
+        {"org_id": "beta", "status": "pending"},
+    ]
 
 
 def all_pages(console: Console, query: str, bearer: str, limit: int = 2) -> list[str]:

@@ -436,10 +436,14 @@ async def acknowledge(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/endpoints", "Endpoint health per integration type, circuit state, pending and running runs", "Endpoints"
+    "GET",
+    "/endpoints",
+    "Endpoint health per integration type, circuit state, runs pending, running and held (and why), what is paused",
+    "Endpoints",
 )
 async def endpoints(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[DATA].endpoints(session_of(request))})
+    data, session = request.app[DATA], session_of(request)
+    return json_response({"items": await data.endpoints(session), "paused": await data.pauses(session)})
 
 
 @route(

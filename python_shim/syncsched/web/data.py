@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from syncsched import db, queries
+from syncsched.web import words
 from syncsched.web.auth import Session
 
 PAGE_MAX = 200
@@ -222,7 +223,16 @@ class Data:
         return {"items": rows, "next_cursor": encode_cursor([rows[-1]["alert_id"]]) if more and rows else None}
 
     async def endpoints(self, session: Session) -> list[db.Row]:
-        return await self.read(session, queries.WEB_ENDPOINTS)
+        rows = await self.read(session, queries.WEB_ENDPOINTS)
+        return [{**row, "held_reasons": words.held_reasons(row)} for row in rows]
+
+    async def pauses(self, session: Session) -> db.Row | None:
+        """What is paused for every type; None for a role that may not know (a tenant)."""
+        return await self.optional(session, queries.WEB_PAUSES)
+
+    async def hold(self, session: Session, org_id: str, integration_id: str) -> db.Row | None:
+        """What is paused for an integration and why its pending run waits; None for a tenant."""
+        return await self.optional(session, queries.WEB_INTEGRATION_HOLD, (org_id, integration_id))
 
     async def settings(self, session: Session) -> list[db.Row]:
         return await self.read(session, queries.WEB_SETTINGS)
@@ -240,14 +250,14 @@ class Data:
         return {
             **summary,
             "ticks": await self.optional(session, queries.WEB_TICK_HEALTH),
-            "runs_over_time": over_time,
+            "runs_over_time": over_time,  # by status and type: the charts sum either way
             "workers": sorted(seen.values(), key=lambda r: r["worker_id"]),
         }
 
-    async def optional(self, session: Session, query: str) -> db.Row | None:
+    async def optional(self, session: Session, query: str, params: Any = ()) -> db.Row | None:
         """A row the role may not be allowed to read: None then (a tenant's overview has no tick health)."""
         try:
-            return await self.one(session, query)
+            return await self.one(session, query, params)
         except db.Error as exc:
             if db.sqlstate(exc) == "42501":
                 return None

@@ -110,6 +110,33 @@ ALERT = {
         "acknowledged_by": TEXT,
     },
 }
+ENDPOINT = {
+    "type": "object",
+    "required": ["integration_type", "endpoint_url"],
+    "properties": {
+        "integration_type": {"type": "string"},
+        "endpoint_url": {"type": "string"},
+        "health_url": TEXT,
+        "max_concurrency": {"type": "integer"},
+        "timeout_ms": {"type": "integer"},
+        "status": TEXT,
+        "mode": TEXT,
+        "consecutive_failures": INT,
+        "last_check_at": TIME,
+        "next_check_at": TIME,
+        "last_success_at": TIME,
+        "last_used_at": TIME,
+        "last_error": TEXT,
+        "circuit_open": {"type": "boolean"},
+        "pending": {"type": "integer"},
+        "running": {"type": "integer"},
+        "held": {"type": "integer", "description": "pending runs no claim hands out now"},
+        "held_reasons": {"type": "array", "items": {"type": "string"}},
+        "paused": {**TEXT, "description": "what is paused for the type: scheduling, dispatch (globally too)"},
+        "scheduling_paused": {"type": "boolean", "description": "paused for this type itself"},
+        "dispatch_paused": {"type": "boolean", "description": "paused for this type itself"},
+    },
+}
 ERROR = {
     "type": "object",
     "required": ["error"],
@@ -206,30 +233,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["problem", "next"],
         "properties": {"problem": TEXT, "next": {"type": "array", "items": {"type": "string", "format": "date-time"}}},
     },
-    "Endpoints": _items(
-        {
-            "type": "object",
-            "required": ["integration_type", "endpoint_url"],
-            "properties": {
-                "integration_type": {"type": "string"},
-                "endpoint_url": {"type": "string"},
-                "health_url": TEXT,
-                "max_concurrency": {"type": "integer"},
-                "timeout_ms": {"type": "integer"},
-                "status": TEXT,
-                "mode": TEXT,
-                "consecutive_failures": INT,
-                "last_check_at": TIME,
-                "next_check_at": TIME,
-                "last_success_at": TIME,
-                "last_used_at": TIME,
-                "last_error": TEXT,
-                "circuit_open": _nullable("boolean"),
-                "pending": {"type": "integer"},
-                "running": {"type": "integer"},
+    "Endpoints": {
+        "type": "object",
+        "required": ["items", "paused"],
+        "properties": {
+            "items": {"type": "array", "items": ENDPOINT},
+            "paused": {
+                "type": ["object", "null"],
+                "description": "what is paused for every type (null for a tenant)",
+                "properties": {"scheduling": {"type": "boolean"}, "dispatch": {"type": "boolean"}},
             },
-        }
-    ),
+        },
+    },
     "Settings": _items(
         {
             "type": "object",

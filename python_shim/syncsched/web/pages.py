@@ -70,7 +70,14 @@ def _duration(value: timedelta | None) -> str:
     return _span(value.total_seconds()) if value is not None else NONE
 
 
-ENVIRONMENT.filters.update(utc=_utc, local=_local, ago=_ago, duration=_duration)
+def _milliseconds(value: float | None) -> str:
+    """A duration given in milliseconds (an attempt's), as people read it."""
+    if value is None:
+        return NONE
+    return f"{value:.0f} ms" if value < 1000 else _span(value / 1000) if value >= 10_000 else f"{value / 1000:.1f} s"
+
+
+ENVIRONMENT.filters.update(utc=_utc, local=_local, ago=_ago, duration=_duration, milliseconds=_milliseconds)
 ENVIRONMENT.globals.update(describe=words.describe, sparkline=charts.sparkline, urlencode=urlencode)
 
 
@@ -164,8 +171,10 @@ async def overview(request: web.Request, session: Session) -> web.StreamResponse
         "overview.html",
         summary=summary,
         endpoints=endpoints,
+        pauses=await data.pauses(session),
         alerts=alerts,
         chart=charts.runs_chart(summary["runs_over_time"]),
+        type_chart=charts.runs_chart(summary["runs_over_time"], by="integration_type"),
         now=datetime.now(UTC),
     )
 
@@ -202,6 +211,7 @@ async def integration(request: web.Request, session: Session) -> web.StreamRespo
         next_runs=await data.next_runs(session, org_id, integration_id, 10),
         runs=await data.runs_of(session, org_id, integration_id, 20),
         alerts=await data.alerts_of(session, org_id, integration_id, 20),
+        hold=await data.hold(session, org_id, integration_id),
     )
 
 
@@ -251,7 +261,8 @@ async def alerts(request: web.Request, session: Session) -> web.StreamResponse:
 
 @page
 async def endpoints(request: web.Request, session: Session) -> web.StreamResponse:
-    return render(request, "endpoints.html", endpoints=await request.app[DATA].endpoints(session))
+    data = request.app[DATA]
+    return render(request, "endpoints.html", endpoints=await data.endpoints(session), pauses=await data.pauses(session))
 
 
 @page
