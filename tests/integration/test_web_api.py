@@ -61,11 +61,23 @@ def seed(conn: db.Connection) -> None:
 
 def test_a_tenant_sees_and_acts_on_its_own_organization_only(console: Console, conn: db.Connection) -> None:
     seed(conn)
+    theirs = failed_run(conn, "acme", "ledger")
+    ours = failed_run(conn, "beta", "ledger")
+    db.execute(conn, "select syncsched._alert('drift', 'acme', 'crm', 'xledger', '{}')")
+    db.execute(conn, "select syncsched._alert('drift', 'beta', 'ledger', 'xledger', '{}')")
     tenant = token(conn, "tenant", "beta")
     listed = console.call("GET", "api/v1/integrations", tenant)
     assert listed.status == 200 and {i["org_id"] for i in listed.body["items"]} == {"beta"}
     assert console.call("GET", "api/v1/integrations/acme/ledger", tenant).status == 404
-    assert {r["org_id"] for r in console.call("GET", "api/v1/runs", tenant).body["items"]} <= {"beta"}
+    runs = console.call("GET", "api/v1/runs", tenant).body["items"]
+    assert [r["run_id"] for r in runs] == [ours]
+    assert console.call("GET", f"api/v1/runs/{theirs}", tenant).status == 404
+    assert console.call("GET", f"api/v1/runs/{ours}", tenant).status == 200
+    assert console.call("GET", "api/v1/integrations/acme/ledger/runs", tenant).body["items"] == []
+    alerts = console.call("GET", "api/v1/alerts?state=all", tenant).body["items"]
+    assert [a["alert_key"] for a in alerts] == ["drift:beta/ledger"]
+    page = console.call("GET", "runs", cookie=tenant).body
+    assert f'data-run="{ours}"' in page and f'data-run="{theirs}"' not in page and "acme/" not in page
     # its own integration: it may disable it (the engine's invoker API, under row-level security) ...
     assert console.call("POST", "api/v1/integrations/beta/ledger/disable", tenant).status == 200
     # ... but not another organization's, and not run one (run_now is not granted to tenants)
