@@ -245,12 +245,16 @@ order by integration_type
 # (syncsched_admin, syncsched_reader, or syncsched_tenant with syncsched.org_id): the database
 # decides what each role sees (grants, row-level security), the console only maps tokens to roles.
 
-# No parallel plans for the console's small reads: under row-level security the planner cannot use
-# the statistics of a non-leakproof operator such as enum equality, guesses half the run log for
-# status = 'running', and would start parallel workers to read the handful of rows of a partial index.
+# No parallel plans and no JIT for the console's small reads: under row-level security the planner
+# cannot use the statistics of a non-leakproof operator such as enum equality and guesses half the
+# run log for status = 'pending' or 'running'. At 10^6 runs it started parallel workers to read the
+# handful of rows of a partial index (the overview: 3.7 times its time at 10^4); from 3 to 5 million
+# runs the guessed costs pass jit_above_cost and each overview would compile its plans (28-36 ms per
+# query, measured at 10^6 with the threshold lowered) to read nothing.
 SET_SESSION_ROLE = (
     "select set_config('role', %s, true), set_config('syncsched.org_id', %s, true),"
-    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true)"
+    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('jit', 'off', true)"
 )
 
 SET_ROLE = "select set_config('role', %s, false)"

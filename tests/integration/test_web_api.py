@@ -490,6 +490,34 @@ def test_the_integration_list_sorts_and_filters_by_health_on_the_server(console:
     assert console.call("GET", "api/v1/integrations?sort=colour", admin).status == 422
 
 
+def test_the_consoles_reads_plan_neither_jit_nor_parallel_workers(conn: db.Connection) -> None:
+    """Under row-level security the planner guesses half the run log for a status: with the costs of a
+    big database (here: the thresholds at 0) the console's reads must still not compile or fork."""
+    from syncsched import queries
+
+    seed(conn)
+    reads = [
+        queries.WEB_OVERVIEW,
+        queries.WEB_WORKERS,
+        queries.WEB_ENDPOINTS,
+        queries.WEB_TICK_HEALTH,
+        queries.WEB_RUNS_OVER_TIME,
+    ]
+    with db.transaction(conn):
+        db.execute(conn, queries.SET_SESSION_ROLE, ("syncsched_admin", "", "test"))
+        for setting in (
+            "jit_above_cost",
+            "parallel_setup_cost",
+            "parallel_tuple_cost",
+            "min_parallel_index_scan_size",
+            "min_parallel_table_scan_size",
+        ):
+            db.execute(conn, "select set_config(%s, '0', true)", (setting,))
+        for query in reads:
+            plan = db.fetch_value(conn, "explain (analyze, format json) " + query)[0]
+            assert "JIT" not in plan and "Gather" not in json.dumps(plan), query
+
+
 BIG_TABLES = {"organization_integrations", "schedule_state", "sync_run_log", "sync_run_attempts", "scheduler_alerts"}
 
 
