@@ -518,6 +518,29 @@ def test_the_consoles_reads_plan_neither_jit_nor_parallel_workers(conn: db.Conne
             assert "JIT" not in plan and "Gather" not in json.dumps(plan), query
 
 
+def test_the_consoles_lists_keep_a_plan_for_their_values_when_prepared(conn: db.Connection) -> None:
+    """psycopg prepares a statement run five times on a connection; PostgreSQL then may choose one
+    generic plan for every value, which cannot use the index an optional filter needs."""
+    from syncsched import queries
+    from syncsched.web.data import integration_query
+
+    db.execute(
+        conn,
+        "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)"
+        " select 'org' || g, 'i', 'xledger', 60 from generate_series(1, 2000) as g",
+    )
+    db.execute(conn, "analyze")
+    filters = {"q": "org12", "org": None, "type": None, "enabled": None, "status": None, "health": None}
+    page, count, params = integration_query(filters, "org", None, 26)
+    with db.transaction(conn):
+        db.execute(conn, queries.SET_SESSION_ROLE, ("syncsched_admin", "", "test"))
+        for _ in range(12):
+            for query in (page, count):
+                conn.execute(query, params, prepare=True)
+        plans = db.fetch_all(conn, "select generic_plans, custom_plans from pg_prepared_statements")
+    assert plans and all(p["generic_plans"] == 0 and p["custom_plans"] >= 12 for p in plans), plans
+
+
 BIG_TABLES = {"organization_integrations", "schedule_state", "sync_run_log", "sync_run_attempts", "scheduler_alerts"}
 
 
