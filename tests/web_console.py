@@ -53,6 +53,18 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # the redirect itself is the answer
 
 
+def paused_types(conn: db.Connection) -> dict[str, str]:
+    """What is paused for each type on its own (dispatch_state), e.g. {"xledger": "dispatch"}."""
+    rows = db.fetch_all(
+        conn, "select integration_type, scheduling_paused, dispatch_paused from syncsched.dispatch_state order by 1"
+    )
+    paused = {
+        row["integration_type"]: ", ".join(what for what in ("scheduling", "dispatch") if row[f"{what}_paused"])
+        for row in rows
+    }
+    return {name: what for name, what in paused.items() if what}
+
+
 @dataclass
 class Reply:
     status: int

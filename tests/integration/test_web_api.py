@@ -24,6 +24,7 @@ from web_console import (
     Console,
     console_login,
     load_at_scale,
+    paused_types,
     start_console,
     start_embedded,
     token,
@@ -358,14 +359,7 @@ def test_every_action_takes_and_answers_what_its_openapi_document_says(console: 
     assert db.fetch_value(
         conn, "select acknowledged_by from syncsched.scheduler_alerts where alert_id = %s", (alert,)
     ).startswith("web token ")
-    flags = db.fetch_all(
-        conn, "select integration_type, scheduling_paused, dispatch_paused from syncsched.dispatch_state order by 1"
-    )
-    assert flags == [
-        {"integration_type": "bufdir", "scheduling_paused": False, "dispatch_paused": False},
-        {"integration_type": "dynamics", "scheduling_paused": True, "dispatch_paused": False},
-        {"integration_type": "xledger", "scheduling_paused": False, "dispatch_paused": True},
-    ]
+    assert paused_types(conn) == {"dynamics": "scheduling", "xledger": "dispatch"}
     # the gamma run made by run now was cancelled by the bulk action; acme/ledger is gone
     assert (
         db.fetch_value(
@@ -596,6 +590,8 @@ def test_the_consoles_queries_read_through_indexes_at_a_million(conn: db.Connect
         ("failing first, of a type", *listing("outcome", type="xledger")),
         ("integration count", integration_query(none, "org", None, 26)[1], listing()[1]),
         ("one integration", queries.WEB_INTEGRATION, ("org4242", "i0")),
+        ("why its run waits", queries.WEB_INTEGRATION_HOLD, ("org4242", "i0")),
+        ("what is paused", queries.WEB_PAUSES, ()),
         ("its runs", queries.WEB_RUNS_OF, ("org4242", "i0", 20)),
         ("its alerts", queries.WEB_ALERTS_OF, {"org": "org4242", "integration": "i0", "limit": 20}),
         ("runs", queries.WEB_RUNS, {**runs_none, "before": 2**62, "limit": 51}),
