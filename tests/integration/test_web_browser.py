@@ -199,6 +199,8 @@ def test_a_tenant_and_a_reader_see_what_their_role_allows(browser: Any, console:
 
 def test_a_bulk_action_says_how_many_and_does_that_many(browser: Any, console: Console, conn: db.Connection) -> None:
     seed(conn)
+    for n in range(1, 11):  # pending runs of ten of them
+        db.execute(conn, "select syncsched.run_now(%s, 'i')", (f"bulk{n}",))
     page = sign_in(browser, console, token(conn, "admin"))
     page.goto(console.url + "integrations?q=bulk")
     page.wait_for_selector("[data-bulk=disable]")
@@ -209,9 +211,12 @@ def test_a_bulk_action_says_how_many_and_does_that_many(browser: Any, console: C
         dialog.accept()
 
     page.on("dialog", confirm)
+    page.click("[data-bulk=cancel]")
+    page.wait_for_selector("#flash:has-text('done for 40 integration(s) (10 run(s) cancelled)')")
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where status = 'cancelled'") == 10
     page.click("[data-bulk=disable]")
-    page.wait_for_selector("#flash:has-text('done for 40')")
-    assert messages == ["Disable: 40 integration(s). Sure?"]
+    page.wait_for_selector("#flash:has-text('Disable: done for 40')")
+    assert messages == ["Cancel pending runs: 40 integration(s). Sure?", "Disable: 40 integration(s). Sure?"]
     assert (
         db.fetch_value(
             conn,
