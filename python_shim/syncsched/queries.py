@@ -78,6 +78,9 @@ PLPGSQL_CHECK_ROUTINE = "select * from plpgsql_check_function_tb(%s::regprocedur
 
 RUNS_CHANNEL = "syncsched_runs"
 
+# runs claimed, completed, failed or put back for a retry ({"what", "runs"}): for live views, not workers
+RUN_EVENTS_CHANNEL = "syncsched_run_events"
+
 CLAIM_RUNS = "select * from syncsched.claim_runs(%s, %s, %s)"
 
 HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s)"
@@ -368,18 +371,34 @@ order by integration_type
 # (syncsched_admin, syncsched_reader, or syncsched_tenant with syncsched.org_id): the database
 # decides what each role sees (grants, row-level security), the console only maps tokens to roles.
 
-# No parallel plans for the console's small reads: under row-level security the planner cannot use
-# the statistics of a non-leakproof operator such as enum equality, guesses half the run log for
-# status = 'running', and would start parallel workers to read the handful of rows of a partial index.
+# Custom plans always: the console's filters are optional ("%(org)s is null or o.org_id = %(org)s"),
+# and only a plan for the values given uses the index a filter needs. Prepared (psycopg prepares a
+# statement run five times on a connection), PostgreSQL would soon pick one generic plan for any
+# values: a search of 10^6 integrations then read the table, 140 ms instead of 2.
+# No parallel plans and no JIT for the console's small reads: under row-level security the planner
+# cannot use the statistics of a non-leakproof operator such as enum equality and guesses half the
+# run log for status = 'pending' or 'running'. At 10^6 runs it started parallel workers to read the
+# handful of rows of a partial index (the overview: 3.7 times its time at 10^4); from 3 to 5 million
+# runs the guessed costs pass jit_above_cost and each overview would compile its plans (28-36 ms per
+# query, measured at 10^6 with the threshold lowered) to read nothing.
 SET_SESSION_ROLE = (
     "select set_config('role', %s, true), set_config('syncsched.org_id', %s, true),"
-    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true)"
+    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
 
 SET_ROLE = "select set_config('role', %s, false)"
 RESET_ROLE = "reset role"
 
-WEB_SESSION = "select token_id, role, org_id from syncsched.web_session(%s)"
+# (every column: a label, when web_session gives one, names the token in the audit trail)
+WEB_SESSION = "select * from syncsched.web_session(%s)"
+
+# What the console's login is, before it asks anything of syncsched (it needs no right for this).
+WEB_LOGIN = """
+select current_user as login, to_regrole('syncsched_web') is not null as installed,
+    coalesce((select pg_has_role(current_user, 'syncsched_web', 'member')
+              where to_regrole('syncsched_web') is not null), false) as member
+"""
 
 CREATE_WEB_TOKEN = "select syncsched.create_web_token(%s, %s, %s) as token"
 
@@ -390,33 +409,45 @@ REVOKE_WEB_TOKEN = "select syncsched.revoke_web_token(%s) as revoked"
 WEB_SCHEMA_READY = "select to_regprocedure('syncsched.web_session(text)') is not null as ready"
 
 # Integrations: a selection of ids by the filters, then each one's columns and recent outcomes.
-# The selection walks the primary key (org_id, integration_id) from the keyset position; a search
-# is a prefix of either id (text_pattern_ops indexes); the status filters start from what is small:
-# the open conditions (failing, stale) or the schedules the tick could not evaluate (invalid).
+# A selection starts from what is small where a filter allows: the open conditions (failing, stale)
+# or the schedules the tick could not evaluate (invalid); else it walks an index in the order of the
+# sort. A search is a prefix of either id (text_pattern_ops indexes); a health filter is the types
+# whose endpoint has that health.
 _WEB_FILTERS = """
     (%(q)s::text is null or o.org_id like %(q_like)s or o.integration_id like %(q_like)s)
     and (%(org)s::text is null or o.org_id = %(org)s)
     and (%(type)s::text is null or o.integration_type = %(type)s)
     and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
-    and (o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)
+    and (%(health_types)s::text[] is null or o.integration_type = any(%(health_types)s::text[]))
 """
 
-_WEB_SELECTIONS = {
-    "all": "from syncsched.organization_integrations as o where" + _WEB_FILTERS,
-    "condition": """
+# The types whose endpoint has a health (asked first, so that the planner of the list knows them).
+WEB_TYPES_OF_HEALTH = """
+select coalesce(array_agg(t.integration_type order by t.integration_type), '{}') as types
+from syncsched.integration_types as t
+left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+where coalesce(h.status, 'unknown') = %s
+"""
+
+
+def _open_condition_source(kind: str) -> str:
+    return f"""
         from (
             select distinct a.org_id, a.integration_id
             from syncsched.scheduler_alerts as a
-            where a.is_condition and a.resolved_at is null and a.kind = %(status)s
+            where a.is_condition and a.resolved_at is null and a.kind = {kind}
         ) as c
-        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id
-        where"""
-    + _WEB_FILTERS,
-    "invalid": """
-        from syncsched.schedule_state as s
-        join syncsched.organization_integrations as o on o.id = s.id
-        where s.problem is not null and"""
-    + _WEB_FILTERS,
+        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id"""
+
+
+# (FROM, a condition) of each selection
+_WEB_SELECTIONS = {
+    "all": ("from syncsched.organization_integrations as o", "true"),
+    "condition": (_open_condition_source("%(status)s"), "true"),
+    "invalid": (
+        "from syncsched.schedule_state as s join syncsched.organization_integrations as o on o.id = s.id",
+        "s.problem is not null",
+    ),
 }
 
 
@@ -429,16 +460,70 @@ def web_selection(status: str | None) -> str:
     return "all"
 
 
-def web_integrations(selection: str) -> str:
+# The order of a phase of a sort, its keyset condition, and its key as (k_at, k_id) columns.
+_BY_ORG = ("o.org_id, o.integration_id", "(o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)")
+_BY_NEXT_RUN = ("n.next_run_at, n.id", "(n.next_run_at, n.id) > (%(after_at)s::timestamptz, %(after_id)s::bigint)")
+_FAILING = (
+    "exists (select from syncsched.scheduler_alerts as f where f.alert_key ="
+    " syncsched._alert_key('failing', o.org_id, o.integration_id, null) and f.is_condition and f.resolved_at is null)"
+)
+
+# How the integration list may be sorted: org (organization, then integration id), next_run (the next
+# run soonest first, then those with none by organization), outcome (those whose last run failed
+# after every attempt, an open "failing" condition, first; then the others; each by organization).
+WEB_INTEGRATION_SORTS = ("org", "next_run", "outcome")
+
+
+def web_sort_phases(selection: str, sort: str) -> list[tuple[str, str, tuple[str, str]]]:
+    """The phases of a sort: each (FROM, condition, order), read one after the other, each through
+    an index in its own order, so that a page reads what it shows and not the table."""
+    source, where = _WEB_SELECTIONS[selection]
+    if sort == "next_run":
+        return [
+            (
+                source + " join syncsched.schedule_state as n on n.id = o.id",
+                where + " and n.next_run_at is not null",
+                _BY_NEXT_RUN,
+            ),
+            (
+                source + " left join syncsched.schedule_state as n on n.id = o.id",
+                where + " and n.next_run_at is null",
+                _BY_ORG,
+            ),
+        ]
+    if sort == "outcome":
+        failing = (
+            (_open_condition_source("'failing'"), "true") if selection == "all" else (source, f"{where} and {_FAILING}")
+        )
+        return [(*failing, _BY_ORG), (source, f"{where} and not {_FAILING}", _BY_ORG)]
+    return [(source, where, _BY_ORG)]
+
+
+def web_integrations(selection: str, sort: str = "org", start_phase: int = 0) -> str:
+    """A page of integrations: the phases of the sort from `start_phase` (the cursor's, which continues
+    after its key; the later ones from their start), at most %(limit)s rows in all."""
+    parts = []
+    for n, (source, where, (order, after)) in enumerate(web_sort_phases(selection, sort)):
+        if n < start_phase:
+            continue
+        key = "n.next_run_at, n.id" if order == _BY_NEXT_RUN[0] else "null::timestamptz, null::bigint"
+        keyset = f" and {after}" if n == start_phase else ""
+        parts.append(
+            f"(select o.id, {n} as phase, {key}, o.org_id, o.integration_id {source}"
+            f" where {where} and {_WEB_FILTERS}{keyset} order by {order} limit %(limit)s)"
+        )
+    selected = "\n    union all\n    ".join(parts)
     return f"""
-with selected as (
-    select o.id {_WEB_SELECTIONS[selection]}
-    order by o.org_id, o.integration_id
+with selected (id, phase, k_at, k_id, k_org, k_integration) as (
+    select * from (
+    {selected}
+    ) as phases
     limit %(limit)s
 )
 select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone,
     o.is_enabled, o.misfire_policy::text as misfire_policy, s.next_run_at, s.problem,
-    coalesce(recent.statuses, '{{}}') as recent_statuses
+    coalesce(recent.statuses, '{{}}') as recent_statuses,
+    selected.phase as sort_phase, selected.k_at as sort_at, selected.k_id as sort_id
 from selected
 join syncsched.organization_integrations as o on o.id = selected.id
 left join syncsched.schedule_state as s on s.id = o.id
@@ -452,13 +537,17 @@ left join lateral (
         limit 12
     ) as r
 ) as recent on true
-order by o.org_id, o.integration_id
+order by selected.phase, selected.k_at, selected.k_id, selected.k_org, selected.k_integration
 """
 
 
 def web_integrations_count(selection: str) -> str:
     """ "N of M": counted up to a cap, so that a page of a million integrations costs what a page of ten does."""
-    return f"select count(*)::bigint as n from (select {_WEB_SELECTIONS[selection]} limit %(count_cap)s) as matching"
+    source, where = _WEB_SELECTIONS[selection]
+    return (
+        f"select count(*)::bigint as n from (select {source} where {where} and {_WEB_FILTERS}"
+        " limit %(count_cap)s) as matching"
+    )
 
 
 WEB_INTEGRATION = """
@@ -559,17 +648,35 @@ order by a.alert_id desc
 limit %(limit)s
 """
 
+# Each type's endpoint, its runs pending, running and held (queue_depth's rule, by endpoint_overview),
+# what is paused for it (paused: the global pauses included; the type's own flags apart, for its buttons).
 WEB_ENDPOINTS = """
-select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.timeout_ms, h.status, h.mode,
-    h.consecutive_failures, h.last_check_at, h.next_check_at, h.last_success_at, h.last_used_at, h.last_error,
-    h.mode = 'active' and h.status = 'unhealthy' as circuit_open,
-    (select count(*) from syncsched.sync_run_log as r
-     where r.status = 'pending' and r.integration_type = t.integration_type)::bigint as pending,
-    (select count(*) from syncsched.sync_run_log as r
-     where r.status = 'running' and r.integration_type = t.integration_type)::bigint as running
+select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.timeout_ms, e.status, e.mode,
+    e.consecutive_failures, e.last_check_at, e.next_check_at, h.last_success_at, h.last_used_at, e.last_error,
+    coalesce(syncsched._circuit_open(e.mode, e.status), false) as circuit_open,
+    coalesce(e.pending, 0)::bigint as pending, coalesce(e.running, 0)::bigint as running,
+    coalesce(e.held, 0)::bigint as held, e.paused,
+    coalesce(d.scheduling_paused, false) as scheduling_paused, coalesce(d.dispatch_paused, false) as dispatch_paused
 from syncsched.integration_types as t
+join syncsched.endpoint_overview as e on e.integration_type = t.integration_type
 left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
 order by t.integration_type
+"""
+
+# What is paused for every type (the settings pause_scheduling() and pause_dispatch() set).
+WEB_PAUSES = """
+select coalesce(bool_or(s.value::boolean) filter (where s.key = 'scheduler_paused'), false) as scheduling,
+    coalesce(bool_or(s.value::boolean) filter (where s.key = 'dispatch_paused'), false) as dispatch
+from syncsched.settings as s
+where s.key in ('scheduler_paused', 'dispatch_paused')
+"""
+
+# Why an integration's pending run waits, and what is paused for it.
+WEB_INTEGRATION_HOLD = """
+select v.paused, v.held_reason
+from syncsched.schedule_overview as v
+where v.org_id = %s and v.integration_id = %s
 """
 
 WEB_SETTINGS = """
@@ -596,13 +703,14 @@ select
      where at > now() - interval '1 hour')::integer as minutes_ticked_last_hour
 """
 
+# runs created per half hour over the last 12 hours, by status and type (the overview's two charts)
 WEB_RUNS_OVER_TIME = """
 select date_bin(interval '30 minutes', r.enqueued_at, timestamptz '2000-01-01') as bucket,
-    r.status::text as status, count(*)::bigint as n
+    r.status::text as status, r.integration_type, count(*)::bigint as n
 from syncsched.sync_run_log as r
 where r.enqueued_at > now() - interval '12 hours'
-group by 1, 2
-order by 1, 2
+group by 1, 2, 3
+order by 1, 2, 3
 """
 
 WEB_WORKERS = """
@@ -622,6 +730,13 @@ WEB_RUN_NOW = "select syncsched.run_now(%s, %s, %s) as run_id"
 WEB_ENABLE = "select syncsched.enable_integration(%s, %s) as next_run_at"
 WEB_DISABLE = "select syncsched.disable_integration(%s, %s) as cancelled"
 WEB_CANCEL_RUN = "select syncsched.cancel_run(%s) as cancelled"
+# the pending runs of some integrations (pairs of arrays), each cancelled by cancel_run
+WEB_CANCEL_PENDING_OF = """
+select r.run_id, syncsched.cancel_run(r.run_id) as cancelled
+from syncsched.sync_run_log as r
+where r.status = 'pending'
+    and (r.org_id, r.integration_id) in (select * from unnest(%(orgs)s::text[], %(integrations)s::text[]))
+"""
 WEB_SET_SETTING = "select syncsched.set_setting(%s, %s) as value"
 WEB_ACKNOWLEDGE = "select syncsched.acknowledge_alert(%s, %s) as acknowledged"
 WEB_TICK = "call syncsched.tick()"
