@@ -134,8 +134,13 @@ select current_user::text as role_name,
         order by 1
     ) as memberships,
     pg_catalog.to_regnamespace('syncsched') is not null as installed,
+    -- (a NOINHERIT member, such as the console's login, uses the schema once it sets its role)
     case when pg_catalog.to_regnamespace('syncsched') is not null
-        then pg_catalog.has_schema_privilege('syncsched', 'usage') end as usable
+        then pg_catalog.has_schema_privilege('syncsched', 'usage') or exists (
+            select from pg_catalog.pg_roles as r
+            where r.rolname ~ '^syncsched_' and pg_catalog.pg_has_role(current_user, r.oid, 'member')
+                and pg_catalog.has_schema_privilege(r.oid, 'syncsched', 'usage')
+        ) end as usable
 """
 
 TICK = "call syncsched.tick()"

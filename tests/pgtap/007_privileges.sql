@@ -83,8 +83,8 @@ select is(pg_temp.table_privileges('syncsched_reader'),
     'reader: reads every table and view (row-level security still applies), writes none');
 select is(array(select x from unnest(pg_temp.executable('syncsched_reader')) as x where x !~ '^_'), array[
     'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_resolve', 'cron_validate', 'integration_next_runs',
-    'next_runs', 'queue_depth', 'schedule_problem', 'timezone_validate'
-], 'reader: the previews (the console''s too), and queue_depth (endpoint_overview calls it)');
+    'next_runs', 'queue_depth', 'schedule_problem', 'setting', 'timezone_validate'
+], 'reader: the previews (the console''s too), queue_depth (endpoint_overview calls it), schedule_problem and setting');
 select is(pg_temp.executable('syncsched_reader', true), array['queue_depth'],
     'reader: no SECURITY DEFINER function but queue_depth (counts of runs per type)');
 -- syncsched_web: the console's own login opens sessions; it acts only under the session's role
@@ -106,7 +106,7 @@ select is(pg_temp.executable('syncsched_tenant', true), '{}',
 select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[
     'alter_integration', 'create_integration', 'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse',
     'cron_resolve', 'cron_validate', 'disable_integration', 'enable_integration', 'integration_next_runs', 'next_runs',
-    'schedule_problem', 'set_interval', 'set_schedule', 'timezone_validate', 'upsert_integration'
+    'set_interval', 'set_schedule', 'timezone_validate', 'upsert_integration'
 ], 'tenant: the configuration and preview API');
 select is(
     array(select c.relname || case when c.relforcerowsecurity then ' (forced)' else '' end

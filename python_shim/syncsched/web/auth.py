@@ -31,7 +31,7 @@ class Session:
     org_id: str | None
     via_cookie: bool
     csrf: str
-    token_label: str | None = None  # what the token is for (token create --label), when web_session says
+    token_label: str | None = None  # what the token is for (token create --label)
 
     @property
     def db_role(self) -> str:
@@ -69,7 +69,7 @@ class Sessions:
             if rows:
                 row = rows[0]
                 session = Session(
-                    row["token_id"], row["role"], row["org_id"], False, self.csrf_for(token), row.get("label")
+                    row["token_id"], row["role"], row["org_id"], False, self.csrf_for(token), row["label"]
                 )
             if len(self._cache) > 10_000:
                 self._cache.clear()
