@@ -566,11 +566,17 @@ where o.org_id = %s and o.integration_id = %s
 
 WEB_NEXT_RUNS = "select at, local_time, utc_offset, offset_changed from syncsched.integration_next_runs(%s, %s, %s)"
 
+# An expression with H is checked with any seed, and previewed (resolved) once org and integration are given.
 WEB_PREVIEW = """
-select syncsched.cron_validate(%(cron)s) as problem, syncsched.timezone_validate(%(tz)s) as zone_problem
+select syncsched.cron_validate(%(cron)s, %(seed)s) as problem, syncsched.timezone_validate(%(tz)s) as zone_problem,
+    case when %(seed)s::text is not null and syncsched.cron_validate(%(cron)s, %(seed)s) is null
+        then syncsched.cron_resolve(%(cron)s, %(seed)s) end as resolved
 """
 
-WEB_PREVIEW_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s) as r"
+WEB_PREVIEW_RUNS = """
+select r as at from syncsched.next_runs(%(cron)s, %(tz)s, %(count)s, p_seed => %(seed)s) as r
+where %(seed)s::text is not null or %(cron)s !~* '(^|[[:space:],])H'
+"""
 
 # Runs: keyset paging on run_id, newest first; each filter has an index to read through.
 WEB_RUNS = """

@@ -825,3 +825,15 @@ def test_an_action_through_the_console_is_audited_on_behalf_of_its_token(
         {"actor": login, "on_behalf_of": by_admin, "action": "setting_changed"},
         {"actor": login, "on_behalf_of": by_tenant, "action": "integration_changed"},
     ]
+
+
+def test_the_preview_resolves_h_for_the_integration_named(console: Console, conn: db.Connection) -> None:
+    admin = token(conn, "admin")
+    named = console.call("GET", "api/v1/preview?cron=H+2+*+*+*&timezone=UTC&org=acme&integration=ledger", admin)
+    assert named.status == 200 and named.body["problem"] is None
+    assert named.body["resolved"] == db.fetch_value(conn, "select syncsched.cron_resolve('H 2 * * *', 'acme/ledger')")
+    assert len(named.body["next"]) == 5
+    unnamed = console.call("GET", "api/v1/preview?cron=H+2+*+*+*&timezone=UTC", admin)
+    assert unnamed.body == {"problem": None, "resolved": None, "next": []}, "valid, but no seed to resolve it with"
+    bad = console.call("GET", "api/v1/preview?cron=H(0-99)+2+*+*+*&timezone=UTC", admin)
+    assert bad.body["problem"] == 'minute: "H(0-99)": H(a-b) needs 0 <= a <= b <= 59'

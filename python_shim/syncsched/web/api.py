@@ -342,13 +342,17 @@ async def bulk(request: web.Request) -> web.Response:
 @route(
     "GET",
     "/preview",
-    "Check a cron expression and zone; the next fire times when valid",
+    "Check a cron expression and zone; the next fire times when valid (H resolved for org/integration)",
     "Preview",
-    query=["cron", "timezone"],
+    query=["cron", "timezone", "org", "integration"],
 )
 async def preview(request: web.Request) -> web.Response:
+    org, integration = request.query.get("org", ""), request.query.get("integration", "")
     result = await request.app[DATA].preview(
-        session_of(request), request.query.get("cron", ""), request.query.get("timezone") or "UTC"
+        session_of(request),
+        request.query.get("cron", ""),
+        request.query.get("timezone") or "UTC",
+        f"{org}/{integration}" if org and integration else None,
     )
     return json_response(result)
 

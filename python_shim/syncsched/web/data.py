@@ -186,12 +186,16 @@ class Data:
             session, queries.WEB_ALERTS_OF, {"org": org_id, "integration": integration_id, "limit": limit}
         )
 
-    async def preview(self, session: Session, cron: str, zone: str, count: int = 5) -> dict[str, Any]:
+    async def preview(
+        self, session: Session, cron: str, zone: str, seed: str | None = None, count: int = 5
+    ) -> dict[str, Any]:
+        """The engine's check of a schedule and its next fire times; `seed` (org/integration) resolves H."""
         async with db.async_transaction_as(self.pool, session.db_role, session.org_id, session.label) as conn:
-            checked = (await db.async_fetch_conn(conn, queries.WEB_PREVIEW, {"cron": cron, "tz": zone}))[0]
+            params = {"cron": cron, "tz": zone, "seed": seed, "count": count}
+            checked = (await db.async_fetch_conn(conn, queries.WEB_PREVIEW, params))[0]
             problem = checked["problem"] or checked["zone_problem"]
-            runs = [] if problem else await db.async_fetch_conn(conn, queries.WEB_PREVIEW_RUNS, (cron, zone, count))
-        return {"problem": problem, "next": [r["at"] for r in runs]}
+            runs = [] if problem else await db.async_fetch_conn(conn, queries.WEB_PREVIEW_RUNS, params)
+        return {"problem": problem, "resolved": checked["resolved"], "next": [r["at"] for r in runs]}
 
     # --- runs ------------------------------------------------------------------------------
 

@@ -231,7 +231,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Preview": {
         "type": "object",
         "required": ["problem", "next"],
-        "properties": {"problem": TEXT, "next": {"type": "array", "items": {"type": "string", "format": "date-time"}}},
+        "properties": {
+            "problem": TEXT,
+            "resolved": {**TEXT, "description": "what H resolves to for org/integration (given both)"},
+            "next": {"type": "array", "items": {"type": "string", "format": "date-time"}},
+        },
     },
     "Endpoints": {
         "type": "object",

@@ -121,19 +121,30 @@ function preview() {
   let timer = null;
   const check = async () => {
     if (!cron.value.trim()) { box.textContent = ""; box.className = "preview"; return; }
+    const org = document.getElementById("org_id");
+    const integration = document.getElementById("integration_id");
     const query = new URLSearchParams({ cron: cron.value, timezone: zone.value || "UTC" });
+    if (org && integration && org.value && integration.value) {
+      query.set("org", org.value);
+      query.set("integration", integration.value);
+    }
     try {
       const result = await api("GET", BASE + "api/v1/preview?" + query);
+      const times = result.next.map((at) => new Date(at).toISOString().replace(":00.000Z", " UTC").replace("T", " "));
       box.className = result.problem ? "preview error" : "preview";
-      box.textContent = result.problem ? result.problem : "Next: " + result.next.map((at) => new Date(at).toISOString().replace(":00.000Z", " UTC").replace("T", " ")).join(", ");
+      if (result.problem) box.textContent = result.problem;
+      else if (!times.length) box.textContent = "H resolves per integration: name the organization and the integration to preview it";
+      else box.textContent = (result.resolved ? "Resolves to " + result.resolved + ". " : "") + "Next: " + times.join(", ");
     } catch (error) {
       box.className = "preview error";
       box.textContent = error.message;
     }
   };
   const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };
-  cron.addEventListener("input", later);
-  zone.addEventListener("input", later);
+  for (const field of ["cron", "timezone", "org_id", "integration_id"]) {
+    const input = document.getElementById(field);
+    if (input) input.addEventListener("input", later);
+  }
   check();
 }
 
