@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -123,18 +124,24 @@ def _cmd_tick(args: argparse.Namespace) -> int:
 
 
 def _cmd_cron(args: argparse.Namespace) -> int:
+    params = {"expr": args.expression, "tz": args.tz, "seed": args.seed, "count": args.count, "after": args.after}
     with db.connect(args.dsn, application_name="syncsched cron") as conn:
-        checked = db.fetch_one(conn, queries.CRON_VALIDATE, (args.expression, args.tz)) or {}
+        checked = db.fetch_one(conn, queries.CRON_VALIDATE, params) or {}
         problem = checked.get("problem") or checked.get("zone_problem")
         if problem:
             print(f"syncsched: invalid: {problem}", file=sys.stderr)
             return EXIT_USAGE
+        if args.seed is None and re.search(r"(^|[\s,])H", args.expression, re.IGNORECASE):
+            print("syncsched: error: H resolves per integration: pass --seed ORG/INTEGRATION", file=sys.stderr)
+            return EXIT_USAGE
+        if checked.get("resolved") and checked["resolved"] != args.expression:
+            say(f"resolves to: {checked['resolved']}")
         if checked.get("can_check_gap"):
-            gap = db.fetch_value(conn, queries.CRON_SCHEDULE_PROBLEM, (args.expression, args.tz))
+            gap = db.fetch_value(conn, queries.CRON_SCHEDULE_PROBLEM, params)
             if gap:
                 warn(f"{gap}: an integration with this schedule is refused")
         db.execute(conn, queries.CLI_SET_TIMEZONE, (args.tz,))  # an --after without offset is in --tz
-        runs = db.fetch_all(conn, queries.NEXT_RUNS, (args.expression, args.tz, args.count, args.after))
+        runs = db.fetch_all(conn, queries.NEXT_RUNS, params)
     zone = time_zone(args.tz)
     for row in runs:
         at: datetime = row["at"]
@@ -293,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_cron.add_argument("--count", type=whole_number(1, 1000), default=5, help="fire times (1-1000, default 5)")
     p_cron.add_argument(
         "--after", help="fire times after this instant (ISO 8601; without an offset it is in --tz; default now)"
+    )
+    p_cron.add_argument(
+        "--seed",
+        metavar="ORG/INTEGRATION",
+        help="the integration H is resolved for (an expression with H needs it to be previewed; default none)",
     )
     add_database(p_cron, Needs(READER, fallback="preview"))
     p_cron.set_defaults(func=_cmd_cron)

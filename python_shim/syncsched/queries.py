@@ -153,15 +153,20 @@ LAST_TICK = (
 CLI_SET_TIMEZONE = "select set_config('TimeZone', %s, false)"
 
 CRON_VALIDATE = """
-select syncsched.cron_validate(%s) as problem, syncsched.timezone_validate(%s) as zone_problem,
+select syncsched.cron_validate(%(expr)s, %(seed)s) as problem, syncsched.timezone_validate(%(tz)s) as zone_problem,
     pg_catalog.has_function_privilege('syncsched.schedule_problem(text, integer, text, boolean, text)', 'execute')
-        as can_check_gap
+        as can_check_gap,
+    case when %(seed)s::text is not null and syncsched.cron_validate(%(expr)s, %(seed)s) is null
+        then syncsched.cron_resolve(%(expr)s, %(seed)s) end as resolved
 """
 
 # what an integration with this schedule would be refused for (its gap below min_schedule_interval)
-CRON_SCHEDULE_PROBLEM = "select syncsched.schedule_problem(%s, null, %s, true) as problem"
+CRON_SCHEDULE_PROBLEM = "select syncsched.schedule_problem(%(expr)s, null, %(tz)s, true, %(seed)s) as problem"
 
-NEXT_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s, coalesce(%s::timestamptz, now())) as r"
+NEXT_RUNS = """
+select r as at
+from syncsched.next_runs(%(expr)s, %(tz)s, %(count)s, coalesce(%(after)s::timestamptz, now()), %(seed)s) as r
+"""
 
 STATUS_OVERVIEW = """
 select org_id, integration_id, integration_type, schedule, timezone, is_enabled, next_run_at, last_status,

@@ -208,3 +208,15 @@ def test_install_cron_where_pg_cron_is_not_says_what_to_run_there(syncsched_dsn:
         run_syncsched("uninstall-cron", "--dsn", syncsched_dsn).stdout.strip()
         == "removed 0 pg_cron job(s) of this role"
     )
+
+
+def test_cron_resolves_h_for_the_seed_it_is_given(syncsched_dsn: str) -> None:
+    proc = run_syncsched("cron", "H 2 * * *", "--seed", "acme/ledger", "--count", "1", "--dsn", syncsched_dsn)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "resolves to: 9 2 * * *"
+    assert proc.stdout.splitlines()[1].startswith(tuple(f"20{y}" for y in range(26, 99)))
+    assert ":09:00+00:00" in proc.stdout.splitlines()[1]
+    unseeded = run_syncsched("cron", "H 2 * * *", "--dsn", syncsched_dsn)
+    assert unseeded.returncode == 2 and unseeded.stderr == (
+        "syncsched: error: H resolves per integration: pass --seed ORG/INTEGRATION\n"
+    )
