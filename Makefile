@@ -16,7 +16,7 @@ help:
 	@echo "make demo   - the whole system live on an embedded PostgreSQL with pg_cron"
 	@echo "make test   - lint, type check, SQL lint, plpgsql_check, pgTAP and pytest"
 	@echo "make setup  - install Debian packages when missing and the .venv"
-	@echo "make bench  - benchmarks, results in tests/bench/results/"
+	@echo "make bench  - benchmarks, results in tests/bench/results/ (make bench web: one of them)"
 	@echo "make soak   - the reliability battery (SOAK_ARGS=\"--minutes 10\"), tests/bench/results/soak.json"
 	@echo "make schema - write tests/schema.sql anew (pg_dump --schema-only of a fresh migrate)"
 
@@ -63,9 +63,16 @@ pytest: setup
 
 test: lint pytest
 
+# make bench [NAME ...] (or BENCH="NAME ..."): the names after `bench` are benchmarks, not targets
+BENCH_NAMES := $(BENCH) $(if $(filter bench,$(firstword $(MAKECMDGOALS))),$(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS)))
+ifeq (bench,$(firstword $(MAKECMDGOALS)))
+$(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS)):
+	@:
+endif
+
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python tests/bench/run.py $(BENCH)
+	$(BIN)/python tests/bench/run.py $(BENCH_NAMES)
 
 # The reliability battery: faults on an accelerated clock, 10 minutes unless SOAK_ARGS says otherwise.
 soak: setup

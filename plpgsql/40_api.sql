@@ -91,7 +91,14 @@ as $$
 declare
     v_id bigint;
 begin
-    -- Every field is checked by the schedule trigger (SQLSTATE 22023 naming org, integration, problem).
+    -- Every field is checked by the schedule trigger (SQLSTATE 22023 naming org, integration, problem),
+    -- once it is known that the integration is new (an existing one is the first thing to say).
+    if exists (
+        select from syncsched.organization_integrations as o
+        where o.org_id = p_org_id and o.integration_id = p_integration_id
+    ) then
+        raise unique_violation;
+    end if;
     insert into syncsched.organization_integrations as o (
         org_id, integration_id, integration_type, cron_schedule, interval_minutes, timezone, payload, is_enabled,
         misfire_policy, misfire_grace, max_attempts, max_staleness

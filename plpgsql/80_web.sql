@@ -84,8 +84,20 @@ $$;
 comment on function syncsched.revoke_web_token(bigint) is
 'Revoke a console token (true), or false when it was revoked already.';
 
+-- It returns the token's label too now (the audit trail names it): the old one goes.
+do $drop$
+begin
+    if exists (
+        select from pg_catalog.pg_proc as p
+        where p.oid = to_regprocedure('syncsched.web_session(text)') and not 'label' = any(p.proargnames)
+    ) then
+        drop function syncsched.web_session(text);
+    end if;
+end
+$drop$;
+
 create or replace function syncsched.web_session(p_token text)
-returns table (token_id bigint, role text, org_id text)
+returns table (token_id bigint, role text, org_id text, label text)
 language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
@@ -94,7 +106,7 @@ begin
     -- The hash is looked up, not compared: a wrong token takes the same index probe as a right one.
     return query
     with found as (
-        select t.token_id, t.role, t.org_id, t.last_used_at
+        select t.token_id, t.role, t.org_id, t.label, t.last_used_at
         from syncsched.web_tokens as t
         where t.token_hash = syncsched._web_token_hash(p_token) and t.revoked_at is null
     ),
@@ -105,11 +117,11 @@ begin
         where t.token_id = found.token_id
             and (found.last_used_at is null or found.last_used_at < now() - interval '1 minute')
     )
-    select found.token_id, found.role, found.org_id from found;
+    select found.token_id, found.role, found.org_id, found.label from found;
 end
 $$;
 comment on function syncsched.web_session(text) is
-'The role (and tenant organization) a console token maps to; no row for an unknown or revoked token.';
+'The role (and tenant organization) a console token maps to, and its label; no row for an unknown or revoked token.';
 
 create or replace function syncsched.integration_next_runs(
     p_org_id text, p_integration_id text, p_count integer default 10, p_after timestamptz default now()

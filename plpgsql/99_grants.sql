@@ -41,8 +41,9 @@ declare
         'create_integration', 'alter_integration', 'upsert_integration', 'set_schedule', 'set_interval',
         'enable_integration', 'disable_integration', 'integration_next_runs'
     ];
-    -- the reader: the previews (the console's too), and queue_depth (endpoint_overview calls it)
-    c_reader constant text[] := c_preview || array['integration_next_runs', 'queue_depth'];
+    -- the reader: the previews (the console's too), queue_depth (endpoint_overview calls it), and
+    -- the settings it may read anyway, which schedule_problem reads (the gap a schedule may have)
+    c_reader constant text[] := c_preview || array['integration_next_runs', 'queue_depth', 'schedule_problem', 'setting'];
     -- the console's own login: opening a session, nothing else (it acts under the session's role)
     c_web constant text[] := array['web_session'];
 begin

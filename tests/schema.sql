@@ -3557,7 +3557,14 @@ CREATE FUNCTION syncsched.create_integration(p_org_id text, p_integration_id tex
 declare
     v_id bigint;
 begin
-    -- Every field is checked by the schedule trigger (SQLSTATE 22023 naming org, integration, problem).
+    -- Every field is checked by the schedule trigger (SQLSTATE 22023 naming org, integration, problem),
+    -- once it is known that the integration is new (an existing one is the first thing to say).
+    if exists (
+        select from syncsched.organization_integrations as o
+        where o.org_id = p_org_id and o.integration_id = p_integration_id
+    ) then
+        raise unique_violation;
+    end if;
     insert into syncsched.organization_integrations as o (
         org_id, integration_id, integration_type, cron_schedule, interval_minutes, timezone, payload, is_enabled,
         misfire_policy, misfire_grace, max_attempts, max_staleness
@@ -5043,7 +5050,7 @@ ALTER FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text
 
 COMMENT ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) IS 'Create an integration, or replace one: each of its ten fields is set from its argument, an omitted argument meaning the default (so a call with a new cron alone re-enables, sets UTC, empties the payload). misfire_grace and max_staleness, which it has no argument for, are left as stored. To change some fields only, use alter_integration. Returns the id.';
 
-CREATE FUNCTION syncsched.web_session(p_token text) RETURNS TABLE(token_id bigint, role text, org_id text)
+CREATE FUNCTION syncsched.web_session(p_token text) RETURNS TABLE(token_id bigint, role text, org_id text, label text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -5051,7 +5058,7 @@ begin
     -- The hash is looked up, not compared: a wrong token takes the same index probe as a right one.
     return query
     with found as (
-        select t.token_id, t.role, t.org_id, t.last_used_at
+        select t.token_id, t.role, t.org_id, t.label, t.last_used_at
         from syncsched.web_tokens as t
         where t.token_hash = syncsched._web_token_hash(p_token) and t.revoked_at is null
     ),
@@ -5062,13 +5069,13 @@ begin
         where t.token_id = found.token_id
             and (found.last_used_at is null or found.last_used_at < now() - interval '1 minute')
     )
-    select found.token_id, found.role, found.org_id from found;
+    select found.token_id, found.role, found.org_id, found.label from found;
 end
 $$;
 
 ALTER FUNCTION syncsched.web_session(p_token text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.web_session(p_token text) IS 'The role (and tenant organization) a console token maps to; no row for an unknown or revoked token.';
+COMMENT ON FUNCTION syncsched.web_session(p_token text) IS 'The role (and tenant organization) a console token maps to, and its label; no row for an unknown or revoked token.';
 
 CREATE FUNCTION syncsched.worker_config() RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -6894,6 +6901,7 @@ GRANT ALL ON FUNCTION syncsched.run_scheduled_jobs(p_now timestamp with time zon
 
 REVOKE ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_is_enabled boolean, p_seed text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text) TO syncsched_admin;
@@ -6911,6 +6919,7 @@ GRANT ALL ON FUNCTION syncsched.set_setting(p_key text, p_value text) TO syncsch
 
 REVOKE ALL ON FUNCTION syncsched.setting(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.setting(p_key text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.setting(p_key text) TO syncsched_reader;
 
 REVOKE ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) TO syncsched_admin;

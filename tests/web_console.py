@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -9,7 +10,10 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from syncsched import db
 
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
 TICK_SECRET = "test-tick-secret-0123456789"
+_logins = itertools.count()
 
 
 def free_port() -> int:
@@ -26,8 +31,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def console_login(conn: db.Connection, dsn: str) -> Iterator[str]:
+    """A DSN of a throwaway login as the README makes the console's: a member of syncsched_web, and
+    NOINHERIT, so that it has no right of its own but those it SETs a role for."""
+    name = f"syncsched_test_console_{os.getpid()}_{next(_logins)}"
+    db.execute(conn, f"create role {name} login noinherit in role syncsched_web")
+    try:
+        yield db.with_database(dsn, db.parse_dsn(dsn)["dbname"]) + f" user={name}"
+    finally:
+        db.execute(conn, f"drop owned by {name} cascade")
+        db.execute(conn, f"drop role {name}")
+
+
 def token(conn: db.Connection, role: str, org: str | None = None) -> str:
     return str(db.fetch_value(conn, "select syncsched.create_web_token(%s, %s, 'test')", (role, org)))
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the redirect itself is the answer
+
+
+def paused_types(conn: db.Connection) -> dict[str, str]:
+    """What is paused for each type on its own (dispatch_state), e.g. {"xledger": "dispatch"}."""
+    rows = db.fetch_all(
+        conn, "select integration_type, scheduling_paused, dispatch_paused from syncsched.dispatch_state order by 1"
+    )
+    paused = {
+        row["integration_type"]: ", ".join(what for what in ("scheduling", "dispatch") if row[f"{what}_paused"])
+        for row in rows
+    }
+    return {name: what for name, what in paused.items() if what}
 
 
 @dataclass
@@ -51,8 +86,12 @@ class Console:
         body: Any = None,
         headers: dict[str, str] | None = None,
         cookie: str | None = None,
+        form: dict[str, str] | None = None,
+        follow: bool = True,
     ) -> Reply:
-        request = urllib.request.Request(self.url + path.lstrip("/"), method=method)
+        """`path` relative to the console's root, or absolute ("/...") on its server."""
+        url = self.server + path if path.startswith("/") else self.url + path
+        request = urllib.request.Request(url, method=method)
         if bearer:
             request.add_header("Authorization", f"Bearer {bearer}")
         if cookie:
@@ -63,8 +102,12 @@ class Console:
         if body is not None:
             data = json.dumps(body).encode()
             request.add_header("Content-Type", "application/json")
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect)
         try:
-            with urllib.request.urlopen(request, data, timeout=30) as response:
+            with opener.open(request, data, timeout=30) as response:
                 raw = response.read()
                 status, reply_headers = response.status, dict(response.headers)
         except urllib.error.HTTPError as error:
@@ -76,6 +119,12 @@ class Console:
             parsed = text
         return Reply(status, parsed, reply_headers)
 
+    @property
+    def server(self) -> str:
+        """scheme://host:port of the console's server, without its path."""
+        parts = urllib.parse.urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -86,21 +135,52 @@ class Console:
 
 
 def start_console(dsn: str, log: Path, *args: str, tick_secret: str | None = TICK_SECRET) -> Console:
+    """`syncsched web` with `args` on a free port."""
     port = free_port()
+    base = next((a.split("=", 1)[1] for a in args if a.startswith("--base-path=")), "/").strip("/")
+    command = [SYNCSCHED, "web", "--dsn", dsn, "--port", str(port), *args]
+    return _started(command, f"http://127.0.0.1:{port}/" + (base + "/" if base else ""), log, tick_secret)
+
+
+# A host application of its own with the console mounted at a prefix, as the README shows.
+EMBEDDED = """
+import sys
+from aiohttp import web
+from syncsched.web import WebConfig, create_app
+
+dsn, port, prefix, base_path = sys.argv[1:5]
+
+
+async def home(request: web.Request) -> web.Response:
+    return web.Response(text="the host application")
+
+
+parent = web.Application()
+parent.router.add_get("/", home)
+parent.add_subapp(prefix, create_app(WebConfig(dsn=dsn, base_path=base_path)))
+web.run_app(parent, host="127.0.0.1", port=int(port), print=None)
+"""
+
+
+def start_embedded(dsn: str, log: Path, prefix: str, base_path: str = "/") -> Console:
+    """The console mounted with `add_subapp(prefix, ...)` in another aiohttp application."""
+    port = free_port()
+    command = [sys.executable, "-c", EMBEDDED, dsn, str(port), prefix, base_path]
+    return _started(command, f"http://127.0.0.1:{port}{prefix}", log, None)
+
+
+def _started(command: list[str], url: str, log: Path, tick_secret: str | None) -> Console:
+    """`command` started, once `url` answers its health check."""
     env = {**os.environ}
     env.pop("SYNCSCHED_WEB_TICK_SECRET", None)
     if tick_secret:
         env["SYNCSCHED_WEB_TICK_SECRET"] = tick_secret
     out = log.open("w")
-    proc = subprocess.Popen(
-        [SYNCSCHED, "web", "--dsn", dsn, "--port", str(port), *args], stdout=out, stderr=subprocess.STDOUT, env=env
-    )
-    base = next((a.split("=", 1)[1] for a in args if a.startswith("--base-path=")), "/").strip("/")
-    url = f"http://127.0.0.1:{port}/" + (base + "/" if base else "")
+    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"syncsched web exited: {log.read_text()}")
+            raise AssertionError(f"the console exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(url + "api/v1/health", timeout=2) as response:
                 if response.status == 200:
@@ -109,7 +189,7 @@ def start_console(dsn: str, log: Path, *args: str, tick_secret: str | None = TIC
             pass
         time.sleep(0.2)
     proc.kill()
-    raise AssertionError(f"syncsched web did not come up: {log.read_text()}")
+    raise AssertionError(f"the console did not come up: {log.read_text()}")
 
 
 def load_at_scale(conn: db.Connection, integrations: int, runs: int) -> None:

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import re
 import sys
+import traceback
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from syncsched import __version__, db, localpg, queries
+from syncsched import __version__, cli_integrations, db, localpg, queries
+from syncsched.cli_support import (
+    Needs,
+    Parser,
+    add_database,
+    add_dir,
+    database,
+    of_total,
+    one_line,
+    print_json,
+    say,
+    table,
+    url,
+    warn,
+    whole_number,
+)
 from syncsched.config import (
     configure_logging,
     default_worker_id,
@@ -23,45 +41,44 @@ from syncsched.migrate import migrate, rollback_all
 
 EXIT_USAGE = 2
 
-
-def _say(message: str) -> None:
-    print(message, flush=True)
+READER = "syncsched_reader (or syncsched_admin)"
+ADMIN = "syncsched_admin"
+MIGRATOR = "a superuser, or a role that may create roles and read the server's settings"
+CRON_INSTALLER = "syncsched_admin and, granted by a superuser, usage on schema cron"
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    dsn = resolve_dsn(args.dsn)
     if args.rollback_all:
-        rolled_back = rollback_all(dsn, progress=_say)
-        _say(f"rolled back {len(rolled_back)} migration(s)")
+        rolled_back = rollback_all(args.dsn, progress=say)
+        say(f"rolled back {len(rolled_back)} migration(s)")
         return 0
-    result = migrate(dsn, require_pg_cron=not args.without_pg_cron, progress=_say)
+    result = migrate(args.dsn, require_pg_cron=not args.without_pg_cron, progress=say)
     if result.applied:
-        _say(f"migrated: {len(result.applied)} migration(s) applied")
+        say(f"migrated: {len(result.applied)} migration(s) applied")
     else:
-        _say("migrated: schema already current")
+        say("migrated: schema already current")
     return 0
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
     cluster = localpg.persistent(Path(args.dir))
     if args.action == "start":
-        dsn = cluster.start()
-        _say(f"running: {dsn}")
+        say(f"running: {url(cluster.start())}")
     elif args.action == "stop":
         running = cluster.is_running()
         cluster.stop()
-        _say("stopped" if running else "not running")
+        say("stopped" if running else "not running")
     elif args.action == "status":
         if cluster.is_running():
-            cluster.start()  # reads the port of the running server
-            _say(f"running: {cluster.dsn()} (pid {cluster.postmaster_pid()}, data {cluster.datadir})")
+            dsn = cluster.start()  # reads the port of the running server
+            say(f"running: {url(dsn)} (pid {cluster.postmaster_pid()}, data {cluster.datadir})")
         else:
-            _say(f"not running (data {cluster.datadir})")
+            say(f"not running (data {cluster.datadir})")
             return 3
     elif args.action == "url":
         if not cluster.is_running():
             raise SyncschedError(f"no cluster running in {cluster.root}: run `syncsched db start`")
-        _say(cluster.start())
+        say(url(cluster.start()))
     return 0
 
 
@@ -96,10 +113,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_tick(args: argparse.Namespace) -> int:
-    with db.connect(resolve_dsn(args.dsn), application_name="syncsched tick") as conn:
+    with db.connect(args.dsn, application_name="syncsched tick") as conn:
         db.execute(conn, queries.TICK)
         last = db.fetch_one(conn, queries.LAST_TICK) or {}
-    _say(
+    say(
         f"tick: {last.get('triggered', 0)} run(s) created, {last.get('due', 0)} due, "
         f"{last.get('skipped_running', 0)} skipped (overlap), {last.get('invalid', 0)} invalid"
     )
@@ -107,97 +124,80 @@ def _cmd_tick(args: argparse.Namespace) -> int:
 
 
 def _cmd_cron(args: argparse.Namespace) -> int:
-    def preview(dsn: str) -> int:
-        with db.connect(dsn, application_name="syncsched cron") as conn:
-            problems = db.fetch_one(conn, queries.CRON_VALIDATE, (args.expression, args.tz)) or {}
-            problem = problems.get("problem") or problems.get("zone_problem")
-            if problem:
-                print(f"syncsched: invalid: {problem}", file=sys.stderr)
-                return 2
-            for row in db.fetch_all(conn, queries.NEXT_RUNS, (args.expression, args.tz, args.count)):
-                at: datetime = row["at"]
-                _say(f"{at.isoformat()}  ({at.astimezone(time_zone(args.tz)).strftime('%a %Y-%m-%d %H:%M %Z')})")
-        return 0
-
-    if args.count < 1 or args.count > 1000:
-        raise ConfigError("--count must be 1-1000")
-    try:
-        dsn = resolve_dsn(args.dsn)
-    except ConfigError:
-        # no database given: the embedded cluster computes it (the cron engine lives in SQL)
-        with localpg.throwaway() as cluster:
-            migrate(cluster.dsn(), require_pg_cron=False)
-            return preview(cluster.dsn())
-    return preview(dsn)
-
-
-def _table(rows: list[dict[str, object]], title: str) -> str:
-    if not rows:
-        return f"{title}: none"
-    columns = list(rows[0])
-    cells = [[_cell(row[c]) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S%z")
-    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    params = {"expr": args.expression, "tz": args.tz, "seed": args.seed, "count": args.count, "after": args.after}
+    with db.connect(args.dsn, application_name="syncsched cron") as conn:
+        checked = db.fetch_one(conn, queries.CRON_VALIDATE, params) or {}
+        problem = checked.get("problem") or checked.get("zone_problem")
+        if problem:
+            print(f"syncsched: invalid: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        if args.seed is None and re.search(r"(^|[\s,])H", args.expression, re.IGNORECASE):
+            print("syncsched: error: H resolves per integration: pass --seed ORG/INTEGRATION", file=sys.stderr)
+            return EXIT_USAGE
+        if checked.get("resolved") and checked["resolved"] != args.expression:
+            say(f"resolves to: {checked['resolved']}")
+        if checked.get("can_check_gap"):
+            gap = db.fetch_value(conn, queries.CRON_SCHEDULE_PROBLEM, params)
+            if gap:
+                warn(f"{gap}: an integration with this schedule is refused")
+        db.execute(conn, queries.CLI_SET_TIMEZONE, (args.tz,))  # an --after without offset is in --tz
+        runs = db.fetch_all(conn, queries.NEXT_RUNS, params)
+    zone = time_zone(args.tz)
+    for row in runs:
+        at: datetime = row["at"]
+        say(f"{at.astimezone(UTC).isoformat()}  ({at.astimezone(zone).strftime('%a %Y-%m-%d %H:%M %Z')})")
+    return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    try:
-        dsn = resolve_dsn(args.dsn)
-    except ConfigError:
-        # no database given: the embedded cluster (what `make demo` left), started for the look
-        cluster = localpg.persistent(Path(args.dir))
-        if not cluster.initialized():
-            raise ConfigError(
-                f"no database given and no embedded cluster in {cluster.root}: pass --dsn, set SYNCSCHED_DSN, "
-                "or run `make demo` first"
-            ) from None
-        was_running = cluster.is_running()
-        try:
-            return _status(cluster.start(), args)
-        finally:
-            if not was_running:
-                cluster.stop()
-    return _status(dsn, args)
-
-
-def _status(dsn: str, args: argparse.Namespace) -> int:
-    with db.connect(dsn, application_name="syncsched status") as conn:
-        report = {
+    with db.connect(args.dsn, application_name="syncsched status") as conn:
+        report: dict[str, Any] = {
             "schedules": db.fetch_all(conn, queries.STATUS_OVERVIEW, (args.limit,)),
             "recent_runs": db.fetch_all(conn, queries.STATUS_RECENT_RUNS, (args.limit,)),
             "open_alerts": db.fetch_all(conn, queries.STATUS_ALERTS, (args.limit,)),
             "endpoints": db.fetch_all(conn, queries.STATUS_ENDPOINTS),
         }
+        totals = db.fetch_one(conn, queries.STATUS_TOTALS) or {}
     if args.json:
-        print(json.dumps(report, default=str, indent=2))
+        print_json({**report, "totals": totals})
         return 0
     titles = {
         "schedules": "Schedules",
-        "recent_runs": "Recent runs",
+        "recent_runs": "Recent runs (24 h, and every run pending or running)",
         "open_alerts": "Alerts (24 h)",
         "endpoints": "Endpoint health",
     }
-    _say("\n\n".join(_table(rows, titles[key]) for key, rows in report.items()))
+    sections = []
+    for key, rows in report.items():
+        title = titles[key]
+        if key in totals and totals[key] > len(rows):
+            title += f" ({of_total(len(rows), totals[key])} shown: --limit shows more)"
+        sections.append(table(rows, title))
+    say("\n\n".join(sections))
+    return 0
+
+
+def _cmd_install_cron(args: argparse.Namespace) -> int:
+    with db.connect(args.dsn, application_name="syncsched install-cron") as conn:
+        installed = db.fetch_value(conn, queries.INSTALL_CRON, (args.schedule,))
+        jobs = db.fetch_all(conn, queries.CRON_JOBS, ([installed["tick_job"], installed["prune_job"]],))
+    if args.json:
+        print_json(jobs)
+        return 0
+    say(table(jobs, "pg_cron jobs (pg_cron runs each as the role that scheduled it)"))
+    return 0
+
+
+def _cmd_uninstall_cron(args: argparse.Namespace) -> int:
+    with db.connect(args.dsn, application_name="syncsched uninstall-cron") as conn:
+        removed = db.fetch_value(conn, queries.UNINSTALL_CRON)
+    say(f"removed {removed} pg_cron job(s) of this role")
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from syncsched.demo import run_demo
 
-    if not 1 <= args.orgs <= 10000:
-        raise ConfigError("--orgs must be 1-10000")
     duration = parse_duration(args.duration) if args.duration else None
     if duration is not None and duration <= 0:
         raise ConfigError("--duration must be positive")
@@ -208,35 +208,43 @@ def _add_dsn(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, then $DATABASE_URL)")
 
 
-def _add_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dir", default=str(localpg.DEFAULT_DIR), help="embedded cluster folder (default: .syncsched)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="syncsched",
-        description="A Postgres-native scheduler for recurring per-tenant sync jobs.",
+        description="A Postgres-native scheduler for recurring per-tenant sync jobs. Every database command "
+        "takes --dsn (else $SYNCSCHED_DSN, else $DATABASE_URL, else the embedded cluster of --dir).",
     )
     parser.add_argument("--version", action="version", version=f"syncsched {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p_migrate = commands.add_parser("migrate", help="apply the schema migrations and the plpgsql/ code")
-    _add_dsn(p_migrate)
+    p_migrate = commands.add_parser(
+        "migrate",
+        help="apply the schema migrations and the plpgsql/ code",
+        description="Apply the versioned migrations (yoyo), then every plpgsql/ file, in one transaction under one "
+        "advisory lock: safe to run concurrently and again. The role creates syncsched's roles the first time.",
+    )
+    add_database(p_migrate, Needs(MIGRATOR, installed=False))
     p_migrate.add_argument("--rollback-all", action="store_true", help="roll every migration back: an empty schema")
     p_migrate.add_argument("--without-pg-cron", action="store_true", help="do not require pg_cron on the server")
     p_migrate.set_defaults(func=_cmd_migrate)
 
-    p_db = commands.add_parser("db", help="the embedded PostgreSQL with pg_cron")
-    p_db.add_argument("action", choices=["start", "stop", "status", "url"])
-    _add_dir(p_db)
+    p_db = commands.add_parser(
+        "db",
+        help="the embedded PostgreSQL with pg_cron",
+        description="An embedded PostgreSQL with pg_cron in --dir, on 127.0.0.1 and a free port: start it, stop "
+        "it, print its URL, or say whether it runs (exit code 3 when it does not).",
+    )
+    p_db.add_argument("action", choices=["start", "stop", "status", "url"], help="what to do")
+    add_dir(p_db)
     p_db.set_defaults(func=_cmd_db)
 
     p_worker = commands.add_parser(
         "worker",
         help="claim runs and call their endpoints (flags also from SYNCSCHED_* variables)",
-        description="Claim due runs, call their endpoints and record the outcomes. Exits 2 with one line when a "
-        "flag is impossible, the database is not migrated or the role is not a member of syncsched_worker; an "
-        "unreachable database is retried (one line per try) unless --exit-on-unreachable is given.",
+        description="Claim pending runs (LISTEN syncsched_runs, and a poll), POST each to its integration "
+        "type's endpoint and write the outcome back. Run as many as you like; the role needs syncsched_worker. "
+        "Exits 2 with one line when a flag is impossible, the database is not migrated or the role lacks what a "
+        "worker calls; an unreachable database is retried (one line per try) unless --exit-on-unreachable is given.",
     )
     _add_dsn(p_worker)
     p_worker.add_argument(
@@ -290,38 +298,89 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_worker.set_defaults(func=worker_main)
 
-    p_tick = commands.add_parser("tick", help="one CALL syncsched.tick(), for environments without pg_cron")
-    _add_dsn(p_tick)
+    p_tick = commands.add_parser(
+        "tick",
+        help="one CALL syncsched.tick(), for environments without pg_cron",
+        description="Run the tick once: create the runs that are due, as pg_cron does every minute. For "
+        "environments without pg_cron (call it every minute) and for a look. The role needs syncsched_admin.",
+    )
+    add_database(p_tick, Needs(ADMIN))
     p_tick.set_defaults(func=_cmd_tick)
 
-    p_cron = commands.add_parser("cron", help="validate a cron expression and show its next fire times")
-    p_cron.add_argument("expression", help="five fields, e.g. '0 2 * * *'")
+    p_cron = commands.add_parser(
+        "cron",
+        help="validate a cron expression and show its next fire times",
+        description="Validate a cron expression with the database's own cron engine and show its next fire "
+        "times in UTC and in --tz; warn (on stderr) when it fires more often than the min_schedule_interval "
+        "setting allows for an integration. Without a DSN: the embedded cluster of --dir when it runs, else a "
+        "throwaway cluster (a few seconds). An invalid expression or zone exits with code 2.",
+    )
+    p_cron.add_argument("expression", help="five fields, e.g. '0 2 * * *', or a macro such as @daily")
     p_cron.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
-    p_cron.add_argument("--count", type=int, default=5, help="how many fire times (default 5)")
-    p_cron.add_argument("--dsn", help="database (default: $SYNCSCHED_DSN, $DATABASE_URL, else a throwaway cluster)")
+    p_cron.add_argument("--count", type=whole_number(1, 1000), default=5, help="fire times (1-1000, default 5)")
+    p_cron.add_argument(
+        "--after", help="fire times after this instant (ISO 8601; without an offset it is in --tz; default now)"
+    )
+    p_cron.add_argument(
+        "--seed",
+        metavar="ORG/INTEGRATION",
+        help="the integration H is resolved for (an expression with H needs it to be previewed; default none)",
+    )
+    add_database(p_cron, Needs(READER, fallback="preview"))
     p_cron.set_defaults(func=_cmd_cron)
 
-    p_status = commands.add_parser("status", help="schedules, recent runs, alerts and endpoint health")
-    p_status.add_argument(
-        "--dsn", help="database (default: $SYNCSCHED_DSN, $DATABASE_URL, else the embedded cluster of --dir)"
+    p_status = commands.add_parser(
+        "status",
+        help="schedules, recent runs, alerts and endpoint health",
+        description="Schedules, recent runs, open alerts and endpoint health, as tables or one JSON document; "
+        "each table says how many rows it left out. The role needs syncsched_reader.",
     )
-    _add_dir(p_status)
+    add_database(p_status, Needs(READER))
     p_status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
-    p_status.add_argument("--limit", type=int, default=20, help="rows per table (default 20)")
+    p_status.add_argument("--limit", type=whole_number(1, 10000), default=20, help="rows per table (default 20)")
     p_status.set_defaults(func=_cmd_status)
+
+    cli_integrations.add_parser(commands)
+
+    p_install = commands.add_parser(
+        "install-cron",
+        help="schedule the tick (and a daily prune) in pg_cron",
+        description="Schedule CALL syncsched.tick() in pg_cron (every minute unless --schedule says otherwise) "
+        "and a daily prune_run_log(), as the role of the DSN: pg_cron runs each job as the role that scheduled "
+        "it, so use a dedicated role with syncsched_admin, not a superuser. Running it again changes the "
+        "schedule. When pg_cron lives in another database, says what to run there.",
+    )
+    add_database(p_install, Needs(CRON_INSTALLER))
+    p_install.add_argument("--schedule", default="* * * * *", help="the tick's cron schedule (default '* * * * *')")
+    p_install.add_argument("--json", action="store_true", help="the jobs as JSON")
+    p_install.set_defaults(func=_cmd_install_cron)
+
+    p_uninstall = commands.add_parser(
+        "uninstall-cron",
+        help="remove the tick and the prune from pg_cron",
+        description="Remove the pg_cron jobs install-cron scheduled as the role of the DSN.",
+    )
+    add_database(p_uninstall, Needs(CRON_INSTALLER))
+    p_uninstall.set_defaults(func=_cmd_uninstall_cron)
 
     p_demo = commands.add_parser(
         "demo",
         help="the whole system live: embedded PostgreSQL, the pg_cron tick, simulated endpoints, a worker, the console",
+        description="Start the embedded PostgreSQL of --dir with pg_cron, migrate, install the tick, seed demo "
+        "organizations, start simulated endpoints, a worker and the web console, and show it live until Ctrl-C or "
+        "--duration.",
     )
     p_demo.add_argument("--duration", help="stop after this long (e.g. 100, 90s, 5m; default: until Ctrl-C)")
-    p_demo.add_argument("--orgs", type=int, default=50, help="demo organizations (default 50)")
-    _add_dir(p_demo)
+    p_demo.add_argument("--orgs", type=whole_number(1, 10000), default=50, help="demo organizations (default 50)")
+    add_dir(p_demo)
     p_demo.set_defaults(func=_cmd_demo)
 
     from syncsched.web import command as web_command
 
     web_command.add_parser(commands)
+    commands.choices["web"].set_defaults(
+        needs=Needs("syncsched_web (the console) or syncsched_admin (tokens)", fallback=None), prog="syncsched web"
+    )
     return parser
 
 
@@ -329,12 +388,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        needs: Needs | None = getattr(args, "needs", None)
+        if needs is None:
+            return int(args.func(args))
+        with database(args, needs, getattr(args, "prog", "syncsched")) as dsn:
+            args.dsn = dsn
+            return int(args.func(args))
     except SyncschedError as exc:
         print(f"syncsched: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except db.Error as exc:
+        print(f"syncsched: error: {one_line(db.error_message(exc))}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("SYNCSCHED_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"syncsched: error: unexpected {type(exc).__name__}: {one_line(str(exc))} "
+            "(SYNCSCHED_DEBUG=1 prints the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -78,6 +78,9 @@ PLPGSQL_CHECK_ROUTINE = "select * from plpgsql_check_function_tb(%s::regprocedur
 
 RUNS_CHANNEL = "syncsched_runs"
 
+# runs claimed, completed, failed or put back for a retry ({"what", "runs"}): for live views, not workers
+RUN_EVENTS_CHANNEL = "syncsched_run_events"
+
 CLAIM_RUNS = "select * from syncsched.claim_runs(%s, %s, %s)"
 
 HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s)"
@@ -183,7 +186,27 @@ CLAIM_ALERT_DELIVERIES = (
 
 RECORD_ALERT_DELIVERY = "select syncsched.record_alert_delivery(%s, %s, %s)"
 
-# --- the command line: status, cron preview, tick ---------------------------------------
+# --- the command line ------------------------------------------------------------------
+
+# Before every database command: who the login is, whether syncsched is installed and usable by it.
+CLI_PREFLIGHT = """
+select current_user::text as role_name,
+    coalesce((select r.rolsuper from pg_catalog.pg_roles as r where r.rolname = current_user), false) as superuser,
+    array(
+        select r.rolname::text from pg_catalog.pg_roles as r
+        where r.rolname ~ '^syncsched_(owner|admin|worker|reader|tenant|web)$' and r.rolname <> current_user
+            and pg_catalog.pg_has_role(current_user, r.oid, 'member')
+        order by 1
+    ) as memberships,
+    pg_catalog.to_regnamespace('syncsched') is not null as installed,
+    -- (a NOINHERIT member, such as the console's login, uses the schema once it sets its role)
+    case when pg_catalog.to_regnamespace('syncsched') is not null
+        then pg_catalog.has_schema_privilege('syncsched', 'usage') or exists (
+            select from pg_catalog.pg_roles as r
+            where r.rolname ~ '^syncsched_' and pg_catalog.pg_has_role(current_user, r.oid, 'member')
+                and pg_catalog.has_schema_privilege(r.oid, 'syncsched', 'usage')
+        ) end as usable
+"""
 
 TICK = "call syncsched.tick()"
 
@@ -191,9 +214,24 @@ LAST_TICK = (
     "select due, triggered, skipped_running, invalid from syncsched.scheduler_ticks order by tick_id desc limit 1"
 )
 
-CRON_VALIDATE = "select syncsched.cron_validate(%s) as problem, syncsched.timezone_validate(%s) as zone_problem"
+# cron: an --after without an offset is read in the zone of --tz (the session's TimeZone)
+CLI_SET_TIMEZONE = "select set_config('TimeZone', %s, false)"
 
-NEXT_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s) as r"
+CRON_VALIDATE = """
+select syncsched.cron_validate(%(expr)s, %(seed)s) as problem, syncsched.timezone_validate(%(tz)s) as zone_problem,
+    pg_catalog.has_function_privilege('syncsched.schedule_problem(text, integer, text, boolean, text)', 'execute')
+        as can_check_gap,
+    case when %(seed)s::text is not null and syncsched.cron_validate(%(expr)s, %(seed)s) is null
+        then syncsched.cron_resolve(%(expr)s, %(seed)s) end as resolved
+"""
+
+# what an integration with this schedule would be refused for (its gap below min_schedule_interval)
+CRON_SCHEDULE_PROBLEM = "select syncsched.schedule_problem(%(expr)s, null, %(tz)s, true, %(seed)s) as problem"
+
+NEXT_RUNS = """
+select r as at
+from syncsched.next_runs(%(expr)s, %(tz)s, %(count)s, coalesce(%(after)s::timestamptz, now()), %(seed)s) as r
+"""
 
 STATUS_OVERVIEW = """
 select org_id, integration_id, integration_type, schedule, timezone, is_enabled, next_run_at, last_status,
@@ -211,10 +249,12 @@ order by run_id desc
 limit %s
 """
 
-STATUS_ALERTS = """
+_STATUS_ALERTS_WHERE = "where resolved_at is null and at > now() - interval '24 hours'"
+
+STATUS_ALERTS = f"""
 select at, kind, alert_key, detail
 from syncsched.scheduler_alerts
-where resolved_at is null and at > now() - interval '24 hours'
+{_STATUS_ALERTS_WHERE}
 order by at desc
 limit %s
 """
@@ -223,6 +263,70 @@ STATUS_ENDPOINTS = """
 select integration_type, status, mode, consecutive_failures, last_check_at, last_error
 from syncsched.endpoint_health
 order by integration_type
+"""
+
+# how many rows each table of `status` has, to say how many it left out
+STATUS_TOTALS = f"""
+select (select count(*) from syncsched.organization_integrations)::bigint as schedules,
+    (select count(*) from syncsched.recent_runs)::bigint as recent_runs,
+    (select count(*) from syncsched.scheduler_alerts {_STATUS_ALERTS_WHERE})::bigint as open_alerts
+"""
+
+# `syncsched integrations list`: the overview, filtered; the count reads the integrations alone unless
+# the filter is on the last run's status (which only the overview knows).
+_INTEGRATION_FILTERS = """
+    (%(org)s::text is null or o.org_id = %(org)s)
+    and (%(type)s::text is null or o.integration_type = %(type)s)
+    and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
+"""
+
+_LAST_STATUS_FILTER = "(%(status)s::text is null or coalesce(o.last_status::text, 'never') = %(status)s)"
+
+INTEGRATIONS_LIST = f"""
+select o.org_id, o.integration_id, o.integration_type, o.schedule, o.timezone, o.is_enabled, o.next_run_at,
+    o.last_status::text as last_status, o.consecutive_failures, o.schedule_problem, o.held_reason, o.paused
+from syncsched.schedule_overview as o
+where {_INTEGRATION_FILTERS} and {_LAST_STATUS_FILTER}
+order by o.org_id, o.integration_id
+limit %(limit)s offset %(offset)s
+"""
+
+INTEGRATIONS_COUNT = f"""
+select count(*)::bigint as n from syncsched.organization_integrations as o where {_INTEGRATION_FILTERS}
+"""
+
+INTEGRATIONS_COUNT_BY_STATUS = f"""
+select count(*)::bigint as n from syncsched.schedule_overview as o
+where {_INTEGRATION_FILTERS} and {_LAST_STATUS_FILTER}
+"""
+
+# `show`: its configuration (the console's WEB_INTEGRATION), what the overview says of it, its next fire
+# times (WEB_NEXT_RUNS) and its last runs (INTEGRATION_RUNS)
+INTEGRATION_OVERVIEW = """
+select o.last_status::text as last_status, o.last_finished_at, o.last_success_at, o.consecutive_failures,
+    o.avg_duration_last_20, o.endpoint_status, o.endpoint_mode, o.paused, o.held_reason
+from syncsched.schedule_overview as o
+where o.org_id = %s and o.integration_id = %s
+"""
+
+# `history` and `show`: an integration's runs, newest period first (its index), and their attempts
+INTEGRATION_RUNS = """
+select r.run_id, r.trigger, r.status::text as status, r.scheduled_for, r.enqueued_at, r.started_at, r.finished_at,
+    r.attempt, r.max_attempts, r.worker_id, r.http_status, r.error
+from syncsched.sync_run_log as r
+where r.org_id = %(org)s and r.integration_id = %(integration)s
+    and (%(status)s::text is null or r.status = %(status)s::syncsched.run_status)
+    and r.enqueued_at >= coalesce(%(since)s::timestamptz, now() - make_interval(secs => %(since_seconds)s),
+        '-infinity')
+order by r.scheduled_for desc, r.run_id desc
+limit %(limit)s
+"""
+
+RUN_ATTEMPTS = """
+select a.run_id, a.attempt, a.outcome, a.worker_id, a.started_at, a.finished_at, a.duration, a.http_status, a.error
+from syncsched.run_attempts as a
+where a.run_id = any(%s)
+order by a.run_id, a.attempt
 """
 
 # --- the demo: seeding and the live view ----------------------------------------------------
@@ -243,6 +347,10 @@ select syncsched.upsert_integration(
 INSTALL_CRON = "select syncsched.install_cron(%s) as jobs"
 
 UNINSTALL_CRON = "select syncsched.uninstall_cron() as removed"
+
+CRON_JOBS = """
+select jobid, jobname, schedule, command, database, username from cron.job where jobid = any(%s) order by jobname
+"""
 
 # The live view counts what happened since the demo started (%(since)s): a reused data folder keeps
 # the history of earlier demos, which `syncsched status` shows.
@@ -338,18 +446,34 @@ order by integration_type
 # (syncsched_admin, syncsched_reader, or syncsched_tenant with syncsched.org_id): the database
 # decides what each role sees (grants, row-level security), the console only maps tokens to roles.
 
-# No parallel plans for the console's small reads: under row-level security the planner cannot use
-# the statistics of a non-leakproof operator such as enum equality, guesses half the run log for
-# status = 'running', and would start parallel workers to read the handful of rows of a partial index.
+# Custom plans always: the console's filters are optional ("%(org)s is null or o.org_id = %(org)s"),
+# and only a plan for the values given uses the index a filter needs. Prepared (psycopg prepares a
+# statement run five times on a connection), PostgreSQL would soon pick one generic plan for any
+# values: a search of 10^6 integrations then read the table, 140 ms instead of 2.
+# No parallel plans and no JIT for the console's small reads: under row-level security the planner
+# cannot use the statistics of a non-leakproof operator such as enum equality and guesses half the
+# run log for status = 'pending' or 'running'. At 10^6 runs it started parallel workers to read the
+# handful of rows of a partial index (the overview: 3.7 times its time at 10^4); from 3 to 5 million
+# runs the guessed costs pass jit_above_cost and each overview would compile its plans (28-36 ms per
+# query, measured at 10^6 with the threshold lowered) to read nothing.
 SET_SESSION_ROLE = (
     "select set_config('role', %s, true), set_config('syncsched.org_id', %s, true),"
-    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true)"
+    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
 
 SET_ROLE = "select set_config('role', %s, false)"
 RESET_ROLE = "reset role"
 
-WEB_SESSION = "select token_id, role, org_id from syncsched.web_session(%s)"
+# (every column: a label, when web_session gives one, names the token in the audit trail)
+WEB_SESSION = "select * from syncsched.web_session(%s)"
+
+# What the console's login is, before it asks anything of syncsched (it needs no right for this).
+WEB_LOGIN = """
+select current_user as login, to_regrole('syncsched_web') is not null as installed,
+    coalesce((select pg_has_role(current_user, 'syncsched_web', 'member')
+              where to_regrole('syncsched_web') is not null), false) as member
+"""
 
 CREATE_WEB_TOKEN = "select syncsched.create_web_token(%s, %s, %s) as token"
 
@@ -360,33 +484,45 @@ REVOKE_WEB_TOKEN = "select syncsched.revoke_web_token(%s) as revoked"
 WEB_SCHEMA_READY = "select to_regprocedure('syncsched.web_session(text)') is not null as ready"
 
 # Integrations: a selection of ids by the filters, then each one's columns and recent outcomes.
-# The selection walks the primary key (org_id, integration_id) from the keyset position; a search
-# is a prefix of either id (text_pattern_ops indexes); the status filters start from what is small:
-# the open conditions (failing, stale) or the schedules the tick could not evaluate (invalid).
+# A selection starts from what is small where a filter allows: the open conditions (failing, stale)
+# or the schedules the tick could not evaluate (invalid); else it walks an index in the order of the
+# sort. A search is a prefix of either id (text_pattern_ops indexes); a health filter is the types
+# whose endpoint has that health.
 _WEB_FILTERS = """
     (%(q)s::text is null or o.org_id like %(q_like)s or o.integration_id like %(q_like)s)
     and (%(org)s::text is null or o.org_id = %(org)s)
     and (%(type)s::text is null or o.integration_type = %(type)s)
     and (%(enabled)s::boolean is null or o.is_enabled = %(enabled)s)
-    and (o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)
+    and (%(health_types)s::text[] is null or o.integration_type = any(%(health_types)s::text[]))
 """
 
-_WEB_SELECTIONS = {
-    "all": "from syncsched.organization_integrations as o where" + _WEB_FILTERS,
-    "condition": """
+# The types whose endpoint has a health (asked first, so that the planner of the list knows them).
+WEB_TYPES_OF_HEALTH = """
+select coalesce(array_agg(t.integration_type order by t.integration_type), '{}') as types
+from syncsched.integration_types as t
+left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+where coalesce(h.status, 'unknown') = %s
+"""
+
+
+def _open_condition_source(kind: str) -> str:
+    return f"""
         from (
             select distinct a.org_id, a.integration_id
             from syncsched.scheduler_alerts as a
-            where a.is_condition and a.resolved_at is null and a.kind = %(status)s
+            where a.is_condition and a.resolved_at is null and a.kind = {kind}
         ) as c
-        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id
-        where"""
-    + _WEB_FILTERS,
-    "invalid": """
-        from syncsched.schedule_state as s
-        join syncsched.organization_integrations as o on o.id = s.id
-        where s.problem is not null and"""
-    + _WEB_FILTERS,
+        join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id"""
+
+
+# (FROM, a condition) of each selection
+_WEB_SELECTIONS = {
+    "all": ("from syncsched.organization_integrations as o", "true"),
+    "condition": (_open_condition_source("%(status)s"), "true"),
+    "invalid": (
+        "from syncsched.schedule_state as s join syncsched.organization_integrations as o on o.id = s.id",
+        "s.problem is not null",
+    ),
 }
 
 
@@ -399,16 +535,70 @@ def web_selection(status: str | None) -> str:
     return "all"
 
 
-def web_integrations(selection: str) -> str:
+# The order of a phase of a sort, its keyset condition, and its key as (k_at, k_id) columns.
+_BY_ORG = ("o.org_id, o.integration_id", "(o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)")
+_BY_NEXT_RUN = ("n.next_run_at, n.id", "(n.next_run_at, n.id) > (%(after_at)s::timestamptz, %(after_id)s::bigint)")
+_FAILING = (
+    "exists (select from syncsched.scheduler_alerts as f where f.alert_key ="
+    " syncsched._alert_key('failing', o.org_id, o.integration_id, null) and f.is_condition and f.resolved_at is null)"
+)
+
+# How the integration list may be sorted: org (organization, then integration id), next_run (the next
+# run soonest first, then those with none by organization), outcome (those whose last run failed
+# after every attempt, an open "failing" condition, first; then the others; each by organization).
+WEB_INTEGRATION_SORTS = ("org", "next_run", "outcome")
+
+
+def web_sort_phases(selection: str, sort: str) -> list[tuple[str, str, tuple[str, str]]]:
+    """The phases of a sort: each (FROM, condition, order), read one after the other, each through
+    an index in its own order, so that a page reads what it shows and not the table."""
+    source, where = _WEB_SELECTIONS[selection]
+    if sort == "next_run":
+        return [
+            (
+                source + " join syncsched.schedule_state as n on n.id = o.id",
+                where + " and n.next_run_at is not null",
+                _BY_NEXT_RUN,
+            ),
+            (
+                source + " left join syncsched.schedule_state as n on n.id = o.id",
+                where + " and n.next_run_at is null",
+                _BY_ORG,
+            ),
+        ]
+    if sort == "outcome":
+        failing = (
+            (_open_condition_source("'failing'"), "true") if selection == "all" else (source, f"{where} and {_FAILING}")
+        )
+        return [(*failing, _BY_ORG), (source, f"{where} and not {_FAILING}", _BY_ORG)]
+    return [(source, where, _BY_ORG)]
+
+
+def web_integrations(selection: str, sort: str = "org", start_phase: int = 0) -> str:
+    """A page of integrations: the phases of the sort from `start_phase` (the cursor's, which continues
+    after its key; the later ones from their start), at most %(limit)s rows in all."""
+    parts = []
+    for n, (source, where, (order, after)) in enumerate(web_sort_phases(selection, sort)):
+        if n < start_phase:
+            continue
+        key = "n.next_run_at, n.id" if order == _BY_NEXT_RUN[0] else "null::timestamptz, null::bigint"
+        keyset = f" and {after}" if n == start_phase else ""
+        parts.append(
+            f"(select o.id, {n} as phase, {key}, o.org_id, o.integration_id {source}"
+            f" where {where} and {_WEB_FILTERS}{keyset} order by {order} limit %(limit)s)"
+        )
+    selected = "\n    union all\n    ".join(parts)
     return f"""
-with selected as (
-    select o.id {_WEB_SELECTIONS[selection]}
-    order by o.org_id, o.integration_id
+with selected (id, phase, k_at, k_id, k_org, k_integration) as (
+    select * from (
+    {selected}
+    ) as phases
     limit %(limit)s
 )
 select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.interval_minutes, o.timezone,
     o.is_enabled, o.misfire_policy::text as misfire_policy, s.next_run_at, s.problem,
-    coalesce(recent.statuses, '{{}}') as recent_statuses
+    coalesce(recent.statuses, '{{}}') as recent_statuses,
+    selected.phase as sort_phase, selected.k_at as sort_at, selected.k_id as sort_id
 from selected
 join syncsched.organization_integrations as o on o.id = selected.id
 left join syncsched.schedule_state as s on s.id = o.id
@@ -422,13 +612,17 @@ left join lateral (
         limit 12
     ) as r
 ) as recent on true
-order by o.org_id, o.integration_id
+order by selected.phase, selected.k_at, selected.k_id, selected.k_org, selected.k_integration
 """
 
 
 def web_integrations_count(selection: str) -> str:
     """ "N of M": counted up to a cap, so that a page of a million integrations costs what a page of ten does."""
-    return f"select count(*)::bigint as n from (select {_WEB_SELECTIONS[selection]} limit %(count_cap)s) as matching"
+    source, where = _WEB_SELECTIONS[selection]
+    return (
+        f"select count(*)::bigint as n from (select {source} where {where} and {_WEB_FILTERS}"
+        " limit %(count_cap)s) as matching"
+    )
 
 
 WEB_INTEGRATION = """
@@ -442,11 +636,17 @@ where o.org_id = %s and o.integration_id = %s
 
 WEB_NEXT_RUNS = "select at, local_time, utc_offset, offset_changed from syncsched.integration_next_runs(%s, %s, %s)"
 
+# An expression with H is checked with any seed, and previewed (resolved) once org and integration are given.
 WEB_PREVIEW = """
-select syncsched.cron_validate(%(cron)s) as problem, syncsched.timezone_validate(%(tz)s) as zone_problem
+select syncsched.cron_validate(%(cron)s, %(seed)s) as problem, syncsched.timezone_validate(%(tz)s) as zone_problem,
+    case when %(seed)s::text is not null and syncsched.cron_validate(%(cron)s, %(seed)s) is null
+        then syncsched.cron_resolve(%(cron)s, %(seed)s) end as resolved
 """
 
-WEB_PREVIEW_RUNS = "select r as at from syncsched.next_runs(%s, %s, %s) as r"
+WEB_PREVIEW_RUNS = """
+select r as at from syncsched.next_runs(%(cron)s, %(tz)s, %(count)s, p_seed => %(seed)s) as r
+where %(seed)s::text is not null or %(cron)s !~* '(^|[[:space:],])H'
+"""
 
 # Runs: keyset paging on run_id, newest first; each filter has an index to read through.
 WEB_RUNS = """
@@ -529,17 +729,35 @@ order by a.alert_id desc
 limit %(limit)s
 """
 
+# Each type's endpoint, its runs pending, running and held (queue_depth's rule, by endpoint_overview),
+# what is paused for it (paused: the global pauses included; the type's own flags apart, for its buttons).
 WEB_ENDPOINTS = """
-select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.timeout_ms, h.status, h.mode,
-    h.consecutive_failures, h.last_check_at, h.next_check_at, h.last_success_at, h.last_used_at, h.last_error,
-    h.mode = 'active' and h.status = 'unhealthy' as circuit_open,
-    (select count(*) from syncsched.sync_run_log as r
-     where r.status = 'pending' and r.integration_type = t.integration_type)::bigint as pending,
-    (select count(*) from syncsched.sync_run_log as r
-     where r.status = 'running' and r.integration_type = t.integration_type)::bigint as running
+select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.timeout_ms, e.status, e.mode,
+    e.consecutive_failures, e.last_check_at, e.next_check_at, h.last_success_at, h.last_used_at, e.last_error,
+    coalesce(syncsched._circuit_open(e.mode, e.status), false) as circuit_open,
+    coalesce(e.pending, 0)::bigint as pending, coalesce(e.running, 0)::bigint as running,
+    coalesce(e.held, 0)::bigint as held, e.paused,
+    coalesce(d.scheduling_paused, false) as scheduling_paused, coalesce(d.dispatch_paused, false) as dispatch_paused
 from syncsched.integration_types as t
+join syncsched.endpoint_overview as e on e.integration_type = t.integration_type
 left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
 order by t.integration_type
+"""
+
+# What is paused for every type (the settings pause_scheduling() and pause_dispatch() set).
+WEB_PAUSES = """
+select coalesce(bool_or(s.value::boolean) filter (where s.key = 'scheduler_paused'), false) as scheduling,
+    coalesce(bool_or(s.value::boolean) filter (where s.key = 'dispatch_paused'), false) as dispatch
+from syncsched.settings as s
+where s.key in ('scheduler_paused', 'dispatch_paused')
+"""
+
+# Why an integration's pending run waits, and what is paused for it.
+WEB_INTEGRATION_HOLD = """
+select v.paused, v.held_reason
+from syncsched.schedule_overview as v
+where v.org_id = %s and v.integration_id = %s
 """
 
 WEB_SETTINGS = """
@@ -566,13 +784,14 @@ select
      where at > now() - interval '1 hour')::integer as minutes_ticked_last_hour
 """
 
+# runs created per half hour over the last 12 hours, by status and type (the overview's two charts)
 WEB_RUNS_OVER_TIME = """
 select date_bin(interval '30 minutes', r.enqueued_at, timestamptz '2000-01-01') as bucket,
-    r.status::text as status, count(*)::bigint as n
+    r.status::text as status, r.integration_type, count(*)::bigint as n
 from syncsched.sync_run_log as r
 where r.enqueued_at > now() - interval '12 hours'
-group by 1, 2
-order by 1, 2
+group by 1, 2, 3
+order by 1, 2, 3
 """
 
 WEB_WORKERS = """
@@ -592,6 +811,13 @@ WEB_RUN_NOW = "select syncsched.run_now(%s, %s, %s) as run_id"
 WEB_ENABLE = "select syncsched.enable_integration(%s, %s) as next_run_at"
 WEB_DISABLE = "select syncsched.disable_integration(%s, %s) as cancelled"
 WEB_CANCEL_RUN = "select syncsched.cancel_run(%s) as cancelled"
+# the pending runs of some integrations (pairs of arrays), each cancelled by cancel_run
+WEB_CANCEL_PENDING_OF = """
+select r.run_id, syncsched.cancel_run(r.run_id) as cancelled
+from syncsched.sync_run_log as r
+where r.status = 'pending'
+    and (r.org_id, r.integration_id) in (select * from unnest(%(orgs)s::text[], %(integrations)s::text[]))
+"""
 WEB_SET_SETTING = "select syncsched.set_setting(%s, %s) as value"
 WEB_ACKNOWLEDGE = "select syncsched.acknowledge_alert(%s, %s) as acknowledged"
 WEB_TICK = "call syncsched.tick()"

@@ -62,7 +62,7 @@ def test_db_commands_manage_a_persistent_cluster() -> None:
     try:
         started = run_syncsched("db", "start", "--dir", folder)
         assert started.returncode == 0, started.stderr
-        assert started.stdout.startswith("running: host=127.0.0.1 port=")
+        assert started.stdout.startswith("running: postgresql://postgres@127.0.0.1:")
         url = run_syncsched("db", "url", "--dir", folder).stdout.strip()
         assert url == started.stdout.removeprefix("running: ").strip()
         status = run_syncsched("db", "status", "--dir", folder)

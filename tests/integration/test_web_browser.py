@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from endpoint import Endpoint
+from endpoint import Endpoint, Reply
 from harness import WorkerProcess, point_types_at
 from syncsched import db
-from web_console import Console, token
+from web_console import Console, paused_types, token
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = REPO / "tests" / "bench" / "results"
@@ -61,6 +61,32 @@ def seed(conn: db.Connection) -> None:
     )
 
 
+def history(conn: db.Connection) -> None:
+    """Twelve hours of finished runs of the seeded integrations (written as the superuser), so that the
+    screenshots show the charts and the sparklines."""
+    db.execute(
+        conn,
+        """
+        insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key,
+            trigger, status, attempt, max_attempts, enqueued_at, started_at, finished_at, worker_id, http_status, error)
+        select o.org_id, o.integration_id, o.integration_type, at, o.org_id || '/' || o.integration_id || '/' || g,
+            'schedule', (case when g %% 7 = 0 then 'failed' else 'completed' end)::syncsched.run_status, 1, 1, at, at,
+            at + interval '3 seconds', 'worker-1', case when g %% 7 = 0 then 502 else 200 end,
+            case when g %% 7 = 0 then 'HTTP 502' end
+        from syncsched.organization_integrations as o
+        cross join generate_series(1, 24) as g
+        cross join lateral (select now() - g * interval '29 minutes' - length(o.org_id) * interval '1 minute') as t (at)
+        where o.org_id in ('acme', 'beta')
+        """,
+    )
+    db.execute(
+        conn,
+        "insert into syncsched.sync_run_attempts (run_id, attempt, outcome, worker_id, started_at, finished_at,"
+        " http_status, error) select run_id, 1, status::text, worker_id, started_at, finished_at, http_status, error"
+        " from syncsched.sync_run_log",
+    )
+
+
 def sign_in(browser: Any, console: Console, secret: str) -> Any:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(console.url + "integrations")
@@ -74,6 +100,7 @@ def test_overview_search_detail_and_fire_times_across_a_dst_change(
     browser: Any, console: Console, conn: db.Connection
 ) -> None:
     seed(conn)
+    history(conn)
     page = sign_in(browser, console, token(conn, "admin"))
     assert "Showing 25 of 43" in page.inner_text("#showing")
     page.fill("#q", "acm")
@@ -125,7 +152,9 @@ def test_run_now_appears_and_completes_without_a_reload(
     browser: Any, console: Console, conn: db.Connection, syncsched_dsn: str, tmp_path: Path
 ) -> None:
     seed(conn)
-    with Endpoint() as endpoint:
+    # The endpoint answers after 4 s: the completion comes well after run_now's own NOTIFY and the
+    # refresh that follows the click, so only the database's word about the completion can show it.
+    with Endpoint(lambda _request, _n: Reply(delay=4.0)) as endpoint:
         point_types_at(conn, endpoint)
         worker = WorkerProcess(syncsched_dsn, tmp_path / "worker.log")
         try:
@@ -135,9 +164,17 @@ def test_run_now_appears_and_completes_without_a_reload(
             loads = []
             page.on("load", lambda _page: loads.append(1))
             page.click("#run-now")
+            page.wait_for_selector("#runs tbody td.status-running", timeout=30_000)
             page.wait_for_selector("#runs tbody td.status-completed", timeout=30_000)
             assert loads == [], "the page was reloaded"
+            # the event stream delivered it (the 15 s fallback poll starts only when the stream fails)
+            assert page.evaluate("document.body.dataset.live") == "events"
+            assert "completed" in page.evaluate("document.body.dataset.heard").split()
             assert len(endpoint.requests) == 1
+            # the attempt's chip says how long it took and which worker made it
+            worker_id = db.fetch_value(conn, "select worker_id from syncsched.sync_run_attempts")
+            chip = page.inner_text("#runs tbody .attempt.outcome-completed")
+            assert chip.startswith("#1 completed 200 · ") and chip.endswith(f" s · {worker_id}"), chip
         finally:
             worker.stop()
         page.close()
@@ -162,6 +199,8 @@ def test_a_tenant_and_a_reader_see_what_their_role_allows(browser: Any, console:
 
 def test_a_bulk_action_says_how_many_and_does_that_many(browser: Any, console: Console, conn: db.Connection) -> None:
     seed(conn)
+    for n in range(1, 11):  # pending runs of ten of them
+        db.execute(conn, "select syncsched.run_now(%s, 'i')", (f"bulk{n}",))
     page = sign_in(browser, console, token(conn, "admin"))
     page.goto(console.url + "integrations?q=bulk")
     page.wait_for_selector("[data-bulk=disable]")
@@ -172,9 +211,12 @@ def test_a_bulk_action_says_how_many_and_does_that_many(browser: Any, console: C
         dialog.accept()
 
     page.on("dialog", confirm)
+    page.click("[data-bulk=cancel]")
+    page.wait_for_selector("#flash:has-text('done for 40 integration(s) (10 run(s) cancelled)')")
+    assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where status = 'cancelled'") == 10
     page.click("[data-bulk=disable]")
-    page.wait_for_selector("#flash:has-text('done for 40')")
-    assert messages == ["Disable: 40 integration(s). Sure?"]
+    page.wait_for_selector("#flash:has-text('Disable: done for 40')")
+    assert messages == ["Cancel pending runs: 40 integration(s). Sure?", "Disable: 40 integration(s). Sure?"]
     assert (
         db.fetch_value(
             conn,
@@ -183,4 +225,31 @@ def test_a_bulk_action_says_how_many_and_does_that_many(browser: Any, console: C
         == 40
     )
     assert db.fetch_value(conn, "select count(*) from syncsched.organization_integrations where is_enabled") == 3
+    page.close()
+
+
+def test_pause_from_the_endpoints_page_and_see_what_is_held_and_why(
+    browser: Any, console: Console, conn: db.Connection
+) -> None:
+    seed(conn)
+    db.execute(conn, "select syncsched.run_now('acme', 'ledger')")  # an xledger run, pending
+    page = sign_in(browser, console, token(conn, "admin"))
+    page.goto(console.url + "endpoints")
+    page.click("tr[data-type=xledger] [data-what=pause-dispatch]")
+    page.wait_for_selector("tr[data-type=xledger] td.paused:has-text('dispatch')")
+    assert "dispatch paused: 1 held" in page.inner_text("tr[data-type=xledger] td.held")
+    page.click("tr[data-type=dynamics] [data-what=pause-scheduling]")
+    page.wait_for_selector("tr[data-type=dynamics] td.paused:has-text('scheduling')")
+    assert page.query_selector("tr[data-type=dynamics] [data-what=resume-scheduling]") is not None
+    assert paused_types(conn) == {"dynamics": "scheduling", "xledger": "dispatch"}
+    # the overview says what is paused and held, and charts the runs by status and by type
+    page.goto(console.url)
+    page.wait_for_selector("#pauses")
+    assert "2 type(s)" in page.inner_text("#pauses") and "xledger: dispatch" in page.inner_text("#pauses")
+    assert "1" in page.inner_text("#held .big") and "xledger: dispatch paused: 1 held" in page.inner_text("#held")
+    assert page.query_selector("#chart-by-status rect[data-series=pending]") is not None
+    assert page.query_selector("#chart-by-integration_type rect[data-series=xledger]") is not None
+    # and the integration why its run waits
+    page.goto(console.url + "integrations/acme/ledger")
+    assert page.inner_text("#held-reason") == "its pending run waits: dispatch paused"
     page.close()

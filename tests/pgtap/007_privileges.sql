@@ -45,12 +45,12 @@ select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value',
     and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'default_value', 'UPDATE'),
     'admin: a setting''s value may be updated (the settings trigger checks it), its type, default and range not');
 select is(pg_temp.not_executable('syncsched_admin'), array[
-    '_alert', '_alert_open', '_audit', '_audit_integrations_changed',
-    '_audit_integrations_created', '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_end_attempts', '_endpoints',
-    '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
+    '_alert', '_alert_open', '_audit', '_audit_integrations_changed', '_audit_integrations_created',
+    '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_end_attempts',
+    '_endpoints', '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
-    '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed', '_set_pause',
-    '_settings_before_write', '_stale_write',
+    '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed',
+    '_set_pause', '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_run', 'complete_runs',
     'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
 ], 'admin: every function but the owner''s internal SECURITY DEFINER helpers and triggers, and the worker''s run, health and delivery functions');
@@ -83,8 +83,8 @@ select is(pg_temp.table_privileges('syncsched_reader'),
     'reader: reads every table and view (row-level security still applies), writes none');
 select is(array(select x from unnest(pg_temp.executable('syncsched_reader')) as x where x !~ '^_'), array[
     'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_resolve', 'cron_validate', 'integration_next_runs',
-    'next_runs', 'queue_depth', 'timezone_validate'
-], 'reader: the previews (the console''s too), and queue_depth (endpoint_overview calls it)');
+    'next_runs', 'queue_depth', 'schedule_problem', 'setting', 'timezone_validate'
+], 'reader: the previews (the console''s too), queue_depth (endpoint_overview calls it), schedule_problem and setting');
 select is(pg_temp.executable('syncsched_reader', true), array['queue_depth'],
     'reader: no SECURITY DEFINER function but queue_depth (counts of runs per type)');
 -- syncsched_web: the console's own login opens sessions; it acts only under the session's role
@@ -106,8 +106,7 @@ select is(pg_temp.executable('syncsched_tenant', true), '{}',
 select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as x where x !~ '^_'), array[
     'alter_integration', 'create_integration', 'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse',
     'cron_resolve', 'cron_validate', 'disable_integration', 'enable_integration', 'integration_next_runs', 'next_runs',
-    'set_interval',
-    'set_schedule', 'timezone_validate', 'upsert_integration'
+    'set_interval', 'set_schedule', 'timezone_validate', 'upsert_integration'
 ], 'tenant: the configuration and preview API');
 select is(
     array(select c.relname || case when c.relforcerowsecurity then ' (forced)' else '' end

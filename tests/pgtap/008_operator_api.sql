@@ -2,7 +2,7 @@
 -- scheduling and dispatch, retry and cancel in place, the circuit breaker after fixing an
 -- endpoint, deleting with history, stale writes that name who wrote, and one error style.
 begin;
-select plan(108);
+select plan(109);
 
 create function pg_temp.row_of(p_integration text) returns jsonb language sql as $$
     select to_jsonb(o) - 'id' - 'created_at' - 'updated_at'
@@ -52,6 +52,8 @@ select throws_ok($$select syncsched.alter_integration('acme', 'nope', p_max_atte
     'syncsched: no integration acme/nope', 'altering an unknown integration');
 select throws_ok($$select syncsched.create_integration('acme', 'ledger', 'xledger', '0 2 * * *')$$, '42710',
     'syncsched: integration acme/ledger exists already', 'create refuses an existing integration');
+select throws_ok($$select syncsched.create_integration('acme', 'ledger', 'xledger')$$, '42710',
+    'syncsched: integration acme/ledger exists already', '... before anything else is wrong with the arguments');
 select is(syncsched.alter_integration('acme', 'ledger'), (select id from syncsched.organization_integrations
     where integration_id = 'ledger'), 'nothing given: nothing changed, the id returned');
 -- the defaults of create_integration are the table's

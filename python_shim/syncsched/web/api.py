@@ -13,9 +13,9 @@ from aiohttp import web
 
 from syncsched import db, queries
 from syncsched.web import openapi
-from syncsched.web.app import CONFIG, DATA, HUB, error_body, json_response, session_of
-from syncsched.web.auth import Session, csrf_ok
-from syncsched.web.data import INTEGRATION_FIELDS, Refused, optional_bool, optional_time, page_size
+from syncsched.web.app import CONFIG, DATA, HUB, error_body, json_response, root_of, session_of
+from syncsched.web.auth import CONSOLE_ROLE, Session, csrf_ok
+from syncsched.web.data import BULK_ACTIONS, INTEGRATION_FIELDS, Refused, optional_bool, optional_time, page_size
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -47,16 +47,15 @@ def route(method: str, path: str, summary: str, response: str, **options: Any) -
 
 def _guard(spec: Route, handler: Handler) -> Handler:
     async def guarded(request: web.Request) -> web.Response:
+        if spec.action and request.app[CONFIG].read_only:  # every action, the tick included
+            return json_response(error_body(403, "this console is read-only"), 403)
         if spec.public:
             return await handler(request)
         session: Session | None = request.get("session")
         if session is None:
             return json_response(error_body(401, "a token is needed: Authorization: Bearer <token>"), 401)
-        if spec.action:
-            if request.app[CONFIG].read_only:
-                return json_response(error_body(403, "this console is read-only"), 403)
-            if not csrf_ok(session, request):
-                return json_response(error_body(403, "the CSRF token is missing or wrong"), 403)
+        if spec.action and not csrf_ok(session, request):
+            return json_response(error_body(403, "the CSRF token is missing or wrong"), 403)
         return await handler(request)
 
     return guarded
@@ -90,7 +89,7 @@ def _filters(request: web.Request, names: list[str]) -> dict[str, Any]:
     return filters
 
 
-INTEGRATION_FILTERS = ["q", "org", "type", "enabled", "status"]
+INTEGRATION_FILTERS = ["q", "org", "type", "enabled", "status", "health"]
 RUN_FILTERS = ["status", "type", "org", "integration", "since", "until"]
 
 
@@ -122,7 +121,8 @@ def integration_fields(body: dict[str, Any], allow_reset: bool) -> dict[str, Any
 async def health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     try:
-        rows = await db.async_fetch_all(request.app[DATA].pool, queries.WEB_SCHEMA_READY)
+        async with db.async_transaction_as(request.app[DATA].pool, CONSOLE_ROLE) as conn:
+            rows = await db.async_fetch_conn(conn, queries.WEB_SCHEMA_READY)
         ready = bool(rows and rows[0]["ready"])
     except (db.Error, OSError):
         ready = False
@@ -132,7 +132,7 @@ async def health(request: web.Request) -> web.Response:
 
 @route("GET", "/openapi.json", "This document", "OpenAPI", public=True)
 async def openapi_document(request: web.Request) -> web.Response:
-    return json_response(openapi.document(ROUTES, request.app[CONFIG].base + "api/v1"))
+    return json_response(openapi.document(ROUTES, root_of(request) + "api/v1"))
 
 
 @route(
@@ -141,6 +141,7 @@ async def openapi_document(request: web.Request) -> web.Response:
     "One tick, for hosts without pg_cron (Authorization: Bearer <tick secret>)",
     "TickResult",
     public=True,
+    action=True,
     statuses=(401, 503),
 )
 async def tick(request: web.Request) -> web.Response:
@@ -161,7 +162,7 @@ async def tick(request: web.Request) -> web.Response:
     "/integrations",
     "Integrations, filtered, in pages (cursor)",
     "IntegrationPage",
-    query=[*INTEGRATION_FILTERS, "cursor", "limit"],
+    query=[*INTEGRATION_FILTERS, "sort", "cursor", "limit"],
 )
 async def list_integrations(request: web.Request) -> web.Response:
     page = await request.app[DATA].integrations(
@@ -169,6 +170,7 @@ async def list_integrations(request: web.Request) -> web.Response:
         _filters(request, INTEGRATION_FILTERS),
         request.query.get("cursor"),
         page_size(request.query.get("limit")),
+        request.query.get("sort") or "org",
     )
     return json_response(page)
 
@@ -314,7 +316,8 @@ async def runs_of(request: web.Request) -> web.Response:
 @route(
     "POST",
     "/integrations/bulk",
-    "One action on every integration a filter selects, when it still selects as many as the caller saw",
+    "One action on every integration a filter selects (cancel: on their pending runs), when it still selects as"
+    " many as the caller saw",
     "BulkResult",
     body="Bulk",
     action=True,
@@ -323,9 +326,8 @@ async def runs_of(request: web.Request) -> web.Response:
 async def bulk(request: web.Request) -> web.Response:
     body = await body_of(request)
     action = body.get("action")
-    calls = {"disable": queries.WEB_DISABLE, "enable": queries.WEB_ENABLE, "run": queries.WEB_RUN_NOW}
-    if action not in calls:
-        raise Refused(422, "action must be disable, enable or run")
+    if action not in BULK_ACTIONS:
+        raise Refused(422, f"action must be one of {', '.join(BULK_ACTIONS)}")
     expected = body.get("expected_count")
     if not isinstance(expected, int) or expected < 0:
         raise Refused(422, "expected_count (how many the caller saw) is needed")
@@ -333,20 +335,24 @@ async def bulk(request: web.Request) -> web.Response:
     filters["enabled"] = optional_bool(
         str(filters["enabled"]).lower() if filters["enabled"] is not None else None, "enabled"
     )
-    done = await request.app[DATA].bulk(session_of(request), filters, calls[str(action)], expected, str(action))
-    return json_response({"action": action, "count": done})
+    done = await request.app[DATA].bulk(session_of(request), filters, str(action), expected)
+    return json_response({"action": action, **done})
 
 
 @route(
     "GET",
     "/preview",
-    "Check a cron expression and zone; the next fire times when valid",
+    "Check a cron expression and zone; the next fire times when valid (H resolved for org/integration)",
     "Preview",
-    query=["cron", "timezone"],
+    query=["cron", "timezone", "org", "integration"],
 )
 async def preview(request: web.Request) -> web.Response:
+    org, integration = request.query.get("org", ""), request.query.get("integration", "")
     result = await request.app[DATA].preview(
-        session_of(request), request.query.get("cron", ""), request.query.get("timezone") or "UTC"
+        session_of(request),
+        request.query.get("cron", ""),
+        request.query.get("timezone") or "UTC",
+        f"{org}/{integration}" if org and integration else None,
     )
     return json_response(result)
 
@@ -434,10 +440,14 @@ async def acknowledge(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/endpoints", "Endpoint health per integration type, circuit state, pending and running runs", "Endpoints"
+    "GET",
+    "/endpoints",
+    "Endpoint health per integration type, circuit state, runs pending, running and held (and why), what is paused",
+    "Endpoints",
 )
 async def endpoints(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[DATA].endpoints(session_of(request))})
+    data, session = request.app[DATA], session_of(request)
+    return json_response({"items": await data.endpoints(session), "paused": await data.pauses(session)})
 
 
 @route(

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from syncsched import db
-from syncsched.web.auth import Session, Sessions
+from syncsched.web.auth import SESSION_TTL, Session, Sessions
 from syncsched.web.data import Data, Refused
 from syncsched.web.live import Hub
 
@@ -30,11 +30,12 @@ STATUS_OF_SQLSTATE = {
     "23514": 422,  # check_violation
     "54000": 422,  # program_limit_exceeded (a payload too large)
     "P0002": 404,  # no_data_found
-    "55006": 409,  # object_in_use: refused while a run is live, or an integration is disabled
+    "55000": 409,  # object_not_in_prerequisite_state: refused for a disabled integration (run_now, retry_run)
+    "55006": 409,  # object_in_use: refused while a run is live (run_now) or running (delete_integration)
     "42710": 409,  # duplicate_object
     "23505": 409,  # unique_violation
     "42501": 403,  # insufficient_privilege: the role may not
-    "39004": 422,  # null_value_not_allowed (raised by the API for a missing argument)
+    "22004": 422,  # null_value_not_allowed (raised by the API for a missing argument)
 }
 
 SECURITY_HEADERS = {
@@ -54,11 +55,12 @@ class WebConfig:
     dsn: str
     host: str = "127.0.0.1"
     port: int = 8080
-    base_path: str = "/"
+    base_path: str = "/"  # where `syncsched web` serves it; embedded, where it is mounted decides
     read_only: bool = False
     tick_secret: str | None = None  # POST /api/v1/tick is refused (503) without one
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs CSRF tokens
     pool_size: int = 5
+    session_ttl: float = SESSION_TTL  # a revoked token works at most this many seconds more
 
     @property
     def base(self) -> str:
@@ -100,8 +102,18 @@ def session_of(request: web.Request) -> Session:
     return session
 
 
+ROOT_ROUTE = "root"  # the overview's route: its path is where the console is mounted
+
+
+def root_of(request: web.Request) -> str:
+    """The console's root path as it is served: "/", or the prefix it is mounted under (aiohttp's
+    add_subapp prefixes the routes, which are registered relative). Links, redirects, the cookie's
+    path and the API's paths all start here."""
+    return str(request.app.router[ROOT_ROUTE].canonical)
+
+
 def is_api(request: web.Request) -> bool:
-    return request.path.startswith(request.app[CONFIG].base + "api/")
+    return request.path.startswith(root_of(request) + "api/")
 
 
 @web.middleware
@@ -140,8 +152,11 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    mounted = str(app.router[ROOT_ROUTE].canonical)
+    if config.base != "/" and config.base != mounted:
+        raise ValueError(f"the console is mounted at {mounted} but its base_path is {config.base}: make them one")
     async with db.async_pool(config.dsn, size=config.pool_size, application_name="syncsched web") as pool:
-        app[SESSIONS] = Sessions(pool, config.secret)
+        app[SESSIONS] = Sessions(pool, config.secret, config.session_ttl)
         app[DATA] = Data(pool)
         hub = Hub(config.dsn)
         app[HUB] = hub
@@ -153,12 +168,29 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: WebConfig) -> web.Application:
+    """The console with its routes relative to its root: serve it as it is (`serve`), or mount it in
+    another aiohttp application with `parent.add_subapp(prefix, create_app(config))`."""
     from syncsched.web import api, pages
 
     app = web.Application(middlewares=[security_headers, errors, sessions])
     app[CONFIG] = config
     app.cleanup_ctx.append(_resources)
-    base = config.base
-    api.add_routes(app, base + "api/v1")
-    pages.add_routes(app, base)
+    api.add_routes(app, "/api/v1")
+    pages.add_routes(app)
     return app
+
+
+def serve_app(config: WebConfig) -> web.Application:
+    """The application `syncsched web` serves: the console at config.base (mounted there, with a
+    redirect from the base without its slash), or at the root."""
+    console = create_app(config)
+    if config.base == "/":
+        return console
+    root = web.Application()
+    root.router.add_get(config.base.rstrip("/"), _to_base)  # before the mount, which would take it
+    root.add_subapp(config.base, console)
+    return root
+
+
+async def _to_base(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPPermanentRedirect(request.path + "/")

@@ -3,10 +3,11 @@ a role. The console never decides what a role may do: it runs the request under 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import json
 import time
-from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -18,15 +19,19 @@ CSRF_FIELD = "csrf"
 SESSION_TTL = 15.0  # seconds a token's role is trusted before the database is asked again (revocation delay)
 
 DB_ROLES = {"admin": "syncsched_admin", "reader": "syncsched_reader", "tenant": "syncsched_tenant"}
+# What the console asks as itself (opening sessions, its health) it asks as this role, which its login
+# is a member of: so the login may be NOINHERIT and have no right of its own.
+CONSOLE_ROLE = "syncsched_web"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Session:
     token_id: int
     role: str  # admin | reader | tenant
     org_id: str | None
     via_cookie: bool
     csrf: str
+    token_label: str | None = None  # what the token is for (token create --label)
 
     @property
     def db_role(self) -> str:
@@ -34,17 +39,20 @@ class Session:
 
     @property
     def label(self) -> str:
-        """How the audit trail names who acted."""
+        """How the audit trail names who acted (audit_log.on_behalf_of): the token, what it is for, and
+        its role, e.g. `web token 7 "ops laptop" (tenant:acme)`."""
         who = f"{self.role}:{self.org_id}" if self.org_id else self.role
-        return f"web token {self.token_id} ({who})"
+        what = f" {json.dumps(self.token_label, ensure_ascii=False)}" if self.token_label else ""
+        return f"web token {self.token_id}{what} ({who})"
 
 
 class Sessions:
-    """Token -> Session, asked of the database (syncsched.web_session) at most every SESSION_TTL."""
+    """Token -> Session, asked of the database (syncsched.web_session) at most every `ttl` seconds."""
 
-    def __init__(self, pool: db.Pool, secret: bytes) -> None:
+    def __init__(self, pool: db.Pool, secret: bytes, ttl: float = SESSION_TTL) -> None:
         self.pool = pool
         self.secret = secret
+        self.ttl = ttl
         self._cache: dict[str, tuple[float, Session | None]] = {}
 
     def csrf_for(self, token: str) -> str:
@@ -55,19 +63,22 @@ class Sessions:
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is None or cached[0] < now:
-            rows = await db.async_fetch_all(self.pool, queries.WEB_SESSION, (token,))
+            async with db.async_transaction_as(self.pool, CONSOLE_ROLE) as conn:
+                rows = await db.async_fetch_conn(conn, queries.WEB_SESSION, (token,))
             session = None
             if rows:
                 row = rows[0]
-                session = Session(row["token_id"], row["role"], row["org_id"], False, self.csrf_for(token))
+                session = Session(
+                    row["token_id"], row["role"], row["org_id"], False, self.csrf_for(token), row["label"]
+                )
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = (now + SESSION_TTL, session)
+            self._cache[key] = (now + self.ttl, session)
             cached = self._cache[key]
         found = cached[1]
         if found is None:
             return None
-        return Session(found.token_id, found.role, found.org_id, via_cookie, found.csrf)
+        return dataclasses.replace(found, via_cookie=via_cookie)
 
     async def from_request(self, request: web.Request) -> Session | None:
         header = request.headers.get("Authorization", "")

@@ -31,33 +31,48 @@ def sparkline(statuses: list[str]) -> Markup:
     )
 
 
-def runs_chart(rows: list[dict[str, Any]]) -> Markup:
-    """Runs created per half hour over the last 12 hours, stacked by status."""
+# the colours of the series that are not statuses (integration types), in turn
+PALETTE = ["#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f", "#4e342e", "#37474f"]
+
+
+def runs_chart(rows: list[dict[str, Any]], by: str = "status") -> Markup:
+    """Runs created per half hour over the last 12 hours, stacked by status (or by another column,
+    such as integration_type)."""
     buckets: dict[datetime, dict[str, int]] = defaultdict(dict)
     for row in rows:
-        buckets[row["bucket"]][row["status"]] = int(row["n"])
+        counts = buckets[row["bucket"]]
+        counts[row[by]] = counts.get(row[by], 0) + int(row["n"])
     if not buckets:
         return Markup('<p class="muted">No runs in the last 12 hours.</p>')
+    if by == "status":
+        colours = COLOURS
+    else:
+        names = sorted({name for counts in buckets.values() for name in counts})
+        colours = {name: PALETTE[n % len(PALETTE)] for n, name in enumerate(names)}
     times = sorted(buckets)
     tallest = max(sum(counts.values()) for counts in buckets.values())
     height, bar = 120, 14
     parts = []
     for n, at in enumerate(times):
         y = height
-        for status in ("completed", "failed", "running", "pending", "cancelled"):
-            count = buckets[at].get(status, 0)
+        for name, colour in colours.items():
+            count = buckets[at].get(name, 0)
             if not count:
                 continue
             h = max(1, round(count / tallest * (height - 10)))
             y -= h
-            label = escape(f"{at:%H:%M} {status}: {count}")
+            label = escape(f"{at:%H:%M} {name}: {count}")
             parts.append(
-                f'<rect x="{n * (bar + 4)}" y="{y}" width="{bar}" height="{h}" fill="{COLOURS[status]}">'
-                f"<title>{label}</title></rect>"
+                f'<rect x="{n * (bar + 4)}" y="{y}" width="{bar}" height="{h}" fill="{colour}"'
+                f' data-series="{escape(name)}"><title>{label}</title></rect>'
             )
     width = len(times) * (bar + 4)
-    legend = " ".join(f'<span class="legend"><span class="swatch" data-status="{s}"></span>{s}</span>' for s in COLOURS)
+    legend = " ".join(
+        f'<span class="legend"><svg width="10" height="10"><rect width="10" height="10" fill="{colour}"/></svg> '
+        f"{escape(name)}</span>"
+        for name, colour in colours.items()
+    )
     return Markup(
-        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="runs per half hour">'
-        f"{''.join(parts)}</svg><div>{legend}</div>"
+        f'<svg class="chart" id="chart-by-{escape(by)}" width="{width}" height="{height}" role="img"'
+        f' aria-label="runs per half hour by {escape(by)}">{"".join(parts)}</svg><div>{legend}</div>'
     )

@@ -15,7 +15,8 @@ from aiohttp import web
 from syncsched import db, queries
 from syncsched.config import configure_logging, env_default, resolve_dsn
 from syncsched.errors import ConfigError, SyncschedError
-from syncsched.web.app import WebConfig, create_app
+from syncsched.web.app import WebConfig, serve_app
+from syncsched.web.auth import CONSOLE_ROLE, SESSION_TTL
 
 log = logging.getLogger("syncsched.web")
 
@@ -48,6 +49,12 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         default=env_default("WEB_READ_ONLY", "") in ("1", "true"),
         help="refuse every action ($SYNCSCHED_WEB_READ_ONLY=true)",
+    )
+    p_web.add_argument(
+        "--session-ttl",
+        default=env_default("WEB_SESSION_TTL", str(SESSION_TTL)),
+        help="seconds a token is trusted before the database is asked again: a revoked token works at most this"
+        f" long ($SYNCSCHED_WEB_SESSION_TTL, default {SESSION_TTL:g})",
     )
     p_web.add_argument(
         "--log-format",
@@ -85,8 +92,15 @@ def add_parser(commands: Any) -> None:
 def config_from(args: argparse.Namespace) -> WebConfig:
     if not str(args.port).isdigit() or not 0 < int(args.port) < 65536:
         raise ConfigError(f"--port must be a port number, not {args.port!r}")
+    try:
+        session_ttl = float(args.session_ttl)
+    except ValueError:
+        session_ttl = -1.0
+    if not 0 <= session_ttl <= 3600:
+        raise ConfigError(f"--session-ttl must be 0 to 3600 seconds, not {args.session_ttl!r}")
     return WebConfig(
         dsn=resolve_dsn(args.dsn),
+        session_ttl=session_ttl,
         host=args.host,
         port=int(args.port),
         base_path=args.base_path,
@@ -98,16 +112,30 @@ def config_from(args: argparse.Namespace) -> WebConfig:
 def serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_format)
     config = config_from(args)
-    with db.connect(config.dsn, application_name="syncsched web") as conn:  # fail fast, in one line
-        if not db.fetch_value(conn, queries.WEB_SCHEMA_READY):
-            raise ConfigError(
-                "syncsched's web console is not installed in this database: run `syncsched migrate` first"
-            )
+    check_login(config.dsn)
     return asyncio.run(_serve(config))
 
 
+def check_login(dsn: str) -> None:
+    """Fail fast, in one line: the database has the console, and the login may act as syncsched_web."""
+    not_installed = "syncsched's web console is not installed in this database: run `syncsched migrate` first"
+    with db.connect(dsn, application_name="syncsched web") as conn:
+        login = db.fetch_one(conn, queries.WEB_LOGIN)
+        assert login is not None
+        if not login["installed"]:
+            raise ConfigError(not_installed)
+        if not login["member"]:
+            raise ConfigError(
+                f"the login {login['login']} is not a member of syncsched_web: grant syncsched_web to {login['login']}"
+            )
+        with db.transaction(conn):
+            db.execute(conn, queries.SET_SESSION_ROLE, (CONSOLE_ROLE, "", ""))
+            if not db.fetch_value(conn, queries.WEB_SCHEMA_READY):
+                raise ConfigError(not_installed)
+
+
 async def _serve(config: WebConfig) -> int:
-    runner = web.AppRunner(create_app(config), access_log=None)
+    runner = web.AppRunner(serve_app(config), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from syncsched import db, queries
+from syncsched.web import words
 from syncsched.web.auth import Session
 
 PAGE_MAX = 200
@@ -29,6 +30,15 @@ INTEGRATION_FIELDS = [
     "p_max_attempts",
     "p_max_staleness",
 ]
+
+
+# What a bulk action calls for each integration (cancel: for each of their pending runs).
+BULK_ACTIONS = {
+    "disable": queries.WEB_DISABLE,
+    "enable": queries.WEB_ENABLE,
+    "run": queries.WEB_RUN_NOW,
+    "cancel": queries.WEB_CANCEL_PENDING_OF,
+}
 
 
 class Refused(Exception):
@@ -83,18 +93,48 @@ def optional_time(value: str | None, name: str) -> datetime | None:
         raise Refused(422, f"{name} must be an ISO 8601 timestamp") from None
 
 
-def integration_params(filters: dict[str, Any], after: list[Any], limit: int) -> dict[str, Any]:
-    """The parameters of the integration list queries: the filters, a search as a LIKE prefix (its
-    wildcards escaped), the keyset position and the page size."""
+def integration_query(
+    filters: dict[str, Any], sort: str, cursor: str | None, limit: int, health_types: list[str] | None = None
+) -> tuple[str, str, dict[str, Any]]:
+    """The page query of the integration list (and its count) with its parameters: the filters, a
+    search as a LIKE prefix (its wildcards escaped), the types of the health filter (WEB_TYPES_OF_HEALTH),
+    the sort and the cursor's position in it."""
+    if sort not in queries.WEB_INTEGRATION_SORTS:
+        raise Refused(422, f"sort must be one of {', '.join(queries.WEB_INTEGRATION_SORTS)}")
+    selection = queries.web_selection(filters["status"])
+    position = decode_cursor(cursor, 6) or [sort, 0, "-infinity", -1, "", ""]
+    phases = len(queries.web_sort_phases(selection, sort))
+    if position[0] != sort or not isinstance(position[1], int) or not 0 <= position[1] < phases:
+        raise Refused(422, "the cursor is not one this API gave out (for this sort)")
+    phase = position[1]
+    if sort == "next_run" and filters["enabled"] is False:
+        phase = 1  # a disabled integration has no next run: straight to those without one
     prefix = (filters["q"] or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return {
+    params = {
         **filters,
         "q_like": prefix + "%",
-        "after_org": after[0],
-        "after_integration": after[1],
+        "health_types": health_types,
+        "after_at": position[2] if phase == position[1] else "-infinity",
+        "after_id": position[3] if phase == position[1] else -1,
+        "after_org": position[4] if phase == position[1] else "",
+        "after_integration": position[5] if phase == position[1] else "",
         "limit": limit,
         "count_cap": COUNT_CAP + 1,
     }
+    return queries.web_integrations(selection, sort, phase), queries.web_integrations_count(selection), params
+
+
+async def health_types(conn: db.AsyncConnection, filters: dict[str, Any]) -> list[str] | None:
+    """The types of the health filter, or None without one."""
+    if not filters.get("health"):
+        return None
+    return list((await db.async_fetch_conn(conn, queries.WEB_TYPES_OF_HEALTH, (filters["health"],)))[0]["types"])
+
+
+def integration_cursor(sort: str, row: dict[str, Any]) -> str:
+    """Where the next page starts: after this row, in its phase of the sort."""
+    at = row["sort_at"].isoformat() if row["sort_at"] is not None else "-infinity"
+    return encode_cursor([sort, row["sort_phase"], at, row["sort_id"], row["org_id"], row["integration_id"]])
 
 
 @dataclass
@@ -112,17 +152,19 @@ class Data:
     # --- integrations ----------------------------------------------------------------------
 
     async def integrations(
-        self, session: Session, filters: dict[str, Any], cursor: str | None, limit: int
+        self, session: Session, filters: dict[str, Any], cursor: str | None, limit: int, sort: str = "org"
     ) -> dict[str, Any]:
-        after = decode_cursor(cursor, 2) or ["", ""]
-        params = integration_params(filters, after, limit + 1)
-        selection = queries.web_selection(filters["status"])
         async with db.async_transaction_as(self.pool, session.db_role, session.org_id, session.label) as conn:
-            rows = await db.async_fetch_conn(conn, queries.web_integrations(selection), params)
-            total = (await db.async_fetch_conn(conn, queries.web_integrations_count(selection), params))[0]["n"]
+            types = await health_types(conn, filters)
+            page, count, params = integration_query(filters, sort, cursor, limit + 1, types)
+            rows = await db.async_fetch_conn(conn, page, params)
+            total = (await db.async_fetch_conn(conn, count, params))[0]["n"]
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1]["org_id"], rows[-1]["integration_id"]]) if more and rows else None
+        next_cursor = integration_cursor(sort, rows[-1]) if more and rows else None
+        for row in rows:
+            for key in ("sort_phase", "sort_at", "sort_id"):
+                del row[key]
         return {
             "items": rows,
             "total": min(total, COUNT_CAP),
@@ -144,12 +186,16 @@ class Data:
             session, queries.WEB_ALERTS_OF, {"org": org_id, "integration": integration_id, "limit": limit}
         )
 
-    async def preview(self, session: Session, cron: str, zone: str, count: int = 5) -> dict[str, Any]:
+    async def preview(
+        self, session: Session, cron: str, zone: str, seed: str | None = None, count: int = 5
+    ) -> dict[str, Any]:
+        """The engine's check of a schedule and its next fire times; `seed` (org/integration) resolves H."""
         async with db.async_transaction_as(self.pool, session.db_role, session.org_id, session.label) as conn:
-            checked = (await db.async_fetch_conn(conn, queries.WEB_PREVIEW, {"cron": cron, "tz": zone}))[0]
+            params = {"cron": cron, "tz": zone, "seed": seed, "count": count}
+            checked = (await db.async_fetch_conn(conn, queries.WEB_PREVIEW, params))[0]
             problem = checked["problem"] or checked["zone_problem"]
-            runs = [] if problem else await db.async_fetch_conn(conn, queries.WEB_PREVIEW_RUNS, (cron, zone, count))
-        return {"problem": problem, "next": [r["at"] for r in runs]}
+            runs = [] if problem else await db.async_fetch_conn(conn, queries.WEB_PREVIEW_RUNS, params)
+        return {"problem": problem, "resolved": checked["resolved"], "next": [r["at"] for r in runs]}
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -181,7 +227,16 @@ class Data:
         return {"items": rows, "next_cursor": encode_cursor([rows[-1]["alert_id"]]) if more and rows else None}
 
     async def endpoints(self, session: Session) -> list[db.Row]:
-        return await self.read(session, queries.WEB_ENDPOINTS)
+        rows = await self.read(session, queries.WEB_ENDPOINTS)
+        return [{**row, "held_reasons": words.held_reasons(row)} for row in rows]
+
+    async def pauses(self, session: Session) -> db.Row | None:
+        """What is paused for every type; None for a role that may not know (a tenant)."""
+        return await self.optional(session, queries.WEB_PAUSES)
+
+    async def hold(self, session: Session, org_id: str, integration_id: str) -> db.Row | None:
+        """What is paused for an integration and why its pending run waits; None for a tenant."""
+        return await self.optional(session, queries.WEB_INTEGRATION_HOLD, (org_id, integration_id))
 
     async def settings(self, session: Session) -> list[db.Row]:
         return await self.read(session, queries.WEB_SETTINGS)
@@ -199,14 +254,14 @@ class Data:
         return {
             **summary,
             "ticks": await self.optional(session, queries.WEB_TICK_HEALTH),
-            "runs_over_time": over_time,
+            "runs_over_time": over_time,  # by status and type: the charts sum either way
             "workers": sorted(seen.values(), key=lambda r: r["worker_id"]),
         }
 
-    async def optional(self, session: Session, query: str) -> db.Row | None:
+    async def optional(self, session: Session, query: str, params: Any = ()) -> db.Row | None:
         """A row the role may not be allowed to read: None then (a tenant's overview has no tick health)."""
         try:
-            return await self.one(session, query)
+            return await self.one(session, query, params)
         except db.Error as exc:
             if db.sqlstate(exc) == "42501":
                 return None
@@ -217,24 +272,24 @@ class Data:
     async def act(self, session: Session, query: str, params: Any = ()) -> db.Row | None:
         return await self.one(session, query, params)
 
-    async def bulk(self, session: Session, filters: dict[str, Any], call: str, expected: int, action: str) -> int:
-        """One call per integration the filters select, all in one transaction, when the filters still
-        select as many as the caller saw (else nothing is done)."""
-        params = integration_params(filters, ["", ""], expected + 1)
+    async def bulk(self, session: Session, filters: dict[str, Any], action: str, expected: int) -> dict[str, Any]:
+        """`action` (BULK_ACTIONS) on every integration the filters select, all in one transaction, when
+        the filters still select as many as the caller saw (else nothing is done)."""
         async with db.async_transaction_as(self.pool, session.db_role, session.org_id, session.label) as conn:
-            rows = await db.async_fetch_conn(
-                conn, queries.web_integrations(queries.web_selection(filters["status"])), params
+            page, _count, params = integration_query(
+                filters, "org", None, expected + 1, await health_types(conn, filters)
             )
+            rows = await db.async_fetch_conn(conn, page, params)
             if len(rows) != expected:
                 raise Refused(409, f"the selection has {len(rows)} integration(s) now, not {expected}: look again")
+            if action == "cancel":  # their pending runs, one cancel_run each
+                selected = {"orgs": [r["org_id"] for r in rows], "integrations": [r["integration_id"] for r in rows]}
+                cancelled = await db.async_fetch_conn(conn, queries.WEB_CANCEL_PENDING_OF, selected)
+                return {"count": len(rows), "runs": sum(1 for r in cancelled if r["cancelled"])}
             for row in rows:
-                args = (
-                    (row["org_id"], row["integration_id"], False)
-                    if action == "run"
-                    else (row["org_id"], row["integration_id"])
-                )
-                await db.async_fetch_conn(conn, call, args)
-        return len(rows)
+                ids = (row["org_id"], row["integration_id"])
+                await db.async_fetch_conn(conn, BULK_ACTIONS[action], (*ids, False) if action == "run" else ids)
+        return {"count": len(rows)}
 
     async def tick(self) -> db.Row | None:
         """One tick as the admin role (tick() commits between its batches, so it runs on its own)."""

@@ -17,6 +17,20 @@ log = logging.getLogger("syncsched.web")
 
 KEEPALIVE = 15.0  # seconds between SSE comments that keep proxies from closing an idle stream
 
+# what the pages hear: runs created or retried (the workers' channel), runs claimed, completed or
+# failed (syncsched_run_events, which wakes no worker), and alerts
+CHANNELS = {queries.RUNS_CHANNEL: "runs", queries.RUN_EVENTS_CHANNEL: "runs", queries.ALERTS_CHANNEL: "alerts"}
+
+
+def _what(payload: str) -> str | None:
+    """What moved, when the payload says (syncsched_run_events: claimed, completed, failed, retrying)."""
+    try:
+        found = json.loads(payload)
+    except ValueError:
+        return None
+    what = found.get("what") if isinstance(found, dict) else None
+    return what if isinstance(what, str) else None
+
 
 class Hub:
     def __init__(self, dsn: str) -> None:
@@ -34,8 +48,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def publish(self, channel: str) -> None:
-        event = json.dumps({"channel": channel})
+    def publish(self, channel: str, what: str | None = None) -> None:
+        event = json.dumps({"channel": channel, "what": what})
         for queue in list(self._subscribers):
             if queue.full():  # a slow page gets one refresh, not a backlog
                 continue
@@ -47,13 +61,13 @@ class Hub:
             try:
                 conn = await db.async_connect(self.dsn, application_name="syncsched web")
                 async with conn:
-                    await db.listen(conn, queries.RUNS_CHANNEL)
-                    await db.listen(conn, queries.ALERTS_CHANNEL)
+                    for channel in CHANNELS:
+                        await db.listen(conn, channel)
                     self.listening = True
                     backoff = 0.5
                     while True:
-                        async for channel, _payload in db.notifications(conn, KEEPALIVE):
-                            self.publish("alerts" if channel == queries.ALERTS_CHANNEL else "runs")
+                        async for channel, payload in db.notifications(conn, KEEPALIVE):
+                            self.publish(CHANNELS[channel], _what(payload))
                         await asyncio.wait_for(db.ping(conn), timeout=KEEPALIVE)
             except (db.Error, ConnectError, OSError, TimeoutError) as exc:
                 self.listening = False

@@ -110,6 +110,33 @@ ALERT = {
         "acknowledged_by": TEXT,
     },
 }
+ENDPOINT = {
+    "type": "object",
+    "required": ["integration_type", "endpoint_url"],
+    "properties": {
+        "integration_type": {"type": "string"},
+        "endpoint_url": {"type": "string"},
+        "health_url": TEXT,
+        "max_concurrency": {"type": "integer"},
+        "timeout_ms": {"type": "integer"},
+        "status": TEXT,
+        "mode": TEXT,
+        "consecutive_failures": INT,
+        "last_check_at": TIME,
+        "next_check_at": TIME,
+        "last_success_at": TIME,
+        "last_used_at": TIME,
+        "last_error": TEXT,
+        "circuit_open": {"type": "boolean"},
+        "pending": {"type": "integer"},
+        "running": {"type": "integer"},
+        "held": {"type": "integer", "description": "pending runs no claim hands out now"},
+        "held_reasons": {"type": "array", "items": {"type": "string"}},
+        "paused": {**TEXT, "description": "what is paused for the type: scheduling, dispatch (globally too)"},
+        "scheduling_paused": {"type": "boolean", "description": "paused for this type itself"},
+        "dispatch_paused": {"type": "boolean", "description": "paused for this type itself"},
+    },
+}
 ERROR = {
     "type": "object",
     "required": ["error"],
@@ -204,32 +231,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Preview": {
         "type": "object",
         "required": ["problem", "next"],
-        "properties": {"problem": TEXT, "next": {"type": "array", "items": {"type": "string", "format": "date-time"}}},
+        "properties": {
+            "problem": TEXT,
+            "resolved": {**TEXT, "description": "what H resolves to for org/integration (given both)"},
+            "next": {"type": "array", "items": {"type": "string", "format": "date-time"}},
+        },
     },
-    "Endpoints": _items(
-        {
-            "type": "object",
-            "required": ["integration_type", "endpoint_url"],
-            "properties": {
-                "integration_type": {"type": "string"},
-                "endpoint_url": {"type": "string"},
-                "health_url": TEXT,
-                "max_concurrency": {"type": "integer"},
-                "timeout_ms": {"type": "integer"},
-                "status": TEXT,
-                "mode": TEXT,
-                "consecutive_failures": INT,
-                "last_check_at": TIME,
-                "next_check_at": TIME,
-                "last_success_at": TIME,
-                "last_used_at": TIME,
-                "last_error": TEXT,
-                "circuit_open": _nullable("boolean"),
-                "pending": {"type": "integer"},
-                "running": {"type": "integer"},
+    "Endpoints": {
+        "type": "object",
+        "required": ["items", "paused"],
+        "properties": {
+            "items": {"type": "array", "items": ENDPOINT},
+            "paused": {
+                "type": ["object", "null"],
+                "description": "what is paused for every type (null for a tenant)",
+                "properties": {"scheduling": {"type": "boolean"}, "dispatch": {"type": "boolean"}},
             },
-        }
-    ),
+        },
+    },
     "Settings": _items(
         {
             "type": "object",
@@ -269,7 +288,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "BulkResult": {
         "type": "object",
         "required": ["action", "count"],
-        "properties": {"action": {"type": "string"}, "count": {"type": "integer"}},
+        "properties": {
+            "action": {"type": "string"},
+            "count": {"type": "integer", "description": "integrations acted on"},
+            "runs": {"type": "integer", "description": "cancel: the pending runs cancelled"},
+        },
     },
     "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
     "IntegrationCreate": {
@@ -299,7 +322,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["action", "expected_count"],
         "properties": {
-            "action": {"type": "string", "enum": ["disable", "enable", "run"]},
+            "action": {"type": "string", "enum": ["disable", "enable", "run", "cancel"]},
             "expected_count": {"type": "integer"},
             "filters": {"type": "object"},
         },
@@ -315,6 +338,14 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "type": {"description": "one integration type"},
     "enabled": {"schema": {"type": "boolean"}},
     "status": {"description": "integrations: failing, stale or invalid; runs: a run status"},
+    "health": {
+        "schema": {"type": "string", "enum": ["healthy", "unhealthy", "unknown"]},
+        "description": "the health of the endpoint of the integration's type",
+    },
+    "sort": {
+        "schema": {"type": "string", "enum": ["org", "next_run", "outcome"]},
+        "description": "org (default); next_run: soonest first, then those with none; outcome: failing first",
+    },
     "since": {"schema": {"type": "string", "format": "date-time"}, "description": "enqueued at or after"},
     "until": {"schema": {"type": "string", "format": "date-time"}, "description": "enqueued before"},
     "cursor": {"description": "next_cursor of the previous page"},
@@ -348,11 +379,14 @@ def document(routes: list[Any], prefix: str) -> dict[str, Any]:
         route: RouteSpec = spec
         ok = 201 if 201 in route.statuses else 200
         responses: dict[str, Any] = {str(ok): {"description": "done", "content": _ref(route.response)}}
-        for status in sorted({*route.statuses, 422} - {ok} | ({401, 403} if not route.public else set())):
+        errors = (
+            {*route.statuses, 422} | ({401, 403} if not route.public else set()) | ({403} if route.action else set())
+        )
+        for status in sorted(errors - {ok}):
             responses[str(status)] = {"description": "error", "content": _ref("Error")}
-        if route.action or "{" in route.path:
+        if "{" in route.path:
             responses.setdefault("404", {"description": "not found", "content": _ref("Error")})
-        if route.action:
+        if route.action and not route.public:
             responses.setdefault("409", {"description": "refused", "content": _ref("Error")})
         operation: dict[str, Any] = {
             "summary": route.summary,

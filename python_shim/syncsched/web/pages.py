@@ -17,7 +17,7 @@ from aiohttp import web
 
 from syncsched import db
 from syncsched.web import charts, words
-from syncsched.web.app import CONFIG, DATA, HUB, SESSIONS
+from syncsched.web.app import CONFIG, DATA, HUB, ROOT_ROUTE, SESSIONS, root_of
 from syncsched.web.auth import COOKIE, CSRF_FIELD, Session
 from syncsched.web.data import Refused, optional_bool, optional_time, page_size
 
@@ -70,7 +70,14 @@ def _duration(value: timedelta | None) -> str:
     return _span(value.total_seconds()) if value is not None else NONE
 
 
-ENVIRONMENT.filters.update(utc=_utc, local=_local, ago=_ago, duration=_duration)
+def _milliseconds(value: float | None) -> str:
+    """A duration given in milliseconds (an attempt's), as people read it."""
+    if value is None:
+        return NONE
+    return f"{value:.0f} ms" if value < 1000 else _span(value / 1000) if value >= 10_000 else f"{value / 1000:.1f} s"
+
+
+ENVIRONMENT.filters.update(utc=_utc, local=_local, ago=_ago, duration=_duration, milliseconds=_milliseconds)
 ENVIRONMENT.globals.update(describe=words.describe, sparkline=charts.sparkline, urlencode=urlencode)
 
 
@@ -79,7 +86,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     session: Session | None = request.get("session")
     page = ENVIRONMENT.get_template(template)
     values = {
-        "base": config.base,
+        "base": root_of(request),
         "session": session,
         "csrf": session.csrf if session else "",
         "can_act": session is not None and session.role != "reader" and not config.read_only,
@@ -105,7 +112,7 @@ def page(handler: Callable[[web.Request, Session], Awaitable[web.StreamResponse]
     async def guarded(request: web.Request) -> web.StreamResponse:
         session: Session | None = request.get("session")
         if session is None:
-            raise web.HTTPSeeOther(request.app[CONFIG].base + "login?" + urlencode({"next": request.path_qs}))
+            raise web.HTTPSeeOther(root_of(request) + "login?" + urlencode({"next": request.path_qs}))
         return await handler(request, session)
 
     return guarded
@@ -121,16 +128,16 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     token = str(form.get("token", "")).strip()
-    config = request.app[CONFIG]
+    base = root_of(request)
     target = str(form.get("next") or "")
-    if not target.startswith(config.base) or target.startswith("//"):
-        target = config.base
+    if not target.startswith(base) or target.startswith("//"):
+        target = base
     session = await request.app[SESSIONS].lookup(token, via_cookie=True) if token else None
     if session is None:
         return render(request, "login.html", status=401, next=target, failed=True)
     response = web.HTTPSeeOther(target)
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="Strict", path=config.base, secure=request.secure, max_age=86400 * 7
+        COOKIE, token, httponly=True, samesite="Strict", path=base, secure=request.secure, max_age=86400 * 7
     )
     raise response
 
@@ -140,8 +147,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     if session is not None and not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), session.csrf):
         raise web.HTTPForbidden(text="the CSRF token is missing or wrong")
-    response = web.HTTPSeeOther(request.app[CONFIG].base + "login")
-    response.del_cookie(COOKIE, path=request.app[CONFIG].base)
+    response = web.HTTPSeeOther(root_of(request) + "login")
+    response.del_cookie(COOKIE, path=root_of(request))
     raise response
 
 
@@ -164,8 +171,10 @@ async def overview(request: web.Request, session: Session) -> web.StreamResponse
         "overview.html",
         summary=summary,
         endpoints=endpoints,
+        pauses=await data.pauses(session),
         alerts=alerts,
         chart=charts.runs_chart(summary["runs_over_time"]),
+        type_chart=charts.runs_chart(summary["runs_over_time"], by="integration_type"),
         now=datetime.now(UTC),
     )
 
@@ -179,11 +188,13 @@ async def integrations(request: web.Request, session: Session) -> web.StreamResp
         "type": query.get("type") or None,
         "enabled": optional_bool(query.get("enabled"), "enabled"),
         "status": query.get("status") or None,
+        "health": query.get("health") or None,
     }
+    sort = query.get("sort") or "org"
     result = await request.app[DATA].integrations(
-        session, filters, query.get("cursor"), page_size(query.get("limit"), 25)
+        session, filters, query.get("cursor"), page_size(query.get("limit"), 25), sort
     )
-    return render(request, "integrations.html", page=result, filters=filters)
+    return render(request, "integrations.html", page=result, filters=filters, sort=sort)
 
 
 @page
@@ -200,6 +211,7 @@ async def integration(request: web.Request, session: Session) -> web.StreamRespo
         next_runs=await data.next_runs(session, org_id, integration_id, 10),
         runs=await data.runs_of(session, org_id, integration_id, 20),
         alerts=await data.alerts_of(session, org_id, integration_id, 20),
+        hold=await data.hold(session, org_id, integration_id),
     )
 
 
@@ -249,7 +261,8 @@ async def alerts(request: web.Request, session: Session) -> web.StreamResponse:
 
 @page
 async def endpoints(request: web.Request, session: Session) -> web.StreamResponse:
-    return render(request, "endpoints.html", endpoints=await request.app[DATA].endpoints(session))
+    data = request.app[DATA]
+    return render(request, "endpoints.html", endpoints=await data.endpoints(session), pauses=await data.pauses(session))
 
 
 @page
@@ -262,20 +275,20 @@ async def events(request: web.Request, session: Session) -> web.StreamResponse:
     return await request.app[HUB].stream(request)
 
 
-def add_routes(app: web.Application, base: str) -> None:
+def add_routes(app: web.Application) -> None:
     router = app.router
-    router.add_get(base + "login", login_form)
-    router.add_post(base + "login", login)
-    router.add_post(base + "logout", logout)
-    router.add_get(base, overview)
-    router.add_get(base + "integrations", integrations)
-    router.add_get(base + "integrations/new", integration_form)
-    router.add_get(base + "integrations/{org}/{integration}/edit", integration_form)
-    router.add_get(base + "integrations/{org}/{integration}", integration)
-    router.add_get(base + "runs", runs)
-    router.add_get(base + "runs/{run_id}", run)
-    router.add_get(base + "alerts", alerts)
-    router.add_get(base + "endpoints", endpoints)
-    router.add_get(base + "settings", settings)
-    router.add_get(base + "events", events)
-    router.add_static(base + "static/", HERE / "static", append_version=True)
+    router.add_get("/login", login_form)
+    router.add_post("/login", login)
+    router.add_post("/logout", logout)
+    router.add_get("/", overview, name=ROOT_ROUTE)
+    router.add_get("/integrations", integrations)
+    router.add_get("/integrations/new", integration_form)
+    router.add_get("/integrations/{org}/{integration}/edit", integration_form)
+    router.add_get("/integrations/{org}/{integration}", integration)
+    router.add_get("/runs", runs)
+    router.add_get("/runs/{run_id}", run)
+    router.add_get("/alerts", alerts)
+    router.add_get("/endpoints", endpoints)
+    router.add_get("/settings", settings)
+    router.add_get("/events", events)
+    router.add_static("/static/", HERE / "static", append_version=True)

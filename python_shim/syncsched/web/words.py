@@ -1,8 +1,11 @@
-"""Schedules in words, for people: the common shapes said plainly, anything else shown as its cron."""
+"""Schedules and held runs in words, for people: the common shapes said plainly, anything else shown
+as its cron."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 _NAMES = {name[:3].upper(): str(number) for number, name in enumerate(_DAYS)}
@@ -73,3 +76,19 @@ def describe(cron: str | None, interval_minutes: int | None) -> str:
         if _NUMBER.match(day):
             return f"{at} on the {_ordinal(int(day))} of the month"
     return f"cron {cron}"
+
+
+def held_reasons(endpoint: Mapping[str, Any]) -> list[str]:
+    """Why a type's pending runs wait, as queue_depth counts them held (dispatch paused, circuit open:
+    all of them; else those in a retry backoff), and whether the type is at its max_concurrency."""
+    reasons = []
+    held = endpoint["held"]
+    if "dispatch" in (endpoint["paused"] or ""):
+        reasons.append(f"dispatch paused: {held} held")
+    elif endpoint["circuit_open"]:
+        reasons.append(f"circuit open: {held} held until a check succeeds")
+    elif held:
+        reasons.append(f"{held} in retry backoff")
+    if endpoint["running"] >= endpoint["max_concurrency"] and endpoint["pending"] > held:
+        reasons.append(f"at max_concurrency ({endpoint['max_concurrency']} running)")
+    return reasons

@@ -49,15 +49,28 @@ function soon() {
   clearTimeout(refreshing);
   refreshing = setTimeout(() => refresh().catch(() => {}), 700);
 }
+// What the page heard last (body data-heard: "claimed completed alerts ..."), and how it listens
+// (body data-live: "events", or "poll" once the event stream failed): for people and for the tests.
+function heard(data) {
+  let change = {};
+  try { change = JSON.parse(data); } catch { return; }
+  const seen = (document.body.dataset.heard || "").split(" ").filter(Boolean);
+  seen.push(change.what || change.channel);
+  document.body.dataset.heard = seen.slice(-20).join(" ");
+}
 function live() {
   const content = document.getElementById("content");
   if (!content || content.dataset.live !== "1") return;
   let failures = 0;
   let poll = null;
-  const fallback = () => { if (!poll) poll = setInterval(soon, 15000); };
+  const fallback = () => {
+    document.body.dataset.live = "poll";
+    if (!poll) poll = setInterval(soon, 15000);
+  };
   if (!window.EventSource) { fallback(); return; }
+  document.body.dataset.live = "events";
   const source = new EventSource(BASE + "events");
-  source.addEventListener("change", () => { failures = 0; soon(); });
+  source.addEventListener("change", (event) => { failures = 0; heard(event.data); soon(); });
   source.onerror = () => { if (++failures >= 3) { source.close(); fallback(); } };
 }
 
@@ -84,14 +97,15 @@ document.addEventListener("click", async (event) => {
 async function bulk(button) {
   const count = Number(button.dataset.count);
   const action = button.dataset.bulk;
-  const words = { disable: "Disable", enable: "Enable", run: "Run now" }[action];
+  const words = { disable: "Disable", enable: "Enable", run: "Run now", cancel: "Cancel pending runs" }[action];
   if (!window.confirm(`${words}: ${count} integration(s). Sure?`)) return;
   const params = new URLSearchParams(location.search);
   const filters = {};
-  for (const name of ["q", "org", "type", "enabled", "status"]) if (params.get(name)) filters[name] = params.get(name);
+  for (const name of ["q", "org", "type", "enabled", "status", "health"]) if (params.get(name)) filters[name] = params.get(name);
   try {
     const result = await api("POST", BASE + "api/v1/integrations/bulk", { action, expected_count: count, filters });
-    flash(`${words}: done for ${result.count} integration(s).`);
+    const runs = result.runs === undefined ? "" : ` (${result.runs} run(s) cancelled)`;
+    flash(`${words}: done for ${result.count} integration(s)${runs}.`);
     await refresh();
   } catch (error) {
     flash(error.message, true);
@@ -107,19 +121,30 @@ function preview() {
   let timer = null;
   const check = async () => {
     if (!cron.value.trim()) { box.textContent = ""; box.className = "preview"; return; }
+    const org = document.getElementById("org_id");
+    const integration = document.getElementById("integration_id");
     const query = new URLSearchParams({ cron: cron.value, timezone: zone.value || "UTC" });
+    if (org && integration && org.value && integration.value) {
+      query.set("org", org.value);
+      query.set("integration", integration.value);
+    }
     try {
       const result = await api("GET", BASE + "api/v1/preview?" + query);
+      const times = result.next.map((at) => new Date(at).toISOString().replace(":00.000Z", " UTC").replace("T", " "));
       box.className = result.problem ? "preview error" : "preview";
-      box.textContent = result.problem ? result.problem : "Next: " + result.next.map((at) => new Date(at).toISOString().replace(":00.000Z", " UTC").replace("T", " ")).join(", ");
+      if (result.problem) box.textContent = result.problem;
+      else if (!times.length) box.textContent = "H resolves per integration: name the organization and the integration to preview it";
+      else box.textContent = (result.resolved ? "Resolves to " + result.resolved + ". " : "") + "Next: " + times.join(", ");
     } catch (error) {
       box.className = "preview error";
       box.textContent = error.message;
     }
   };
   const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };
-  cron.addEventListener("input", later);
-  zone.addEventListener("input", later);
+  for (const field of ["cron", "timezone", "org_id", "integration_id"]) {
+    const input = document.getElementById(field);
+    if (input) input.addEventListener("input", later);
+  }
   check();
 }
 
