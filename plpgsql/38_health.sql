@@ -50,6 +50,27 @@ $$;
 comment on function syncsched.worker_config() is
 'The settings a worker needs: lease, health_check_timeout, warmup_timeout, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
 
+create or replace function syncsched.endpoint_states()
+returns table (
+    integration_type text, status text, mode text, consecutive_failures integer, circuit_open boolean,
+    rate_limited boolean
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select t.integration_type, coalesce(h.status, 'unknown'), coalesce(h.mode, 'active'),
+        coalesce(h.consecutive_failures, 0), coalesce(syncsched._circuit_open(h.mode, h.status), false),
+        coalesce(d.rate_limited_until > now(), false)
+    from syncsched.integration_types as t
+    left join syncsched.endpoint_health as h on t.integration_type = h.integration_type
+    left join syncsched.dispatch_state as d on t.integration_type = d.integration_type
+    order by t.integration_type
+$$;
+comment on function syncsched.endpoint_states() is
+'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, and whether a 429 holds them (rate_limited_until not passed).'; -- noqa: LT05
+
 create or replace function syncsched._endpoints(p_integration_types text[], p_timeout_cap interval default null)
 returns table (
     integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer

@@ -29,7 +29,7 @@ declare
     ];
     -- what the worker calls, nothing else (it has no table privileges at all)
     c_worker constant text[] := c_worker_only || array[
-        'queue_depth', 'worker_config', 'next_health_check_at', 'check_scheduler'
+        'queue_depth', 'worker_config', 'next_health_check_at', 'check_scheduler', 'endpoint_states'
     ];
     -- the previews: computation only
     c_preview constant text[] := array[

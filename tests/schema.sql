@@ -3862,6 +3862,23 @@ ALTER FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text
 
 COMMENT ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) IS 'Enable an integration; its schedule starts from now (missed periods are not caught up). Returns its next run.';
 
+CREATE FUNCTION syncsched.endpoint_states() RETURNS TABLE(integration_type text, status text, mode text, consecutive_failures integer, circuit_open boolean, rate_limited boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select t.integration_type, coalesce(h.status, 'unknown'), coalesce(h.mode, 'active'),
+        coalesce(h.consecutive_failures, 0), coalesce(syncsched._circuit_open(h.mode, h.status), false),
+        coalesce(d.rate_limited_until > now(), false)
+    from syncsched.integration_types as t
+    left join syncsched.endpoint_health as h on t.integration_type = h.integration_type
+    left join syncsched.dispatch_state as d on t.integration_type = d.integration_type
+    order by t.integration_type
+$$;
+
+ALTER FUNCTION syncsched.endpoint_states() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.endpoint_states() IS 'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, and whether a 429 holds them (rate_limited_until not passed).';
+
 CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -6792,6 +6809,10 @@ GRANT ALL ON FUNCTION syncsched.due_integrations(p_at timestamp with time zone) 
 REVOKE ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.endpoint_states() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.endpoint_states() TO syncsched_worker;
+GRANT ALL ON FUNCTION syncsched.endpoint_states() TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) TO syncsched_worker;

@@ -88,7 +88,7 @@ class Alerts:
                 rows = await db.async_fetch_all(self.pool, queries.CLAIM_ALERT_DELIVERIES, (20,))
                 await asyncio.gather(*(self._deliver(row) for row in rows))
             except _DB_ERRORS as exc:
-                log.debug("alert deliveries not claimed: %s", exc)
+                log.debug("alert deliveries not claimed: %s", db.one_line(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=DELIVERY_EVERY)
 
@@ -106,4 +106,4 @@ class Alerts:
         try:
             await db.async_fetch_all(self.pool, queries.RECORD_ALERT_DELIVERY, (alert["alert_id"], ok, error))
         except _DB_ERRORS as exc:
-            log.warning("alert delivery not recorded: %s", exc)
+            log.warning("alert delivery not recorded: %s", db.one_line(exc))

@@ -242,41 +242,61 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="claim runs and call their endpoints (flags also from SYNCSCHED_* variables)",
         description="Claim pending runs (LISTEN syncsched_runs, and a poll), POST each to its integration "
-        "type's endpoint and write the outcome back. Run as many as you like; the role needs syncsched_worker.",
+        "type's endpoint and write the outcome back. Run as many as you like; the role needs syncsched_worker. "
+        "Exits 2 with one line when a flag is impossible, the database is not migrated or the role lacks what a "
+        "worker calls; an unreachable database is retried (one line per try) unless --exit-on-unreachable is given.",
     )
     _add_dsn(p_worker)
     p_worker.add_argument(
         "--concurrency",
         default=env_default("CONCURRENCY", "5"),
-        help="runs in flight at once (default 5; $SYNCSCHED_CONCURRENCY)",
+        help="runs in flight at once, 1-10000 ($SYNCSCHED_CONCURRENCY, default 5)",
     )
     p_worker.add_argument(
         "--worker-id",
         default=env_default("WORKER_ID", ""),
-        help="name in the run log (default host:pid; $SYNCSCHED_WORKER_ID)",
+        help="name in the run log, at most 200 characters ($SYNCSCHED_WORKER_ID, default host:pid)",
     )
     p_worker.add_argument(
         "--poll-interval",
         default=env_default("POLL_INTERVAL", "5s"),
-        help="claim at least this often without NOTIFY (default 5s)",
+        help="claim at least this often without NOTIFY, 100ms-1h ($SYNCSCHED_POLL_INTERVAL, default 5s)",
     )
     p_worker.add_argument(
         "--lease",
         default=env_default("LEASE", ""),
-        help="lease per claim, renewed every lease/3 (default: the database's lease setting, 60s unless changed)",
+        help="lease per claim, renewed every lease/3, 5s-24h ($SYNCSCHED_LEASE, default: the database's lease "
+        "setting, 60s unless changed)",
     )
     p_worker.add_argument(
         "--grace",
         default=env_default("GRACE", "30s"),
-        help="time for calls in flight to finish at shutdown (default 30s)",
+        help="time for calls in flight to finish at shutdown, 0s-24h ($SYNCSCHED_GRACE, default 30s)",
     )
     p_worker.add_argument(
         "--metrics-port",
         default=env_default("METRICS_PORT", ""),
-        help="serve /metrics and /healthz on this port (default: off)",
+        help="serve /metrics and /healthz on this port, 1-65535 ($SYNCSCHED_METRICS_PORT, default: off)",
     )
-    p_worker.add_argument("--log-format", default=env_default("LOG_FORMAT", "text"), choices=["text", "json"])
-    p_worker.set_defaults(func=_cmd_worker)
+    p_worker.add_argument(
+        "--exit-on-unreachable",
+        default=env_default("EXIT_ON_UNREACHABLE", ""),
+        help="exit with code 2 once the database has been out of reach this long, e.g. 5m "
+        "($SYNCSCHED_EXIT_ON_UNREACHABLE, default: retry for as long as it takes)",
+    )
+    p_worker.add_argument(
+        "--log-format",
+        default=env_default("LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="text, or json with the run's fields on each transition ($SYNCSCHED_LOG_FORMAT, default text)",
+    )
+
+    def worker_main(args: argparse.Namespace) -> int:
+        from syncsched.worker import main as run_worker_command  # imported when used: the worker's imports are many
+
+        return run_worker_command(args)
+
+    p_worker.set_defaults(func=worker_main)
 
     p_tick = commands.add_parser(
         "tick",

@@ -164,6 +164,31 @@ def _first_line(exc: BaseException) -> str:
     return lines[0].removeprefix("connection failed: ")
 
 
+# What a server says when it answers a connection with a definite no: retrying cannot help.
+_REFUSALS = (
+    "does not exist",  # database or role
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "not permitted to log in",
+    "permission denied for database",
+    "no password supplied",
+)
+
+
+def refused(exc: ConnectError) -> bool:
+    """Whether a failed connection was refused for good (unknown database or role, bad credentials,
+    not allowed in) rather than for now (nothing listening, timeout, starting up, too many clients)."""
+    text = str(exc)
+    return any(refusal in text for refusal in _REFUSALS)
+
+
+def one_line(exc: BaseException) -> str:
+    """A database or connection error as one line (libpq's messages have several)."""
+    if isinstance(exc, psycopg.Error):
+        return error_message(exc)
+    return _first_line(exc)
+
+
 def error_message(exc: psycopg.Error) -> str:
     """The server's primary message of a database error (no context lines)."""
     diag = exc.diag

@@ -110,7 +110,7 @@ class Health:
                 rows = await db.async_fetch_all(self.pool, queries.NEXT_HEALTH_CHECK_AT)
                 due: datetime | None = rows[0]["at"] if rows else None
             except _DB_ERRORS as exc:
-                log.warning("health checks not claimed: %s", exc)
+                log.warning("health checks not claimed: %s", db.one_line(exc))
                 due = None
             await asyncio.sleep(_until(due, HEALTH_SLEEP_MAX))
 
@@ -158,7 +158,7 @@ class Health:
                 for row in await db.async_fetch_all(self.pool, queries.CLAIM_PREWARM):
                     self.warm_up(Endpoint.from_row(row))
             except _DB_ERRORS as exc:
-                log.debug("pre-warm not claimed: %s", exc)
+                log.debug("pre-warm not claimed: %s", db.one_line(exc))
             await asyncio.sleep(PREWARM_EVERY)
 
     # --- the scheduler watch ----------------------------------------------------------------
@@ -167,12 +167,13 @@ class Health:
         """Raise scheduler_silent (in SQL, once for all workers) when no tick came for too long."""
         while True:
             try:
-                rows = await db.async_fetch_all(self.pool, queries.CHECK_SCHEDULER, (self.watching_since,))
+                rows = await db.async_fetch_all(self.pool, queries.CHECK_SCHEDULER_AGE, {"since": self.watching_since})
                 result = rows[0]["result"]
+                self.metrics.tick_seen(rows[0]["tick_age"])
                 if result["raised"]:
                     log.error("no scheduler tick since %s: is pg_cron running?", result["last_tick_at"] or "ever")
             except _DB_ERRORS as exc:
-                log.debug("scheduler not checked: %s", exc)
+                log.debug("scheduler not checked: %s", db.one_line(exc))
             await asyncio.sleep(max(1.0, min(20.0, self.settings.scheduler_silent_after / 6)))
 
     # --- helpers ------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ class Health:
         try:
             rows = await db.async_fetch_all(self.pool, query, params)
         except _DB_ERRORS as exc:
-            log.warning("health result not recorded: %s", exc)
+            log.warning("health result not recorded: %s", db.one_line(exc))
             return None
         return next(iter(rows[0].values())) if rows else None
 

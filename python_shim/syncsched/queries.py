@@ -94,6 +94,63 @@ RELEASE_RUN = "select syncsched.release_run(%s, %s, %s) as applied"
 
 QUEUE_DEPTH = "select integration_type, pending, running, held, dispatch_paused from syncsched.queue_depth()"
 
+# What a worker calls (WORKER_PREFLIGHT checks them all before it starts).
+WORKER_FUNCTIONS = (
+    "claim_runs",
+    "heartbeat",
+    "complete_runs",
+    "fail_run",
+    "release_run",
+    "worker_config",
+    "queue_depth",
+    "endpoint_states",
+    "claim_health_checks",
+    "next_health_check_at",
+    "record_health_check",
+    "record_warmup",
+    "claim_prewarm",
+    "check_scheduler",
+    "claim_alert_deliveries",
+    "record_alert_delivery",
+)
+
+# Before a worker starts: is syncsched installed, and may this role call what a worker calls
+# (the catalog answers any role)? missing: not in the schema (not migrated, or an older schema);
+# denied: there, but this role lacks EXECUTE.
+WORKER_PREFLIGHT = """
+with wanted as (
+    select
+        w.name,
+        exists (
+            select from pg_catalog.pg_proc as p
+            where p.pronamespace = to_regnamespace('syncsched') and p.proname = w.name
+        ) as present,
+        exists (
+            select from pg_catalog.pg_proc as p
+            where p.pronamespace = to_regnamespace('syncsched') and p.proname = w.name
+                and has_function_privilege(p.oid, 'execute')
+        ) as executable
+    from unnest(%s::text []) as w (name)
+)
+select
+    current_user::text as role,
+    to_regnamespace('syncsched') is not null as migrated,
+    coalesce(has_schema_privilege(to_regnamespace('syncsched')::oid, 'usage'), false) as schema_usage,
+    coalesce(array_agg(wanted.name order by wanted.name) filter (where not wanted.present), '{}') as missing,
+    coalesce(
+        array_agg(wanted.name order by wanted.name) filter (where wanted.present and not wanted.executable), '{}'
+    ) as denied
+from wanted
+"""
+
+# The per-type gauges of /metrics, read at each scrape: one statement, so one snapshot.
+WORKER_GAUGES = """
+select q.integration_type, q.pending, q.running, q.held, q.dispatch_paused,
+    e.status, e.mode, e.consecutive_failures, e.circuit_open, e.rate_limited
+from syncsched.queue_depth() as q
+join syncsched.endpoint_states() as e on q.integration_type = e.integration_type
+"""
+
 # --- the worker: health, warm-up, alerts ------------------------------------------------
 
 ALERTS_CHANNEL = "syncsched_alerts"
@@ -113,6 +170,14 @@ RECORD_WARMUP = "select syncsched.record_warmup(%s, %s, %s, %s) as cold"
 CLAIM_PREWARM = "select integration_type, url, method, timeout_ms, connect_timeout_ms from syncsched.claim_prewarm()"
 
 CHECK_SCHEDULER = "select syncsched.check_scheduler(%s) as result"
+
+# check_scheduler, and the seconds since the last tick by the database's clock (since the
+# watch began when there was none yet)
+CHECK_SCHEDULER_AGE = """
+select r as result,
+    extract(epoch from now() - coalesce((r ->> 'last_tick_at')::timestamptz, %(since)s))::float8 as tick_age
+from syncsched.check_scheduler(%(since)s) as r
+"""
 
 CLAIM_ALERT_DELIVERIES = (
     "select alert_id, kind, severity, alert_key, org_id, integration_id, integration_type, detail, at, webhook_url"

@@ -7,6 +7,7 @@ carries the run's lease token, so a worker that lost a run cannot overwrite its 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import functools
@@ -20,12 +21,26 @@ from typing import Any
 
 from syncsched import __version__, db, queries
 from syncsched.alerts import Alerts
-from syncsched.errors import ConnectError
-from syncsched.health import Endpoint, Health, ServerSettings, fetch_settings
+from syncsched.config import (
+    configure_logging,
+    default_worker_id,
+    duration_flag,
+    quiet_pool_logging,
+    resolve_dsn,
+    whole_number_flag,
+)
+from syncsched.errors import ConfigError, ConnectError, PrerequisiteError, SyncschedError
+from syncsched.health import Endpoint, Health, ServerSettings
 from syncsched.invoker import Invoker, Outcome, Run
 from syncsched.metrics import WorkerMetrics, serve
 
 log = logging.getLogger("syncsched.worker")
+
+DAY = 86400.0
+MAX_CONCURRENCY = 10000  # claim_runs hands out at most this many at once
+MAX_WORKER_ID = 200  # characters, as claim_runs accepts
+MIN_LEASE = 5.0  # the `lease` setting's range: a heartbeat every lease/3 must fit in it
+GAUGE_TIMEOUT = 5.0  # seconds a scrape waits for the database's gauges
 
 
 @dataclass(frozen=True)
@@ -38,7 +53,107 @@ class WorkerSettings:
     grace: float = 30.0
     liveness_interval: float = 10.0
     metrics_port: int | None = None
-    gauge_interval: float = 15.0
+    settings_interval: float = 15.0  # how often the server's settings are read again
+    exit_on_unreachable: float | None = None  # None: retry for as long as it takes
+
+
+def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
+    """The worker's settings from its flags (and SYNCSCHED_* variables); an impossible value is a
+    one-line ConfigError before anything starts."""
+    worker_id = args.worker_id.strip() or default_worker_id()
+    if len(worker_id) > MAX_WORKER_ID:
+        raise ConfigError(f"--worker-id must be at most {MAX_WORKER_ID} characters, not {len(worker_id)}")
+    metrics_port = args.metrics_port.strip()
+    exit_on_unreachable = args.exit_on_unreachable.strip()
+    settings = WorkerSettings(
+        dsn=resolve_dsn(args.dsn),
+        worker_id=worker_id,
+        concurrency=whole_number_flag("--concurrency", args.concurrency, 1, MAX_CONCURRENCY),
+        poll_interval=duration_flag("--poll-interval", args.poll_interval, 0.1, 3600),
+        lease=duration_flag("--lease", args.lease, MIN_LEASE, DAY) if args.lease.strip() else None,
+        grace=duration_flag("--grace", args.grace, 0, DAY),
+        metrics_port=whole_number_flag("--metrics-port", metrics_port, 1, 65535) if metrics_port else None,
+        exit_on_unreachable=(
+            duration_flag("--exit-on-unreachable", exit_on_unreachable, 1, DAY) if exit_on_unreachable else None
+        ),
+    )
+    db.parse_dsn(settings.dsn)  # a DSN that cannot be parsed never will be
+    return settings
+
+
+def main(args: argparse.Namespace) -> int:
+    """`syncsched worker`."""
+    settings = settings_from_args(args)
+    configure_logging(args.log_format)
+    quiet_pool_logging()
+    return run_worker(settings)
+
+
+class Unreachable(SyncschedError):
+    """The database stayed out of reach for longer than --exit-on-unreachable."""
+
+
+class Reachability:
+    """How long the database has been out of reach: one log line per retry, and the end of the
+    patience that --exit-on-unreachable gives."""
+
+    def __init__(self, where: str, limit: float | None) -> None:
+        self.where = where
+        self.limit = limit
+        self._since: float | None = None
+
+    def reached(self) -> None:
+        self._since = None
+
+    def failed(self, reason: str, delay: float) -> float:
+        """Log the failure; the seconds to wait before the next try (never past the limit).
+        Raises Unreachable once the limit has passed."""
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        out_for = now - self._since
+        if self.limit is not None:
+            if out_for >= self.limit:
+                raise Unreachable(
+                    f"database {self.where} unreachable for {int(out_for)} s, giving up "
+                    f"(--exit-on-unreachable {self.limit:g}s): {reason}"
+                )
+            delay = min(delay, self.limit - out_for)
+        so_far = f" (unreachable for {int(out_for)} s)" if out_for >= 1 else ""
+        log.warning("%s; retrying in %.1f s%s", reason, delay, so_far)
+        return delay
+
+
+def readiness_problem(row: db.Row, where: str) -> SyncschedError | None:
+    """What keeps this database or role from a worker's work (WORKER_PREFLIGHT's answer), if anything."""
+    if not row["migrated"]:
+        return PrerequisiteError(f"database {where} has no syncsched schema: run `syncsched migrate` first")
+    if row["missing"]:
+        return PrerequisiteError(
+            f"database {where} lacks {_some(row['missing'])} (a schema older than this worker): "
+            "run `syncsched migrate` first"
+        )
+    lacks = [] if row["schema_usage"] else ["USAGE on schema syncsched"]
+    if row["denied"]:
+        lacks.append(f"EXECUTE on {_some(row['denied'])}")
+    if lacks:
+        role = row["role"]
+        return ConfigError(
+            f"role {role} may not run a worker: no {', no '.join(lacks)} (grant syncsched_worker to {role})"
+        )
+    return None
+
+
+def _transient(exc: db.Error) -> bool:
+    """A connection lost, or a server shutting down, starting up or short of connections: worth a retry.
+    Any other error with a SQLSTATE is the server's answer, and would be the same next time."""
+    state = db.sqlstate(exc)
+    return state is None or state.startswith(("08", "53", "57P"))
+
+
+def _some(names: list[str], shown: int = 4) -> str:
+    listed = ", ".join(f"syncsched.{name}" for name in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 @dataclass
@@ -62,6 +177,9 @@ class Worker:
         self._stopping = asyncio.Event()
         self._inflight: dict[int, _InFlight] = {}
         self._signals = 0
+        self._gave_up: Unreachable | None = None
+        self._claiming: asyncio.Task[None] | None = None
+        self._reach = Reachability(db.describe_dsn(settings.dsn), settings.exit_on_unreachable)
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
         self._health: Health | None = None
@@ -78,6 +196,9 @@ class Worker:
         if self._signals > 1:
             log.warning("second signal: exiting now; %d run(s) in flight return by lease expiry", len(self._inflight))
             os._exit(1)
+        self._stop()
+
+    def _stop(self) -> None:
         log.info(
             "stopping: no more claims; waiting up to %.0f s for %d run(s) in flight",
             self.settings.grace,
@@ -91,21 +212,28 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         name = f"syncsched worker {self.settings.worker_id}"[:63]
+        server_settings = await self._preflight(name)
+        if server_settings is not None:
+            await self._serve(name, server_settings)
+        log.info("worker %s stopped", self.settings.worker_id)
+        if self._gave_up is not None:
+            raise self._gave_up
+        return 0
+
+    async def _serve(self, name: str, server_settings: ServerSettings) -> None:
         async with (
             db.async_pool(self.settings.dsn, size=pool_size(self.settings.concurrency), application_name=name) as pool,
             Invoker(user_agent=f"syncsched/{__version__} ({self.settings.worker_id})") as invoker,
         ):
             self._pool, self._invoker = pool, invoker
-            self._health = health = Health(
-                pool, invoker, self.metrics, self.settings.worker_id, await self._server_settings(pool)
-            )
+            self._health = health = Health(pool, invoker, self.metrics, self.settings.worker_id, server_settings)
             self._alerts = alerts = Alerts(pool, invoker, self.metrics)
             listener = asyncio.create_task(self._listen(name))
             background = [
                 asyncio.create_task(work)
                 for work in (
                     self._heartbeat_loop(),
-                    self._gauge_loop(),
+                    self._settings_loop(),
                     self._completion_writer(),
                     health.check_loop(),
                     health.prewarm_loop(),
@@ -115,7 +243,7 @@ class Worker:
             ]
             http = None
             if self.settings.metrics_port is not None:
-                http = await serve(self.metrics, self.settings.metrics_port, self.health)
+                http = await serve(self.metrics, self.settings.metrics_port, self.health, self._read_gauges)
                 log.info(
                     "metrics on :%d/metrics, health on :%d/healthz",
                     self.settings.metrics_port,
@@ -129,7 +257,10 @@ class Worker:
                 self.settings.poll_interval,
             )
             try:
-                await self._claim_loop()
+                self._claiming = claiming = asyncio.create_task(self._claim_loop())
+                await asyncio.wait([claiming])
+                if not claiming.cancelled():  # cancelled: given up, the database is out of reach
+                    claiming.result()
                 listener.cancel()
                 await self._drain()
             finally:
@@ -139,19 +270,34 @@ class Worker:
                     await asyncio.gather(listener, *background, return_exceptions=True)
                 if http is not None:
                     await http.cleanup()
-        log.info("worker %s stopped", self.settings.worker_id)
-        return 0
 
-    async def _server_settings(self, pool: db.Pool) -> ServerSettings:
-        """The server's settings for this worker, waiting for the database as long as it takes."""
+    async def _preflight(self, name: str) -> ServerSettings | None:
+        """Wait for the database (one line per try), then check that it is migrated and that this
+        role may do a worker's work: the server's settings for this worker, or None when stopped
+        while waiting. A definite no (bad credentials, no schema, no privilege) ends the worker."""
         delay = 0.5
-        while True:
+        while not self._stopping.is_set():
             try:
-                return await fetch_settings(pool)
-            except (db.Error, ConnectError, OSError) as exc:
-                log.warning("settings not read (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                async with await db.async_connect(self.settings.dsn, application_name=name) as conn:
+                    ready = await db.async_fetch_conn(conn, queries.WORKER_PREFLIGHT, (list(queries.WORKER_FUNCTIONS),))
+                    problem = readiness_problem(ready[0], self._reach.where)
+                    if problem is not None:
+                        raise problem
+                    config = await db.async_fetch_conn(conn, queries.WORKER_CONFIG)
+                    self._reach.reached()
+                    return ServerSettings.from_config(config[0]["config"])
+            except ConnectError as exc:
+                if db.refused(exc):
+                    raise
+                wait = self._reach.failed(str(exc), delay)
+            except (db.Error, OSError) as exc:
+                if isinstance(exc, db.Error) and not _transient(exc):
+                    raise SyncschedError(f"database {self._reach.where}: {db.one_line(exc)}") from None
+                wait = self._reach.failed(f"database {self._reach.where}: {db.one_line(exc)}", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=wait)
+            delay = min(delay * 2, 30.0)
+        return None
 
     @property
     def lease(self) -> float:
@@ -196,7 +342,8 @@ class Worker:
                 (self.settings.worker_id, free, timedelta(seconds=self.lease)),
             )
         except db.Error as exc:
-            log.warning("claim failed: %s", db.error_message(exc))
+            # while the LISTEN connection is down too, its retries already say the database is out of reach
+            log.log(logging.WARNING if self.metrics.listening else logging.DEBUG, "claim failed: %s", db.one_line(exc))
             await asyncio.sleep(1)
             return 0
         now = datetime.now(UTC)
@@ -206,7 +353,9 @@ class Worker:
             self.metrics.drift_seconds.labels(run.integration_type).observe(
                 max(0.0, (now - run.scheduled_for).total_seconds())
             )
-            log.info(
+            self._transition(
+                run,
+                "running",
                 "run %d running: %s/%s (%s) attempt %d of %d",
                 run.run_id,
                 run.org_id,
@@ -220,6 +369,36 @@ class Worker:
             task.add_done_callback(functools.partial(self._finished, run.run_id))
         self.metrics.in_flight.set(len(self._inflight))
         return len(rows)
+
+    def _transition(
+        self,
+        run: Run,
+        status: str,
+        message: str,
+        *args: Any,
+        outcome: Outcome | None = None,
+        seconds: float | None = None,
+        applied: bool = True,
+        level: int = logging.INFO,
+    ) -> None:
+        """Log a run's move to `status`; with --log-format json its fields are keys of the line."""
+        fields: dict[str, Any] = {
+            "run_id": run.run_id,
+            "org_id": run.org_id,
+            "integration_id": run.integration_id,
+            "integration_type": run.integration_type,
+            "attempt": run.attempt,
+            "max_attempts": run.max_attempts,
+            "status": status,
+            "http_status": outcome.http_status if outcome is not None else None,
+            "duration_ms": round(seconds * 1000) if seconds is not None else None,
+            "worker_id": self.settings.worker_id,
+        }
+        if outcome is not None and outcome.error:
+            fields["error"] = outcome.error
+        if not applied:
+            fields["stale"] = True  # the write changed nothing: another worker holds the run now
+        log.log(level, message, *args, extra={"fields": fields})
 
     def _warmups(self, runs: list[Run]) -> dict[str, asyncio.Task[None]]:
         """One warm-up per idle endpoint of this claim; its runs wait for it."""
@@ -244,18 +423,30 @@ class Worker:
             await asyncio.shield(warmup)  # shared by the runs of this claim: a lost lease must not cancel it
         started = time.monotonic()
         outcome = await self._invoker.call(run)
-        self.metrics.call_seconds.labels(run.integration_type).observe(time.monotonic() - started)
+        seconds = time.monotonic() - started
+        self.metrics.call_seconds.labels(run.integration_type).observe(seconds)
         if outcome.http_status is not None:
             self.metrics.http_statuses.labels(run.integration_type, str(outcome.http_status)).inc()
-        applied = await self._record(run, outcome)
+        applied = await self._record(run, outcome, seconds)
         self.metrics.runs.labels(run.integration_type, outcome.kind if applied else "stale").inc()
 
-    async def _record(self, run: Run, outcome: Outcome) -> bool:
+    async def _record(self, run: Run, outcome: Outcome, seconds: float) -> bool:
         if outcome.kind == "completed":
             done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self._completions.put_nowait((run, outcome, done))
             applied = await done
-            log.info("run %d completed: HTTP %s%s", run.run_id, outcome.http_status, "" if applied else " (stale)")
+            self._transition(
+                run,
+                "completed",
+                "run %d completed: HTTP %s in %.0f ms%s",
+                run.run_id,
+                outcome.http_status,
+                seconds * 1000,
+                "" if applied else " (stale)",
+                outcome=outcome,
+                seconds=seconds,
+                applied=applied,
+            )
             return applied
         retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None else None
         rows = await self._write(
@@ -272,12 +463,17 @@ class Worker:
         )
         applied = bool(rows and rows[0]["applied"])
         will_retry = outcome.kind == "retry" and run.attempt < run.max_attempts
-        log.info(
+        self._transition(
+            run,
+            "pending" if will_retry else "failed",
             "run %d %s: %s%s",
             run.run_id,
             "failed, will retry" if will_retry else "failed",
             outcome.error,
             "" if applied else " (stale: another worker holds it now)",
+            outcome=outcome,
+            seconds=seconds,
+            applied=applied,
         )
         return applied
 
@@ -312,9 +508,9 @@ class Worker:
                 return await db.async_fetch_all(self._pool, query, params)
             except (db.Error, ConnectError) as exc:
                 if asyncio.get_running_loop().time() + delay > deadline:
-                    log.error("status write abandoned after a lease of retries: %s", exc)
+                    log.error("status write abandoned after a lease of retries: %s", db.one_line(exc))
                     return []
-                log.warning("status write failed (%s); retrying in %.1f s", exc, delay)
+                log.warning("status write failed (%s); retrying in %.1f s", db.one_line(exc), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -337,35 +533,45 @@ class Worker:
                     ),
                 )
             except db.Error as exc:
-                log.warning("heartbeat failed: %s", db.error_message(exc))
+                log.warning("heartbeat failed: %s", db.one_line(exc))
                 continue
             for row in rows:
                 if not row["applied"] and row["run_id"] in self._inflight:
-                    log.warning("run %d: lease lost, abandoning it", row["run_id"])
-                    self._inflight[row["run_id"]].task.cancel()
+                    lost = self._inflight[row["run_id"]]
+                    self._transition(
+                        lost.run, "lost", "run %d: lease lost, abandoning it", lost.run.run_id, level=logging.WARNING
+                    )
+                    lost.task.cancel()
 
-    async def _gauge_loop(self) -> None:
-        assert self._pool is not None
+    async def _settings_loop(self) -> None:
+        """Settings changed by a DBA reach the worker."""
         assert self._health is not None
         while True:
-            try:
-                for row in await db.async_fetch_all(self._pool, queries.QUEUE_DEPTH):
-                    self.metrics.pending.labels(row["integration_type"]).set(row["pending"])
-            except db.Error as exc:
-                log.debug("queue depth not read: %s", db.error_message(exc))
-            await self._health.load_settings()  # settings changed by a DBA reach the worker
-            await asyncio.sleep(self.settings.gauge_interval)
+            await asyncio.sleep(self.settings.settings_interval)
+            await self._health.load_settings()
+
+    async def _read_gauges(self) -> None:
+        """The database's per-type gauges, as of this scrape; none while it cannot be read (no stale values)."""
+        assert self._pool is not None
+        rows: list[db.Row] = []
+        try:
+            rows = await asyncio.wait_for(db.async_fetch_all(self._pool, queries.WORKER_GAUGES), GAUGE_TIMEOUT)
+        except (db.Error, ConnectError, OSError, TimeoutError) as exc:
+            log.debug("gauges not read: %s", db.one_line(exc))
+        self.metrics.set_queue(rows)
 
     async def _listen(self, name: str) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
+            connected = False
             try:
                 conn = await db.async_connect(self.settings.dsn, application_name=name)
                 async with conn:
                     await db.listen(conn, queries.RUNS_CHANNEL)
                     await db.listen(conn, queries.ALERTS_CHANNEL)
                     log.info("listening on %s", queries.RUNS_CHANNEL)
-                    self.metrics.listening = True
+                    connected = self.metrics.listening = True
+                    self._reach.reached()
                     self._wake.set()  # claim at once after every (re)connect
                     backoff = 0.5
                     while not self._stopping.is_set():
@@ -379,8 +585,21 @@ class Worker:
                         await asyncio.wait_for(db.ping(conn), timeout=self.settings.liveness_interval)
             except (db.Error, ConnectError, OSError, TimeoutError) as exc:
                 self.metrics.listening = False
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
+                if isinstance(exc, TimeoutError):
+                    reason = f"no answer within {self.settings.liveness_interval:g} s"
+                else:
+                    reason = db.one_line(exc)
+                try:
+                    wait = self._reach.failed(f"LISTEN connection lost: {reason}" if connected else reason, backoff)
+                except Unreachable as gave_up:
+                    log.error("%s", gave_up)
+                    self._gave_up = gave_up
+                    self._stop()
+                    # a claim waiting for a connection would wait for the pool's timeout: nothing to lose
+                    if self._claiming is not None:
+                        self._claiming.cancel()
+                    return
+                await asyncio.sleep(wait)
                 backoff = min(backoff * 2, 30.0)
 
     async def _drain(self) -> None:
@@ -388,17 +607,24 @@ class Worker:
         held = list(self._inflight.values())
         if held:
             await asyncio.wait([h.task for h in held], timeout=self.settings.grace)
-        for h in held:
-            if not h.task.done():
-                h.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await h.task
-                rows = await self._write(
-                    queries.RELEASE_RUN, (h.run.run_id, h.run.lease_token, self.settings.worker_id)
-                )
-                log.info(
-                    "run %d released at shutdown%s", h.run.run_id, "" if rows and rows[0]["applied"] else " (stale)"
-                )
+        # together: while the database is out of reach, each release retries for up to a lease
+        await asyncio.gather(*(self._release(h) for h in held if not h.task.done()))
+
+    async def _release(self, held: _InFlight) -> None:
+        held.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await held.task
+        run = held.run
+        rows = await self._write(queries.RELEASE_RUN, (run.run_id, run.lease_token, self.settings.worker_id))
+        applied = bool(rows and rows[0]["applied"])
+        self._transition(
+            run,
+            "pending" if run.attempt < run.max_attempts else "failed",
+            "run %d released at shutdown%s",
+            run.run_id,
+            "" if applied else " (stale)",
+            applied=applied,
+        )
 
 
 def run_worker(settings: WorkerSettings) -> int:

@@ -119,13 +119,13 @@ def test_killed_worker_run_is_taken_over_after_its_lease(
     with Endpoint(lambda _r, n: Reply(delay=30.0 if n == 0 else 0.0)) as endpoint:
         point_types_at(conn, endpoint)
         schedule_due(conn)
-        first = workers("--lease", "3s")
+        first = workers("--lease", "5s")
         wait_for(lambda: endpoint.requests, 20, "the first call")
         first.proc.kill()
         first.wait(timeout=10)
-        workers("--lease", "3s")
-        # a lease of 3 s plus a worker's start: well within 15 s
-        wait_for(lambda: statuses(conn) == ["completed"], 15, "another worker to complete the run")
+        workers("--lease", "5s")  # the shortest lease a worker takes
+        # a lease of 5 s plus a worker's start: well within 20 s
+        wait_for(lambda: statuses(conn) == ["completed"], 20, "another worker to complete the run")
         run = db.fetch_one(conn, "select attempt, status::text from syncsched.sync_run_log")
         assert run == {"attempt": 2, "status": "completed"}  # the lost attempt counts
         outcomes = db.fetch_all(conn, "select attempt, outcome from syncsched.sync_run_attempts order by attempt")
@@ -160,11 +160,11 @@ def test_zombie_worker_write_changes_nothing(conn: db.Connection, workers: Calla
     with Endpoint(lambda _r, n: Reply(delay=6.0 if n == 0 else 0.0, body=f"call {n}")) as endpoint:
         point_types_at(conn, endpoint)
         schedule_due(conn)
-        zombie = workers("--lease", "2s")
+        zombie = workers("--lease", "5s")
         wait_for(lambda: endpoint.requests, 20, "the first call")
         zombie.signal(signal.SIGSTOP)
-        time.sleep(2.5)  # past its lease
-        workers("--lease", "2s")
+        time.sleep(5.5)  # past its lease
+        workers("--lease", "5s")
         wait_for(lambda: statuses(conn) == ["completed"], 20, "the second worker to complete the run")
         # resume it once the endpoint has answered its call: the answer is waiting in its socket
         wait_for(lambda: endpoint.requests[0].finished, 20, "the first call's answer")
