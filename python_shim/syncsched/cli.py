@@ -29,11 +29,8 @@ from syncsched.cli_support import (
     whole_number,
 )
 from syncsched.config import (
-    configure_logging,
-    default_worker_id,
     env_default,
     parse_duration,
-    resolve_dsn,
     time_zone,
 )
 from syncsched.errors import ConfigError, SyncschedError
@@ -80,36 +77,6 @@ def _cmd_db(args: argparse.Namespace) -> int:
             raise SyncschedError(f"no cluster running in {cluster.root}: run `syncsched db start`")
         say(url(cluster.start()))
     return 0
-
-
-def _port(value: str) -> int | None:
-    if not value:
-        return None
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise ConfigError(f"--metrics-port must be a port number, not {value!r}")
-    return int(value)
-
-
-def _cmd_worker(args: argparse.Namespace) -> int:
-    from syncsched.worker import WorkerSettings, run_worker
-
-    configure_logging(args.log_format)
-    try:
-        concurrency = int(args.concurrency)
-    except ValueError:
-        raise ConfigError(f"--concurrency must be a whole number, not {args.concurrency!r}") from None
-    if concurrency < 1:
-        raise ConfigError("--concurrency must be at least 1")
-    settings = WorkerSettings(
-        dsn=resolve_dsn(args.dsn),
-        worker_id=args.worker_id or default_worker_id(),
-        concurrency=concurrency,
-        poll_interval=parse_duration(args.poll_interval),
-        lease=parse_duration(args.lease) if args.lease else None,
-        grace=parse_duration(args.grace),
-        metrics_port=_port(args.metrics_port),
-    )
-    return run_worker(settings)
 
 
 def _cmd_tick(args: argparse.Namespace) -> int:

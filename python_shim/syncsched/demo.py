@@ -353,7 +353,8 @@ class Demo:
         table = Table(title=f"Faults and what followed (this demo): {_fault_counts(counts)}")
         for column in ("at", "fault", "integration / type", "attempt", "error", "then"):
             table.add_column(column)
-        for r in db.fetch_all(conn, queries.DEMO_FAULTS, {"since": self.started_at, "limit": 8}):
+        faults = db.fetch_all(conn, queries.DEMO_FAULTS, {"since": self.started_at, "limit": 8})
+        for r in sorted(faults, key=lambda fault: fault["at"], reverse=True):
             attempt = f"{r['attempt']}/{r['max_attempts']}" if r["attempt"] else ""
             colour = "yellow" if r["fault"] in ("HTTP 429", "cold start") else "red"
             table.add_row(

@@ -92,8 +92,6 @@ FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s, %s) as applied"
 
 RELEASE_RUN = "select syncsched.release_run(%s, %s, %s) as applied"
 
-QUEUE_DEPTH = "select integration_type, pending, running, held, dispatch_paused from syncsched.queue_depth()"
-
 # What a worker calls (WORKER_PREFLIGHT checks them all before it starts).
 WORKER_FUNCTIONS = (
     "claim_runs",
@@ -168,8 +166,6 @@ RECORD_HEALTH_CHECK = "select syncsched.record_health_check(%s, %s, %s, %s, %s) 
 RECORD_WARMUP = "select syncsched.record_warmup(%s, %s, %s, %s) as cold"
 
 CLAIM_PREWARM = "select integration_type, url, method, timeout_ms, connect_timeout_ms from syncsched.claim_prewarm()"
-
-CHECK_SCHEDULER = "select syncsched.check_scheduler(%s) as result"
 
 # check_scheduler, and the seconds since the last tick by the database's clock (since the
 # watch began when there was none yet)
@@ -388,6 +384,8 @@ limit %s
 
 # The faults of the demo, newest first: every attempt that did not complete (from the attempts
 # history: a retry that succeeded does not erase it) with what came after it, and the cold starts.
+# The newest fault of each kind first (a busy minute of 500s must not push the one cold start out),
+# then the newest of the rest.
 DEMO_FAULTS = """
 select f.at, f.fault, f.about, f.attempt, f.max_attempts, f.error, f.next_started_at, f.next_outcome, f.run_status,
     f.not_before, f.duration_ms
@@ -406,7 +404,7 @@ from (
     from syncsched.scheduler_alerts as al
     where al.kind = 'cold_start' and al.at >= %(since)s
 ) as f
-order by f.at desc
+order by row_number() over (partition by f.fault order by f.at desc) = 1 desc, f.at desc
 limit %(limit)s
 """
 

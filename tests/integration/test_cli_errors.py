@@ -121,17 +121,11 @@ def test_the_worker_with_an_unparseable_dsn_says_so_in_one_line() -> None:
     assert one_line_error(proc, "invalid DSN") is None
 
 
-@pytest.mark.xfail(
-    strict=True, raises=subprocess.TimeoutExpired, reason="the worker's start-up check comes with the worker's branch"
-)
 def test_the_worker_on_a_database_without_syncsched_exits_in_one_line(empty_dsn: str) -> None:
     proc = run_syncsched("worker", "--dsn", empty_dsn, env=NO_ENV, timeout=30)
     assert one_line_error(proc, "syncsched migrate") is None
 
 
-@pytest.mark.xfail(
-    strict=True, raises=subprocess.TimeoutExpired, reason="the worker's start-up check comes with the worker's branch"
-)
 def test_the_worker_as_a_reader_exits_in_one_line(reader_dsn: str) -> None:
     proc = run_syncsched("worker", "--dsn", reader_dsn, env=NO_ENV, timeout=30)
     assert one_line_error(proc, "syncsched_worker") is None

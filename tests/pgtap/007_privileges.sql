@@ -67,7 +67,7 @@ select ok(has_schema_privilege('syncsched_worker', 'syncsched', 'USAGE'), 'worke
 select is(pg_temp.table_privileges('syncsched_worker'), '{}', 'worker: no table or view at all');
 select is(pg_temp.executable('syncsched_worker'), array[
     'check_scheduler', 'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs',
-    'complete_run', 'complete_runs', 'fail_run', 'heartbeat', 'next_health_check_at', 'queue_depth',
+    'complete_run', 'complete_runs', 'endpoint_states', 'fail_run', 'heartbeat', 'next_health_check_at', 'queue_depth',
     'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run', 'worker_config'
 ], 'worker: the run, health and alert functions only (its settings come from worker_config)');
 select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timestamptz)', 'EXECUTE'),

@@ -60,7 +60,7 @@ def add_parser(commands: Any) -> None:
         "--log-format",
         default=env_default("LOG_FORMAT", "text"),
         choices=["text", "json"],
-        help="log lines as text or json ($SYNCSCHED_LOG_FORMAT)",
+        help="log lines as text or json ($SYNCSCHED_LOG_FORMAT, default text)",
     )
     p_web.set_defaults(func=serve)
     tokens = p_web.add_subparsers(dest="web_command", metavar="token")
