@@ -50,10 +50,12 @@ $$;
 comment on function syncsched.worker_config() is
 'The settings a worker needs: lease, health_check_timeout, warmup_timeout, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
 
-create or replace function syncsched.endpoint_states()
+-- Its columns grew (scheduling pauses, budgets): created anew at every migrate (99_grants grants it again).
+drop function if exists syncsched.endpoint_states();
+create function syncsched.endpoint_states()
 returns table (
     integration_type text, status text, mode text, consecutive_failures integer, circuit_open boolean,
-    rate_limited boolean
+    rate_limited boolean, scheduling_paused boolean, rate_limit integer, requests_in_window integer
 )
 language sql
 stable
@@ -62,14 +64,16 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select t.integration_type, coalesce(h.status, 'unknown'), coalesce(h.mode, 'active'),
         coalesce(h.consecutive_failures, 0), coalesce(syncsched._circuit_open(h.mode, h.status), false),
-        coalesce(d.rate_limited_until > now(), false)
+        coalesce(d.rate_limited_until > now(), false),
+        coalesce(d.scheduling_paused, false) or syncsched.setting('scheduler_paused')::boolean,
+        t.rate_limit, t.rate_limit - syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
     from syncsched.integration_types as t
     left join syncsched.endpoint_health as h on t.integration_type = h.integration_type
     left join syncsched.dispatch_state as d on t.integration_type = d.integration_type
     order by t.integration_type
 $$;
 comment on function syncsched.endpoint_states() is
-'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, and whether a 429 holds them (rate_limited_until not passed).'; -- noqa: LT05
+'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, whether a 429 holds them (rate_limited_until not passed), whether its scheduling is paused, and its request budget with what the current window used of it (NULL: no budget).'; -- noqa: LT05
 
 create or replace function syncsched._endpoints(p_integration_types text[], p_timeout_cap interval default null)
 returns table (

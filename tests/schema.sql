@@ -3862,13 +3862,15 @@ ALTER FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text
 
 COMMENT ON FUNCTION syncsched.enable_integration(p_org_id text, p_integration_id text) IS 'Enable an integration; its schedule starts from now (missed periods are not caught up). Returns its next run.';
 
-CREATE FUNCTION syncsched.endpoint_states() RETURNS TABLE(integration_type text, status text, mode text, consecutive_failures integer, circuit_open boolean, rate_limited boolean)
+CREATE FUNCTION syncsched.endpoint_states() RETURNS TABLE(integration_type text, status text, mode text, consecutive_failures integer, circuit_open boolean, rate_limited boolean, scheduling_paused boolean, rate_limit integer, requests_in_window integer)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select t.integration_type, coalesce(h.status, 'unknown'), coalesce(h.mode, 'active'),
         coalesce(h.consecutive_failures, 0), coalesce(syncsched._circuit_open(h.mode, h.status), false),
-        coalesce(d.rate_limited_until > now(), false)
+        coalesce(d.rate_limited_until > now(), false),
+        coalesce(d.scheduling_paused, false) or syncsched.setting('scheduler_paused')::boolean,
+        t.rate_limit, t.rate_limit - syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
     from syncsched.integration_types as t
     left join syncsched.endpoint_health as h on t.integration_type = h.integration_type
     left join syncsched.dispatch_state as d on t.integration_type = d.integration_type
@@ -3877,7 +3879,7 @@ $$;
 
 ALTER FUNCTION syncsched.endpoint_states() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.endpoint_states() IS 'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, and whether a 429 holds them (rate_limited_until not passed).';
+COMMENT ON FUNCTION syncsched.endpoint_states() IS 'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, whether a 429 holds them (rate_limited_until not passed), whether its scheduling is paused, and its request budget with what the current window used of it (NULL: no budget).';
 
 CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER

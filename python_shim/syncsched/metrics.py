@@ -128,6 +128,15 @@ class WorkerMetrics:
         self.rate_limited = self._by_type(
             "syncsched_rate_limited", "1 while a 429's Retry-After holds the type's runs (across all workers)"
         )
+        self.scheduling_paused = self._by_type(
+            "syncsched_scheduling_paused", "1 while the tick creates no runs of the type (its pause, or every type's)"
+        )
+        self.rate_budget = self._by_type(
+            "syncsched_rate_budget", "The type's rate_limit: requests allowed per rate_window (types with a budget)"
+        )
+        self.rate_budget_used = self._by_type(
+            "syncsched_rate_budget_used", "Requests of the type counted in its current rate_window, across all workers"
+        )
 
     def _by_type(self, name: str, documentation: str, *labels: str) -> Gauge:
         return Gauge(name, documentation, ["integration_type", *labels], registry=self.registry)
@@ -154,6 +163,9 @@ class WorkerMetrics:
             self.endpoint_failures,
             self.circuit_open,
             self.rate_limited,
+            self.scheduling_paused,
+            self.rate_budget,
+            self.rate_budget_used,
         )
         for gauge in gauges:
             gauge.clear()
@@ -172,6 +184,10 @@ class WorkerMetrics:
             self.endpoint_failures.labels(kind).set(row["consecutive_failures"])
             self.circuit_open.labels(kind).set(row["circuit_open"])
             self.rate_limited.labels(kind).set(row["rate_limited"])
+            self.scheduling_paused.labels(kind).set(row["scheduling_paused"])
+            if row["rate_limit"] is not None:
+                self.rate_budget.labels(kind).set(row["rate_limit"])
+                self.rate_budget_used.labels(kind).set(row["requests_in_window"])
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

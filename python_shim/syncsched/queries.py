@@ -144,7 +144,8 @@ from wanted
 # The per-type gauges of /metrics, read at each scrape: one statement, so one snapshot.
 WORKER_GAUGES = """
 select q.integration_type, q.pending, q.running, q.held, q.dispatch_paused,
-    e.status, e.mode, e.consecutive_failures, e.circuit_open, e.rate_limited
+    e.status, e.mode, e.consecutive_failures, e.circuit_open, e.rate_limited, e.scheduling_paused, e.rate_limit,
+    e.requests_in_window
 from syncsched.queue_depth() as q
 join syncsched.endpoint_states() as e on q.integration_type = e.integration_type
 """

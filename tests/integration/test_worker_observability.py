@@ -125,9 +125,15 @@ def test_metrics_show_health_circuits_holds_the_last_tick_and_pending_as_of_the_
         point_types_at(conn, endpoint)
         db.execute(conn, "update syncsched.integration_types set health_check_interval = '1 second'")
         db.execute(conn, "select syncsched.pause_dispatch('dynamics')")
+        db.execute(
+            conn,
+            "update syncsched.integration_types set rate_limit = 1000, rate_window = '1 hour'"
+            " where integration_type = 'bufdir'",
+        )
         schedule_due(conn, count=1, integration_type="bufdir", integration_id="grants")
         schedule_due(conn, count=1, integration_type="payroll", integration_id="salaries")
         schedule_due(conn, count=3, integration_type="dynamics", integration_id="crm")
+        db.execute(conn, "select syncsched.pause_scheduling('payroll')")
         # xledger in use (so its health is checked), its runs due once its circuit is open
         db.execute(
             conn,
@@ -154,6 +160,7 @@ def test_metrics_show_health_circuits_holds_the_last_tick_and_pending_as_of_the_
             lambda: scrape(port)[1][("syncsched_last_tick_age_seconds", frozenset())] >= 3600, 40, "the tick's age"
         )
         text, series = scrape(port)
+        bufdir_seen = len([r for r in endpoint.requests + endpoint.probes if r.path == "/bufdir"])
         assert not [r for r in endpoint.requests if r.path == "/xledger"], "the circuit breaker let a run through"
 
     assert "_created" not in text
@@ -179,6 +186,14 @@ def test_metrics_show_health_circuits_holds_the_last_tick_and_pending_as_of_the_
             assert value(series, "syncsched_endpoint_status", integration_type=kind, status=state) == (state == status)
         assert value(series, "syncsched_endpoint_passive", integration_type=kind) == 0
     assert value(series, "syncsched_endpoint_consecutive_failures", integration_type="xledger") >= 1
+    for kind in expected:
+        assert value(series, "syncsched_scheduling_paused", integration_type=kind) == (kind == "payroll"), kind
+    # bufdir's budget: its run, health checks and warm-up counted against it, as the endpoint saw them (one
+    # more when a check was handed out but had not arrived yet); the other types have none
+    assert value(series, "syncsched_rate_budget", integration_type="bufdir") == 1000
+    assert bufdir_seen >= 2
+    assert bufdir_seen - 1 <= value(series, "syncsched_rate_budget_used", integration_type="bufdir") <= bufdir_seen + 1
+    assert ("syncsched_rate_budget", frozenset({("integration_type", "xledger")})) not in series
 
     # as of the scrape, not of the last time a loop came round: one run fewer, at once
     run_id = db.fetch_value(conn, "select min(run_id) from syncsched.sync_run_log where integration_type = 'xledger'")
