@@ -9,7 +9,7 @@ add column rate_limit integer,
 add column rate_window interval not null default '1 minute',
 add column rate_limited_backoff interval not null default '1 minute',
 add constraint integration_types_spread_range check (spread > interval '0' and spread <= interval '1 day'),
-add constraint integration_types_rate_limit_positive check (rate_limit >= 1),
+add constraint integration_types_rate_limit_range check (rate_limit >= 2),
 add constraint integration_types_rate_window_range check (
     rate_window >= interval '1 second' and rate_window <= interval '1 day'
 ),
@@ -17,7 +17,7 @@ add constraint integration_types_rate_limited_backoff_range check (
     rate_limited_backoff >= interval '1 second' and rate_limited_backoff <= interval '1 day'
 );
 comment on column syncsched.integration_types.spread is
-'Runs of this type start up to this long after their period, each integration at its own offset (a hash of its identity): the type''s API sees the tenants of one schedule spread over the window instead of all at once. NULL: no spread.'; -- noqa: LT05
+'Runs of this type start up to this long after their period (at most half the way to the next one), each integration at its own offset (a hash of its identity): the type''s API sees the tenants of one schedule spread over the window instead of all at once. NULL: no spread.'; -- noqa: LT05
 comment on column syncsched.integration_types.rate_limit is
 'At most this many requests to the type''s endpoints (runs, health checks, warm-ups) in any rate_window, across every worker; NULL: no budget.'; -- noqa: LT05
 comment on column syncsched.integration_types.rate_window is
@@ -26,8 +26,8 @@ comment on column syncsched.integration_types.rate_limited_backoff is
 'How long the whole type waits after an answer 429 without a Retry-After header.';
 comment on constraint integration_types_spread_range on syncsched.integration_types is
 'A spread is positive and at most a day.';
-comment on constraint integration_types_rate_limit_positive on syncsched.integration_types is
-'A budget allows at least one request.';
+comment on constraint integration_types_rate_limit_range on syncsched.integration_types is
+'A budget allows at least two requests: a warm-up and the run it precedes.';
 comment on constraint integration_types_rate_window_range on syncsched.integration_types is
 'A budget''s window is one second to one day.';
 comment on constraint integration_types_rate_limited_backoff_range on syncsched.integration_types is

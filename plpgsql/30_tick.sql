@@ -382,9 +382,7 @@ begin
     due as (
         select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
-            case when t.spread is not null
-                then syncsched._spread_offset(syncsched._integration_seed(o.org_id, o.integration_id), t.spread)
-            end as spread_offset,
+            t.spread,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -404,7 +402,7 @@ begin
             array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
             array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
             array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
-            array_agg(d.spread_offset) as spread_offsets
+            array_agg(d.spread) as spreads
         from due as d
         group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
@@ -415,9 +413,9 @@ begin
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
         cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
-            s.max_attempts, s.helds, s.spread_offsets)
+            s.max_attempts, s.helds, s.spreads)
             as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
-                spread_offset)
+                spread)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -429,10 +427,15 @@ begin
             -- a period run later than the tick after it is a catch-up (late by design)
             case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
                 then 'catch_up' else 'schedule' end,
-            -- a type's spread: each integration's run waits until its own offset after the period
-            -- (the wait left at p_now, on the workers' clock)
+            -- a type's spread: each integration's run waits until its own offset after the period (the
+            -- wait left at p_now, on the workers' clock); within half the way to its next period, so
+            -- that a spread longer than a schedule's period never makes its next period an overlap
             coalesce(x.max_attempts, v_default_attempts), x.payload,
-            now() + greatest(p.period + x.spread_offset - p_now, interval '0'), now(), p_now - p.period
+            now() + greatest(p.period + case when x.spread is not null then syncsched._spread_offset(
+                syncsched._integration_seed(x.org_id, x.integration_id),
+                least(x.spread, coalesce((x.new_next_run_at - p.period) / 2, x.spread))
+            ) end - p_now, interval '0'),
+            now(), p_now - p.period
         from decided as x
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held

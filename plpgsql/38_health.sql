@@ -50,6 +50,20 @@ $$;
 comment on function syncsched.worker_config() is
 'The settings a worker needs: lease, health_check_timeout, warmup_timeout, scheduler_silent_after (seconds), and the SSRF guard''s allowed_private_hosts and allowed_insecure_hosts.'; -- noqa: LT05
 
+create or replace function syncsched._rate_limited_now(p_integration_type text)
+returns boolean
+language sql
+stable
+as $$
+    -- an answer 429 holds the whole type: runs, health checks and warm-ups
+    select exists (
+        select from syncsched.dispatch_state as d
+        where d.integration_type = p_integration_type and d.rate_limited_until > now()
+    )
+$$;
+comment on function syncsched._rate_limited_now(text) is
+'Whether an answer 429 holds the type now (dispatch_state.rate_limited_until not passed).';
+
 -- Its columns grew (scheduling pauses, budgets): created anew at every migrate (99_grants grants it again).
 drop function if exists syncsched.endpoint_states();
 create function syncsched.endpoint_states()
@@ -102,33 +116,38 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_timeout interval := syncsched.setting('health_check_timeout')::interval;
+    v_type text;
+    v_claimed text[] := '{}';
 begin
     if p_worker_id is null or p_worker_id = '' or p_max is null or p_max < 1 or p_max > 1000 then
         raise exception 'syncsched: claim_health_checks needs a worker id and p_max 1-1000'
             using errcode = 'invalid_parameter_value';
     end if;
-    return query
-    with due as (
+    -- The types due a check, in name order, each as claims of runs take it: the type's claim lock
+    -- and its budget first (a check is a request), then its row, skipped when another worker holds
+    -- it. The same order everywhere, so that no claim waits on another in a circle. A type a 429
+    -- holds is not checked until its Retry-After has passed.
+    for v_type in
         select h.integration_type
         from syncsched.endpoint_health as h
         where coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
-        order by h.next_check_at nulls first
+            and not syncsched._rate_limited_now(h.integration_type)
+        order by h.integration_type
         limit p_max
-        for update of h skip locked
-    ),
-    -- a check is a request: it waits while its type's budget is spent
-    affordable as (
-        select due.integration_type from due where syncsched._take_budget(due.integration_type, 1)
-    ),
-    claimed as (
+    loop
+        continue when not syncsched._take_budget(v_type, 1);
+        perform
+        from syncsched.endpoint_health as h
+        where h.integration_type = v_type and coalesce(h.next_check_at, '-infinity') <= now()
+        for update skip locked;
+        continue when not found;
         -- held while the check runs; record_health_check sets the real next check
         update syncsched.endpoint_health as h
         set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
-        from affordable
-        where h.integration_type = affordable.integration_type
-        returning h.integration_type
-    )
-    select e.* from syncsched._endpoints(array(select claimed.integration_type from claimed), v_timeout) as e;
+        where h.integration_type = v_type;
+        v_claimed := v_claimed || v_type;
+    end loop;
+    return query select e.* from syncsched._endpoints(v_claimed, v_timeout) as e;
 end
 $$;
 comment on function syncsched.claim_health_checks(text, integer) is
@@ -336,23 +355,33 @@ as $$
 declare
     v_within interval := coalesce(p_within, syncsched.setting('prewarm_ahead')::interval);
     v_idle interval := syncsched.setting('warmup_after')::interval;
+    v_type text;
+    v_warmed text[] := '{}';
 begin
     -- Marking the endpoint used is the claim: another worker re-reading the row finds it fresh.
-    return query
-    with coming as (
-        select u.integration_type from syncsched.upcoming_runs(v_within) as u group by u.integration_type
-    ),
-    warmed as (
+    -- In name order, the type's claim lock and budget before its row, as claim_health_checks.
+    for v_type in
+        select distinct u.integration_type
+        from syncsched.upcoming_runs(v_within) as u
+        join syncsched.endpoint_health as h on h.integration_type = u.integration_type
+        where (h.last_used_at is null or h.last_used_at < now() - v_idle)
+            and not syncsched._circuit_open(h.mode, h.status)
+            and not syncsched._rate_limited_now(h.integration_type)
+        order by 1
+    loop
+        continue when not syncsched._take_budget(v_type, 1);
         update syncsched.endpoint_health as h
         set last_used_at = now(), updated_at = now()
-        from coming
-        where h.integration_type = coming.integration_type
-            and (h.last_used_at is null or h.last_used_at < now() - v_idle)
-            and not syncsched._circuit_open(h.mode, h.status)
-            and syncsched._take_budget(h.integration_type, 1)
-        returning h.integration_type
-    )
-    select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;
+        where h.integration_type = v_type and (h.last_used_at is null or h.last_used_at < now() - v_idle)
+            and h.ctid = (
+                select x.ctid from syncsched.endpoint_health as x where x.integration_type = v_type
+                for update skip locked
+            );
+        if found then
+            v_warmed := v_warmed || v_type;
+        end if;
+    end loop;
+    return query select e.* from syncsched._endpoints(v_warmed) as e;
 end
 $$;
 comment on function syncsched.claim_prewarm(interval) is

@@ -2391,6 +2391,20 @@ ALTER FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_ru
 
 COMMENT ON FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) IS 'After an answer 429: the whole type waits until p_retry_after (else its rate_limited_backoff) from now; a rate_limited alert when a new wait starts.';
 
+CREATE FUNCTION syncsched._rate_limited_now(p_integration_type text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    -- an answer 429 holds the whole type: runs, health checks and warm-ups
+    select exists (
+        select from syncsched.dispatch_state as d
+        where d.integration_type = p_integration_type and d.rate_limited_until > now()
+    )
+$$;
+
+ALTER FUNCTION syncsched._rate_limited_now(p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._rate_limited_now(p_integration_type text) IS 'Whether an answer 429 holds the type now (dispatch_state.rate_limited_until not passed).';
+
 CREATE FUNCTION syncsched._require(p_value anyelement, p_name text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $$
@@ -3304,33 +3318,38 @@ CREATE FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer DE
     AS $$
 declare
     v_timeout interval := syncsched.setting('health_check_timeout')::interval;
+    v_type text;
+    v_claimed text[] := '{}';
 begin
     if p_worker_id is null or p_worker_id = '' or p_max is null or p_max < 1 or p_max > 1000 then
         raise exception 'syncsched: claim_health_checks needs a worker id and p_max 1-1000'
             using errcode = 'invalid_parameter_value';
     end if;
-    return query
-    with due as (
+    -- The types due a check, in name order, each as claims of runs take it: the type's claim lock
+    -- and its budget first (a check is a request), then its row, skipped when another worker holds
+    -- it. The same order everywhere, so that no claim waits on another in a circle. A type a 429
+    -- holds is not checked until its Retry-After has passed.
+    for v_type in
         select h.integration_type
         from syncsched.endpoint_health as h
         where coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
-        order by h.next_check_at nulls first
+            and not syncsched._rate_limited_now(h.integration_type)
+        order by h.integration_type
         limit p_max
-        for update of h skip locked
-    ),
-    -- a check is a request: it waits while its type's budget is spent
-    affordable as (
-        select due.integration_type from due where syncsched._take_budget(due.integration_type, 1)
-    ),
-    claimed as (
+    loop
+        continue when not syncsched._take_budget(v_type, 1);
+        perform
+        from syncsched.endpoint_health as h
+        where h.integration_type = v_type and coalesce(h.next_check_at, '-infinity') <= now()
+        for update skip locked;
+        continue when not found;
         -- held while the check runs; record_health_check sets the real next check
         update syncsched.endpoint_health as h
         set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
-        from affordable
-        where h.integration_type = affordable.integration_type
-        returning h.integration_type
-    )
-    select e.* from syncsched._endpoints(array(select claimed.integration_type from claimed), v_timeout) as e;
+        where h.integration_type = v_type;
+        v_claimed := v_claimed || v_type;
+    end loop;
+    return query select e.* from syncsched._endpoints(v_claimed, v_timeout) as e;
 end
 $$;
 
@@ -3345,23 +3364,33 @@ CREATE FUNCTION syncsched.claim_prewarm(p_within interval DEFAULT NULL::interval
 declare
     v_within interval := coalesce(p_within, syncsched.setting('prewarm_ahead')::interval);
     v_idle interval := syncsched.setting('warmup_after')::interval;
+    v_type text;
+    v_warmed text[] := '{}';
 begin
     -- Marking the endpoint used is the claim: another worker re-reading the row finds it fresh.
-    return query
-    with coming as (
-        select u.integration_type from syncsched.upcoming_runs(v_within) as u group by u.integration_type
-    ),
-    warmed as (
+    -- In name order, the type's claim lock and budget before its row, as claim_health_checks.
+    for v_type in
+        select distinct u.integration_type
+        from syncsched.upcoming_runs(v_within) as u
+        join syncsched.endpoint_health as h on h.integration_type = u.integration_type
+        where (h.last_used_at is null or h.last_used_at < now() - v_idle)
+            and not syncsched._circuit_open(h.mode, h.status)
+            and not syncsched._rate_limited_now(h.integration_type)
+        order by 1
+    loop
+        continue when not syncsched._take_budget(v_type, 1);
         update syncsched.endpoint_health as h
         set last_used_at = now(), updated_at = now()
-        from coming
-        where h.integration_type = coming.integration_type
-            and (h.last_used_at is null or h.last_used_at < now() - v_idle)
-            and not syncsched._circuit_open(h.mode, h.status)
-            and syncsched._take_budget(h.integration_type, 1)
-        returning h.integration_type
-    )
-    select e.* from syncsched._endpoints(array(select warmed.integration_type from warmed)) as e;
+        where h.integration_type = v_type and (h.last_used_at is null or h.last_used_at < now() - v_idle)
+            and h.ctid = (
+                select x.ctid from syncsched.endpoint_health as x where x.integration_type = v_type
+                for update skip locked
+            );
+        if found then
+            v_warmed := v_warmed || v_type;
+        end if;
+    end loop;
+    return query select e.* from syncsched._endpoints(v_warmed) as e;
 end
 $$;
 
@@ -4609,9 +4638,7 @@ begin
     due as (
         select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
-            case when t.spread is not null
-                then syncsched._spread_offset(syncsched._integration_seed(o.org_id, o.integration_id), t.spread)
-            end as spread_offset,
+            t.spread,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
             exists (
                 select from syncsched.sync_run_log as r
@@ -4631,7 +4658,7 @@ begin
             array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
             array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
             array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
-            array_agg(d.spread_offset) as spread_offsets
+            array_agg(d.spread) as spreads
         from due as d
         group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
     ),
@@ -4642,9 +4669,9 @@ begin
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
         cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
-            s.max_attempts, s.helds, s.spread_offsets)
+            s.max_attempts, s.helds, s.spreads)
             as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
-                spread_offset)
+                spread)
     ),
     runs as (
         insert into syncsched.sync_run_log (
@@ -4656,10 +4683,15 @@ begin
             -- a period run later than the tick after it is a catch-up (late by design)
             case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
                 then 'catch_up' else 'schedule' end,
-            -- a type's spread: each integration's run waits until its own offset after the period
-            -- (the wait left at p_now, on the workers' clock)
+            -- a type's spread: each integration's run waits until its own offset after the period (the
+            -- wait left at p_now, on the workers' clock); within half the way to its next period, so
+            -- that a spread longer than a schedule's period never makes its next period an overlap
             coalesce(x.max_attempts, v_default_attempts), x.payload,
-            now() + greatest(p.period + x.spread_offset - p_now, interval '0'), now(), p_now - p.period
+            now() + greatest(p.period + case when x.spread is not null then syncsched._spread_offset(
+                syncsched._integration_seed(x.org_id, x.integration_id),
+                least(x.spread, coalesce((x.new_next_run_at - p.period) / 2, x.spread))
+            ) end - p_now, interval '0'),
+            now(), p_now - p.period
         from decided as x
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
@@ -5397,7 +5429,7 @@ CREATE TABLE syncsched.integration_types (
     CONSTRAINT integration_types_health_url_http CHECK (((health_url IS NULL) OR (health_url ~* '^https?://[^/?#]+'::text))),
     CONSTRAINT integration_types_max_concurrency_positive CHECK (((max_concurrency >= 1) AND (max_concurrency <= 10000))),
     CONSTRAINT integration_types_name_format CHECK ((integration_type ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
-    CONSTRAINT integration_types_rate_limit_positive CHECK ((rate_limit >= 1)),
+    CONSTRAINT integration_types_rate_limit_range CHECK ((rate_limit >= 2)),
     CONSTRAINT integration_types_rate_limited_backoff_range CHECK (((rate_limited_backoff >= '00:00:01'::interval) AND (rate_limited_backoff <= '1 day'::interval))),
     CONSTRAINT integration_types_rate_window_range CHECK (((rate_window >= '00:00:01'::interval) AND (rate_window <= '1 day'::interval))),
     CONSTRAINT integration_types_spread_range CHECK (((spread > '00:00:00'::interval) AND (spread <= '1 day'::interval))),
@@ -5432,7 +5464,7 @@ COMMENT ON COLUMN syncsched.integration_types.created_at IS 'When the type was a
 
 COMMENT ON COLUMN syncsched.integration_types.updated_at IS 'Set when the row is created; whoever changes the row may set it (nothing does automatically).';
 
-COMMENT ON COLUMN syncsched.integration_types.spread IS 'Runs of this type start up to this long after their period, each integration at its own offset (a hash of its identity): the type''s API sees the tenants of one schedule spread over the window instead of all at once. NULL: no spread.';
+COMMENT ON COLUMN syncsched.integration_types.spread IS 'Runs of this type start up to this long after their period (at most half the way to the next one), each integration at its own offset (a hash of its identity): the type''s API sees the tenants of one schedule spread over the window instead of all at once. NULL: no spread.';
 
 COMMENT ON COLUMN syncsched.integration_types.rate_limit IS 'At most this many requests to the type''s endpoints (runs, health checks, warm-ups) in any rate_window, across every worker; NULL: no budget.';
 
@@ -5456,7 +5488,7 @@ COMMENT ON CONSTRAINT integration_types_max_concurrency_positive ON syncsched.in
 
 COMMENT ON CONSTRAINT integration_types_name_format ON syncsched.integration_types IS 'Type names are lower-case identifiers (they appear in URLs, metrics and lock keys).';
 
-COMMENT ON CONSTRAINT integration_types_rate_limit_positive ON syncsched.integration_types IS 'A budget allows at least one request.';
+COMMENT ON CONSTRAINT integration_types_rate_limit_range ON syncsched.integration_types IS 'A budget allows at least two requests: a warm-up and the run it precedes.';
 
 COMMENT ON CONSTRAINT integration_types_rate_limited_backoff_range ON syncsched.integration_types IS 'The wait after a 429 without Retry-After is one second to one day.';
 
@@ -6605,6 +6637,11 @@ GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_b
 REVOKE ALL ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._rate_limited_now(p_integration_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._rate_limited_now(p_integration_type text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._rate_limited_now(p_integration_type text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._rate_limited_now(p_integration_type text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._require(p_value anyelement, p_name text) TO syncsched_admin;

@@ -130,3 +130,46 @@ def test_claims_completions_and_failures_tell_watchers_on_their_own_channel(
         ("syncsched_run_events", {"what": "completed", "runs": 2}),
         ("syncsched_run_events", {"what": "failed", "runs": 1}),
     ]
+
+
+def test_claims_health_checks_and_prewarming_never_deadlock(conn: db.Connection, syncsched_dsn: str) -> None:
+    """Every claim of a type takes the type's claim lock before the type's endpoint row, in name order:
+    claims of runs, health checks and pre-warming at once never wait on each other in a circle."""
+    db.execute(
+        conn,
+        "update syncsched.integration_types set max_concurrency = 10000, rate_limit = 100000,"
+        " health_check_interval = '1 second'",
+    )
+    for kind in ("xledger", "dynamics", "bufdir"):
+        add_runs(conn, 300, kind)
+    db.execute(conn, "update syncsched.organization_integrations set is_enabled = true")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def session(n: int) -> None:
+        try:
+            with db.connect(syncsched_dsn) as own:
+                barrier.wait()
+                for _ in range(40):
+                    # the endpoints idle again and due a check: every call has work to do (rows another
+                    # session holds are left alone: this reset must not wait on anyone itself)
+                    db.execute(
+                        own,
+                        "update syncsched.endpoint_health set last_used_at = now() - interval '1 hour',"
+                        " next_check_at = now() - interval '1 second' where integration_type in ("
+                        " select integration_type from syncsched.endpoint_health for update skip locked)",
+                    )
+                    if n % 2:
+                        db.fetch_all(own, "select * from syncsched.claim_runs(%s, 5)", (f"w{n}",))
+                    else:
+                        db.fetch_all(own, "select * from syncsched.claim_health_checks(%s, 10)", (f"w{n}",))
+                        db.fetch_all(own, "select * from syncsched.claim_prewarm('1 hour')")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [], errors[:3]
