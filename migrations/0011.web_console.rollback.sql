@@ -2,7 +2,7 @@
 revoke select on
 syncsched.organization_integrations, syncsched.schedule_state, syncsched.sync_run_log, syncsched.sync_run_attempts,
 syncsched.scheduler_alerts, syncsched.endpoint_health, syncsched.integration_types, syncsched.scheduler_ticks,
-syncsched.settings, syncsched.dispatch_state
+syncsched.dispatch_state
 from syncsched_reader;
 alter table syncsched.scheduler_alerts drop column if exists acknowledged_by, drop column if exists acknowledged_at;
 drop index if exists syncsched.schedule_state_problem_idx;

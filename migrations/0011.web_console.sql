@@ -73,9 +73,10 @@ comment on column syncsched.scheduler_alerts.acknowledged_at is
 comment on column syncsched.scheduler_alerts.acknowledged_by is
 'Who acknowledged it: the console token''s role and label, or the database role.';
 
--- What the console shows a reader: every table it reads (row-level security still applies).
+-- What the console shows a reader: every table it reads (row-level security still applies); the
+-- settings only through the setting_values view, which keeps a url setting (a webhook) secret.
 grant select on
 syncsched.organization_integrations, syncsched.schedule_state, syncsched.sync_run_log, syncsched.sync_run_attempts,
 syncsched.scheduler_alerts, syncsched.endpoint_health, syncsched.integration_types, syncsched.scheduler_ticks,
-syncsched.settings, syncsched.dispatch_state
+syncsched.dispatch_state
 to syncsched_reader;

@@ -132,7 +132,8 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_problem text;
-    v_min interval := syncsched.setting('min_schedule_interval')::interval;
+    -- (read through setting_values: a reader may preview a schedule, not read every setting)
+    v_min interval := (select v.value from syncsched.setting_values as v where v.key = 'min_schedule_interval')::interval;
     v_min_minutes integer := ceil(extract(epoch from v_min) / 60)::integer;
     v_gap integer;
 begin

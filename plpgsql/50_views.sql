@@ -253,3 +253,18 @@ cross join (
 ) as pauses;
 comment on view syncsched.endpoint_overview is
 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, rate limited, retry backoff), its max_concurrency, what is paused for it, its spread, its request budget and how much of it the current window used, and until when an answer 429 holds it.'; -- noqa: LT05
+
+create or replace view syncsched.setting_values as
+select
+    s.key,
+    s.type,
+    -- a url setting may carry a token (a webhook): shown only as set or empty
+    case when s.type = 'url' and s.value <> '' then '(set)' else s.value end as value,
+    s.default_value,
+    s.min_value,
+    s.max_value,
+    s.description,
+    s.updated_at
+from syncsched.settings as s;
+comment on view syncsched.setting_values is
+'Every setting with its type, default and range, for people and the console: a url value (a webhook) only as (set); the value itself is the admin''s, in syncsched.settings.'; -- noqa: LT05

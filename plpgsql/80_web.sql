@@ -84,19 +84,20 @@ $$;
 comment on function syncsched.revoke_web_token(bigint) is
 'Revoke a console token (true), or false when it was revoked already.';
 
--- It returns the token's label too now (the audit trail names it): the old one goes.
+-- It takes the token's hash now (the token never reaches the server) and returns its label too (the
+-- audit trail names it): the old one goes.
 do $drop$
 begin
     if exists (
         select from pg_catalog.pg_proc as p
-        where p.oid = to_regprocedure('syncsched.web_session(text)') and not 'label' = any(p.proargnames)
+        where p.oid = to_regprocedure('syncsched.web_session(text)') and not 'p_token_hash' = any(p.proargnames)
     ) then
         drop function syncsched.web_session(text);
     end if;
 end
 $drop$;
 
-create or replace function syncsched.web_session(p_token text)
+create or replace function syncsched.web_session(p_token_hash text)
 returns table (token_id bigint, role text, org_id text, label text)
 language plpgsql
 security definer
@@ -108,7 +109,7 @@ begin
     with found as (
         select t.token_id, t.role, t.org_id, t.label, t.last_used_at
         from syncsched.web_tokens as t
-        where t.token_hash = syncsched._web_token_hash(p_token) and t.revoked_at is null
+        where t.token_hash = p_token_hash and t.revoked_at is null
     ),
     touched as (
         update syncsched.web_tokens as t
@@ -121,7 +122,7 @@ begin
 end
 $$;
 comment on function syncsched.web_session(text) is
-'The role (and tenant organization) a console token maps to, and its label; no row for an unknown or revoked token.';
+'The role (and tenant organization) of the console token whose SHA-256 (hex) is p_token_hash, and its label; no row for an unknown or revoked token. The console hashes the token itself: the token never reaches the server (nor its logs).'; -- noqa: LT05
 
 create or replace function syncsched.integration_next_runs(
     p_org_id text, p_integration_id text, p_count integer default 10, p_after timestamptz default now()

@@ -13,7 +13,7 @@ from public, syncsched_admin, syncsched_worker, syncsched_reader, syncsched_tena
 -- syncsched_reader: the views (everything `syncsched status` reads), and the previews.
 grant select on
 syncsched.schedule_overview, syncsched.recent_runs, syncsched.run_attempts, syncsched.alerts_open,
-syncsched.endpoint_overview
+syncsched.endpoint_overview, syncsched.setting_values
 to syncsched_reader;
 -- syncsched_tenant: the views that read with the caller's rights (row-level security applies).
 grant select on syncsched.alerts_open to syncsched_tenant;
@@ -41,9 +41,9 @@ declare
         'create_integration', 'alter_integration', 'upsert_integration', 'set_schedule', 'set_interval',
         'enable_integration', 'disable_integration', 'integration_next_runs'
     ];
-    -- the reader: the previews (the console's too), queue_depth (endpoint_overview calls it), and
-    -- the settings it may read anyway, which schedule_problem reads (the gap a schedule may have)
-    c_reader constant text[] := c_preview || array['integration_next_runs', 'queue_depth', 'schedule_problem', 'setting'];
+    -- the reader: the previews (the console's and the CLI's: schedule_problem tells the gap a schedule
+    -- may have), and queue_depth (endpoint_overview calls it)
+    c_reader constant text[] := c_preview || array['integration_next_runs', 'queue_depth', 'schedule_problem'];
     -- the console's own login: opening a session, nothing else (it acts under the session's role)
     c_web constant text[] := array['web_session'];
 begin

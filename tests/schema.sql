@@ -4803,7 +4803,8 @@ CREATE FUNCTION syncsched.schedule_problem(p_cron_schedule text, p_interval_minu
     AS $$
 declare
     v_problem text;
-    v_min interval := syncsched.setting('min_schedule_interval')::interval;
+    -- (read through setting_values: a reader may preview a schedule, not read every setting)
+    v_min interval := (select v.value from syncsched.setting_values as v where v.key = 'min_schedule_interval')::interval;
     v_min_minutes integer := ceil(extract(epoch from v_min) / 60)::integer;
     v_gap integer;
 begin
@@ -5084,7 +5085,7 @@ ALTER FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text
 
 COMMENT ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) IS 'Create an integration, or replace one: each of its ten fields is set from its argument, an omitted argument meaning the default (so a call with a new cron alone re-enables, sets UTC, empties the payload). misfire_grace and max_staleness, which it has no argument for, are left as stored. To change some fields only, use alter_integration. Returns the id.';
 
-CREATE FUNCTION syncsched.web_session(p_token text) RETURNS TABLE(token_id bigint, role text, org_id text, label text)
+CREATE FUNCTION syncsched.web_session(p_token_hash text) RETURNS TABLE(token_id bigint, role text, org_id text, label text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -5094,7 +5095,7 @@ begin
     with found as (
         select t.token_id, t.role, t.org_id, t.label, t.last_used_at
         from syncsched.web_tokens as t
-        where t.token_hash = syncsched._web_token_hash(p_token) and t.revoked_at is null
+        where t.token_hash = p_token_hash and t.revoked_at is null
     ),
     touched as (
         update syncsched.web_tokens as t
@@ -5107,9 +5108,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.web_session(p_token text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.web_session(p_token_hash text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.web_session(p_token text) IS 'The role (and tenant organization) a console token maps to, and its label; no row for an unknown or revoked token.';
+COMMENT ON FUNCTION syncsched.web_session(p_token_hash text) IS 'The role (and tenant organization) of the console token whose SHA-256 (hex) is p_token_hash, and its label; no row for an unknown or revoked token. The console hashes the token itself: the token never reaches the server (nor its logs).';
 
 CREATE FUNCTION syncsched.worker_config() RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -5995,6 +5996,24 @@ ALTER TABLE syncsched.scheduler_ticks ALTER COLUMN tick_id ADD GENERATED ALWAYS 
     NO MAXVALUE
     CACHE 1
 );
+
+CREATE VIEW syncsched.setting_values AS
+ SELECT s.key,
+    s.type,
+        CASE
+            WHEN ((s.type = 'url'::text) AND (s.value <> ''::text)) THEN '(set)'::text
+            ELSE s.value
+        END AS value,
+    s.default_value,
+    s.min_value,
+    s.max_value,
+    s.description,
+    s.updated_at
+   FROM syncsched.settings s;
+
+ALTER TABLE syncsched.setting_values OWNER TO syncsched_owner;
+
+COMMENT ON VIEW syncsched.setting_values IS 'Every setting with its type, default and range, for people and the console: a url value (a webhook) only as (set); the value itself is the admin''s, in syncsched.settings.';
 
 ALTER TABLE syncsched.sync_run_log ALTER COLUMN run_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.sync_run_log_run_id_seq
@@ -6958,7 +6977,6 @@ GRANT ALL ON FUNCTION syncsched.set_setting(p_key text, p_value text) TO syncsch
 
 REVOKE ALL ON FUNCTION syncsched.setting(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.setting(p_key text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.setting(p_key text) TO syncsched_reader;
 
 REVOKE ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) TO syncsched_admin;
@@ -6978,9 +6996,9 @@ REVOKE ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration
 GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.upsert_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_max_attempts integer) TO syncsched_tenant;
 
-REVOKE ALL ON FUNCTION syncsched.web_session(p_token text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.web_session(p_token text) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched.web_session(p_token text) TO syncsched_web;
+REVOKE ALL ON FUNCTION syncsched.web_session(p_token_hash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.web_session(p_token_hash text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched.web_session(p_token_hash text) TO syncsched_web;
 
 REVOKE ALL ON FUNCTION syncsched.worker_config() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.worker_config() TO syncsched_worker;
@@ -7009,7 +7027,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.integration_types TO syncsc
 GRANT SELECT ON TABLE syncsched.integration_types TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.settings TO syncsched_admin;
-GRANT SELECT ON TABLE syncsched.settings TO syncsched_reader;
 
 GRANT UPDATE(value) ON TABLE syncsched.settings TO syncsched_admin;
 
@@ -7038,3 +7055,5 @@ GRANT SELECT ON TABLE syncsched.schedule_overview TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.scheduler_ticks TO syncsched_admin;
 GRANT SELECT ON TABLE syncsched.scheduler_ticks TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.setting_values TO syncsched_reader;

@@ -748,7 +748,7 @@ order by t.integration_type
 WEB_PAUSES = """
 select coalesce(bool_or(s.value::boolean) filter (where s.key = 'scheduler_paused'), false) as scheduling,
     coalesce(bool_or(s.value::boolean) filter (where s.key = 'dispatch_paused'), false) as dispatch
-from syncsched.settings as s
+from syncsched.setting_values as s
 where s.key in ('scheduler_paused', 'dispatch_paused')
 """
 
@@ -761,7 +761,7 @@ where v.org_id = %s and v.integration_id = %s
 
 WEB_SETTINGS = """
 select key, type, value, default_value, min_value, max_value, description, updated_at
-from syncsched.settings
+from syncsched.setting_values
 order by key
 """
 

@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 from conftest import run_syncsched
 from harness import set_next_run
 from syncsched import db
+from syncsched.testing import TestServer
 from web_console import (
     TICK_SECRET,
     Console,
@@ -837,3 +838,29 @@ def test_the_preview_resolves_h_for_the_integration_named(console: Console, conn
     assert unnamed.body == {"problem": None, "resolved": None, "next": []}, "valid, but no seed to resolve it with"
     bad = console.call("GET", "api/v1/preview?cron=H(0-99)+2+*+*+*&timezone=UTC", admin)
     assert bad.body["problem"] == 'minute: "H(0-99)": H(a-b) needs 0 <= a <= b <= 59'
+
+
+def test_a_token_never_reaches_the_server(
+    syncsched_server: TestServer, syncsched_dsn: str, conn: db.Connection, login_dsn: str, tmp_path: Path
+) -> None:
+    """The console looks a token up by its hash: with every statement logged, the server's log has none
+    of the tokens it was sent, the tick's secret included."""
+    if syncsched_server.cluster is None:
+        pytest.skip("the server's log is not at hand (an external server)")
+    admin = token(conn, "admin")
+    database = db.parse_dsn(syncsched_dsn)["dbname"]
+    db.execute(conn, f"alter database {database} set log_statement = 'all'")
+    try:
+        console = start_console(login_dsn, tmp_path / "web.log")
+        try:
+            assert console.call("GET", "api/v1/integrations", admin).status == 200
+            assert console.call("GET", "api/v1/integrations", "ssw_" + "0" * 64).status == 401
+            assert console.call("POST", "api/v1/tick", TICK_SECRET).status == 200
+        finally:
+            console.stop()
+        logged = syncsched_server.cluster.logfile.read_text(errors="replace")
+        assert "web_session" in logged, "nothing was logged: the test proves nothing"
+        for secret in (admin, "ssw_" + "0" * 64, TICK_SECRET):
+            assert secret not in logged
+    finally:
+        db.execute(conn, f"alter database {database} reset log_statement")

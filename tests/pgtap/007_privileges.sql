@@ -2,7 +2,7 @@
 -- function, each compared as a whole so that a grant too many or too few fails.
 -- (cron.schedule and LISTEN need the pg_cron database: tests/integration/test_security.py.)
 begin;
-select plan(22);
+select plan(25);
 
 create function pg_temp.table_privileges(p_role text) returns text[]
 language sql as $$
@@ -37,7 +37,8 @@ select is(pg_temp.table_privileges('syncsched_admin'), array[
     'endpoint_overview:select', 'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
     'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
     'organization_integrations:update', 'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select',
-    'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select',
+    'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'setting_values:select',
+    'settings:select',
     'sync_run_attempts:select', 'sync_run_log:select'
 ], 'admin: writes integrations and types; reads every table and view; writes state, runs and settings only through functions');
 select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value', 'UPDATE')
@@ -78,13 +79,13 @@ select is(pg_temp.table_privileges('syncsched_reader'),
     array['alert_kinds:select', 'alerts_open:select', 'dispatch_state:select', 'endpoint_health:select',
           'endpoint_overview:select', 'integration_types:select', 'organization_integrations:select',
           'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select', 'schedule_state:select',
-          'scheduler_alerts:select', 'scheduler_ticks:select', 'settings:select', 'sync_run_attempts:select',
+          'scheduler_alerts:select', 'scheduler_ticks:select', 'setting_values:select', 'sync_run_attempts:select',
           'sync_run_log:select'],
-    'reader: reads every table and view (row-level security still applies), writes none');
+    'reader: reads every table and view (row-level security still applies) but settings, through setting_values (url values kept secret); writes none');
 select is(array(select x from unnest(pg_temp.executable('syncsched_reader')) as x where x !~ '^_'), array[
     'cron_matches', 'cron_next', 'cron_next_spec', 'cron_parse', 'cron_resolve', 'cron_validate', 'integration_next_runs',
-    'next_runs', 'queue_depth', 'schedule_problem', 'setting', 'timezone_validate'
-], 'reader: the previews (the console''s too), queue_depth (endpoint_overview calls it), schedule_problem and setting');
+    'next_runs', 'queue_depth', 'schedule_problem', 'timezone_validate'
+], 'reader: the previews (the console''s and the CLI''s, schedule_problem too), and queue_depth (endpoint_overview calls it)');
 select is(pg_temp.executable('syncsched_reader', true), array['queue_depth'],
     'reader: no SECURITY DEFINER function but queue_depth (counts of runs per type)');
 -- syncsched_web: the console's own login opens sessions; it acts only under the session's role
@@ -115,6 +116,16 @@ select is(
     array['organization_integrations (forced)', 'schedule_state', 'scheduler_alerts (forced)', 'sync_run_attempts',
           'sync_run_log'],
     'RLS on integrations, runs and alerts; forced but on the run log (its owner path needs its indexes)');
+
+-- a webhook URL is a secret: the reader (and the console) see only that it is set
+select syncsched.set_setting('alert_webhook_url', 'https://hooks.example.com/services/T0/B0/s3cr3t');
+set local role syncsched_reader;
+select is((select value from syncsched.setting_values where key = 'alert_webhook_url'), '(set)',
+    'reader: a url setting only as (set)');
+select is((select value from syncsched.setting_values where key = 'min_schedule_interval'), '5 minutes',
+    'reader: the other settings as they are');
+select throws_ok($$select value from syncsched.settings$$, '42501', null, 'reader: not the settings table itself');
+reset role;
 
 select * from finish();
 rollback;

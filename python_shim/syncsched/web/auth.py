@@ -59,12 +59,13 @@ class Sessions:
         return hmac.new(self.secret, token.encode(), hashlib.sha256).hexdigest()[:40]
 
     async def lookup(self, token: str, via_cookie: bool) -> Session | None:
+        # the token's SHA-256, as syncsched.web_tokens stores it: the token itself never reaches the server
         key = hashlib.sha256(token.encode()).hexdigest()
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is None or cached[0] < now:
             async with db.async_transaction_as(self.pool, CONSOLE_ROLE) as conn:
-                rows = await db.async_fetch_conn(conn, queries.WEB_SESSION, (token,))
+                rows = await db.async_fetch_conn(conn, queries.WEB_SESSION, (key,))
             session = None
             if rows:
                 row = rows[0]
