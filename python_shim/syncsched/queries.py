@@ -736,7 +736,8 @@ select t.integration_type, t.endpoint_url, t.health_url, t.max_concurrency, t.ti
     coalesce(syncsched._circuit_open(e.mode, e.status), false) as circuit_open,
     coalesce(e.pending, 0)::bigint as pending, coalesce(e.running, 0)::bigint as running,
     coalesce(e.held, 0)::bigint as held, e.paused,
-    coalesce(d.scheduling_paused, false) as scheduling_paused, coalesce(d.dispatch_paused, false) as dispatch_paused
+    coalesce(d.scheduling_paused, false) as scheduling_paused, coalesce(d.dispatch_paused, false) as dispatch_paused,
+    e.rate_limited_until, e.rate_limit, e.rate_window::text as rate_window, e.requests_in_window
 from syncsched.integration_types as t
 join syncsched.endpoint_overview as e on e.integration_type = t.integration_type
 left join syncsched.endpoint_health as h on h.integration_type = t.integration_type

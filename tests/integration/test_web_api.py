@@ -409,6 +409,10 @@ def test_a_bulk_cancel_says_how_many_and_cancels_their_pending_runs(console: Con
         {"org_id": "acme", "status": "cancelled"},
         {"org_id": "beta", "status": "pending"},
     ]
+    # what the console refuses before asking the database: one line, 422
+    for wrong in ({**body, "expected_count": 10**6}, {**body, "expected_count": True}, {**body, "filters": "acme"}):
+        refused = console.call("POST", "api/v1/integrations/bulk", admin, body=wrong)
+        assert refused.status == 422, (wrong, refused.status, refused.body)
 
 
 def all_pages(console: Console, query: str, bearer: str, limit: int = 2) -> list[str]:

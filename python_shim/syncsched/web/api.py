@@ -15,7 +15,15 @@ from syncsched import db, queries
 from syncsched.web import openapi
 from syncsched.web.app import CONFIG, DATA, HUB, error_body, json_response, root_of, session_of
 from syncsched.web.auth import CONSOLE_ROLE, Session, csrf_ok
-from syncsched.web.data import BULK_ACTIONS, INTEGRATION_FIELDS, Refused, optional_bool, optional_time, page_size
+from syncsched.web.data import (
+    BULK_ACTIONS,
+    BULK_LIMIT,
+    INTEGRATION_FIELDS,
+    Refused,
+    optional_bool,
+    optional_time,
+    page_size,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -329,9 +337,12 @@ async def bulk(request: web.Request) -> web.Response:
     if action not in BULK_ACTIONS:
         raise Refused(422, f"action must be one of {', '.join(BULK_ACTIONS)}")
     expected = body.get("expected_count")
-    if not isinstance(expected, int) or expected < 0:
-        raise Refused(422, "expected_count (how many the caller saw) is needed")
-    filters = {name: body.get("filters", {}).get(name) or None for name in INTEGRATION_FILTERS}
+    if not isinstance(expected, int) or isinstance(expected, bool) or not 0 <= expected <= BULK_LIMIT:
+        raise Refused(422, f"expected_count (how many the caller saw) is needed, at most {BULK_LIMIT:,}")
+    given = body.get("filters", {})
+    if not isinstance(given, dict):
+        raise Refused(422, "filters must be an object")
+    filters = {name: given.get(name) or None for name in INTEGRATION_FILTERS}
     filters["enabled"] = optional_bool(
         str(filters["enabled"]).lower() if filters["enabled"] is not None else None, "enabled"
     )

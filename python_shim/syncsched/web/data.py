@@ -32,6 +32,9 @@ INTEGRATION_FIELDS = [
 ]
 
 
+# The most integrations one bulk action takes on (it is one transaction).
+BULK_LIMIT = 10_000
+
 # What a bulk action calls for each integration (cancel: for each of their pending runs).
 BULK_ACTIONS = {
     "disable": queries.WEB_DISABLE,

@@ -323,7 +323,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["action", "expected_count"],
         "properties": {
             "action": {"type": "string", "enum": ["disable", "enable", "run", "cancel"]},
-            "expected_count": {"type": "integer"},
+            "expected_count": {"type": "integer", "minimum": 0, "maximum": 10000},
             "filters": {"type": "object"},
         },
     },

@@ -79,16 +79,22 @@ def describe(cron: str | None, interval_minutes: int | None) -> str:
 
 
 def held_reasons(endpoint: Mapping[str, Any]) -> list[str]:
-    """Why a type's pending runs wait, as queue_depth counts them held (dispatch paused, circuit open:
-    all of them; else those in a retry backoff), and whether the type is at its max_concurrency."""
+    """Why a type's pending runs wait, in the order queue_depth counts them held (dispatch paused,
+    circuit open, a 429's Retry-After: all of them; else those waiting out a retry backoff or a spread
+    offset), and whether the type is at its max_concurrency or has spent its request budget."""
     reasons = []
     held = endpoint["held"]
     if "dispatch" in (endpoint["paused"] or ""):
         reasons.append(f"dispatch paused: {held} held")
     elif endpoint["circuit_open"]:
         reasons.append(f"circuit open: {held} held until a check succeeds")
+    elif endpoint.get("rate_limited_until"):
+        reasons.append(f"rate limited (429): {held} held until {endpoint['rate_limited_until']:%H:%M:%S %Z}")
     elif held:
-        reasons.append(f"{held} in retry backoff")
+        reasons.append(f"{held} waiting out a retry backoff or a spread offset")
     if endpoint["running"] >= endpoint["max_concurrency"] and endpoint["pending"] > held:
         reasons.append(f"at max_concurrency ({endpoint['max_concurrency']} running)")
+    limit = endpoint.get("rate_limit")
+    if limit is not None and (endpoint.get("requests_in_window") or 0) >= limit and endpoint["pending"] > held:
+        reasons.append(f"rate budget spent ({limit} per {endpoint['rate_window']})")
     return reasons
