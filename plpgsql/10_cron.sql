@@ -508,6 +508,18 @@ $$;
 comment on function syncsched._cron_field(text, integer) is
 'Bit mask of one upper-cased cron field (1 minute, 2 hour, 3 day-of-month, 4 month, 5 day-of-week); see cron_spec.';
 
+create or replace function syncsched._cron_has_h(p_expr text)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+    -- a field or a list term that starts with H (THU and MARCH do not)
+    select p_expr ~* '(^|[[:space:],])H'
+$$;
+comment on function syncsched._cron_has_h(text) is
+'Whether a cron expression uses H (it then resolves per integration, with its identity as the seed).';
+
 create or replace function syncsched._cron_hash(p_seed text, p_field integer, p_term integer)
 returns bigint
 language sql
@@ -622,7 +634,7 @@ begin
         raise exception 'expected 5 fields, got %', cardinality(v_fields)
             using errcode = 'invalid_parameter_value';
     end if;
-    if array_to_string(v_fields, ' ') ~ '(^|[ ,])H' then
+    if syncsched._cron_has_h(array_to_string(v_fields, ' ')) then
         if p_seed is null then
             raise exception 'H needs a seed: the integration''s identity (org_id/integration_id), or p_seed'
                 using errcode = 'invalid_parameter_value';
@@ -720,7 +732,7 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
     -- an expression without H is shown as written
-    if p_expr !~* '(^|[\s,])H' then
+    if not syncsched._cron_has_h(p_expr) then
         perform syncsched._cron_fields(p_expr);
         return p_expr;
     end if;

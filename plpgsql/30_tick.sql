@@ -304,7 +304,8 @@ as $$
     with schedules as (
         -- (a schedule with H is one per integration: it resolves with the integration's identity)
         select o.cron_schedule, o.interval_minutes, o.timezone,
-            case when o.cron_schedule ~* '(^|[\s,])H' then syncsched._integration_seed(o.org_id, o.integration_id) end
+            case when syncsched._cron_has_h(o.cron_schedule)
+                then syncsched._integration_seed(o.org_id, o.integration_id) end
                 as seed,
             array_agg(o.id) as ids
         from syncsched.organization_integrations as o

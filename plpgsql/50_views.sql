@@ -42,7 +42,7 @@ select
         ) >= types.max_concurrency then 'type at max_concurrency'
     end as held_reason,
     -- what H resolved to for this integration (the schedule as written otherwise)
-    case when o.cron_schedule ~* '(^|[\s,])H'
+    case when syncsched._cron_has_h(o.cron_schedule)
         then syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
         else coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' minutes')
     end as resolved_schedule

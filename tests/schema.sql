@@ -744,7 +744,7 @@ begin
         raise exception 'expected 5 fields, got %', cardinality(v_fields)
             using errcode = 'invalid_parameter_value';
     end if;
-    if array_to_string(v_fields, ' ') ~ '(^|[ ,])H' then
+    if syncsched._cron_has_h(array_to_string(v_fields, ' ')) then
         if p_seed is null then
             raise exception 'H needs a seed: the integration''s identity (org_id/integration_id), or p_seed'
                 using errcode = 'invalid_parameter_value';
@@ -870,6 +870,17 @@ $$;
 ALTER FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) IS 'Raises program_limit_exceeded (54000) naming the expression and zone: the hard cap of every search loop.';
+
+CREATE FUNCTION syncsched._cron_has_h(p_expr text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- a field or a list term that starts with H (THU and MARCH do not)
+    select p_expr ~* '(^|[[:space:],])H'
+$$;
+
+ALTER FUNCTION syncsched._cron_has_h(p_expr text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._cron_has_h(p_expr text) IS 'Whether a cron expression uses H (it then resolves per integration, with its identity as the seed).';
 
 CREATE FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -3706,7 +3717,7 @@ CREATE FUNCTION syncsched.cron_resolve(p_expr text, p_seed text) RETURNS text
     AS $$
 begin
     -- an expression without H is shown as written
-    if p_expr !~* '(^|[\s,])H' then
+    if not syncsched._cron_has_h(p_expr) then
         perform syncsched._cron_fields(p_expr);
         return p_expr;
     end if;
@@ -3850,7 +3861,8 @@ CREATE FUNCTION syncsched.due_integrations(p_at timestamp with time zone DEFAULT
     with schedules as (
         -- (a schedule with H is one per integration: it resolves with the integration's identity)
         select o.cron_schedule, o.interval_minutes, o.timezone,
-            case when o.cron_schedule ~* '(^|[\s,])H' then syncsched._integration_seed(o.org_id, o.integration_id) end
+            case when syncsched._cron_has_h(o.cron_schedule)
+                then syncsched._integration_seed(o.org_id, o.integration_id) end
                 as seed,
             array_agg(o.id) as ids
         from syncsched.organization_integrations as o
@@ -5886,7 +5898,7 @@ CREATE VIEW syncsched.schedule_overview AS
             ELSE NULL::text
         END AS held_reason,
         CASE
-            WHEN (o.cron_schedule ~* '(^|[\s,])H'::text) THEN syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
+            WHEN syncsched._cron_has_h(o.cron_schedule) THEN syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
             ELSE COALESCE(o.cron_schedule, (('every '::text || o.interval_minutes) || ' minutes'::text))
         END AS resolved_schedule
    FROM ((((((((((syncsched.organization_integrations o
@@ -6495,6 +6507,11 @@ REVOKE ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz 
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._cron_give_up(p_spec syncsched.cron_spec, p_tz text, p_steps integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._cron_has_h(p_expr text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._cron_has_h(p_expr text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._cron_has_h(p_expr text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._cron_has_h(p_expr text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._cron_hash(p_seed text, p_field integer, p_term integer) TO syncsched_admin;

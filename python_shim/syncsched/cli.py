@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -98,7 +97,7 @@ def _cmd_cron(args: argparse.Namespace) -> int:
         if problem:
             print(f"syncsched: invalid: {problem}", file=sys.stderr)
             return EXIT_USAGE
-        if args.seed is None and re.search(r"(^|[\s,])H", args.expression, re.IGNORECASE):
+        if args.seed is None and checked.get("has_h"):
             print("syncsched: error: H resolves per integration: pass --seed ORG/INTEGRATION", file=sys.stderr)
             return EXIT_USAGE
         if checked.get("resolved") and checked["resolved"] != args.expression:

@@ -219,7 +219,8 @@ select syncsched.cron_validate(%(expr)s, %(seed)s) as problem, syncsched.timezon
     pg_catalog.has_function_privilege('syncsched.schedule_problem(text, integer, text, boolean, text)', 'execute')
         as can_check_gap,
     case when %(seed)s::text is not null and syncsched.cron_validate(%(expr)s, %(seed)s) is null
-        then syncsched.cron_resolve(%(expr)s, %(seed)s) end as resolved
+        then syncsched.cron_resolve(%(expr)s, %(seed)s) end as resolved,
+    syncsched._cron_has_h(%(expr)s) as has_h
 """
 
 # what an integration with this schedule would be refused for (its gap below min_schedule_interval)
@@ -644,7 +645,7 @@ select syncsched.cron_validate(%(cron)s, %(seed)s) as problem, syncsched.timezon
 
 WEB_PREVIEW_RUNS = """
 select r as at from syncsched.next_runs(%(cron)s, %(tz)s, %(count)s, p_seed => %(seed)s) as r
-where %(seed)s::text is not null or %(cron)s !~* '(^|[[:space:],])H'
+where %(seed)s::text is not null or not syncsched._cron_has_h(%(cron)s)
 """
 
 # Runs: keyset paging on run_id, newest first; each filter has an index to read through.

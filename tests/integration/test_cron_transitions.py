@@ -279,6 +279,7 @@ def test_every_parallel_safe_function_runs_in_a_parallel_worker(sweep_conn: db.C
         "_web_token_hash": "syncsched._web_token_hash(x.e)",
         "_label": "syncsched._label(x.e)",
         "_cron_hash": "syncsched._cron_hash(x.e, 1, 1)",
+        "_cron_has_h": "syncsched._cron_has_h(x.e)",
         "_cron_resolve_field": "syncsched._cron_resolve_field('H/15', 1, x.e)",
         "cron_resolve": "syncsched.cron_resolve('H 2 * * *', x.e)",
         "_integration_seed": "syncsched._integration_seed(x.e, x.z)",
