@@ -65,8 +65,11 @@ select is(pg_temp.alerts('cold_start'), 2, '... two cold_start alerts');
 
 -- pre-warming the endpoints of upcoming runs
 update syncsched.endpoint_health set last_used_at = now() - interval '1 hour';
-update syncsched.schedule_state set next_run_at = now() + interval '20 seconds'
-where id = (select id from syncsched.organization_integrations where integration_id = 'i2');
+update syncsched.schedule_state set next_run_at = case
+    when id = (select id from syncsched.organization_integrations where integration_id = 'i2')
+        then now() + interval '20 seconds'
+    else now() + interval '1 hour'  -- whatever minute the test runs in
+end;
 select is(array(select integration_id from syncsched.upcoming_runs(interval '1 minute')), array['i2'],
     'upcoming_runs: the integrations due within the minute');
 select is(array(select integration_type from syncsched.claim_prewarm(interval '30 seconds')), array['dynamics'],
