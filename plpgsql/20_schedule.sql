@@ -310,6 +310,16 @@ begin
             new.timezone := v_canonical;
         end if;
     end if;
+    if tg_op = 'UPDATE' and (new.org_id, new.integration_id) is distinct from (old.org_id, old.integration_id) then
+        -- its runs name it (and their idempotency keys): an integration with history keeps its name
+        perform syncsched._lock_schedule(old.id);
+        if syncsched._has_runs(old.org_id, old.integration_id) then
+            raise exception 'syncsched: integration %/% has runs: it cannot be renamed',
+                syncsched._label(old.org_id), syncsched._label(old.integration_id)
+                using errcode = 'object_in_use',
+                    hint = 'create an integration of the new name and disable this one (its history stays)';
+        end if;
+    end if;
     v_problem := syncsched._config_problem(new);
     if v_problem is null and (
         tg_op = 'INSERT'
@@ -339,7 +349,29 @@ begin
 end
 $$;
 comment on function syncsched._integration_before_write() is
-'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling.'; -- noqa: LT05
+'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling; refuses to rename one with runs (55006).'; -- noqa: LT05
+
+create or replace function syncsched._lock_schedule(p_id bigint)
+returns void
+language sql
+as $$
+    -- what the tick (FOR UPDATE SKIP LOCKED) and run_now (FOR UPDATE) lock while they create runs
+    select null from syncsched.schedule_state as s where s.id = p_id for update
+$$;
+comment on function syncsched._lock_schedule(bigint) is
+'Wait for the tick or run_now creating runs for this integration (its schedule_state row lock), and keep them out.';
+
+create or replace function syncsched._has_runs(p_org_id text, p_integration_id text)
+returns boolean
+language sql
+stable
+as $$
+    select exists (
+        select from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id
+    )
+$$;
+comment on function syncsched._has_runs(text, text) is
+'Whether an integration has runs (history that names it).';
 
 create or replace function syncsched._integration_before_delete()
 returns trigger
@@ -349,9 +381,10 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
     -- Runs are history: a plain DELETE does not take them along (delete_integration does, when asked).
-    if exists (
-        select from syncsched.sync_run_log as r where r.org_id = old.org_id and r.integration_id = old.integration_id
-    ) then
+    -- The schedule's state row first: a tick or run_now creating a run for it holds it until commit,
+    -- so that the run is seen here (the runs have no foreign key to keep them company).
+    perform syncsched._lock_schedule(old.id);
+    if syncsched._has_runs(old.org_id, old.integration_id) then
         raise exception 'syncsched: integration %/% has runs: deleting it would delete their history',
             syncsched._label(old.org_id), syncsched._label(old.integration_id)
             using errcode = 'object_in_use',

@@ -360,7 +360,7 @@ begin
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
     -- the tick locks this row too (and skips it while run_now holds it): one run decision at a time
-    perform from syncsched.schedule_state as s where s.id = v_row.id for update;
+    perform syncsched._lock_schedule(v_row.id);
     if not p_force then
         if not v_row.is_enabled then
             raise exception 'syncsched: integration %/% is disabled: it gets no runs', p_org_id, p_integration_id
@@ -615,7 +615,7 @@ begin
     where o.org_id = p_org_id and o.integration_id = p_integration_id
     for update;
     -- no tick or run_now creates a run meanwhile (both lock this row), no claim takes a pending one
-    perform from syncsched.schedule_state as s where s.id = v_row.id for update;
+    perform syncsched._lock_schedule(v_row.id);
     perform from syncsched.sync_run_log as r
     where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status in ('pending', 'running')
     for update;

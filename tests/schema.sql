@@ -1902,6 +1902,18 @@ ALTER FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap in
 
 COMMENT ON FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval) IS 'Where a health check or warm-up of these types goes: health_url (else endpoint_url), method and timeouts.';
 
+CREATE FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    select exists (
+        select from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id
+    )
+$$;
+
+ALTER FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) IS 'Whether an integration has runs (history that names it).';
+
 CREATE FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2008,9 +2020,10 @@ CREATE FUNCTION syncsched._integration_before_delete() RETURNS trigger
     AS $$
 begin
     -- Runs are history: a plain DELETE does not take them along (delete_integration does, when asked).
-    if exists (
-        select from syncsched.sync_run_log as r where r.org_id = old.org_id and r.integration_id = old.integration_id
-    ) then
+    -- The schedule's state row first: a tick or run_now creating a run for it holds it until commit,
+    -- so that the run is seen here (the runs have no foreign key to keep them company).
+    perform syncsched._lock_schedule(old.id);
+    if syncsched._has_runs(old.org_id, old.integration_id) then
         raise exception 'syncsched: integration %/% has runs: deleting it would delete their history',
             syncsched._label(old.org_id), syncsched._label(old.integration_id)
             using errcode = 'object_in_use',
@@ -2044,6 +2057,16 @@ begin
             new.timezone := v_canonical;
         end if;
     end if;
+    if tg_op = 'UPDATE' and (new.org_id, new.integration_id) is distinct from (old.org_id, old.integration_id) then
+        -- its runs name it (and their idempotency keys): an integration with history keeps its name
+        perform syncsched._lock_schedule(old.id);
+        if syncsched._has_runs(old.org_id, old.integration_id) then
+            raise exception 'syncsched: integration %/% has runs: it cannot be renamed',
+                syncsched._label(old.org_id), syncsched._label(old.integration_id)
+                using errcode = 'object_in_use',
+                    hint = 'create an integration of the new name and disable this one (its history stays)';
+        end if;
+    end if;
     v_problem := syncsched._config_problem(new);
     if v_problem is null and (
         tg_op = 'INSERT'
@@ -2075,7 +2098,7 @@ $$;
 
 ALTER FUNCTION syncsched._integration_before_write() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._integration_before_write() IS 'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling.';
+COMMENT ON FUNCTION syncsched._integration_before_write() IS 'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling; refuses to rename one with runs (55006).';
 
 CREATE FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) RETURNS bigint
     LANGUAGE plpgsql STABLE
@@ -2182,6 +2205,17 @@ $$;
 ALTER FUNCTION syncsched._label(p_value text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._label(p_value text) IS 'An organization or integration id as error messages show it: whole up to 64 characters, else cut and counted.';
+
+CREATE FUNCTION syncsched._lock_schedule(p_id bigint) RETURNS void
+    LANGUAGE sql
+    AS $$
+    -- what the tick (FOR UPDATE SKIP LOCKED) and run_now (FOR UPDATE) lock while they create runs
+    select null from syncsched.schedule_state as s where s.id = p_id for update
+$$;
+
+ALTER FUNCTION syncsched._lock_schedule(p_id bigint) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._lock_schedule(p_id bigint) IS 'Wait for the tick or run_now creating runs for this integration (its schedule_state row lock), and keep them out.';
 
 CREATE FUNCTION syncsched._lock_type_claims(p_type text) RETURNS void
     LANGUAGE sql
@@ -3768,7 +3802,7 @@ begin
     where o.org_id = p_org_id and o.integration_id = p_integration_id
     for update;
     -- no tick or run_now creates a run meanwhile (both lock this row), no claim takes a pending one
-    perform from syncsched.schedule_state as s where s.id = v_row.id for update;
+    perform syncsched._lock_schedule(v_row.id);
     perform from syncsched.sync_run_log as r
     where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status in ('pending', 'running')
     for update;
@@ -4557,7 +4591,7 @@ begin
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
     -- the tick locks this row too (and skips it while run_now holds it): one run decision at a time
-    perform from syncsched.schedule_state as s where s.id = v_row.id for update;
+    perform syncsched._lock_schedule(v_row.id);
     if not p_force then
         if not v_row.is_enabled then
             raise exception 'syncsched: integration %/% is disabled: it gets no runs', p_org_id, p_integration_id
@@ -5682,7 +5716,7 @@ CREATE TABLE syncsched.sync_run_log (
 
 ALTER TABLE syncsched.sync_run_log OWNER TO syncsched_owner;
 
-COMMENT ON TABLE syncsched.sync_run_log IS 'One row per run of an integration: the queue and its history. The UNIQUE idempotency_key guarantees at most one run per integration and period.';
+COMMENT ON TABLE syncsched.sync_run_log IS 'One row per run of an integration: the queue and its history. The UNIQUE idempotency_key guarantees at most one run per integration and period. org_id and integration_id name an integration that exists (its triggers refuse to delete or rename it while it has runs; delete_integration removes its history first).';
 
 COMMENT ON COLUMN syncsched.sync_run_log.run_id IS 'The run.';
 
@@ -6331,11 +6365,6 @@ ALTER TABLE ONLY syncsched.sync_run_attempts
 
 COMMENT ON CONSTRAINT sync_run_attempts_run_fkey ON syncsched.sync_run_attempts IS 'Attempts go with their run (retention).';
 
-ALTER TABLE ONLY syncsched.sync_run_log
-    ADD CONSTRAINT sync_run_log_integration_fkey FOREIGN KEY (org_id, integration_id) REFERENCES syncsched.organization_integrations(org_id, integration_id) ON UPDATE CASCADE ON DELETE CASCADE;
-
-COMMENT ON CONSTRAINT sync_run_log_integration_fkey ON syncsched.sync_run_log IS 'Runs belong to an integration (deleting it deletes its history; disable it to keep the history).';
-
 ALTER TABLE syncsched.organization_integrations ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY organization_integrations_service ON syncsched.organization_integrations TO syncsched_owner, syncsched_admin, syncsched_reader USING (true) WITH CHECK (true);
@@ -6599,6 +6628,11 @@ REVOKE ALL ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_token
 
 REVOKE ALL ON FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) FROM PUBLIC;
@@ -6642,6 +6676,11 @@ REVOKE ALL ON FUNCTION syncsched._label(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._lock_type_claims(p_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_admin;

@@ -4,6 +4,7 @@ that follows the schedule, fair claims over the whole backlog, one clock, and ev
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -641,3 +642,47 @@ def test_a_tick_across_chathams_april_fall_back_finishes_with_exactly_the_rules_
     assert [r["scheduled_for"] for r in runs(conn)] == expected
     # 03:30 +13:45; at 03:45 +13:45 the clock goes back to 02:45 +12:45; then 03:00 to 03:45 +12:45
     assert len(expected) == 5
+
+
+# --- runs name their integration ------------------------------------------------------------------
+
+
+def test_a_delete_racing_a_tick_never_leaves_a_run_without_its_integration(
+    conn: db.Connection, syncsched_dsn: str
+) -> None:
+    """Runs have no foreign key to their integration: a plain DELETE that comes while a tick creates
+    a run for it waits for that tick (the schedule's state row), then sees the run and refuses."""
+    add(conn, "acme", "nightly", interval_minutes=60)
+    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1))
+    with db.connect(syncsched_dsn, autocommit=False) as ticking, db.connect(syncsched_dsn) as deleting:
+        assert tick(ticking, datetime.now(UTC))["triggered"] == 1  # its run inserted, not committed
+        outcome: list[BaseException | None] = []
+
+        def delete() -> None:
+            try:
+                db.execute(deleting, "delete from syncsched.organization_integrations where org_id = 'acme'")
+                outcome.append(None)
+            except psycopg.Error as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=delete)
+        worker.start()
+        wait_for(lambda: db.fetch_value(conn, WAITING_ON_A_LOCK), 10, "the delete to wait for the tick")
+        ticking.commit()
+        worker.join(10)
+    assert isinstance(outcome[0], psycopg.errors.ObjectInUse), outcome
+    assert (
+        db.fetch_value(
+            conn,
+            "select count(*) from syncsched.sync_run_log as r where not exists (select from"
+            " syncsched.organization_integrations as o where (o.org_id, o.integration_id) = (r.org_id, r.integration_id))",
+        )
+        == 0
+    )
+
+
+WAITING_ON_A_LOCK = """
+select exists (
+    select from pg_stat_activity where wait_event_type = 'Lock' and query like 'delete from syncsched.%%'
+)
+"""

@@ -2,7 +2,7 @@
 -- scheduling and dispatch, retry and cancel in place, the circuit breaker after fixing an
 -- endpoint, deleting with history, stale writes that name who wrote, and one error style.
 begin;
-select plan(109);
+select plan(112);
 
 create function pg_temp.row_of(p_integration text) returns jsonb language sql as $$
     select to_jsonb(o) - 'id' - 'created_at' - 'updated_at'
@@ -420,6 +420,20 @@ set local role syncsched_admin;
 select throws_ok($$update syncsched.audit_log set actor = 'someone else'$$, '42501', null,
     'the audit log cannot be rewritten by its readers');
 reset role;
+
+-- an integration with runs keeps its name (its runs and their idempotency keys name it)
+select syncsched.create_integration('acme', 'named', 'bufdir', '0 2 * * *');
+select syncsched.run_now('acme', 'named');
+select throws_ok($$update syncsched.organization_integrations set integration_id = 'renamed'
+    where integration_id = 'named'$$, '55006', 'syncsched: integration acme/named has runs: it cannot be renamed',
+    'a rename of an integration with runs is refused');
+select syncsched.create_integration('acme', 'fresh', 'bufdir', 'H 2 * * *');
+update syncsched.organization_integrations set integration_id = 'fresh2' where integration_id = 'fresh';
+select is((select resolved_schedule from syncsched.schedule_overview where integration_id = 'fresh2'),
+    syncsched.cron_resolve('H 2 * * *', 'acme/fresh2'), 'one without runs is renamed, and its H resolved anew');
+select is((select count(*)::int from syncsched.sync_run_log as r
+    where not exists (select from syncsched.organization_integrations as o
+        where o.org_id = r.org_id and o.integration_id = r.integration_id)), 0, 'no run names a missing integration');
 
 select * from finish();
 rollback;
