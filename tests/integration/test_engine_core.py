@@ -675,7 +675,8 @@ def test_a_delete_racing_a_tick_never_leaves_a_run_without_its_integration(
         db.fetch_value(
             conn,
             "select count(*) from syncsched.sync_run_log as r where not exists (select from"
-            " syncsched.organization_integrations as o where (o.org_id, o.integration_id) = (r.org_id, r.integration_id))",
+            " syncsched.organization_integrations as o"
+            " where (o.org_id, o.integration_id) = (r.org_id, r.integration_id))",
         )
         == 0
     )
