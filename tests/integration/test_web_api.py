@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -868,3 +869,15 @@ def test_a_token_never_reaches_the_server(
             assert secret not in logged
     finally:
         db.execute(conn, f"alter database {database} reset log_statement")
+
+
+def test_sigterm_stops_the_console_at_once_with_pages_listening(console: Console, conn: db.Connection) -> None:
+    """Open pages' event streams end when the console stops: a graceful shutdown does not wait its whole
+    timeout (a minute) for them."""
+    admin = token(conn, "admin")
+    request = urllib.request.Request(console.url + "events", headers={"Authorization": f"Bearer {admin}"})
+    with urllib.request.urlopen(request, timeout=10) as stream:
+        assert stream.readline() == b"retry: 5000\n"
+        console.proc.terminate()
+        assert console.proc.wait(timeout=8) == 0, "the console waited for its open streams"
+        stream.read()  # the stream was ended by the console, not cut

@@ -167,12 +167,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await hub.stop()
 
 
+async def _close_streams(app: web.Application) -> None:
+    # open pages' event streams would keep a graceful shutdown waiting for its whole timeout
+    if HUB in app:
+        app[HUB].close_streams()
+
+
 def create_app(config: WebConfig) -> web.Application:
     """The console with its routes relative to its root: serve it as it is (`serve`), or mount it in
     another aiohttp application with `parent.add_subapp(prefix, create_app(config))`."""
     from syncsched.web import api, pages
 
     app = web.Application(middlewares=[security_headers, errors, sessions])
+    app.on_shutdown.append(_close_streams)
     app[CONFIG] = config
     app.cleanup_ctx.append(_resources)
     api.add_routes(app, "/api/v1")

@@ -35,7 +35,7 @@ def _what(payload: str) -> str | None:
 class Hub:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._subscribers: set[asyncio.Queue[str]] = set()
+        self._subscribers: set[asyncio.Queue[str | None]] = set()
         self._task: asyncio.Task[None] | None = None
         self.listening = False
 
@@ -47,6 +47,13 @@ class Hub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def close_streams(self) -> None:
+        """Ends every open stream (the server is shutting down: it must not wait for the pages)."""
+        for queue in list(self._subscribers):
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
 
     def publish(self, channel: str, what: str | None = None) -> None:
         event = json.dumps({"channel": channel, "what": what})
@@ -80,7 +87,7 @@ class Hub:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
         await response.prepare(request)
-        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1)
         self._subscribers.add(queue)
         try:
             await response.write(b"retry: 5000\n\n")
@@ -90,6 +97,8 @@ class Hub:
                 except TimeoutError:
                     await response.write(b": keepalive\n\n")
                     continue
+                if event is None:
+                    break  # shutting down: the page reconnects to the next console
                 await response.write(f"event: change\ndata: {event}\n\n".encode())
         except ConnectionResetError:
             pass  # the page went away
