@@ -59,7 +59,7 @@ lint: setup
 	$(BIN)/sqlfluff lint --processes 2 $(SQL_DIRS)
 
 pytest: setup
-	$(BIN)/pytest tests
+	$(BIN)/pytest --durations=15 tests
 
 test: lint pytest
 
