@@ -35,7 +35,7 @@ from syncsched.localpg import free_port
 
 RUNS = int(os.environ.get("DISPATCH_RUNS", "20000"))
 ROUNDS = int(os.environ.get("DISPATCH_ROUNDS", "3"))
-CONCURRENCIES = [5, 50, 200]
+CONCURRENCIES = [int(c) for c in os.environ.get("DISPATCH_CONCURRENCIES", "5,50,200").split(",")]
 HTTP_CONCURRENCY = 200  # the ceiling's client and pgqueuer's cap: as many calls in flight as syncsched's
 LATENCY_SAMPLES = 50
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
