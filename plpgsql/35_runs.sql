@@ -113,15 +113,18 @@ $drop$;
 
 create or replace function syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer)
 returns text[]
-language sql
+language plpgsql
 stable
 as $$
+begin
+    -- (PL/pgSQL, not SQL, here and in the helpers below that a claim calls: its statements' plans
+    -- are kept for the session; a SQL function's are made anew at every call.)
     -- The organizations with a ready run (pending, not_before reached) of a type, in org_id order,
     -- after p_after (and up to p_upto), p_count at most: a loose scan of the pending index, one
     -- probe per organization. The first entry of an organization holds its earliest not_before, so
     -- an organization whose runs all wait (backoff) costs one probe and is passed over: it cannot
     -- fill the window and starve the ready ones behind it. At most 10,000 probes per call.
-    with recursive walk (org_id, ready, n_ready, n) as (
+    return (with recursive walk (org_id, ready, n_ready, n) as (
         (
             select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
             from syncsched.sync_run_log as r
@@ -143,33 +146,42 @@ as $$
         ) as nxt
         where w.n_ready < p_count and w.n < 10000
     )
-    select coalesce(array_agg(walk.org_id order by walk.n) filter (where walk.ready), '{}') from walk
+    select coalesce(array_agg(walk.org_id order by walk.n) filter (where walk.ready), '{}') from walk);
+end
 $$;
 comment on function syncsched._pending_orgs(text, text, text, integer) is
 'Up to p_count organizations with a ready run of type p_type, in org_id order after p_after (up to p_upto): a loose index scan that passes over organizations whose runs all wait.'; -- noqa: LT05
 
 create or replace function syncsched._lock_type_claims(p_type text)
 returns void
-language sql
+language plpgsql
 as $$
+begin
     -- Claims of one type take turns (and so do the requests they count against its budget).
-    select pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type))
+    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+end
 $$;
 comment on function syncsched._lock_type_claims(text) is
 'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn.';
 
 create or replace function syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval)
 returns integer
-language sql
+language plpgsql
 stable
 as $$
+begin
     -- What is left of a type's request budget now (NULL: no budget): rate_limit minus what was
     -- handed out in the window, counted one second wider than configured, for the time between a
     -- claim and its requests reaching the endpoint.
-    select p_rate_limit - coalesce(sum(l.requests), 0)::integer
-    from syncsched.request_ledger as l
-    where p_rate_limit is not null and l.integration_type = p_type
-        and l.at > now() - p_window - interval '1 second'
+    if p_rate_limit is null then
+        return null;
+    end if;
+    return p_rate_limit - coalesce((
+        select sum(l.requests)
+        from syncsched.request_ledger as l
+        where l.integration_type = p_type and l.at > now() - p_window - interval '1 second'
+    ), 0)::integer;
+end
 $$;
 comment on function syncsched._budget_left(text, integer, interval) is
 'What is left of a type''s rate_limit in its rate_window (plus one second) now; NULL when the type has no budget.';
@@ -393,12 +405,15 @@ comment on function syncsched._claim_type(text, integer, text, interval, interva
 
 create or replace function syncsched._runs_moved(p_what text, p_count integer)
 returns void
-language sql
+language plpgsql
 as $$
+begin
     -- For watchers (the console), not for workers: a run was claimed, completed or failed. One
     -- NOTIFY per statement, on its own channel, so that completions do not wake every worker.
-    select case when p_count > 0
-        then pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text) end
+    if p_count > 0 then
+        perform pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text);
+    end if;
+end
 $$;
 comment on function syncsched._runs_moved(text, integer) is
 'NOTIFY syncsched_run_events {what, runs} when p_count > 0: runs were claimed, completed or failed (for live views).';
@@ -427,6 +442,9 @@ returns table (
 language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
+-- The worker's hot path: plans made once per session (every statement reads through an index
+-- whatever its parameters; making custom plans cost more than running them).
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
@@ -533,6 +551,9 @@ returns table (run_id bigint, applied boolean)
 language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
+-- The worker's hot path: plans made once per session (every statement reads through an index
+-- whatever its parameters; making custom plans cost more than running them).
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_stale bigint[];

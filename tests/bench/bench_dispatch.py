@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -37,7 +38,7 @@ RUNS = int(os.environ.get("DISPATCH_RUNS", "20000"))
 ROUNDS = int(os.environ.get("DISPATCH_ROUNDS", "3"))
 CONCURRENCIES = [int(c) for c in os.environ.get("DISPATCH_CONCURRENCIES", "5,50,200").split(",")]
 HTTP_CONCURRENCY = 200  # the ceiling's client and pgqueuer's cap: as many calls in flight as syncsched's
-LATENCY_SAMPLES = 50
+LATENCY_SAMPLES = 100
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
 # extra worker flags (e.g. "--processes 2"), for trying configurations by hand
 WORKER_ARGS = os.environ.get("DISPATCH_WORKER_ARGS", "").split()
@@ -240,7 +241,7 @@ def _syncsched(dsn: str, admin_dsn: str, endpoint_url: str, concurrency: int, ta
         )
     return {
         "per_second": round(RUNS / elapsed),
-        "worker_cpu_ms_per_job": round(worker_cpu * 1000 / RUNS, 4),
+        "client_cpu_ms_per_job": round(worker_cpu * 1000 / RUNS, 4),
         **spent,
     }
 
@@ -255,14 +256,14 @@ def _latency(dsn: str, endpoint_url: str) -> dict[str, float]:
         )
         try:
             time.sleep(3)
-            keys = []
+            committed: dict[str, float] = {}
             for n in range(LATENCY_SAMPLES):
                 key = f"latency/{n}"
                 # one transaction: the NOTIFY goes out with the commit that makes the run visible
                 with db.transaction(conn):
                     db.execute(conn, LOAD_RUNS, (key, 1))
                     db.execute(conn, "select pg_notify('syncsched_runs', 'bench')")
-                keys.append(key + "1")
+                committed[key + "1"] = time.time()
                 _wait(lambda expected=n + 1: db.fetch_value(conn, COMPLETED) == expected, 30, 0.01)
                 time.sleep(0.05)
             arrivals = _endpoint_log(endpoint_url)["arrivals"]
@@ -276,8 +277,15 @@ def _latency(dsn: str, endpoint_url: str) -> dict[str, float]:
         finally:
             worker.terminate()
             worker.wait(timeout=60)
-    millis = sorted((arrivals[k] - enqueued[k]) * 1000 for k in keys)
-    return {"p50_ms": round(statistics.median(millis), 1), "p99_ms": round(millis[-1], 1)}
+
+    def percentiles(since: dict[str, float]) -> tuple[float, float]:
+        millis = sorted((arrivals[k] - since[k]) * 1000 for k in committed)
+        return round(statistics.median(millis), 1), round(millis[math.ceil(len(millis) * 0.99) - 1], 1)
+
+    # from the commit that sent the NOTIFY; and from the run's enqueued_at (its transaction's start)
+    p50, p99 = percentiles(committed)
+    p50_enqueued, p99_enqueued = percentiles(enqueued)
+    return {"p50_ms": p50, "p99_ms": p99, "from_enqueued_p50_ms": p50_enqueued, "from_enqueued_p99_ms": p99_enqueued}
 
 
 # --- pgqueuer ---------------------------------------------------------------------------------
@@ -321,6 +329,7 @@ async def _pgqueuer(dsn: str, consumers: int, http_url: str | None, max_tasks: i
         await setup.close()
     first: list[float] = []
     last = [0.0]
+    cpu = time.thread_time()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
         async def consumer() -> None:
@@ -350,7 +359,10 @@ async def _pgqueuer(dsn: str, consumers: int, http_url: str | None, max_tasks: i
                 await conn.close()
 
         await asyncio.gather(*(consumer() for _ in range(consumers)))
-    return {"per_second": round(RUNS / (last[0] - first[0]))}
+    return {
+        "per_second": round(RUNS / (last[0] - first[0])),
+        "client_cpu_ms_per_job": round((time.thread_time() - cpu) * 1000 / RUNS, 4),
+    }
 
 
 def _pgqueuer_measured(
@@ -386,6 +398,7 @@ async def _ceiling(url: str) -> dict[str, Any]:
     gate = asyncio.Semaphore(HTTP_CONCURRENCY)
     first: list[float] = []
     last = [0.0]
+    cpu = time.thread_time()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
         async def post(n: int) -> None:
@@ -398,7 +411,10 @@ async def _ceiling(url: str) -> dict[str, Any]:
                 last[0] = time.perf_counter()
 
         await asyncio.gather(*(post(n) for n in range(RUNS)))
-    return {"per_second": round(RUNS / (last[0] - first[0]))}
+    return {
+        "per_second": round(RUNS / (last[0] - first[0])),
+        "client_cpu_ms_per_job": round((time.thread_time() - cpu) * 1000 / RUNS, 4),
+    }
 
 
 # --- the benchmark ----------------------------------------------------------------------------
@@ -493,8 +509,7 @@ def _line(name: str, result: dict[str, Any]) -> str:
             f"   PG CPU {result['pg_cpu_ms_per_job']:.3f} ms/job, commits {result['commits_per_job']:.4f}/job,"
             f" WAL syncs {result['wal_syncs_per_job']:.4f}/job"
         )
-    if "worker_cpu_ms_per_job" in result:
-        text += f", worker CPU {result['worker_cpu_ms_per_job']:.3f} ms/job"
+    text += f"{',' if 'pg_cpu_ms_per_job' in result else ' '} client CPU {result['client_cpu_ms_per_job']:.3f} ms/job"
     return text
 
 
@@ -528,11 +543,7 @@ def _summary(rounds: list[dict[str, Any]], latency: dict[str, float]) -> dict[st
             for name in names
             if "pg_cpu_ms_per_job" in rounds[0][name]
         },
-        "worker_cpu_ms_per_job": {
-            name: _spread([r[name]["worker_cpu_ms_per_job"] for r in rounds])
-            for name in names
-            if "worker_cpu_ms_per_job" in rounds[0][name]
-        },
+        "client_cpu_ms_per_job": {name: _spread([r[name]["client_cpu_ms_per_job"] for r in rounds]) for name in names},
         "notify_to_request_latency": latency,
         "rounds_detail": rounds,
     }
@@ -549,8 +560,9 @@ def report(result: dict[str, Any]) -> str:
         if server:
             text += (
                 f"  PG CPU {server['pg_cpu_ms_per_job']['median']:.3f} ms/job,"
-                f" commits {server['commits_per_job']['median']:.4f}/job"
+                f" commits {server['commits_per_job']['median']:.4f}/job,"
             )
+        text += f"  client CPU {result['client_cpu_ms_per_job'][name]['median']:.3f} ms/job"
         lines.append(text)
     for name, spread in result["ratios_at_concurrency_200"].items():
         lines.append(f"  {name}: {spread['median']:.2f} ({spread['min']:.2f}-{spread['max']:.2f})")
