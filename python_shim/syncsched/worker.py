@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -45,6 +46,7 @@ MAX_WORKER_ID = 200  # characters, as claim_runs accepts
 MIN_LEASE = 5.0  # the `lease` setting's range: a heartbeat every lease/3 must fit in it
 GAUGE_TIMEOUT = 5.0  # seconds a scrape waits for the database's gauges
 PIPELINE_DEPTH = 2  # complete_and_claim round trips on their way at once
+SUMMARY_EVERY = 60.0  # seconds between the summary lines (when anything happened)
 MAX_COMPLETIONS = 1000  # completions written per round trip
 
 
@@ -91,6 +93,10 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     configure_logging(args.log_format)
     quiet_pool_logging()
+    # lines per run: no caller, thread or process lookups for records that print none of them
+    # (the logging module's documented optimisation)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     return run_worker(settings)
 
 
@@ -201,6 +207,8 @@ class Worker:
         self._trips: set[asyncio.Task[None]] = set()
         self._reserved = 0  # places asked for by the round trips on their way
         self._trip_delay = 0.0  # back-off after a failed round trip
+        self._complete_only = False  # after a failed round trip: its completions go again without a claim
+        self._tally: collections.Counter[str] = collections.Counter()  # runs since the last summary line
         self._reach = Reachability(db.describe_dsn(settings.dsn), settings.exit_on_unreachable)
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
@@ -254,6 +262,7 @@ class Worker:
                 for work in (
                     self._heartbeat_loop(),
                     self._reap_loop(),
+                    self._summary_loop(),
                     self._settings_loop(),
                     health.check_loop(),
                     health.prewarm_loop(),
@@ -369,8 +378,9 @@ class Worker:
         batch = self._done[:MAX_COMPLETIONS]
         # the completions of this round trip free their places in its transaction, before its claim
         free = self.settings.concurrency - len(self._inflight) - self._reserved + len(batch)
+        claiming = (self._look or self._more) and not self._stopping.is_set() and not (self._complete_only and batch)
         want = 0
-        if free > 0 and (self._look or self._more) and not self._stopping.is_set():
+        if free > 0 and claiming:
             want = free if not self._trips or free >= max(1, self.settings.concurrency // 4) else 0
         if not want and (not batch or self._trips):
             return False
@@ -408,6 +418,7 @@ class Worker:
             self._trips.discard(asyncio.current_task())
             self._kick.set()
         self._trip_delay = 0.0
+        self._complete_only = False
         applied = {row["run_id"]: row["applied"] for row in rows if row["applied"] is not None}
         for done in batch:
             self._inflight.pop(done.run.run_id, None)  # its place is free: the claim below counted on it
@@ -423,6 +434,7 @@ class Worker:
         """Nothing of the round trip happened (one transaction): its completions wait for the next,
         for up to a lease; its claim is tried again after a back-off."""
         self._trip_delay = min(max(self._trip_delay * 2, 0.2), 5.0)
+        self._complete_only = bool(batch and want)
         message = db.one_line(exc)
         if batch:
             deadline = asyncio.get_running_loop().time() - self.lease
@@ -443,8 +455,9 @@ class Worker:
     def _start(self, runs: list[Run]) -> None:
         now = datetime.now(UTC)
         warmups = self._warmups(runs)
+        self._tally["claimed"] += len(runs)
         for run in runs:
-            self.metrics.drift_seconds.labels(run.integration_type).observe(
+            self.metrics.child(self.metrics.drift_seconds, run.integration_type).observe(
                 max(0.0, (now - run.scheduled_for).total_seconds())
             )
             self._transition(
@@ -519,11 +532,14 @@ class Worker:
         started = time.monotonic()
         outcome = await self._invoker.call(run)
         seconds = time.monotonic() - started
-        self.metrics.call_seconds.labels(run.integration_type).observe(seconds)
+        metrics = self.metrics
+        metrics.child(metrics.call_seconds, run.integration_type).observe(seconds)
         if outcome.http_status is not None:
-            self.metrics.http_statuses.labels(run.integration_type, str(outcome.http_status)).inc()
+            metrics.child(metrics.http_statuses, run.integration_type, str(outcome.http_status)).inc()
         applied = await self._record(run, outcome, seconds)
-        self.metrics.runs.labels(run.integration_type, outcome.kind if applied else "stale").inc()
+        kind = outcome.kind if applied else "stale"
+        metrics.child(metrics.runs, run.integration_type, kind).inc()
+        self._tally[kind] += 1
 
     async def _record(self, run: Run, outcome: Outcome, seconds: float) -> bool:
         if outcome.kind == "completed":
@@ -618,6 +634,25 @@ class Worker:
                         lost.run, "lost", "run %d: lease lost, abandoning it", lost.run.run_id, level=logging.WARNING
                     )
                     lost.task.cancel()
+
+    async def _summary_loop(self) -> None:
+        """One line a minute of what the runs came to, for the operator who does not read every run's."""
+        while True:
+            await asyncio.sleep(SUMMARY_EVERY)
+            tally, self._tally = self._tally, collections.Counter()
+            if tally:
+                log.info(
+                    "last %.0f s: %d run(s) claimed; %d completed, %d failed (retryable), %d failed, %d stale;"
+                    " %d in flight",
+                    SUMMARY_EVERY,
+                    tally["claimed"],
+                    tally["completed"],
+                    tally["retry"],
+                    tally["failed"],
+                    tally["stale"],
+                    len(self._inflight),
+                    extra={"fields": {"summary": dict(tally), "in_flight": len(self._inflight)}},
+                )
 
     async def _reap_loop(self) -> None:
         """Runs whose worker stopped renewing their lease come back within a poll interval of its
