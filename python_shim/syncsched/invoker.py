@@ -262,7 +262,7 @@ class Invoker:
         # fixed; a type whose auth_secret_env or timeouts change comes with the new values)
         self._secrets: dict[str, str | None] = {}
         self._timeouts: dict[tuple[int, int], aiohttp.ClientTimeout] = {}
-        self._passed: tuple[Guard, set[str]] = (self.guard, set())  # the URLs this guard let through
+        self._passed: tuple[Guard, dict[str, URL]] = (self.guard, {})  # the URLs this guard let through, parsed
 
     async def __aenter__(self) -> Invoker:
         self._session = aiohttp.ClientSession(
@@ -327,22 +327,24 @@ class Invoker:
             )
         return timeout
 
-    def _check_url(self, url: str) -> None:
-        """The guard's check of a URL, remembered while the guard stays the same (a refusal is not)."""
+    def _checked_url(self, url: str) -> URL:
+        """The URL, parsed, once the guard let it through: remembered while the guard stays the same
+        (a refusal is not)."""
         guard, passed = self._passed
         if guard is not self.guard:
-            guard, passed = self._passed = (self.guard, set())
-        if url not in passed:
+            guard, passed = self._passed = (self.guard, {})
+        parsed = passed.get(url)
+        if parsed is None:
             guard.check_url(url)
-            passed.add(url)
+            parsed = passed[url] = URL(url)
+        return parsed
 
     async def call(self, run: Run) -> Outcome:
         assert self._session is not None, "Invoker used outside its context"
         secret = self._secret(run)
         try:
-            self._check_url(run.endpoint_url)
             async with self._session.post(
-                run.endpoint_url,
+                self._checked_url(run.endpoint_url),
                 data=run.request_body(),
                 headers=self._headers(run, secret),
                 allow_redirects=False,
