@@ -29,6 +29,7 @@ from syncsched.config import (
     configure_logging,
     default_worker_id,
     duration_flag,
+    env_default,
     quiet_pool_logging,
     resolve_dsn,
     whole_number_flag,
@@ -47,6 +48,8 @@ MIN_LEASE = 5.0  # the `lease` setting's range: a heartbeat every lease/3 must f
 GAUGE_TIMEOUT = 5.0  # seconds a scrape waits for the database's gauges
 PIPELINE_DEPTH = 2  # complete_and_claim round trips on their way at once
 SUMMARY_EVERY = 60.0  # seconds between the summary lines (when anything happened)
+# which runs' transitions are logged at INFO: all, or only failures, retries and lost or stale writes
+LOG_RUNS = ("all", "failures")
 MAX_COMPLETIONS = 1000  # completions written per round trip
 
 
@@ -62,6 +65,7 @@ class WorkerSettings:
     metrics_port: int | None = None
     settings_interval: float = 15.0  # how often the server's settings are read again
     exit_on_unreachable: float | None = None  # None: retry for as long as it takes
+    log_runs: str = "all"  # "failures": a run's start and success at DEBUG, the minute's summary says them
 
 
 def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
@@ -72,6 +76,10 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         raise ConfigError(f"--worker-id must be at most {MAX_WORKER_ID} characters, not {len(worker_id)}")
     metrics_port = args.metrics_port.strip()
     exit_on_unreachable = args.exit_on_unreachable.strip()
+    # (SYNCSCHED_LOG_RUNS until the command line has its --log-runs flag)
+    log_runs = (getattr(args, "log_runs", None) or env_default("LOG_RUNS", "all")).strip()
+    if log_runs not in LOG_RUNS:
+        raise ConfigError(f"--log-runs must be {' or '.join(LOG_RUNS)}, not {log_runs!r}")
     settings = WorkerSettings(
         dsn=resolve_dsn(args.dsn),
         worker_id=worker_id,
@@ -83,6 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         exit_on_unreachable=(
             duration_flag("--exit-on-unreachable", exit_on_unreachable, 1, DAY) if exit_on_unreachable else None
         ),
+        log_runs=log_runs,
     )
     db.parse_dsn(settings.dsn)  # a DSN that cannot be parsed never will be
     return settings
@@ -209,6 +218,9 @@ class Worker:
         self._trip_delay = 0.0  # back-off after a failed round trip
         self._complete_only = False  # after a failed round trip: its completions go again without a claim
         self._tally: collections.Counter[str] = collections.Counter()  # runs since the last summary line
+        # a run's start and success: a line each (all), or DEBUG (failures: at thousands a second,
+        # two lines per run cost the worker an eighth of its CPU)
+        self._success_level = logging.INFO if settings.log_runs == "all" else logging.DEBUG
         self._reach = Reachability(db.describe_dsn(settings.dsn), settings.exit_on_unreachable)
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
@@ -470,6 +482,7 @@ class Worker:
                 run.integration_type,
                 run.attempt,
                 run.max_attempts,
+                level=self._success_level,
             )
             task = asyncio.create_task(self._execute(run, warmups.get(run.integration_type)))
             self._inflight[run.run_id] = _InFlight(run, task)
@@ -559,6 +572,7 @@ class Worker:
                 outcome=outcome,
                 seconds=seconds,
                 applied=applied,
+                level=self._success_level if applied else logging.INFO,
             )
             return applied
         retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None else None

@@ -1,7 +1,8 @@
 """Benchmark `dispatch`: the same work done three ways against the same server and endpoint.
 
 - syncsched: RUNS pending runs to `completed` by `syncsched worker` (one process unless said), each a
-  real HTTP POST, at concurrency 5, 50 and 200;
+  real HTTP POST, at concurrency 5, 50 and 200 as it starts by default, and at 200 with
+  SYNCSCHED_LOG_RUNS=failures (no log line for each run that goes right);
 - pgqueuer 1.6.0 at its best: asyncpg driver, batch enqueue, batch_size 100, 1 or 5 consumers in one
   process, each job doing nothing or POSTing the same kind of body to the same endpoint;
 - the HTTP-only ceiling: one aiohttp client making the same POSTs, 200 at a time, no database.
@@ -37,6 +38,8 @@ from syncsched.localpg import free_port
 RUNS = int(os.environ.get("DISPATCH_RUNS", "20000"))
 ROUNDS = int(os.environ.get("DISPATCH_ROUNDS", "3"))
 CONCURRENCIES = [int(c) for c in os.environ.get("DISPATCH_CONCURRENCIES", "5,50,200").split(",")]
+# the worker as it starts by default; and at 200 with a line only for the runs that fail
+SYNCSCHED_CONFIGS = [(c, {}) for c in CONCURRENCIES] + [(200, {"SYNCSCHED_LOG_RUNS": "failures"})]
 HTTP_CONCURRENCY = 200  # the ceiling's client and pgqueuer's cap: as many calls in flight as syncsched's
 LATENCY_SAMPLES = 100
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
@@ -206,7 +209,9 @@ def _wait(predicate: Callable[[], bool], timeout: float, interval: float = 0.05)
 # --- syncsched --------------------------------------------------------------------------------
 
 
-def _syncsched(dsn: str, admin_dsn: str, endpoint_url: str, concurrency: int, tag: str) -> dict[str, Any]:
+def _syncsched(
+    dsn: str, admin_dsn: str, endpoint_url: str, concurrency: int, tag: str, env: dict[str, str]
+) -> dict[str, Any]:
     polls = 0
     with db.connect(dsn) as conn:
         db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts")
@@ -218,6 +223,7 @@ def _syncsched(dsn: str, admin_dsn: str, endpoint_url: str, concurrency: int, ta
                 [SYNCSCHED, "worker", "--dsn", dsn, "--concurrency", str(concurrency), *WORKER_ARGS],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                env={**os.environ, **env},
             )
             try:
                 # the endpoint saw every call (no database polling meanwhile), then the last writes
@@ -475,9 +481,9 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         admin_dsn = _prepare(dsn, endpoint_url)
         for n in range(ROUNDS):
             results: dict[str, Any] = {}
-            for concurrency in CONCURRENCIES:
-                name = f"syncsched, concurrency {concurrency}"
-                results[name] = _syncsched(dsn, admin_dsn, endpoint_url, concurrency, f"r{n}c{concurrency}")
+            for concurrency, env in SYNCSCHED_CONFIGS:
+                name = f"syncsched, concurrency {concurrency}" + "".join(f", {k}={v}" for k, v in env.items())
+                results[name] = _syncsched(dsn, admin_dsn, endpoint_url, concurrency, f"r{n}c{concurrency}", env)
                 progress(f"   round {n + 1}: {_line(name, results[name])}")
             for name, consumers, http, max_tasks in PGQUEUER_CONFIGS:
                 url = f"{endpoint_url}/pgqueuer" if http else None
@@ -503,7 +509,7 @@ def _reachable(url: str) -> bool:
 
 
 def _line(name: str, result: dict[str, Any]) -> str:
-    text = f"{name:<42} {result['per_second']:>7} /s"
+    text = f"{name:<58} {result['per_second']:>7} /s"
     if "pg_cpu_ms_per_job" in result:
         text += (
             f"   PG CPU {result['pg_cpu_ms_per_job']:.3f} ms/job, commits {result['commits_per_job']:.4f}/job,"
@@ -514,18 +520,18 @@ def _line(name: str, result: dict[str, Any]) -> str:
 
 
 def _summary(rounds: list[dict[str, Any]], latency: dict[str, float]) -> dict[str, Any]:
-    ours = "syncsched, concurrency 200"
+    ours = [name for name in rounds[0] if name.startswith("syncsched, concurrency 200")]
     peers_http = [name for name, _, http, _ in PGQUEUER_CONFIGS if http]
     peers_noop = [name for name, _, http, _ in PGQUEUER_CONFIGS if not http]
-    ratios: dict[str, list[float]] = {"syncsched / pgqueuer with HTTP": [], "syncsched / HTTP ceiling": []}
+    ratios: dict[str, list[float]] = {}
     best_peer_names = []
     for results in rounds:
         best_http = max(peers_http, key=lambda name: results[name]["per_second"])
         best_peer_names.append(best_http)
-        ratios["syncsched / pgqueuer with HTTP"].append(results[ours]["per_second"] / results[best_http]["per_second"])
-        ratios["syncsched / HTTP ceiling"].append(
-            results[ours]["per_second"] / results["HTTP-only ceiling"]["per_second"]
-        )
+        for name in ours:
+            rate = results[name]["per_second"]
+            ratios.setdefault(f"{name} / best pgqueuer with HTTP", []).append(rate / results[best_http]["per_second"])
+            ratios.setdefault(f"{name} / HTTP ceiling", []).append(rate / results["HTTP-only ceiling"]["per_second"])
     names = list(rounds[0])
     return {
         "jobs": RUNS,
@@ -556,7 +562,7 @@ def report(result: dict[str, Any]) -> str:
     ]
     for name, spread in result["per_second"].items():
         server = result["server_per_job"].get(name)
-        text = f"  {name:<42} {spread['median']:>8.0f} /s ({spread['min']:.0f}-{spread['max']:.0f})"
+        text = f"  {name:<58} {spread['median']:>8.0f} /s ({spread['min']:.0f}-{spread['max']:.0f})"
         if server:
             text += (
                 f"  PG CPU {server['pg_cpu_ms_per_job']['median']:.3f} ms/job,"
