@@ -160,3 +160,24 @@ def test_a_big_backlog_fills_the_claim_and_every_small_organization_gets_its_tur
     orgs = [r["org_id"] for r in got]
     assert sorted(set(orgs) - {"big"}) == [f"small{n:02}" for n in range(10)]
     assert orgs.count("big") == 40
+
+
+def test_a_claim_raises_drift_for_late_first_attempts_of_scheduled_runs_only(conn: db.Connection) -> None:
+    """Drift alerts come from the rows the claim updated: a scheduled run that starts later than
+    drift_alert_threshold raises one; a manual run, or a retry, as late, none."""
+    add_runs(conn, {"late": 1, "manual": 1, "retry": 1, "on_time": 1})
+    db.execute(
+        conn,
+        "update syncsched.sync_run_log set drift = interval '10 minutes',"
+        " trigger = case org_id when 'manual' then 'manual' else trigger end,"
+        " attempt = case org_id when 'retry' then 1 else 0 end,"
+        " started_at = case org_id when 'retry' then now() - interval '1 minute' end"
+        " where org_id <> 'on_time'",
+    )
+    assert len(claim(conn, "w", 10)) == 4
+    alerts = db.fetch_all(
+        conn,
+        "select org_id, (detail ->> 'drift_seconds')::numeric >= 600 as late from syncsched.scheduler_alerts"
+        " where kind = 'drift'",
+    )
+    assert alerts == [{"org_id": "late", "late": True}]
