@@ -589,11 +589,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
     highs = [result["per_second"][n]["max"] - m for n, m in zip(names, medians, strict=True)]
     palette = {"syncsched": "#4477aa", "pgqueuer": "#aa7744"}
     colours = [palette.get(n.split(" ")[0].rstrip(","), "#777777") for n in names]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     ax.barh(names, medians, xerr=[lows, highs], color=colours)
     ax.invert_yaxis()
     ax.set_xlabel("jobs per second (median of rounds, bars: min-max)")
-    ax.set_title("dispatch: the same POST per job (pgqueuer no-op: none)")
+    ax.set_title("dispatch: jobs per second, the same POST per job (no-op: none)", loc="right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
