@@ -23,13 +23,15 @@ declare
     v_function record;
     -- the worker's run, health and delivery functions: not for the admin
     c_worker_only constant text[] := array[
-        'claim_runs', 'heartbeat', 'complete_runs', 'complete_run', 'fail_run', 'release_run',
+        'claim_runs', 'heartbeat', 'complete_runs', 'complete_run', 'complete_and_claim', 'fail_run', 'release_run',
         'claim_health_checks', 'record_health_check', 'record_warmup', 'claim_prewarm',
         'claim_alert_deliveries', 'record_alert_delivery'
     ];
     -- what the worker calls, nothing else (it has no table privileges at all)
     c_worker constant text[] := c_worker_only || array[
-        'queue_depth', 'worker_config', 'next_health_check_at', 'check_scheduler', 'endpoint_states'
+        'queue_depth', 'worker_config', 'next_health_check_at', 'check_scheduler', 'endpoint_states',
+        -- leases are reaped on the workers' cadence (and the tick's), not in every claim
+        'reap_expired_runs'
     ];
     -- the previews: computation only
     c_preview constant text[] := array[

@@ -217,15 +217,21 @@ $$;
 ALTER FUNCTION syncsched._bit_next(p_mask bigint, p_from integer) OWNER TO syncsched_owner;
 
 CREATE FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) RETURNS integer
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
+begin
     -- What is left of a type's request budget now (NULL: no budget): rate_limit minus what was
     -- handed out in the window, counted one second wider than configured, for the time between a
     -- claim and its requests reaching the endpoint.
-    select p_rate_limit - coalesce(sum(l.requests), 0)::integer
-    from syncsched.request_ledger as l
-    where p_rate_limit is not null and l.integration_type = p_type
-        and l.at > now() - p_window - interval '1 second'
+    if p_rate_limit is null then
+        return null;
+    end if;
+    return p_rate_limit - coalesce((
+        select sum(l.requests)
+        from syncsched.request_ledger as l
+        where l.integration_type = p_type and l.at > now() - p_window - interval '1 second'
+    ), 0)::integer;
+end
 $$;
 
 ALTER FUNCTION syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval) OWNER TO syncsched_owner;
@@ -259,40 +265,40 @@ ALTER FUNCTION syncsched._circuit_open(p_mode text, p_status text) OWNER TO sync
 
 COMMENT ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) IS 'The circuit breaker: a type unhealthy in active mode gets no calls (its runs wait, its endpoint is not pre-warmed).';
 
-CREATE FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) RETURNS bigint[]
+CREATE FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval, p_drift_threshold interval, p_idle interval) RETURNS TABLE(run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+#variable_conflict use_column
 declare
+    v_type syncsched.integration_types;
     v_room integer;
     v_cursor text;
     v_orgs text[];
-    v_ids bigint[];
+    v_per_org integer;
+    v_capped boolean;
+    v_chosen bigint[];
     v_last_org text;
-    v_warmup boolean := false;
+    v_claimed syncsched.sync_run_log[];
+    v_budget_warmup boolean;
+    v_cold boolean := false;
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
     -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
     perform syncsched._lock_type_claims(p_type);
+    select * into v_type from syncsched.integration_types as t where t.integration_type = p_type;
     -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
-    select t.rate_limit is not null and exists (
+    v_budget_warmup := v_type.rate_limit is not null and exists (
         select from syncsched.endpoint_health as h
-        where h.integration_type = p_type
-            and (h.last_used_at is null or h.last_used_at < now() - syncsched.setting('warmup_after')::interval)
-    )
-    into v_warmup
-    from syncsched.integration_types as t
-    where t.integration_type = p_type;
-    select least(p_want, t.max_concurrency - (
+        where h.integration_type = p_type and (h.last_used_at is null or h.last_used_at < now() - p_idle)
+    );
+    v_room := least(p_want, v_type.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
         where r.status = 'running' and r.integration_type = p_type
-    ), syncsched._budget_left(p_type, t.rate_limit, t.rate_window) - v_warmup::integer)
-    into v_room
-    from syncsched.integration_types as t
-    where t.integration_type = p_type;
+    ), syncsched._budget_left(p_type, v_type.rate_limit, v_type.rate_window) - v_budget_warmup::integer);
     if coalesce(v_room, 0) <= 0 then
-        return '{}';
+        return;
     end if;
     -- Round robin across organizations, over the whole backlog: from the organization after the
     -- one the previous claim of this type stopped at, around to it again; each organization's
@@ -302,30 +308,46 @@ begin
     if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
         v_orgs := v_orgs || syncsched._pending_orgs(p_type, '', v_cursor, v_room * 2 + 10 - cardinality(v_orgs));
     end if;
-    with orgs as (
-        select u.org_id, u.pos from unnest(v_orgs) with ordinality as u (org_id, pos)
-    ),
-    candidates as (
-        select c.run_id, o.org_id, o.pos,
-            row_number() over (partition by o.pos order by c.not_before, c.run_id) as org_rank
-        from orgs as o
-        cross join lateral (
-            select r.run_id, r.not_before
-            from syncsched.sync_run_log as r
-            where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
-                and r.not_before <= now()
-            order by r.not_before, r.run_id
-            limit v_room
-        ) as c
-    ),
-    chosen as (
-        select c.* from candidates as c order by c.org_rank, c.pos limit v_room
-    ),
+    if cardinality(v_orgs) = 0 then
+        return;
+    end if;
+    -- The runs chosen are the first v_room in (rank within the organization, organization's turn)
+    -- order. Each organization's share of the room is read first; more per organization only when
+    -- an organization that has more left the room unfilled: the same choice as reading every
+    -- organization's whole backlog, at the cost of what is handed out.
+    v_per_org := ceil(v_room::numeric / cardinality(v_orgs))::integer;
+    loop
+        with orgs as (
+            select u.org_id, u.pos from unnest(v_orgs) with ordinality as u (org_id, pos)
+        ),
+        candidates as (
+            select c.run_id, o.org_id, o.pos,
+                row_number() over (partition by o.pos order by c.not_before, c.run_id) as org_rank
+            from orgs as o
+            cross join lateral (
+                select r.run_id, r.not_before
+                from syncsched.sync_run_log as r
+                where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
+                    and r.not_before <= now()
+                order by r.not_before, r.run_id
+                limit v_per_org
+            ) as c
+        ),
+        chosen as (
+            select c.* from candidates as c order by c.org_rank, c.pos limit v_room
+        )
+        select (select array_agg(chosen.run_id) from chosen),
+            (select c.org_id from chosen as c order by c.org_rank desc, c.pos desc limit 1),
+            (select coalesce(bool_or(c.org_rank = v_per_org), false) from candidates as c)
+        into v_chosen, v_last_org, v_capped;
+        exit when coalesce(cardinality(v_chosen), 0) >= v_room or not v_capped or v_per_org >= v_room;
+        v_per_org := least(v_room, v_per_org * 4);
+    end loop;
     -- still pending once locked (another session may have cancelled one meanwhile)
-    locked as (
+    with locked as (
         select r.run_id
         from syncsched.sync_run_log as r
-        where r.run_id in (select chosen.run_id from chosen) and r.status = 'pending'
+        where r.run_id = any(v_chosen) and r.status = 'pending'
         for update skip locked
     ),
     claimed as (
@@ -344,24 +366,56 @@ begin
                 else r.drift end
         from locked
         where r.run_id = locked.run_id
-        returning r.run_id
+        returning r
     )
-    select (select array_agg(claimed.run_id) from claimed),
-        (select c.org_id from chosen as c order by c.org_rank desc, c.pos desc limit 1)
-    into v_ids, v_last_org;
+    select array_agg(claimed.r order by (claimed.r).run_id) into v_claimed from claimed;
     if v_last_org is not null then
         insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
         on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
     end if;
-    perform syncsched._spend_budget(p_type,
-        coalesce(cardinality(v_ids), 0) + case when v_warmup and v_ids is not null then 1 else 0 end);
-    return coalesce(v_ids, '{}');
+    if v_claimed is null then
+        return;
+    end if;
+    -- Scheduled runs that started later than drift_alert_threshold (read from the claimed rows in hand).
+    perform syncsched._raise_alerts(
+        array_agg('drift'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
+        array_agg(jsonb_build_object('run_id', r.run_id, 'scheduled_for', r.scheduled_for, 'started_at', r.started_at,
+                                     'drift_seconds', round(extract(epoch from r.drift))))
+    )
+    from unnest(v_claimed) as r
+    where r.attempt = 1 and r.trigger = 'schedule' and r.drift > p_drift_threshold
+    having count(*) > 0;
+    -- The endpoint is in use now; one idle for longer than warmup_after is warmed up first.
+    -- (Written at most once a second per type: the hot path stays light.)
+    with previous as (
+        select h.integration_type, h.last_used_at
+        from syncsched.endpoint_health as h
+        where h.integration_type = p_type and (h.last_used_at is null or h.last_used_at < now() - interval '1 second')
+        for update of h
+    ),
+    touched as (
+        update syncsched.endpoint_health as h
+        set last_used_at = now()
+        from previous
+        where h.integration_type = previous.integration_type
+        returning previous.last_used_at
+    )
+    select coalesce(bool_or(touched.last_used_at is null or touched.last_used_at < now() - p_idle), false)
+    into v_cold
+    from touched;
+    perform syncsched._spend_budget(p_type, cardinality(v_claimed) + v_budget_warmup::integer);
+    return query
+    select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
+        r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, v_type.endpoint_url,
+        v_type.timeout_ms, v_type.connect_timeout_ms, v_type.auth_secret_env, v_cold,
+        coalesce(v_type.health_url, v_type.endpoint_url), v_type.health_method
+    from unnest(v_claimed) as r;
 end
 $$;
 
-ALTER FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval, p_drift_threshold interval, p_idle interval) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) IS 'Claim up to p_want ready runs of one type within its max_concurrency: round robin across its organizations from where the previous claim stopped, each organization oldest first.';
+COMMENT ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval, p_drift_threshold interval, p_idle interval) IS 'Claim up to p_want ready runs of one type within its max_concurrency and budget: round robin across its organizations from where the previous claim stopped, each organization oldest first. Returns them with their endpoint; raises drift alerts (above p_drift_threshold); warmup when the endpoint was idle for p_idle.';
 
 CREATE TABLE syncsched.organization_integrations (
     id bigint NOT NULL,
@@ -2218,10 +2272,12 @@ ALTER FUNCTION syncsched._lock_schedule(p_id bigint) OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched._lock_schedule(p_id bigint) IS 'Wait for the tick or run_now creating runs for this integration (its schedule_state row lock), and keep them out.';
 
 CREATE FUNCTION syncsched._lock_type_claims(p_type text) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+begin
     -- Claims of one type take turns (and so do the requests they count against its budget).
-    select pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type))
+    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+end
 $$;
 
 ALTER FUNCTION syncsched._lock_type_claims(p_type text) OWNER TO syncsched_owner;
@@ -2242,14 +2298,17 @@ ALTER FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) OWNE
 COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) IS 'The next run of an integration, as its schedule state says (read under the caller''s row-level security).';
 
 CREATE FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) RETURNS text[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
+begin
+    -- (PL/pgSQL, not SQL, here and in the helpers below that a claim calls: its statements' plans
+    -- are kept for the session; a SQL function's are made anew at every call.)
     -- The organizations with a ready run (pending, not_before reached) of a type, in org_id order,
     -- after p_after (and up to p_upto), p_count at most: a loose scan of the pending index, one
     -- probe per organization. The first entry of an organization holds its earliest not_before, so
     -- an organization whose runs all wait (backoff) costs one probe and is passed over: it cannot
     -- fill the window and starve the ready ones behind it. At most 10,000 probes per call.
-    with recursive walk (org_id, ready, n_ready, n) as (
+    return (with recursive walk (org_id, ready, n_ready, n) as (
         (
             select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
             from syncsched.sync_run_log as r
@@ -2271,7 +2330,8 @@ CREATE FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, 
         ) as nxt
         where w.n_ready < p_count and w.n < 10000
     )
-    select coalesce(array_agg(walk.org_id order by walk.n) filter (where walk.ready), '{}') from walk
+    select coalesce(array_agg(walk.org_id order by walk.n) filter (where walk.ready), '{}') from walk);
+end
 $$;
 
 ALTER FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) OWNER TO syncsched_owner;
@@ -2545,12 +2605,15 @@ ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer)
 COMMENT ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) IS 'Raise failing for those of these runs that have failed for good.';
 
 CREATE FUNCTION syncsched._runs_moved(p_what text, p_count integer) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+begin
     -- For watchers (the console), not for workers: a run was claimed, completed or failed. One
     -- NOTIFY per statement, on its own channel, so that completions do not wake every worker.
-    select case when p_count > 0
-        then pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text) end
+    if p_count > 0 then
+        perform pg_notify('syncsched_run_events', json_build_object('what', p_what, 'runs', p_count)::text);
+    end if;
+end
 $$;
 
 ALTER FUNCTION syncsched._runs_moved(p_what text, p_count integer) OWNER TO syncsched_owner;
@@ -3446,6 +3509,7 @@ COMMENT ON FUNCTION syncsched.claim_prewarm(p_within interval) IS 'Idle endpoint
 CREATE FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
@@ -3454,8 +3518,8 @@ declare
     v_types text[];
     v_type text;
     v_share integer;
-    v_ids bigint[] := '{}';
-    v_cold text[];
+    v_count integer := 0;
+    v_got integer;
     v_pass integer;
 begin
     if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
@@ -3468,8 +3532,8 @@ begin
     if v_lease <= interval '0' or v_lease > interval '1 day' then
         raise exception 'syncsched: lease must be positive and at most a day' using errcode = 'invalid_parameter_value';
     end if;
-    -- A dead worker's runs come back as soon as their lease expires, not at the next tick.
-    perform syncsched.reap_expired_runs();
+    -- (Expired leases are reaped on their own cadence, not in every claim: reap_expired_runs, which
+    -- every worker calls each poll interval and the tick each minute.)
     -- Dispatch paused for every type (pause_dispatch()): nothing is handed out.
     if syncsched.setting('dispatch_paused')::boolean then
         return;
@@ -3500,62 +3564,53 @@ begin
     v_share := ceil(p_max::numeric / cardinality(v_types))::integer;
     for v_pass in 1 .. 2 loop
         foreach v_type in array v_types loop
-            exit when cardinality(v_ids) >= p_max;
-            v_ids := v_ids || syncsched._claim_type(v_type,
-                case when v_pass = 1 then least(v_share, p_max - cardinality(v_ids)) else p_max - cardinality(v_ids) end,
-                p_worker_id, v_lease);
+            exit when v_count >= p_max;
+            return query
+            select * from syncsched._claim_type(v_type,
+                case when v_pass = 1 then least(v_share, p_max - v_count) else p_max - v_count end,
+                p_worker_id, v_lease, v_threshold, v_idle);
+            get diagnostics v_got = row_count;
+            v_count := v_count + v_got;
         end loop;
-        exit when cardinality(v_ids) >= p_max or cardinality(v_types) = 1;
+        exit when v_count >= p_max or cardinality(v_types) = 1;
     end loop;
-    if cardinality(v_ids) = 0 then
-        return;
-    end if;
-    perform syncsched._raise_alerts(
-        array_agg('drift'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
-        array_agg(jsonb_build_object('run_id', r.run_id, 'scheduled_for', r.scheduled_for, 'started_at', r.started_at,
-                                     'drift_seconds', round(extract(epoch from r.drift))))
-    )
-    from syncsched.sync_run_log as r
-    where r.run_id = any(v_ids) and r.attempt = 1 and r.trigger = 'schedule' and r.drift > v_threshold
-    having count(*) > 0;
-    -- The endpoints are in use now; one idle for longer than warmup_after is warmed up first.
-    -- (Written at most once a second per type: the hot path stays light.)
-    with used as (
-        select distinct r.integration_type from syncsched.sync_run_log as r where r.run_id = any(v_ids)
-    ),
-    previous as (
-        select h.integration_type, h.last_used_at
-        from syncsched.endpoint_health as h
-        join used on used.integration_type = h.integration_type
-        where h.last_used_at is null or h.last_used_at < now() - interval '1 second'
-        for update of h
-    ),
-    touched as (
-        update syncsched.endpoint_health as h
-        set last_used_at = now()
-        from previous
-        where h.integration_type = previous.integration_type
-        returning h.integration_type, previous.last_used_at
-    )
-    select array_agg(touched.integration_type) into v_cold
-    from touched
-    where touched.last_used_at is null or touched.last_used_at < now() - v_idle;
-    perform syncsched._runs_moved('claimed', cardinality(v_ids));
-    return query
-    select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
-        r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, t.endpoint_url, t.timeout_ms,
-        t.connect_timeout_ms, t.auth_secret_env, coalesce(r.integration_type = any(v_cold), false),
-        coalesce(t.health_url, t.endpoint_url), t.health_method
-    from syncsched.sync_run_log as r
-    join syncsched.integration_types as t on t.integration_type = r.integration_type
-    where r.run_id = any(v_ids)
-    order by r.run_id;
+    perform syncsched._runs_moved('claimed', v_count);
 end
 $$;
 
 ALTER FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true). Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after.';
+COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true). Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.';
+
+CREATE FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval DEFAULT NULL::interval) RETURNS TABLE(applied boolean, run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- The worker's round trip: what finished is recorded, then the next runs are claimed, in one
+    -- transaction. The completions are complete_runs' (fenced by their lease tokens: a stale one
+    -- changes nothing and is an alert, the rest are recorded and the claim still goes ahead);
+    -- completing first frees their places under max_concurrency for the claim.
+    if p_max is null or p_max < 0 or p_max > 10000 then
+        raise exception 'syncsched: complete_and_claim p_max must be 0-10000' using errcode = 'invalid_parameter_value';
+    end if;
+    if p_run_ids is null or cardinality(p_run_ids) > 0 then
+        return query
+        select c.applied, c.run_id, null::uuid, null::timestamptz, null::text, null::text, null::text,
+            null::timestamptz, null::text, null::integer, null::integer, null::jsonb, null::text, null::integer,
+            null::integer, null::text, null::boolean, null::text, null::text
+        from syncsched.complete_runs(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts, p_worker_id)
+            as c;
+    end if;
+    if p_max > 0 then
+        return query select null::boolean, c.* from syncsched.claim_runs(p_worker_id, p_max, p_lease) as c;
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) IS 'complete_runs of the given runs (fenced by their lease tokens), then claim_runs of up to p_max (none when 0), in one transaction: a worker''s round trip. A completion comes back as (applied, run_id), applied false when stale; a claimed run with applied null and claim_runs'' columns.';
 
 CREATE FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer DEFAULT NULL::integer, p_response_excerpt text DEFAULT NULL::text, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
@@ -3573,6 +3628,7 @@ COMMENT ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, 
 CREATE FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text DEFAULT NULL::text) RETURNS TABLE(run_id bigint, applied boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
     v_stale bigint[];
@@ -3586,7 +3642,9 @@ begin
         set status = 'completed', finished_at = now(), http_status = u.http_status,
             response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
-        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        -- (status compared as text: the partial index of running runs must not drive this join, one
+        -- pass over every running run per completion when its row estimate is stale; the primary key does)
+        where r.run_id = u.id and r.status::text = 'running' and r.lease_token = u.token
         returning r.run_id, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
             r.org_id, r.integration_id, r.integration_type
     ),
@@ -6476,7 +6534,7 @@ GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syn
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval, p_drift_threshold interval, p_idle interval) FROM PUBLIC;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_admin;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.organization_integrations TO syncsched_tenant;
@@ -6867,6 +6925,9 @@ GRANT ALL ON FUNCTION syncsched.claim_prewarm(p_within interval) TO syncsched_wo
 REVOKE ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) TO syncsched_worker;
 
+REVOKE ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) TO syncsched_worker;
+
 REVOKE ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) TO syncsched_worker;
 
@@ -6972,6 +7033,7 @@ GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok boolean, p_error text) FROM PUBLIC;

@@ -63,17 +63,20 @@ class Run:
     def from_row(cls, row: dict[str, Any]) -> Run:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name in row})
 
-    def request_body(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "org_id": self.org_id,
-            "integration_id": self.integration_id,
-            "integration_type": self.integration_type,
-            "scheduled_for": self.scheduled_for.isoformat(),
-            "attempt": self.attempt,
-            "idempotency_key": self.idempotency_key,
-            "payload": self.payload,
-        }
+    def request_body(self) -> bytes:
+        """What the endpoint is sent, as it is sent (bytes: the client copies nothing)."""
+        return json.dumps(
+            {
+                "run_id": self.run_id,
+                "org_id": self.org_id,
+                "integration_id": self.integration_id,
+                "integration_type": self.integration_type,
+                "scheduled_for": self.scheduled_for.isoformat(),
+                "attempt": self.attempt,
+                "idempotency_key": self.idempotency_key,
+                "payload": self.payload,
+            }
+        ).encode()
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,11 @@ class Invoker:
         self.guard = guard or Guard()
         self.user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        # per run, what only changes with the type: read or built once (a process's environment is
+        # fixed; a type whose auth_secret_env or timeouts change comes with the new values)
+        self._secrets: dict[str, str | None] = {}
+        self._timeouts: dict[tuple[int, int], aiohttp.ClientTimeout] = {}
+        self._passed: tuple[Guard, dict[str, URL]] = (self.guard, {})  # the URLs this guard let through, parsed
 
     async def __aenter__(self) -> Invoker:
         self._session = aiohttp.ClientSession(
@@ -294,12 +302,14 @@ class Invoker:
         except (aiohttp.ClientError, Refused) as exc:
             return Probe(False, None, time.monotonic() - started, _connection_error(exc))
 
-    @staticmethod
-    def _secret(run: Run) -> str | None:
+    def _secret(self, run: Run) -> str | None:
         """The Authorization value from the environment variable the type names (never logged, never stored)."""
-        if not run.auth_secret_env:
+        name = run.auth_secret_env
+        if not name:
             return None
-        return os.environ.get(run.auth_secret_env) or None
+        if name not in self._secrets:
+            self._secrets[name] = os.environ.get(name) or None
+        return self._secrets[name]
 
     @staticmethod
     def _headers(run: Run, secret: str | None) -> dict[str, str]:
@@ -308,18 +318,37 @@ class Invoker:
             headers["Authorization"] = secret
         return headers
 
+    def _timeout(self, run: Run) -> aiohttp.ClientTimeout:
+        key = (run.timeout_ms, run.connect_timeout_ms)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = self._timeouts[key] = aiohttp.ClientTimeout(
+                total=run.timeout_ms / 1000, sock_connect=run.connect_timeout_ms / 1000
+            )
+        return timeout
+
+    def _checked_url(self, url: str) -> URL:
+        """The URL, parsed, once the guard let it through: remembered while the guard stays the same
+        (a refusal is not)."""
+        guard, passed = self._passed
+        if guard is not self.guard:
+            guard, passed = self._passed = (self.guard, {})
+        parsed = passed.get(url)
+        if parsed is None:
+            guard.check_url(url)
+            parsed = passed[url] = URL(url)
+        return parsed
+
     async def call(self, run: Run) -> Outcome:
         assert self._session is not None, "Invoker used outside its context"
-        timeout = aiohttp.ClientTimeout(total=run.timeout_ms / 1000, sock_connect=run.connect_timeout_ms / 1000)
         secret = self._secret(run)
         try:
-            self.guard.check_url(run.endpoint_url)
             async with self._session.post(
-                run.endpoint_url,
-                data=json.dumps(run.request_body()),
+                self._checked_url(run.endpoint_url),
+                data=run.request_body(),
                 headers=self._headers(run, secret),
                 allow_redirects=False,
-                timeout=timeout,
+                timeout=self._timeout(run),
             ) as response:
                 body = await _read_capped(response.content, self.body_cap)
                 # an endpoint that echoes the token must not put it in the run log

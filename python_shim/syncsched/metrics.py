@@ -35,6 +35,7 @@ class WorkerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.runs = Counter(
             "syncsched_runs",
             "Runs finished by this worker, by type and outcome (completed, retry, failed, stale)",
@@ -137,6 +138,15 @@ class WorkerMetrics:
         self.rate_budget_used = self._by_type(
             "syncsched_rate_budget_used", "Requests of the type counted in its current rate_window, across all workers"
         )
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """metric.labels(*labels), looked up once per label values (labels() checks them and takes a
+        lock at every call: per run, that adds up)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def _by_type(self, name: str, documentation: str, *labels: str) -> Gauge:
         return Gauge(name, documentation, ["integration_type", *labels], registry=self.registry)

@@ -81,12 +81,14 @@ RUNS_CHANNEL = "syncsched_runs"
 # runs claimed, completed, failed or put back for a retry ({"what", "runs"}): for live views, not workers
 RUN_EVENTS_CHANNEL = "syncsched_run_events"
 
-CLAIM_RUNS = "select * from syncsched.claim_runs(%s, %s, %s)"
+# The worker's round trip: completions written and the next runs claimed in one transaction. A
+# completion comes back as (applied, run_id); a claimed run with applied null and claim_runs' columns.
+COMPLETE_AND_CLAIM = "select * from syncsched.complete_and_claim(%s, %s, %s, %s, %s, %s, %s)"
+
+# Leases are reaped on the workers' cadence (and the tick's), not in every claim.
+REAP_EXPIRED_RUNS = "select syncsched.reap_expired_runs() as reaped"
 
 HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s)"
-
-# the trailing %s is the worker id: a stale write's alert names the worker
-COMPLETE_RUNS = "select run_id, applied from syncsched.complete_runs(%s, %s, %s, %s, %s)"
 
 FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s, %s) as applied"
 
@@ -94,9 +96,9 @@ RELEASE_RUN = "select syncsched.release_run(%s, %s, %s) as applied"
 
 # What a worker calls (WORKER_PREFLIGHT checks them all before it starts).
 WORKER_FUNCTIONS = (
-    "claim_runs",
+    "complete_and_claim",
+    "reap_expired_runs",
     "heartbeat",
-    "complete_runs",
     "fail_run",
     "release_run",
     "worker_config",

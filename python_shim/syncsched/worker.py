@@ -1,14 +1,18 @@
 """`syncsched worker`: a LISTEN consumer that claims runs, calls the endpoints, writes the outcome.
 
-The table is the truth; NOTIFY only wakes the claim loop, which also runs every poll interval
-and at once after every (re)connect. Leases are renewed by heartbeats; every status write
-carries the run's lease token, so a worker that lost a run cannot overwrite its fate.
+The table is the truth; NOTIFY only wakes the dispatcher, which also looks for work every poll
+interval and at once after every (re)connect. The dispatcher's round trip, complete_and_claim,
+writes the completions that arrived since the last one and claims runs for the places free, in one
+transaction; a second round trip may go out while one is on its way (pipelined), never for more
+places than --concurrency leaves. Leases are renewed by heartbeats and reaped on their own cadence;
+every status write carries the run's lease token, so a worker that lost a run cannot overwrite its fate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -25,6 +29,7 @@ from syncsched.config import (
     configure_logging,
     default_worker_id,
     duration_flag,
+    env_default,
     quiet_pool_logging,
     resolve_dsn,
     whole_number_flag,
@@ -41,6 +46,11 @@ MAX_CONCURRENCY = 10000  # claim_runs hands out at most this many at once
 MAX_WORKER_ID = 200  # characters, as claim_runs accepts
 MIN_LEASE = 5.0  # the `lease` setting's range: a heartbeat every lease/3 must fit in it
 GAUGE_TIMEOUT = 5.0  # seconds a scrape waits for the database's gauges
+PIPELINE_DEPTH = 2  # complete_and_claim round trips on their way at once
+SUMMARY_EVERY = 60.0  # seconds between the summary lines (when anything happened)
+# which runs' transitions are logged at INFO: all, or only failures, retries and lost or stale writes
+LOG_RUNS = ("all", "failures")
+MAX_COMPLETIONS = 1000  # completions written per round trip
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class WorkerSettings:
     metrics_port: int | None = None
     settings_interval: float = 15.0  # how often the server's settings are read again
     exit_on_unreachable: float | None = None  # None: retry for as long as it takes
+    log_runs: str = "all"  # "failures": a run's start and success at DEBUG, the minute's summary says them
 
 
 def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
@@ -65,6 +76,10 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         raise ConfigError(f"--worker-id must be at most {MAX_WORKER_ID} characters, not {len(worker_id)}")
     metrics_port = args.metrics_port.strip()
     exit_on_unreachable = args.exit_on_unreachable.strip()
+    # (SYNCSCHED_LOG_RUNS until the command line has its --log-runs flag)
+    log_runs = (getattr(args, "log_runs", None) or env_default("LOG_RUNS", "all")).strip()
+    if log_runs not in LOG_RUNS:
+        raise ConfigError(f"--log-runs must be {' or '.join(LOG_RUNS)}, not {log_runs!r}")
     settings = WorkerSettings(
         dsn=resolve_dsn(args.dsn),
         worker_id=worker_id,
@@ -76,6 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         exit_on_unreachable=(
             duration_flag("--exit-on-unreachable", exit_on_unreachable, 1, DAY) if exit_on_unreachable else None
         ),
+        log_runs=log_runs,
     )
     db.parse_dsn(settings.dsn)  # a DSN that cannot be parsed never will be
     return settings
@@ -86,6 +102,10 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     configure_logging(args.log_format)
     quiet_pool_logging()
+    # lines per run: no caller, thread or process lookups for records that print none of them
+    # (the logging module's documented optimisation)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     return run_worker(settings)
 
 
@@ -162,6 +182,16 @@ class _InFlight:
     task: asyncio.Task[None] = field(repr=False)
 
 
+@dataclass
+class _Done:
+    """A completion waiting for the dispatcher's next round trip."""
+
+    run: Run
+    outcome: Outcome
+    recorded: asyncio.Future[bool] = field(repr=False)  # whether the write applied (False: stale or abandoned)
+    since: float  # loop time it was queued: abandoned after a lease of failed writes
+
+
 def pool_size(concurrency: int) -> int:
     """Connections for claims and status writes: both are batched, so a few serve any concurrency
     (a worker must not use up max_connections: 200 calls in flight need no 200 connections)."""
@@ -173,20 +203,30 @@ class Worker:
         if settings.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.settings = settings
-        self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        # held runs: the call in flight, or its outcome not written yet (heartbeats renew them all)
         self._inflight: dict[int, _InFlight] = {}
         self._signals = 0
         self._gave_up: Unreachable | None = None
-        self._claiming: asyncio.Task[None] | None = None
+        # the dispatcher: it acts when kicked (a completion, a place freed, a round trip back, a wake)
+        self._kick = asyncio.Event()
+        self._look = True  # NOTIFY, poll or (re)connect: there may be work
+        self._more = False  # the last claim got all it asked for: more may be waiting
+        self._done: list[_Done] = []
+        self._trips: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # places asked for by the round trips on their way
+        self._trip_delay = 0.0  # back-off after a failed round trip
+        self._complete_only = False  # after a failed round trip: its completions go again without a claim
+        self._tally: collections.Counter[str] = collections.Counter()  # runs since the last summary line
+        # a run's start and success: a line each (all), or DEBUG (failures: at thousands a second,
+        # two lines per run cost the worker an eighth of its CPU)
+        self._success_level = logging.INFO if settings.log_runs == "all" else logging.DEBUG
         self._reach = Reachability(db.describe_dsn(settings.dsn), settings.exit_on_unreachable)
         self._pool: db.Pool | None = None
         self._invoker: Invoker | None = None
         self._health: Health | None = None
         self._alerts: Alerts | None = None
         self.metrics = WorkerMetrics()
-        # completions wait here for the writer, which records many in one statement
-        self._completions: asyncio.Queue[tuple[Run, Outcome, asyncio.Future[bool]]] = asyncio.Queue()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -205,7 +245,7 @@ class Worker:
             len(self._inflight),
         )
         self._stopping.set()
-        self._wake.set()
+        self._kick.set()
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -233,8 +273,9 @@ class Worker:
                 asyncio.create_task(work)
                 for work in (
                     self._heartbeat_loop(),
+                    self._reap_loop(),
+                    self._summary_loop(),
                     self._settings_loop(),
-                    self._completion_writer(),
                     health.check_loop(),
                     health.prewarm_loop(),
                     health.scheduler_loop(),
@@ -256,18 +297,20 @@ class Worker:
                 self.lease,
                 self.settings.poll_interval,
             )
+            dispatcher = asyncio.create_task(self._dispatch_loop())
             try:
-                self._claiming = claiming = asyncio.create_task(self._claim_loop())
-                await asyncio.wait([claiming])
-                if not claiming.cancelled():  # cancelled: given up, the database is out of reach
-                    claiming.result()
+                stopped = asyncio.create_task(self._stopping.wait())
+                await asyncio.wait([dispatcher, stopped], return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                if dispatcher.done():
+                    dispatcher.result()
                 listener.cancel()
-                await self._drain()
+                await self._drain()  # the dispatcher writes what finishes meanwhile, and claims nothing
             finally:
-                for task in (listener, *background):
+                for task in (listener, dispatcher, *background):
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.gather(listener, *background, return_exceptions=True)
+                    await asyncio.gather(listener, dispatcher, *self._trips, *background, return_exceptions=True)
                 if http is not None:
                     await http.cleanup()
 
@@ -320,37 +363,113 @@ class Worker:
             return False, "claim loop stalled"
         return True, f"ok: {len(self._inflight)} run(s) in flight"
 
-    async def _claim_loop(self) -> None:
-        while not self._stopping.is_set():
-            self.metrics.last_loop = time.monotonic()
-            self._wake.clear()
-            free = self.settings.concurrency - len(self._inflight)
-            claimed = 0
-            if free > 0:
-                claimed = await self._claim(free)
-            if claimed and claimed == free:
-                continue  # there may be more waiting
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
+    def _nudge(self, look: bool = False) -> None:
+        """Something for the dispatcher; `look`: there may be work (NOTIFY, poll, reconnect)."""
+        self._look = self._look or look
+        self._kick.set()
 
-    async def _claim(self, free: int) -> int:
+    async def _dispatch_loop(self) -> None:
+        """Round trips of complete_and_claim: at most PIPELINE_DEPTH on their way; a second one
+        only for a worthwhile number of places (a quarter of --concurrency), so that the first one's
+        batch is not cut into slivers."""
+        while True:
+            self.metrics.last_loop = time.monotonic()
+            self._kick.clear()
+            if not self._launch():
+                try:
+                    # (asyncio.timeout, not wait_for: a cancel that meets a kick must not be lost)
+                    async with asyncio.timeout(self.settings.poll_interval):
+                        await self._kick.wait()
+                except TimeoutError:
+                    self._look = True  # the poll: the table is the truth, NOTIFY only wakes
+
+    def _launch(self) -> bool:
+        """Send a round trip if there is anything to send; whether one went."""
+        if len(self._trips) >= PIPELINE_DEPTH or (self._trip_delay and self._trips):
+            return False
+        batch = self._done[:MAX_COMPLETIONS]
+        # the completions of this round trip free their places in its transaction, before its claim
+        free = self.settings.concurrency - len(self._inflight) - self._reserved + len(batch)
+        claiming = (self._look or self._more) and not self._stopping.is_set() and not (self._complete_only and batch)
+        want = 0
+        if free > 0 and claiming:
+            want = free if not self._trips or free >= max(1, self.settings.concurrency // 4) else 0
+        if not want and (not batch or self._trips):
+            return False
+        del self._done[: len(batch)]
+        if want:
+            self._look = False
+            self._reserved += want
+        trip = asyncio.create_task(self._trip(batch, want))
+        self._trips.add(trip)
+        return True
+
+    async def _trip(self, batch: list[_Done], want: int) -> None:
         assert self._pool is not None
         try:
+            if self._trip_delay:
+                await asyncio.sleep(self._trip_delay)
             rows = await db.async_fetch_all(
                 self._pool,
-                queries.CLAIM_RUNS,
-                (self.settings.worker_id, free, timedelta(seconds=self.lease)),
+                queries.COMPLETE_AND_CLAIM,
+                (
+                    self.settings.worker_id,
+                    [done.run.run_id for done in batch],
+                    [done.run.lease_token for done in batch],
+                    [done.outcome.http_status for done in batch],
+                    [done.outcome.excerpt for done in batch],
+                    want,
+                    timedelta(seconds=self.lease),
+                ),
             )
-        except db.Error as exc:
+        except (db.Error, ConnectError) as exc:
+            self._trip_failed(batch, want, exc)
+            return
+        finally:
+            self._reserved -= want
+            self._trips.discard(asyncio.current_task())
+            self._kick.set()
+        self._trip_delay = 0.0
+        self._complete_only = False
+        applied = {row["run_id"]: row["applied"] for row in rows if row["applied"] is not None}
+        for done in batch:
+            self._inflight.pop(done.run.run_id, None)  # its place is free: the claim below counted on it
+            if not done.recorded.done():
+                done.recorded.set_result(applied.get(done.run.run_id, False))
+        runs = [Run.from_row(row) for row in rows if row["applied"] is None]
+        if want:
+            self._more = len(runs) == want
+        if runs:
+            self._start(runs)
+
+    def _trip_failed(self, batch: list[_Done], want: int, exc: BaseException) -> None:
+        """Nothing of the round trip happened (one transaction): its completions wait for the next,
+        for up to a lease; its claim is tried again after a back-off."""
+        self._trip_delay = min(max(self._trip_delay * 2, 0.2), 5.0)
+        self._complete_only = bool(batch and want)
+        message = db.one_line(exc)
+        if batch:
+            deadline = asyncio.get_running_loop().time() - self.lease
+            kept = [done for done in batch if done.since > deadline]
+            if len(kept) < len(batch):
+                log.error("status write abandoned after a lease of retries: %s", message)
+            for done in batch:
+                if done.since <= deadline and not done.recorded.done():
+                    done.recorded.set_result(False)
+            self._done[:0] = kept
+            log.warning("status write failed (%s); retrying in %.1f s", message, self._trip_delay)
+        else:
             # while the LISTEN connection is down too, its retries already say the database is out of reach
-            log.log(logging.WARNING if self.metrics.listening else logging.DEBUG, "claim failed: %s", db.one_line(exc))
-            await asyncio.sleep(1)
-            return 0
+            log.log(logging.WARNING if self.metrics.listening else logging.DEBUG, "claim failed: %s", message)
+        if want:
+            self._look = True
+
+    def _start(self, runs: list[Run]) -> None:
         now = datetime.now(UTC)
-        runs = [Run.from_row(row) for row in rows]
         warmups = self._warmups(runs)
+        self._tally["claimed"] += len(runs)
         for run in runs:
-            self.metrics.drift_seconds.labels(run.integration_type).observe(
+            self.metrics.child(self.metrics.drift_seconds, run.integration_type).observe(
                 max(0.0, (now - run.scheduled_for).total_seconds())
             )
             self._transition(
@@ -363,12 +482,12 @@ class Worker:
                 run.integration_type,
                 run.attempt,
                 run.max_attempts,
+                level=self._success_level,
             )
             task = asyncio.create_task(self._execute(run, warmups.get(run.integration_type)))
             self._inflight[run.run_id] = _InFlight(run, task)
             task.add_done_callback(functools.partial(self._finished, run.run_id))
         self.metrics.in_flight.set(len(self._inflight))
-        return len(rows)
 
     def _transition(
         self,
@@ -382,6 +501,8 @@ class Worker:
         level: int = logging.INFO,
     ) -> None:
         """Log a run's move to `status`; with --log-format json its fields are keys of the line."""
+        if not log.isEnabledFor(level):
+            return
         fields: dict[str, Any] = {
             "run_id": run.run_id,
             "org_id": run.org_id,
@@ -415,7 +536,7 @@ class Worker:
     def _finished(self, run_id: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(run_id, None)
         self.metrics.in_flight.set(len(self._inflight))
-        self._wake.set()
+        self._kick.set()  # a place is free
 
     async def _execute(self, run: Run, warmup: asyncio.Task[None] | None) -> None:
         assert self._invoker is not None
@@ -424,17 +545,22 @@ class Worker:
         started = time.monotonic()
         outcome = await self._invoker.call(run)
         seconds = time.monotonic() - started
-        self.metrics.call_seconds.labels(run.integration_type).observe(seconds)
+        metrics = self.metrics
+        metrics.child(metrics.call_seconds, run.integration_type).observe(seconds)
         if outcome.http_status is not None:
-            self.metrics.http_statuses.labels(run.integration_type, str(outcome.http_status)).inc()
+            metrics.child(metrics.http_statuses, run.integration_type, str(outcome.http_status)).inc()
         applied = await self._record(run, outcome, seconds)
-        self.metrics.runs.labels(run.integration_type, outcome.kind if applied else "stale").inc()
+        kind = outcome.kind if applied else "stale"
+        metrics.child(metrics.runs, run.integration_type, kind).inc()
+        self._tally[kind] += 1
 
     async def _record(self, run: Run, outcome: Outcome, seconds: float) -> bool:
         if outcome.kind == "completed":
-            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            self._completions.put_nowait((run, outcome, done))
-            applied = await done
+            loop = asyncio.get_running_loop()
+            done = _Done(run, outcome, loop.create_future(), loop.time())
+            self._done.append(done)
+            self._kick.set()
+            applied = await done.recorded
             self._transition(
                 run,
                 "completed",
@@ -446,6 +572,7 @@ class Worker:
                 outcome=outcome,
                 seconds=seconds,
                 applied=applied,
+                level=self._success_level if applied else logging.INFO,
             )
             return applied
         retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None else None
@@ -476,27 +603,6 @@ class Worker:
             applied=applied,
         )
         return applied
-
-    async def _completion_writer(self) -> None:
-        """Record completions in batches: all that arrived while the previous write ran."""
-        while True:
-            batch = [await self._completions.get()]
-            while not self._completions.empty() and len(batch) < 1000:
-                batch.append(self._completions.get_nowait())
-            rows = await self._write(
-                queries.COMPLETE_RUNS,
-                (
-                    [run.run_id for run, _, _ in batch],
-                    [run.lease_token for run, _, _ in batch],
-                    [outcome.http_status for _, outcome, _ in batch],
-                    [outcome.excerpt for _, outcome, _ in batch],
-                    self.settings.worker_id,
-                ),
-            )
-            applied = {row["run_id"]: bool(row["applied"]) for row in rows}
-            for run, _, done in batch:
-                if not done.done():
-                    done.set_result(applied.get(run.run_id, False))
 
     async def _write(self, query: str, params: tuple[Any, ...]) -> list[db.Row]:
         """A status write, retried while the database is unreachable, for up to a lease."""
@@ -543,6 +649,39 @@ class Worker:
                     )
                     lost.task.cancel()
 
+    async def _summary_loop(self) -> None:
+        """One line a minute of what the runs came to, for the operator who does not read every run's."""
+        while True:
+            await asyncio.sleep(SUMMARY_EVERY)
+            tally, self._tally = self._tally, collections.Counter()
+            if tally:
+                log.info(
+                    "last %.0f s: %d run(s) claimed; %d completed, %d failed (retryable), %d failed, %d stale;"
+                    " %d in flight",
+                    SUMMARY_EVERY,
+                    tally["claimed"],
+                    tally["completed"],
+                    tally["retry"],
+                    tally["failed"],
+                    tally["stale"],
+                    len(self._inflight),
+                    extra={"fields": {"summary": dict(tally), "in_flight": len(self._inflight)}},
+                )
+
+    async def _reap_loop(self) -> None:
+        """Runs whose worker stopped renewing their lease come back within a poll interval of its
+        expiry, whether or not any worker claims (the tick reaps too, each minute)."""
+        assert self._pool is not None
+        while True:
+            await asyncio.sleep(self.settings.poll_interval)
+            try:
+                rows = await db.async_fetch_all(self._pool, queries.REAP_EXPIRED_RUNS)
+            except (db.Error, ConnectError) as exc:
+                log.debug("reaping failed: %s", db.one_line(exc))
+                continue
+            if rows and rows[0]["reaped"]:
+                log.info("%d run(s) whose lease expired taken back", rows[0]["reaped"])
+
     async def _settings_loop(self) -> None:
         """Settings changed by a DBA reach the worker."""
         assert self._health is not None
@@ -572,7 +711,7 @@ class Worker:
                     log.info("listening on %s", queries.RUNS_CHANNEL)
                     connected = self.metrics.listening = True
                     self._reach.reached()
-                    self._wake.set()  # claim at once after every (re)connect
+                    self._nudge(look=True)  # claim at once after every (re)connect
                     backoff = 0.5
                     while not self._stopping.is_set():
                         async for channel, payload in db.notifications(conn, self.settings.liveness_interval):
@@ -580,7 +719,7 @@ class Worker:
                                 assert self._alerts is not None
                                 self._alerts.notified(payload)
                             else:
-                                self._wake.set()
+                                self._nudge(look=True)
                         # a dead or half-open connection fails here, or does not answer in time
                         await asyncio.wait_for(db.ping(conn), timeout=self.settings.liveness_interval)
             except (db.Error, ConnectError, OSError, TimeoutError) as exc:
@@ -596,8 +735,8 @@ class Worker:
                     self._gave_up = gave_up
                     self._stop()
                     # a claim waiting for a connection would wait for the pool's timeout: nothing to lose
-                    if self._claiming is not None:
-                        self._claiming.cancel()
+                    for trip in self._trips:
+                        trip.cancel()
                     return
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, 30.0)

@@ -39,8 +39,9 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
     RESULTS.mkdir(exist_ok=True)
-    # durable: commits cost what they cost in production
-    with localpg.throwaway(durable=True) as cluster:
+    # durable: commits cost what they cost in production; pg_stat_statements: what the statements cost
+    statements = {"shared_preload_libraries": "'pg_cron,pg_stat_statements'", "pg_stat_statements.track": "top"}
+    with localpg.throwaway(durable=True, extra_settings=statements) as cluster:
         migrate(cluster.dsn())
         for name in args.names or list(BENCHMARKS):
             module = BENCHMARKS[name]

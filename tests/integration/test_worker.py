@@ -297,3 +297,24 @@ def test_an_unresponsive_listen_connection_is_replaced_within_30_s(
             os.kill(backend, signal.SIGCONT)
         schedule_due(conn)
         wait_for(lambda: statuses(conn) == ["completed"], 15, "the run, woken by NOTIFY on the new connection")
+
+
+def test_log_runs_failures_leaves_out_each_start_and_success(
+    conn: db.Connection, syncsched_dsn: str, tmp_path: Path
+) -> None:
+    """SYNCSCHED_LOG_RUNS=failures: a line for what went wrong, none for each run that went right."""
+    with Endpoint(lambda request, _n: Reply(status=404) if request.body["org_id"] == "org2" else Reply()) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn, count=2)
+        worker = WorkerProcess(syncsched_dsn, tmp_path / "worker.log", env={"SYNCSCHED_LOG_RUNS": "failures"})
+        try:
+            wait_for(lambda: statuses(conn) == ["completed", "failed"], 20, "a success and a failure")
+        finally:
+            worker.stop()
+    failed = db.fetch_value(conn, "select run_id from syncsched.sync_run_log where status = 'failed'")
+    log = worker.output()
+    assert f"run {failed} failed: HTTP 404" in log
+    assert " running: " not in log and " completed: " not in log
+    bad = WorkerProcess(syncsched_dsn, tmp_path / "bad.log", env={"SYNCSCHED_LOG_RUNS": "some"})
+    assert bad.wait(timeout=20) == 2
+    assert bad.output().strip() == "syncsched: error: --log-runs must be all or failures, not 'some'"

@@ -52,8 +52,8 @@ select is(pg_temp.not_executable('syncsched_admin'), array[
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
     '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed',
     '_set_pause', '_settings_before_write', '_stale_write',
-    'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_run', 'complete_runs',
-    'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
+    'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_and_claim', 'complete_run',
+    'complete_runs', 'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
 ], 'admin: every function but the owner''s internal SECURITY DEFINER helpers and triggers, and the worker''s run, health and delivery functions');
 select is(array(select p.proname::text from pg_proc as p
     where p.pronamespace = 'syncsched'::regnamespace and p.proname ~ '^_' and p.prosecdef
@@ -68,8 +68,9 @@ select ok(has_schema_privilege('syncsched_worker', 'syncsched', 'USAGE'), 'worke
 select is(pg_temp.table_privileges('syncsched_worker'), '{}', 'worker: no table or view at all');
 select is(pg_temp.executable('syncsched_worker'), array[
     'check_scheduler', 'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs',
-    'complete_run', 'complete_runs', 'endpoint_states', 'fail_run', 'heartbeat', 'next_health_check_at', 'queue_depth',
-    'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run', 'worker_config'
+    'complete_and_claim', 'complete_run', 'complete_runs', 'endpoint_states', 'fail_run', 'heartbeat',
+    'next_health_check_at', 'queue_depth', 'reap_expired_runs', 'record_alert_delivery', 'record_health_check',
+    'record_warmup', 'release_run', 'worker_config'
 ], 'worker: the run, health and alert functions only (its settings come from worker_config)');
 select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timestamptz)', 'EXECUTE'),
     'worker: not the tick');
