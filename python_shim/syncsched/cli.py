@@ -256,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["text", "json"],
         help="text, or json with the run's fields on each transition ($SYNCSCHED_LOG_FORMAT, default text)",
     )
+    p_worker.add_argument(
+        "--log-runs",
+        default=env_default("LOG_RUNS", "all"),
+        choices=["all", "failures"],
+        help="all: a line for each run's start and success; failures: those at DEBUG, failures, retries and lost "
+        "writes at INFO, and a summary a minute ($SYNCSCHED_LOG_RUNS, default all)",
+    )
 
     def worker_main(args: argparse.Namespace) -> int:
         from syncsched.worker import main as run_worker_command  # imported when used: the worker's imports are many

@@ -29,7 +29,6 @@ from syncsched.config import (
     configure_logging,
     default_worker_id,
     duration_flag,
-    env_default,
     quiet_pool_logging,
     resolve_dsn,
     whole_number_flag,
@@ -76,8 +75,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
         raise ConfigError(f"--worker-id must be at most {MAX_WORKER_ID} characters, not {len(worker_id)}")
     metrics_port = args.metrics_port.strip()
     exit_on_unreachable = args.exit_on_unreachable.strip()
-    # (SYNCSCHED_LOG_RUNS until the command line has its --log-runs flag)
-    log_runs = (getattr(args, "log_runs", None) or env_default("LOG_RUNS", "all")).strip()
+    log_runs = args.log_runs.strip()
     if log_runs not in LOG_RUNS:
         raise ConfigError(f"--log-runs must be {' or '.join(LOG_RUNS)}, not {log_runs!r}")
     settings = WorkerSettings(
