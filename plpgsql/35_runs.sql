@@ -157,12 +157,15 @@ returns void
 language plpgsql
 as $$
 begin
-    -- Claims of one type take turns (and so do the requests they count against its budget).
-    perform pg_advisory_xact_lock(1398361667, hashtext('claim:' || p_type));
+    -- Claims of one type take turns (and so do the requests they count against its budget): the
+    -- type's dispatch_state row (every type has one: its insert trigger), locked until commit; a
+    -- row lock, so that no two types share a key as a hash of their names could. Taken in name order
+    -- by callers that take several.
+    perform from syncsched.dispatch_state as d where d.integration_type = p_type for update;
 end
 $$;
 comment on function syncsched._lock_type_claims(text) is
-'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn.';
+'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn: its dispatch_state row.';
 
 create or replace function syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval)
 returns integer
@@ -374,12 +377,14 @@ begin
     where r.attempt = 1 and r.trigger = 'schedule' and r.drift > p_drift_threshold
     having count(*) > 0;
     -- The endpoint is in use now; one idle for longer than warmup_after is warmed up first.
-    -- (Written at most once a second per type: the hot path stays light.)
+    -- (Written at most once a second per type: the hot path stays light. A claim never waits for
+    -- the endpoint's row: whoever holds it, a passive-mode outcome or a health check, may be waiting
+    -- for this type's claim lock; the warm-up is then left out once.)
     with previous as (
         select h.integration_type, h.last_used_at
         from syncsched.endpoint_health as h
         where h.integration_type = p_type and (h.last_used_at is null or h.last_used_at < now() - interval '1 second')
-        for update of h
+        for update of h skip locked
     ),
     touched as (
         update syncsched.endpoint_health as h
