@@ -51,7 +51,7 @@ comment on table syncsched.request_ledger is
 comment on column syncsched.request_ledger.integration_type is
 'The type whose budget the requests count against.';
 comment on column syncsched.request_ledger.at is
-'When they were handed out (now() of the claim).';
+'When they go out at the latest: the claim''s now(), or warmup_timeout later for runs that wait for their endpoint''s warm-up.'; -- noqa: LT05
 comment on column syncsched.request_ledger.requests is
 'How many.';
 comment on constraint request_ledger_type_fkey on syncsched.request_ledger is

@@ -189,16 +189,20 @@ $$;
 comment on function syncsched._budget_left(text, integer, interval) is
 'What is left of a type''s rate_limit in its rate_window (plus one second) now; NULL when the type has no budget.';
 
-create or replace function syncsched._spend_budget(p_type text, p_requests integer)
+-- Its arguments grew (p_at): the old one goes.
+drop function if exists syncsched._spend_budget(text, integer);
+create or replace function syncsched._spend_budget(p_type text, p_requests integer, p_at timestamptz default now())
 returns void
 language plpgsql
 as $$
 begin
-    -- Counted for budgeted types only, and pruned as it goes: the ledger holds one window.
+    -- Counted for budgeted types only, and pruned as it goes: the ledger holds one window. p_at is
+    -- the latest the requests may go (a claim's runs wait for their warm-up): they count until p_at
+    -- has left the window.
     if p_requests > 0 and exists (
         select from syncsched.integration_types as t where t.integration_type = p_type and t.rate_limit is not null
     ) then
-        insert into syncsched.request_ledger (integration_type, at, requests) values (p_type, now(), p_requests);
+        insert into syncsched.request_ledger (integration_type, at, requests) values (p_type, p_at, p_requests);
         delete from syncsched.request_ledger as l
         using syncsched.integration_types as t
         where t.integration_type = p_type and l.integration_type = p_type
@@ -206,8 +210,8 @@ begin
     end if;
 end
 $$;
-comment on function syncsched._spend_budget(text, integer) is
-'Count p_requests requests of a type against its budget (nothing without one), pruning what left the window.';
+comment on function syncsched._spend_budget(text, integer, timestamptz) is
+'Count p_requests requests of a type, sent by p_at at the latest, against its budget (nothing without one), pruning what left the window.'; -- noqa: LT05
 
 create or replace function syncsched._take_budget(p_type text, p_requests integer)
 returns boolean
@@ -396,7 +400,9 @@ begin
     select coalesce(bool_or(touched.last_used_at is null or touched.last_used_at < now() - p_idle), false)
     into v_cold
     from touched;
-    perform syncsched._spend_budget(p_type, cardinality(v_claimed) + v_budget_warmup::integer);
+    -- (runs that wait for a warm-up go out up to warmup_timeout later: counted as late as that)
+    perform syncsched._spend_budget(p_type, cardinality(v_claimed) + v_budget_warmup::integer,
+        case when v_cold then now() + syncsched.setting('warmup_timeout')::interval else now() end);
     return query
     select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, v_type.endpoint_url,

@@ -405,7 +405,9 @@ begin
     select coalesce(bool_or(touched.last_used_at is null or touched.last_used_at < now() - p_idle), false)
     into v_cold
     from touched;
-    perform syncsched._spend_budget(p_type, cardinality(v_claimed) + v_budget_warmup::integer);
+    -- (runs that wait for a warm-up go out up to warmup_timeout later: counted as late as that)
+    perform syncsched._spend_budget(p_type, cardinality(v_claimed) + v_budget_warmup::integer,
+        case when v_cold then now() + syncsched.setting('warmup_timeout')::interval else now() end);
     return query
     select r.run_id, r.lease_token, r.lease_expires_at, r.org_id, r.integration_id, r.integration_type,
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, v_type.endpoint_url,
@@ -2791,15 +2793,17 @@ ALTER FUNCTION syncsched._settings_before_write() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._settings_before_write() IS 'Refuses a setting value that does not fit its type and range (SQLSTATE 22023 naming key, value and the expected form).';
 
-CREATE FUNCTION syncsched._spend_budget(p_type text, p_requests integer) RETURNS void
+CREATE FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone DEFAULT now()) RETURNS void
     LANGUAGE plpgsql
     AS $$
 begin
-    -- Counted for budgeted types only, and pruned as it goes: the ledger holds one window.
+    -- Counted for budgeted types only, and pruned as it goes: the ledger holds one window. p_at is
+    -- the latest the requests may go (a claim's runs wait for their warm-up): they count until p_at
+    -- has left the window.
     if p_requests > 0 and exists (
         select from syncsched.integration_types as t where t.integration_type = p_type and t.rate_limit is not null
     ) then
-        insert into syncsched.request_ledger (integration_type, at, requests) values (p_type, now(), p_requests);
+        insert into syncsched.request_ledger (integration_type, at, requests) values (p_type, p_at, p_requests);
         delete from syncsched.request_ledger as l
         using syncsched.integration_types as t
         where t.integration_type = p_type and l.integration_type = p_type
@@ -2808,9 +2812,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched._spend_budget(p_type text, p_requests integer) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) IS 'Count p_requests requests of a type against its budget (nothing without one), pruning what left the window.';
+COMMENT ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) IS 'Count p_requests requests of a type, sent by p_at at the latest, against its budget (nothing without one), pruning what left the window.';
 
 CREATE FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) RETURNS interval
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -5881,7 +5885,7 @@ COMMENT ON TABLE syncsched.request_ledger IS 'Requests handed out per type (clai
 
 COMMENT ON COLUMN syncsched.request_ledger.integration_type IS 'The type whose budget the requests count against.';
 
-COMMENT ON COLUMN syncsched.request_ledger.at IS 'When they were handed out (now() of the claim).';
+COMMENT ON COLUMN syncsched.request_ledger.at IS 'When they go out at the latest: the claim''s now(), or warmup_timeout later for runs that wait for their endpoint''s warm-up.';
 
 COMMENT ON COLUMN syncsched.request_ledger.requests IS 'How many.';
 
@@ -6826,10 +6830,10 @@ GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p
 
 REVOKE ALL ON FUNCTION syncsched._settings_before_write() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._spread_offset(p_seed text, p_spread interval) TO syncsched_admin;

@@ -180,3 +180,27 @@ def test_a_spread_longer_than_a_schedule_stays_within_half_its_period(conn: db.C
     ]
     assert len(waits) == 200
     assert max(waits) < 450 and max(waits) > 300, "spread over half the quarter hour, no further"
+
+
+def test_runs_that_wait_for_a_warm_up_count_against_the_budget_as_late_as_they_may_go(conn: db.Connection) -> None:
+    """A claim's runs wait for their endpoint's warm-up (up to warmup_timeout) before they go: counted at
+    the claim only, the next window's requests could reach the endpoint within the same window."""
+    db.execute(
+        conn,
+        "update syncsched.integration_types set rate_limit = 100, rate_window = '1 minute'"
+        " where integration_type = 'xledger'",
+    )
+    schedule_due(conn, 3)
+    db.execute(conn, "update syncsched.endpoint_health set last_used_at = null")  # idle: the claim warms it up
+    claimed = db.fetch_all(conn, "select warmup from syncsched.claim_runs('w', 3)")
+    assert [r["warmup"] for r in claimed] == [True] * 3
+    (entry,) = db.fetch_all(
+        conn, "select requests, extract(epoch from at - now())::int as later from syncsched.request_ledger"
+    )
+    assert entry == {"requests": 4, "later": 30}, "the runs and their warm-up, counted warmup_timeout (30 s) late"
+    assert (
+        db.fetch_value(
+            conn, "select requests_in_window from syncsched.endpoint_overview where integration_type = 'xledger'"
+        )
+        == 4
+    )
