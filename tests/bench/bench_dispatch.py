@@ -39,7 +39,11 @@ RUNS = int(os.environ.get("DISPATCH_RUNS", "20000"))
 ROUNDS = int(os.environ.get("DISPATCH_ROUNDS", "3"))
 CONCURRENCIES = [int(c) for c in os.environ.get("DISPATCH_CONCURRENCIES", "5,50,200").split(",")]
 # the worker as it starts by default; and at 200 with a line only for the runs that fail
-SYNCSCHED_CONFIGS = [(c, {}) for c in CONCURRENCIES] + [(200, {"SYNCSCHED_LOG_RUNS": "failures"})]
+# (concurrency, worker environment, the type's request budget per minute: None, or one that never binds)
+SYNCSCHED_CONFIGS: list[tuple[int, dict[str, str], int | None]] = [(c, {}, None) for c in CONCURRENCIES] + [
+    (200, {"SYNCSCHED_LOG_RUNS": "failures"}, None),
+    (200, {}, 10_000_000),
+]
 HTTP_CONCURRENCY = 200  # the ceiling's client and pgqueuer's cap: as many calls in flight as syncsched's
 LATENCY_SAMPLES = 100
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
@@ -210,11 +214,12 @@ def _wait(predicate: Callable[[], bool], timeout: float, interval: float = 0.05)
 
 
 def _syncsched(
-    dsn: str, admin_dsn: str, endpoint_url: str, concurrency: int, tag: str, env: dict[str, str]
+    dsn: str, admin_dsn: str, endpoint_url: str, concurrency: int, tag: str, env: dict[str, str], budget: int | None
 ) -> dict[str, Any]:
     polls = 0
     with db.connect(dsn) as conn:
-        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts")
+        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.request_ledger")
+        db.execute(conn, "update syncsched.integration_types set rate_limit = %s, rate_window = '1 minute'", (budget,))
         db.execute(conn, LOAD_RUNS, (f"bench/{tag}/", RUNS))
         db.execute(conn, "vacuum analyze syncsched.sync_run_log")
         seen = _endpoint_log(endpoint_url)["count"]
@@ -481,9 +486,11 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         admin_dsn = _prepare(dsn, endpoint_url)
         for n in range(ROUNDS):
             results: dict[str, Any] = {}
-            for concurrency, env in SYNCSCHED_CONFIGS:
+            for concurrency, env, budget in SYNCSCHED_CONFIGS:
                 name = f"syncsched, concurrency {concurrency}" + "".join(f", {k}={v}" for k, v in env.items())
-                results[name] = _syncsched(dsn, admin_dsn, endpoint_url, concurrency, f"r{n}c{concurrency}", env)
+                name += f", rate_limit {budget:,}/min (not binding)" if budget else ""
+                tag = f"r{n}c{concurrency}" + ("b" if budget else "") + ("f" if env else "")
+                results[name] = _syncsched(dsn, admin_dsn, endpoint_url, concurrency, tag, env, budget)
                 progress(f"   round {n + 1}: {_line(name, results[name])}")
             for name, consumers, http, max_tasks in PGQUEUER_CONFIGS:
                 url = f"{endpoint_url}/pgqueuer" if http else None
