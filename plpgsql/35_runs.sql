@@ -152,20 +152,27 @@ $$;
 comment on function syncsched._pending_orgs(text, text, text, integer) is
 'Up to p_count organizations with a ready run of type p_type, in org_id order after p_after (up to p_upto): a loose index scan that passes over organizations whose runs all wait.'; -- noqa: LT05
 
-create or replace function syncsched._lock_type_claims(p_type text)
-returns void
+-- It returns the locked row now (a claim decides from what it reads once its turn comes): created anew.
+drop function if exists syncsched._lock_type_claims(text);
+create function syncsched._lock_type_claims(p_type text)
+returns syncsched.dispatch_state
 language plpgsql
 as $$
+declare
+    v_state syncsched.dispatch_state;
 begin
     -- Claims of one type take turns (and so do the requests they count against its budget): the
     -- type's dispatch_state row (every type has one: its insert trigger), locked until commit; a
     -- row lock, so that no two types share a key as a hash of their names could. Taken in name order
-    -- by callers that take several.
-    perform from syncsched.dispatch_state as d where d.integration_type = p_type for update;
+    -- by callers that take several. The row comes back as it is once locked: a 429 or a pause
+    -- committed while this claim waited for its turn holds it (what the caller read before the
+    -- wait is out of date).
+    select * into v_state from syncsched.dispatch_state as d where d.integration_type = p_type for update;
+    return v_state;
 end
 $$;
 comment on function syncsched._lock_type_claims(text) is
-'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn: its dispatch_state row.';
+'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn: its dispatch_state row, returned as it is once locked.'; -- noqa: LT05
 
 create or replace function syncsched._budget_left(p_type text, p_rate_limit integer, p_window interval)
 returns integer
@@ -219,8 +226,10 @@ language plpgsql
 as $$
 begin
     -- For requests outside a claim of runs (health checks, pre-warming): they wait while the
-    -- type's budget is spent, and count against it when they go.
-    perform syncsched._lock_type_claims(p_type);
+    -- type's budget is spent or a 429 holds it, and count against the budget when they go.
+    if (syncsched._lock_type_claims(p_type)).rate_limited_until > now() then
+        return false;
+    end if;
     if coalesce((
         select syncsched._budget_left(p_type, t.rate_limit, t.rate_window)
         from syncsched.integration_types as t where t.integration_type = p_type
@@ -232,7 +241,7 @@ begin
 end
 $$;
 comment on function syncsched._take_budget(text, integer) is
-'Whether p_requests requests of a type may go now under its budget (always, without one); if so they are counted.';
+'Whether p_requests requests of a type may go now: no 429 holds it, and within its budget (always, without one); if so they are counted.'; -- noqa: LT05
 
 -- The result of a claim grew into _claim_type (its runs, with their type's endpoint): created anew.
 drop function if exists syncsched._claim_type(text, integer, text, interval);
@@ -277,11 +286,16 @@ declare
     v_claimed syncsched.sync_run_log[];
     v_budget_warmup boolean;
     v_cold boolean := false;
+    v_state syncsched.dispatch_state;
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
     -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
-    perform syncsched._lock_type_claims(p_type);
+    -- Whatever paused the type's dispatch or held it for a 429 while this claim waited holds it.
+    v_state := syncsched._lock_type_claims(p_type);
+    if v_state.dispatch_paused or v_state.rate_limited_until > now() then
+        return;
+    end if;
     select * into v_type from syncsched.integration_types as t where t.integration_type = p_type;
     -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
     v_budget_warmup := v_type.rate_limit is not null and exists (
@@ -298,7 +312,7 @@ begin
     -- Round robin across organizations, over the whole backlog: from the organization after the
     -- one the previous claim of this type stopped at, around to it again; each organization's
     -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and are passed over.
-    select d.last_org_id into v_cursor from syncsched.dispatch_state as d where d.integration_type = p_type;
+    v_cursor := v_state.last_org_id;
     v_orgs := syncsched._pending_orgs(p_type, coalesce(v_cursor, ''), null, v_room * 2 + 10);
     if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
         v_orgs := v_orgs || syncsched._pending_orgs(p_type, '', v_cursor, v_room * 2 + 10 - cardinality(v_orgs));

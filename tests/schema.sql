@@ -282,11 +282,16 @@ declare
     v_claimed syncsched.sync_run_log[];
     v_budget_warmup boolean;
     v_cold boolean := false;
+    v_state syncsched.dispatch_state;
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
     -- milliseconds: waiting beats coming back empty-handed and sleeping until the next poll.
-    perform syncsched._lock_type_claims(p_type);
+    -- Whatever paused the type's dispatch or held it for a 429 while this claim waited holds it.
+    v_state := syncsched._lock_type_claims(p_type);
+    if v_state.dispatch_paused or v_state.rate_limited_until > now() then
+        return;
+    end if;
     select * into v_type from syncsched.integration_types as t where t.integration_type = p_type;
     -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
     v_budget_warmup := v_type.rate_limit is not null and exists (
@@ -303,7 +308,7 @@ begin
     -- Round robin across organizations, over the whole backlog: from the organization after the
     -- one the previous claim of this type stopped at, around to it again; each organization's
     -- runs oldest first. Organizations whose runs all wait (backoff) cost a probe and are passed over.
-    select d.last_org_id into v_cursor from syncsched.dispatch_state as d where d.integration_type = p_type;
+    v_cursor := v_state.last_org_id;
     v_orgs := syncsched._pending_orgs(p_type, coalesce(v_cursor, ''), null, v_room * 2 + 10);
     if cardinality(v_orgs) < v_room * 2 + 10 and v_cursor is not null then
         v_orgs := v_orgs || syncsched._pending_orgs(p_type, '', v_cursor, v_room * 2 + 10 - cardinality(v_orgs));
@@ -1984,13 +1989,15 @@ begin
             array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
         );
         perform syncsched._alert('endpoint_recovered', null, null, p_integration_type, p_detail);
+        -- the circuit closed: the runs it held may go now, not at the workers' next poll
+        perform pg_notify('syncsched_runs', json_build_object('recovered', p_integration_type)::text);
     end if;
 end
 $$;
 
 ALTER FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) IS 'Alerts of a health transition: endpoint_unhealthy when a type turns unhealthy, endpoint_recovered (resolving it) when it is healthy again.';
+COMMENT ON FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) IS 'Alerts of a health transition: endpoint_unhealthy when a type turns unhealthy, endpoint_recovered (resolving it, and waking the workers) when it is healthy again.';
 
 CREATE FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -2275,21 +2282,51 @@ ALTER FUNCTION syncsched._lock_schedule(p_id bigint) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._lock_schedule(p_id bigint) IS 'Wait for the tick or run_now creating runs for this integration (its schedule_state row lock), and keep them out.';
 
-CREATE FUNCTION syncsched._lock_type_claims(p_type text) RETURNS void
+CREATE TABLE syncsched.dispatch_state (
+    integration_type text NOT NULL,
+    last_org_id text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    scheduling_paused boolean DEFAULT false NOT NULL,
+    dispatch_paused boolean DEFAULT false NOT NULL,
+    rate_limited_until timestamp with time zone
+);
+
+ALTER TABLE syncsched.dispatch_state OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.dispatch_state IS 'Per integration type, where the last claim stopped in its round robin across organizations (owner-written).';
+
+COMMENT ON COLUMN syncsched.dispatch_state.integration_type IS 'The integration type.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.last_org_id IS 'The organization the last claim of this type served last: the next claim starts after it.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.updated_at IS 'When a claim last moved it.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.scheduling_paused IS 'The tick creates no runs for this type (pause_scheduling(type)); its periods follow the misfire policy when resumed.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.dispatch_paused IS 'Claims hand out no run of this type (pause_dispatch(type)); its pending runs wait, spending no attempt.';
+
+COMMENT ON COLUMN syncsched.dispatch_state.rate_limited_until IS 'After an answer 429: no run of the type is handed out before this time (its Retry-After, else rate_limited_backoff).';
+
+CREATE FUNCTION syncsched._lock_type_claims(p_type text) RETURNS syncsched.dispatch_state
     LANGUAGE plpgsql
     AS $$
+declare
+    v_state syncsched.dispatch_state;
 begin
     -- Claims of one type take turns (and so do the requests they count against its budget): the
     -- type's dispatch_state row (every type has one: its insert trigger), locked until commit; a
     -- row lock, so that no two types share a key as a hash of their names could. Taken in name order
-    -- by callers that take several.
-    perform from syncsched.dispatch_state as d where d.integration_type = p_type for update;
+    -- by callers that take several. The row comes back as it is once locked: a 429 or a pause
+    -- committed while this claim waited for its turn holds it (what the caller read before the
+    -- wait is out of date).
+    select * into v_state from syncsched.dispatch_state as d where d.integration_type = p_type for update;
+    return v_state;
 end
 $$;
 
 ALTER FUNCTION syncsched._lock_type_claims(p_type text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._lock_type_claims(p_type text) IS 'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn: its dispatch_state row.';
+COMMENT ON FUNCTION syncsched._lock_type_claims(p_type text) IS 'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn: its dispatch_state row, returned as it is once locked.';
 
 CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
@@ -2693,13 +2730,17 @@ begin
     end if;
     perform syncsched._audit(case when p_paused then 'pause_' else 'resume_' end || p_what, null, null,
         p_integration_type, null, jsonb_build_object('global', p_integration_type is null, 'was_paused', v_was));
+    if p_what = 'dispatch' and not p_paused and v_was then
+        -- the runs it held may go now, not at the workers' next poll
+        perform pg_notify('syncsched_runs', json_build_object('resumed', coalesce(p_integration_type, '*'))::text);
+    end if;
     return v_was is distinct from p_paused;
 end
 $$;
 
 ALTER FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) IS 'Pause or resume scheduling or dispatch, of one type or (null) of all, audited; returns whether it changed.';
+COMMENT ON FUNCTION syncsched._set_pause(p_what text, p_integration_type text, p_paused boolean) IS 'Pause or resume scheduling or dispatch, of one type or (null) of all, audited (a resumed dispatch wakes the workers); returns whether it changed.';
 
 CREATE FUNCTION syncsched._setting_expected(p_type text, p_min text, p_max text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -2905,8 +2946,10 @@ CREATE FUNCTION syncsched._take_budget(p_type text, p_requests integer) RETURNS 
     AS $$
 begin
     -- For requests outside a claim of runs (health checks, pre-warming): they wait while the
-    -- type's budget is spent, and count against it when they go.
-    perform syncsched._lock_type_claims(p_type);
+    -- type's budget is spent or a 429 holds it, and count against the budget when they go.
+    if (syncsched._lock_type_claims(p_type)).rate_limited_until > now() then
+        return false;
+    end if;
     if coalesce((
         select syncsched._budget_left(p_type, t.rate_limit, t.rate_window)
         from syncsched.integration_types as t where t.integration_type = p_type
@@ -2920,7 +2963,7 @@ $$;
 
 ALTER FUNCTION syncsched._take_budget(p_type text, p_requests integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) IS 'Whether p_requests requests of a type may go now under its budget (always, without one); if so they are counted.';
+COMMENT ON FUNCTION syncsched._take_budget(p_type text, p_requests integer) IS 'Whether p_requests requests of a type may go now: no 429 holds it, and within its budget (always, without one); if so they are counted.';
 
 CREATE FUNCTION syncsched._tick_done(p_result jsonb, p_limit integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE
@@ -5447,31 +5490,6 @@ ALTER TABLE syncsched.audit_log ALTER COLUMN audit_id ADD GENERATED ALWAYS AS ID
     CACHE 1
 );
 
-CREATE TABLE syncsched.dispatch_state (
-    integration_type text NOT NULL,
-    last_org_id text,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    scheduling_paused boolean DEFAULT false NOT NULL,
-    dispatch_paused boolean DEFAULT false NOT NULL,
-    rate_limited_until timestamp with time zone
-);
-
-ALTER TABLE syncsched.dispatch_state OWNER TO syncsched_owner;
-
-COMMENT ON TABLE syncsched.dispatch_state IS 'Per integration type, where the last claim stopped in its round robin across organizations (owner-written).';
-
-COMMENT ON COLUMN syncsched.dispatch_state.integration_type IS 'The integration type.';
-
-COMMENT ON COLUMN syncsched.dispatch_state.last_org_id IS 'The organization the last claim of this type served last: the next claim starts after it.';
-
-COMMENT ON COLUMN syncsched.dispatch_state.updated_at IS 'When a claim last moved it.';
-
-COMMENT ON COLUMN syncsched.dispatch_state.scheduling_paused IS 'The tick creates no runs for this type (pause_scheduling(type)); its periods follow the misfire policy when resumed.';
-
-COMMENT ON COLUMN syncsched.dispatch_state.dispatch_paused IS 'Claims hand out no run of this type (pause_dispatch(type)); its pending runs wait, spending no attempt.';
-
-COMMENT ON COLUMN syncsched.dispatch_state.rate_limited_until IS 'After an answer 429: no run of the type is handed out before this time (its Retry-After, else rate_limited_backoff).';
-
 CREATE TABLE syncsched.endpoint_health (
     integration_type text NOT NULL,
     status text DEFAULT 'unknown'::text NOT NULL,
@@ -6749,6 +6767,9 @@ GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_reader;
 
+GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._lock_type_claims(p_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_tenant;
@@ -7143,9 +7164,6 @@ GRANT SELECT ON TABLE syncsched.alerts_open TO syncsched_reader;
 GRANT SELECT ON TABLE syncsched.alerts_open TO syncsched_tenant;
 
 GRANT SELECT ON TABLE syncsched.audit_log TO syncsched_admin;
-
-GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_admin;
-GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_admin;
 GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_reader;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 from syncsched import db
 
@@ -173,3 +174,51 @@ def test_claims_health_checks_and_prewarming_never_deadlock(conn: db.Connection,
     for thread in threads:
         thread.join()
     assert errors == [], errors[:3]
+
+
+HOLDS = {
+    "an answer 429": "rate_limited_until = now() + interval '1 minute'",
+    "a pause of its dispatch": "dispatch_paused = true",
+}
+
+
+def test_a_hold_committed_while_a_claim_waits_for_its_turn_holds_that_claim(
+    conn: db.Connection, syncsched_dsn: str
+) -> None:
+    """A claim picks the types it will serve before it waits for their claim locks: a 429 (or a pause)
+    recorded meanwhile, by the session that held the lock, must hold it all the same."""
+    add_runs(conn, 5)
+    db.execute(conn, "update syncsched.organization_integrations set is_enabled = true")
+    db.execute(conn, "update syncsched.endpoint_health set next_check_at = now() - interval '1 second'")
+    claims = {
+        "runs": "select count(*) from syncsched.claim_runs('w', 5)",
+        "health checks": "select count(*) from syncsched.claim_health_checks('w', 5)"
+        " where integration_type = 'xledger'",
+    }
+    for hold, change in HOLDS.items():
+        for what, claim in claims.items():
+            if what == "health checks" and hold != "an answer 429":
+                continue  # a paused dispatch holds runs only
+            got: list[int] = []
+            with db.connect(syncsched_dsn, autocommit=False) as holder, db.connect(syncsched_dsn) as claimer:
+                db.execute(holder, f"update syncsched.dispatch_state set {change} where integration_type = 'xledger'")
+                waiter = threading.Thread(target=lambda c=claimer, q=claim, g=got: g.append(db.fetch_value(c, q)))
+                waiter.start()
+                deadline = time.monotonic() + 10
+                while not db.fetch_value(conn, WAITING_FOR_ITS_TURN) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                holder.commit()
+                waiter.join(10)
+            assert got == [0], f"{what} claimed after {hold} committed while the claim waited"
+            db.execute(
+                conn,
+                "update syncsched.dispatch_state set rate_limited_until = null, dispatch_paused = false"
+                " where integration_type = 'xledger'",
+            )
+
+
+WAITING_FOR_ITS_TURN = """
+select exists (
+    select from pg_stat_activity where wait_event_type = 'Lock' and query like 'select count(*) from syncsched.claim%%'
+)
+"""
