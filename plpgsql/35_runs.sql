@@ -540,6 +540,56 @@ $$;
 comment on function syncsched.claim_runs(text, integer, interval) is
 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true). Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.'; -- noqa: LT05
 
+create or replace function syncsched.next_claim_at()
+returns timestamptz
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    -- What time alone releases, the earliest first: a run's retry backoff or spread offset ending,
+    -- an answer 429's Retry-After passing, a spent request budget's oldest request leaving its
+    -- window. A worker whose claim came back short sleeps until then rather than its whole poll
+    -- interval. Paused types and open circuits wait for an event (resume, a health check that
+    -- succeeds), which wakes the workers itself. (PL/pgSQL: _circuit_open is defined by a later file.)
+    if syncsched.setting('dispatch_paused')::boolean then
+        return null;
+    end if;
+    return (
+        select min(w.at)
+        from syncsched.integration_types as t
+        left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
+        left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+        cross join lateral (
+            select d.rate_limited_until as at
+            where d.rate_limited_until > now()
+            union all
+            (
+                -- (through the pending-by-type index: its first run not ready yet)
+                select r.not_before
+                from syncsched.sync_run_log as r
+                where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
+                order by r.not_before
+                limit 1
+            )
+            union all
+            select (
+                select min(l.at)
+                from syncsched.request_ledger as l
+                where l.integration_type = t.integration_type and l.at > now() - t.rate_window - interval '1 second'
+            ) + t.rate_window + interval '1 second'
+            where t.rate_limit is not null
+                and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window) <= 0
+        ) as w
+        where not coalesce(d.dispatch_paused, false)
+            and not coalesce(syncsched._circuit_open(h.mode, h.status), false)
+    );
+end
+$$;
+comment on function syncsched.next_claim_at() is
+'When time alone next releases a run no claim hands out now (a retry backoff or spread offset ending, a 429''s Retry-After passing, a spent request budget''s window moving on); NULL when nothing waits on time. Workers sleep until then when a claim comes back short.'; -- noqa: LT05
+
 create or replace function syncsched.heartbeat(
     p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval default null
 )

@@ -181,11 +181,13 @@ begin
             array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
         );
         perform syncsched._alert('endpoint_recovered', null, null, p_integration_type, p_detail);
+        -- the circuit closed: the runs it held may go now, not at the workers' next poll
+        perform pg_notify('syncsched_runs', json_build_object('recovered', p_integration_type)::text);
     end if;
 end
 $$;
 comment on function syncsched._health_changed(text, text, text, jsonb) is
-'Alerts of a health transition: endpoint_unhealthy when a type turns unhealthy, endpoint_recovered (resolving it) when it is healthy again.'; -- noqa: LT05
+'Alerts of a health transition: endpoint_unhealthy when a type turns unhealthy, endpoint_recovered (resolving it, and waking the workers) when it is healthy again.'; -- noqa: LT05
 
 create or replace function syncsched.record_health_check(
     p_integration_type text,
@@ -301,8 +303,11 @@ $$;
 comment on function syncsched._health_from_runs(text[], boolean, text) is
 'Passive mode: a completed run makes its type healthy; passive_failure_threshold failed attempts in a row make it unhealthy.';
 
+-- It grew p_claimed (the warm-up of a claim whose runs wait for it): the old one goes.
+drop function if exists syncsched.record_warmup(text, boolean, integer, text);
 create or replace function syncsched.record_warmup(
-    p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text default null
+    p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text default null,
+    p_claimed boolean default false
 )
 returns boolean
 language plpgsql
@@ -320,11 +325,17 @@ begin
         perform syncsched._alert('cold_start', null, null, p_integration_type,
             jsonb_build_object('duration_ms', p_duration_ms, 'ok', p_ok, 'error', left(p_error, 500)));
     end if;
+    if p_claimed then
+        -- The claim's runs were counted against the budget as late as they might go (warmup_timeout
+        -- after the claim: one cold claim per idle spell); they go now, and count from now.
+        update syncsched.request_ledger as l set at = now()
+        where l.integration_type = p_integration_type and l.at > now();
+    end if;
     return v_cold;
 end
 $$;
-comment on function syncsched.record_warmup(text, boolean, integer, text) is
-'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. Returns whether it was cold.';
+comment on function syncsched.record_warmup(text, boolean, integer, text, boolean) is
+'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. p_claimed: the warm-up of a claim, whose runs go now (the budget counts them from now). Returns whether it was cold.'; -- noqa: LT05
 
 create or replace function syncsched.upcoming_runs(
     p_within interval default interval '1 minute', p_now timestamptz default now()

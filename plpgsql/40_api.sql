@@ -520,11 +520,15 @@ begin
     end if;
     perform syncsched._audit(case when p_paused then 'pause_' else 'resume_' end || p_what, null, null,
         p_integration_type, null, jsonb_build_object('global', p_integration_type is null, 'was_paused', v_was));
+    if p_what = 'dispatch' and not p_paused and v_was then
+        -- the runs it held may go now, not at the workers' next poll
+        perform pg_notify('syncsched_runs', json_build_object('resumed', coalesce(p_integration_type, '*'))::text);
+    end if;
     return v_was is distinct from p_paused;
 end
 $$;
 comment on function syncsched._set_pause(text, text, boolean) is
-'Pause or resume scheduling or dispatch, of one type or (null) of all, audited; returns whether it changed.';
+'Pause or resume scheduling or dispatch, of one type or (null) of all, audited (a resumed dispatch wakes the workers); returns whether it changed.'; -- noqa: LT05
 
 create or replace function syncsched.pause_scheduling(p_integration_type text default null)
 returns boolean

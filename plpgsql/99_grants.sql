@@ -29,7 +29,7 @@ declare
     ];
     -- what the worker calls, nothing else (it has no table privileges at all)
     c_worker constant text[] := c_worker_only || array[
-        'queue_depth', 'worker_config', 'next_health_check_at', 'check_scheduler', 'endpoint_states',
+        'queue_depth', 'next_claim_at', 'worker_config', 'next_health_check_at', 'check_scheduler', 'endpoint_states',
         -- leases are reaped on the workers' cadence (and the tick's), not in every claim
         'reap_expired_runs'
     ];

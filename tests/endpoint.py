@@ -35,6 +35,12 @@ class Reply:
 Behaviour = Callable[[Request, int], Reply]  # (request, how many requests came before it) -> reply
 
 
+class _Server(ThreadingHTTPServer):
+    # Dozens of connections opened at once: socketserver's listen backlog of 5 drops the rest of
+    # their SYNs, which the client sends again a second later (requests that arrive late, in bursts).
+    request_queue_size = 1024
+
+
 class Endpoint:
     def __init__(
         self, behaviour: Behaviour | None = None, health: Behaviour | None = None, host: str = "127.0.0.1"
@@ -89,7 +95,7 @@ class Endpoint:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

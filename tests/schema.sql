@@ -4225,6 +4225,55 @@ ALTER FUNCTION syncsched.list_web_tokens() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.list_web_tokens() IS 'The console tokens (never their hashes).';
 
+CREATE FUNCTION syncsched.next_claim_at() RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- What time alone releases, the earliest first: a run's retry backoff or spread offset ending,
+    -- an answer 429's Retry-After passing, a spent request budget's oldest request leaving its
+    -- window. A worker whose claim came back short sleeps until then rather than its whole poll
+    -- interval. Paused types and open circuits wait for an event (resume, a health check that
+    -- succeeds), which wakes the workers itself. (PL/pgSQL: _circuit_open is defined by a later file.)
+    if syncsched.setting('dispatch_paused')::boolean then
+        return null;
+    end if;
+    return (
+        select min(w.at)
+        from syncsched.integration_types as t
+        left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
+        left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+        cross join lateral (
+            select d.rate_limited_until as at
+            where d.rate_limited_until > now()
+            union all
+            (
+                -- (through the pending-by-type index: its first run not ready yet)
+                select r.not_before
+                from syncsched.sync_run_log as r
+                where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
+                order by r.not_before
+                limit 1
+            )
+            union all
+            select (
+                select min(l.at)
+                from syncsched.request_ledger as l
+                where l.integration_type = t.integration_type and l.at > now() - t.rate_window - interval '1 second'
+            ) + t.rate_window + interval '1 second'
+            where t.rate_limit is not null
+                and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window) <= 0
+        ) as w
+        where not coalesce(d.dispatch_paused, false)
+            and not coalesce(syncsched._circuit_open(h.mode, h.status), false)
+    );
+end
+$$;
+
+ALTER FUNCTION syncsched.next_claim_at() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.next_claim_at() IS 'When time alone next releases a run no claim hands out now (a retry backoff or spread offset ending, a 429''s Retry-After passing, a spent request budget''s window moving on); NULL when nothing waits on time. Workers sleep until then when a claim comes back short.';
+
 CREATE FUNCTION syncsched.next_health_check_at() RETURNS timestamp with time zone
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -4484,7 +4533,7 @@ ALTER FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boole
 
 COMMENT ON FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer, p_error text, p_duration_ms integer) IS 'The outcome of an active health check: healthy (next check after the type''s interval) or unhealthy (next after interval * 2^failures, at most health_backoff_cap); 429 switches the type to passive mode. Returns the status.';
 
-CREATE FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text DEFAULT NULL::text) RETURNS boolean
+CREATE FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text DEFAULT NULL::text, p_claimed boolean DEFAULT false) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -4499,13 +4548,19 @@ begin
         perform syncsched._alert('cold_start', null, null, p_integration_type,
             jsonb_build_object('duration_ms', p_duration_ms, 'ok', p_ok, 'error', left(p_error, 500)));
     end if;
+    if p_claimed then
+        -- The claim's runs were counted against the budget as late as they might go (warmup_timeout
+        -- after the claim: one cold claim per idle spell); they go now, and count from now.
+        update syncsched.request_ledger as l set at = now()
+        where l.integration_type = p_integration_type and l.at > now();
+    end if;
     return v_cold;
 end
 $$;
 
-ALTER FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text, p_claimed boolean) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) IS 'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. Returns whether it was cold.';
+COMMENT ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text, p_claimed boolean) IS 'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. p_claimed: the warm-up of a claim, whose runs go now (the budget counts them from now). Returns whether it was cold.';
 
 CREATE FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -7036,6 +7091,10 @@ GRANT ALL ON FUNCTION syncsched.integration_next_runs(p_org_id text, p_integrati
 REVOKE ALL ON FUNCTION syncsched.list_web_tokens() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.list_web_tokens() TO syncsched_admin;
 
+REVOKE ALL ON FUNCTION syncsched.next_claim_at() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.next_claim_at() TO syncsched_worker;
+GRANT ALL ON FUNCTION syncsched.next_claim_at() TO syncsched_admin;
+
 REVOKE ALL ON FUNCTION syncsched.next_health_check_at() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.next_health_check_at() TO syncsched_admin;
@@ -7072,8 +7131,8 @@ GRANT ALL ON FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok bo
 REVOKE ALL ON FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer, p_error text, p_duration_ms integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.record_health_check(p_integration_type text, p_ok boolean, p_http_status integer, p_error text, p_duration_ms integer) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text, p_claimed boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text, p_claimed boolean) TO syncsched_worker;
 
 REVOKE ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) TO syncsched_worker;

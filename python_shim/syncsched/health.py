@@ -132,15 +132,15 @@ class Health:
 
     # --- warm-up ----------------------------------------------------------------------------
 
-    def warm_up(self, endpoint: Endpoint) -> asyncio.Task[None]:
-        """Warm an idle endpoint up; the runs claimed with it wait for this one task."""
-        return self._spawn(self._warm(endpoint))
+    def warm_up(self, endpoint: Endpoint, claimed: bool = False) -> asyncio.Task[None]:
+        """Warm an idle endpoint up; the runs claimed with it (`claimed`) wait for this one task."""
+        return self._spawn(self._warm(endpoint, claimed))
 
-    async def _warm(self, endpoint: Endpoint) -> None:
+    async def _warm(self, endpoint: Endpoint, claimed: bool) -> None:
         probe = await self._send(endpoint, self.settings.warmup_timeout)
         cold = await self._report(
             queries.RECORD_WARMUP,
-            (endpoint.integration_type, probe.ok, round(probe.seconds * 1000), probe.error),
+            (endpoint.integration_type, probe.ok, round(probe.seconds * 1000), probe.error, claimed),
         )
         self.metrics.warmups.labels(endpoint.integration_type, "cold" if cold else "warm").inc()
         log.info(

@@ -85,6 +85,9 @@ RUN_EVENTS_CHANNEL = "syncsched_run_events"
 # completion comes back as (applied, run_id); a claimed run with applied null and claim_runs' columns.
 COMPLETE_AND_CLAIM = "select * from syncsched.complete_and_claim(%s, %s, %s, %s, %s, %s, %s)"
 
+# After a claim that came back short: seconds until time alone releases a run (NULL: nothing waits on time).
+NEXT_CLAIM_IN = "select extract(epoch from syncsched.next_claim_at() - clock_timestamp())::float8 as seconds"
+
 # Leases are reaped on the workers' cadence (and the tick's), not in every claim.
 REAP_EXPIRED_RUNS = "select syncsched.reap_expired_runs() as reaped"
 
@@ -103,6 +106,7 @@ WORKER_FUNCTIONS = (
     "release_run",
     "worker_config",
     "queue_depth",
+    "next_claim_at",
     "endpoint_states",
     "claim_health_checks",
     "next_health_check_at",
@@ -166,7 +170,7 @@ NEXT_HEALTH_CHECK_AT = "select syncsched.next_health_check_at() as at"
 
 RECORD_HEALTH_CHECK = "select syncsched.record_health_check(%s, %s, %s, %s, %s) as status"
 
-RECORD_WARMUP = "select syncsched.record_warmup(%s, %s, %s, %s) as cold"
+RECORD_WARMUP = "select syncsched.record_warmup(%s, %s, %s, %s, %s) as cold"
 
 CLAIM_PREWARM = "select integration_type, url, method, timeout_ms, connect_timeout_ms from syncsched.claim_prewarm()"
 

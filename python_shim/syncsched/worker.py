@@ -210,6 +210,9 @@ class Worker:
         self._kick = asyncio.Event()
         self._look = True  # NOTIFY, poll or (re)connect: there may be work
         self._more = False  # the last claim got all it asked for: more may be waiting
+        # after a short claim: when time alone releases a run (a backoff, a 429, a budget), by the loop's clock
+        self._ready_at: float | None = None
+        self._asking: asyncio.Task[None] | None = None  # the question when, on its way
         self._done: list[_Done] = []
         self._trips: set[asyncio.Task[None]] = set()
         self._reserved = 0  # places asked for by the round trips on their way
@@ -305,10 +308,13 @@ class Worker:
                 listener.cancel()
                 await self._drain()  # the dispatcher writes what finishes meanwhile, and claims nothing
             finally:
-                for task in (listener, dispatcher, *background):
+                asking = [self._asking] if self._asking is not None else []
+                for task in (listener, dispatcher, *asking, *background):
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.gather(listener, dispatcher, *self._trips, *background, return_exceptions=True)
+                    await asyncio.gather(
+                        listener, dispatcher, *self._trips, *asking, *background, return_exceptions=True
+                    )
                 if http is not None:
                     await http.cleanup()
 
@@ -370,16 +376,23 @@ class Worker:
         """Round trips of complete_and_claim: at most PIPELINE_DEPTH on their way; a second one
         only for a worthwhile number of places (a quarter of --concurrency), so that the first one's
         batch is not cut into slivers."""
+        loop = asyncio.get_running_loop()
         while True:
             self.metrics.last_loop = time.monotonic()
             self._kick.clear()
             if not self._launch():
+                wait = self.settings.poll_interval
+                if self._ready_at is not None:
+                    wait = min(wait, max(self._ready_at - loop.time(), 0.0))
                 try:
                     # (asyncio.timeout, not wait_for: a cancel that meets a kick must not be lost)
-                    async with asyncio.timeout(self.settings.poll_interval):
+                    async with asyncio.timeout(wait):
                         await self._kick.wait()
                 except TimeoutError:
-                    self._look = True  # the poll: the table is the truth, NOTIFY only wakes
+                    # the poll, or a run released by time: the table is the truth, NOTIFY only wakes
+                    self._look = True
+                    if self._ready_at is not None and self._ready_at <= loop.time():
+                        self._ready_at = None
 
     def _launch(self) -> bool:
         """Send a round trip if there is anything to send; whether one went."""
@@ -388,7 +401,9 @@ class Worker:
         batch = self._done[:MAX_COMPLETIONS]
         # the completions of this round trip free their places in its transaction, before its claim
         free = self.settings.concurrency - len(self._inflight) - self._reserved + len(batch)
-        claiming = (self._look or self._more) and not self._stopping.is_set() and not (self._complete_only and batch)
+        # a completion frees a place under its type's max_concurrency: a run that waited for it may go
+        may_be_work = self._look or self._more or bool(batch)
+        claiming = may_be_work and not self._stopping.is_set() and not (self._complete_only and batch)
         want = 0
         if free > 0 and claiming:
             want = free if not self._trips or free >= max(1, self.settings.concurrency // 4) else 0
@@ -437,8 +452,27 @@ class Worker:
         runs = [Run.from_row(row) for row in rows if row["applied"] is None]
         if want:
             self._more = len(runs) == want
+            if not self._more and (self._asking is None or self._asking.done()):
+                self._asking = asyncio.create_task(self._ask_when_ready())
         if runs:
             self._start(runs)
+
+    async def _ask_when_ready(self) -> None:
+        """A claim came back short: when does time alone release a run (a retry backoff or spread
+        offset ending, a 429's Retry-After passing, a spent budget's window moving on)? The
+        dispatcher claims then rather than at its next poll."""
+        assert self._pool is not None
+        try:
+            rows = await db.async_fetch_all(self._pool, queries.NEXT_CLAIM_IN)
+        except (db.Error, ConnectError):
+            return  # the poll still comes
+        seconds = rows[0]["seconds"] if rows else None
+        if seconds is None or seconds >= self.settings.poll_interval:
+            return
+        at = asyncio.get_running_loop().time() + max(seconds, 0.0)
+        if self._ready_at is None or at < self._ready_at:
+            self._ready_at = at
+            self._kick.set()  # the dispatcher's wait is shorter now
 
     def _trip_failed(self, batch: list[_Done], want: int, exc: BaseException) -> None:
         """Nothing of the round trip happened (one transaction): its completions wait for the next,
@@ -528,7 +562,7 @@ class Worker:
                 endpoint = Endpoint(
                     run.integration_type, run.health_url, run.health_method, run.timeout_ms, run.connect_timeout_ms
                 )
-                warmups[run.integration_type] = self._health.warm_up(endpoint)
+                warmups[run.integration_type] = self._health.warm_up(endpoint, claimed=True)
         return warmups
 
     def _finished(self, run_id: int, _task: asyncio.Task[None]) -> None:

@@ -222,3 +222,63 @@ select exists (
     select from pg_stat_activity where wait_event_type = 'Lock' and query like 'select count(*) from syncsched.claim%%'
 )
 """
+
+
+def seconds_to_next_claim(conn: db.Connection) -> int | None:
+    return db.fetch_value(conn, "select round(extract(epoch from syncsched.next_claim_at() - now()))::int")
+
+
+def test_next_claim_at_is_when_time_alone_releases_a_run(conn: db.Connection) -> None:
+    """A worker whose claim came back short sleeps until next_claim_at, not its whole poll interval:
+    a backoff ending, a 429's Retry-After passing, a spent budget's window moving on; never what
+    waits on an event (a pause, an open circuit)."""
+    add_runs(conn, 2)
+    assert seconds_to_next_claim(conn) is None, "runs ready now: a claim takes them, nothing waits on time"
+    db.execute(conn, "update syncsched.sync_run_log set not_before = now() + interval '40 seconds'")
+    assert seconds_to_next_claim(conn) == 40, "a retry backoff (or a spread offset) ending"
+    db.execute(
+        conn,
+        "update syncsched.dispatch_state set rate_limited_until = now() + interval '7 seconds'"
+        " where integration_type = 'xledger'",
+    )
+    assert seconds_to_next_claim(conn) == 7, "a 429's Retry-After passing"
+    db.execute(conn, "update syncsched.dispatch_state set rate_limited_until = null")
+    db.execute(
+        conn,
+        "update syncsched.integration_types set rate_limit = 2, rate_window = '10 seconds'"
+        " where integration_type = 'xledger'",
+    )
+    db.execute(
+        conn,
+        "insert into syncsched.request_ledger (integration_type, at, requests)"
+        " values ('xledger', now() - interval '5 seconds', 1)",
+    )
+    assert seconds_to_next_claim(conn) == 40, "a budget with room left holds nothing"
+    db.execute(
+        conn,
+        "insert into syncsched.request_ledger (integration_type, at, requests)"
+        " values ('xledger', now() - interval '2 seconds', 1)",
+    )
+    assert seconds_to_next_claim(conn) == 6, "a spent budget: its oldest request leaves the window (10 s + 1 s)"
+    db.execute(conn, "select syncsched.pause_dispatch('xledger')")
+    assert seconds_to_next_claim(conn) is None, "a paused type waits for its resume"
+    db.execute(conn, "select syncsched.resume_dispatch('xledger')")
+    db.execute(
+        conn,
+        "update syncsched.endpoint_health set status = 'unhealthy', mode = 'active' where integration_type = 'xledger'",
+    )
+    assert seconds_to_next_claim(conn) is None, "an open circuit waits for a health check that succeeds"
+
+
+def test_a_resumed_dispatch_and_a_closed_circuit_wake_the_workers(conn: db.Connection, syncsched_dsn: str) -> None:
+    """What an event releases (not time) is told on the workers' channel: they claim at once."""
+    db.execute(conn, "select syncsched.pause_dispatch('xledger')")
+    db.execute(conn, "update syncsched.endpoint_health set status = 'unhealthy' where integration_type = 'dynamics'")
+    with db.connect(syncsched_dsn) as worker:
+        db.execute(worker, "listen syncsched_runs")
+        db.execute(conn, "select syncsched.resume_dispatch('xledger')")
+        db.execute(conn, "select syncsched.resume_dispatch('xledger')")  # not paused: no news
+        db.execute(conn, "select syncsched.record_health_check('dynamics', true, 200)")
+        db.execute(conn, "select syncsched.record_health_check('dynamics', true, 200)")  # healthy already
+        heard = [json.loads(n.payload) for n in worker.notifies(timeout=1, stop_after=3)]
+    assert heard == [{"resumed": "xledger"}, {"recovered": "dynamics"}]

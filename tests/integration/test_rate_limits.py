@@ -12,6 +12,10 @@ from endpoint import Endpoint, Reply, Request
 from harness import WorkerProcess, point_types_at, schedule_due, wait_for
 from syncsched import db
 
+# A poll longer than any of these tests: what waits on a window, a Retry-After or a backoff goes when
+# it may (next_claim_at), not at the next poll.
+WAKE_ON_TIME = ("--poll-interval", "10m")
+
 
 def completed(conn: db.Connection) -> int:
     return int(db.fetch_value(conn, "select count(*) from syncsched.sync_run_log where status = 'completed'"))
@@ -38,7 +42,7 @@ def test_a_budget_holds_across_three_workers(conn: db.Connection, workers: Calla
         )
         schedule_due(conn, 120)
         for _ in range(3):
-            workers("--concurrency", "40")
+            workers("--concurrency", "40", *WAKE_ON_TIME)
         used = wait_for(
             lambda: db.fetch_value(
                 conn, "select requests_in_window from syncsched.endpoint_overview where integration_type = 'xledger'"
@@ -68,8 +72,8 @@ def test_a_429_holds_every_run_of_the_type(conn: db.Connection, workers: Callabl
             conn, "update syncsched.integration_types set max_concurrency = 1 where integration_type = 'xledger'"
         )
         schedule_due(conn, 10)
-        workers("--concurrency", "5")
-        workers("--concurrency", "5")
+        workers("--concurrency", "5", *WAKE_ON_TIME)
+        workers("--concurrency", "5", *WAKE_ON_TIME)
         wait_for(lambda: db.fetch_value(conn, "select count(*) from syncsched.sync_run_attempts") == 1, 30, "the 429")
         held = db.fetch_one(
             conn,
@@ -120,8 +124,8 @@ def test_a_budget_goes_round_robin_across_organizations(
             from syncsched.organization_integrations where org_id like 'small%%'
             """,
         )
-        workers("--concurrency", "30")
-        workers("--concurrency", "30")
+        workers("--concurrency", "30", *WAKE_ON_TIME)
+        workers("--concurrency", "30", *WAKE_ON_TIME)
         wait_for(lambda: completed(conn) == 120, 90, "all 120 runs completed")
         first_30 = {r.body["org_id"] for r in sorted(endpoint.requests, key=lambda r: r.started)[:30]}
     assert {f"small{n:02d}" for n in range(1, 21)} <= first_30, "every small organization within the first budget"
@@ -184,7 +188,9 @@ def test_a_spread_longer_than_a_schedule_stays_within_half_its_period(conn: db.C
 
 def test_runs_that_wait_for_a_warm_up_count_against_the_budget_as_late_as_they_may_go(conn: db.Connection) -> None:
     """A claim's runs wait for their endpoint's warm-up (up to warmup_timeout) before they go: counted at
-    the claim only, the next window's requests could reach the endpoint within the same window."""
+    the claim only, the next window's requests could reach the endpoint within the same window. Once
+    the warm-up is done they go, and count from then (not warmup_timeout later: a budget spent for
+    nothing)."""
     db.execute(
         conn,
         "update syncsched.integration_types set rate_limit = 100, rate_window = '1 minute'"
@@ -204,3 +210,8 @@ def test_runs_that_wait_for_a_warm_up_count_against_the_budget_as_late_as_they_m
         )
         == 4
     )
+    later = "select extract(epoch from at - now())::int from syncsched.request_ledger"
+    db.execute(conn, "select syncsched.record_warmup('xledger', true, 40)")  # a pre-warm's: no runs wait for it
+    assert db.fetch_value(conn, later) == 30
+    db.execute(conn, "select syncsched.record_warmup('xledger', true, 40, null, true)")
+    assert db.fetch_value(conn, later) <= 0, "the claim's warm-up is done: its runs go now, and count from now"

@@ -69,8 +69,8 @@ select is(pg_temp.table_privileges('syncsched_worker'), '{}', 'worker: no table 
 select is(pg_temp.executable('syncsched_worker'), array[
     'check_scheduler', 'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs',
     'complete_and_claim', 'complete_run', 'complete_runs', 'endpoint_states', 'fail_run', 'heartbeat',
-    'next_health_check_at', 'queue_depth', 'reap_expired_runs', 'record_alert_delivery', 'record_health_check',
-    'record_warmup', 'release_run', 'worker_config'
+    'next_claim_at', 'next_health_check_at', 'queue_depth', 'reap_expired_runs', 'record_alert_delivery',
+    'record_health_check', 'record_warmup', 'release_run', 'worker_config'
 ], 'worker: the run, health and alert functions only (its settings come from worker_config)');
 select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timestamptz)', 'EXECUTE'),
     'worker: not the tick');
