@@ -243,6 +243,20 @@ $$;
 comment on function syncsched._take_budget(text, integer) is
 'Whether p_requests requests of a type may go now: no 429 holds it, and within its budget (always, without one); if so they are counted.'; -- noqa: LT05
 
+create or replace function syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval)
+returns boolean
+language sql
+stable
+as $$
+    -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
+    select p_rate_limit is not null and exists (
+        select from syncsched.endpoint_health as h
+        where h.integration_type = p_type and (h.last_used_at is null or h.last_used_at < now() - p_idle)
+    )
+$$;
+comment on function syncsched._warmup_counted(text, integer, interval) is
+'Whether a claim of a budgeted type counts a warm-up against its budget: its endpoint idle for longer than p_idle.';
+
 -- The result of a claim grew into _claim_type (its runs, with their type's endpoint): created anew.
 drop function if exists syncsched._claim_type(text, integer, text, interval);
 
@@ -297,11 +311,7 @@ begin
         return;
     end if;
     select * into v_type from syncsched.integration_types as t where t.integration_type = p_type;
-    -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
-    v_budget_warmup := v_type.rate_limit is not null and exists (
-        select from syncsched.endpoint_health as h
-        where h.integration_type = p_type and (h.last_used_at is null or h.last_used_at < now() - p_idle)
-    );
+    v_budget_warmup := syncsched._warmup_counted(p_type, v_type.rate_limit, p_idle);
     v_room := least(p_want, v_type.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
         where r.status = 'running' and r.integration_type = p_type
@@ -547,6 +557,8 @@ stable
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
+declare
+    v_idle interval;
 begin
     -- What time alone releases, the earliest first: a run's retry backoff or spread offset ending,
     -- an answer 429's Retry-After passing, a spent request budget's oldest request leaving its
@@ -556,6 +568,7 @@ begin
     if syncsched.setting('dispatch_paused')::boolean then
         return null;
     end if;
+    v_idle := syncsched.setting('warmup_after')::interval;
     return (
         select min(w.at)
         from syncsched.integration_types as t
@@ -579,8 +592,10 @@ begin
                 from syncsched.request_ledger as l
                 where l.integration_type = t.integration_type and l.at > now() - t.rate_window - interval '1 second'
             ) + t.rate_window + interval '1 second'
+            -- (spent: what is left does not cover a claim's first request, and its warm-up if due)
             where t.rate_limit is not null
-                and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window) <= 0
+                and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
+                    - syncsched._warmup_counted(t.integration_type, t.rate_limit, v_idle)::integer <= 0
         ) as w
         where not coalesce(d.dispatch_paused, false)
             and not coalesce(syncsched._circuit_open(h.mode, h.status), false)

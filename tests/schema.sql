@@ -293,11 +293,7 @@ begin
         return;
     end if;
     select * into v_type from syncsched.integration_types as t where t.integration_type = p_type;
-    -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
-    v_budget_warmup := v_type.rate_limit is not null and exists (
-        select from syncsched.endpoint_health as h
-        where h.integration_type = p_type and (h.last_used_at is null or h.last_used_at < now() - p_idle)
-    );
+    v_budget_warmup := syncsched._warmup_counted(p_type, v_type.rate_limit, p_idle);
     v_room := least(p_want, v_type.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
         where r.status = 'running' and r.integration_type = p_type
@@ -3150,6 +3146,20 @@ ALTER FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold i
 
 COMMENT ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) IS 'The instant of local wall time p_wall in p_tz, resolving gaps and repeated times as Python''s zoneinfo does for fold p_fold.';
 
+CREATE FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    -- A budgeted type's idle endpoint gets a warm-up request before its runs: it counts too.
+    select p_rate_limit is not null and exists (
+        select from syncsched.endpoint_health as h
+        where h.integration_type = p_type and (h.last_used_at is null or h.last_used_at < now() - p_idle)
+    )
+$$;
+
+ALTER FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) IS 'Whether a claim of a budgeted type counts a warm-up against its budget: its endpoint idle for longer than p_idle.';
+
 CREATE FUNCTION syncsched._web_token_hash(p_token text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -4229,6 +4239,8 @@ CREATE FUNCTION syncsched.next_claim_at() RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+declare
+    v_idle interval;
 begin
     -- What time alone releases, the earliest first: a run's retry backoff or spread offset ending,
     -- an answer 429's Retry-After passing, a spent request budget's oldest request leaving its
@@ -4238,6 +4250,7 @@ begin
     if syncsched.setting('dispatch_paused')::boolean then
         return null;
     end if;
+    v_idle := syncsched.setting('warmup_after')::interval;
     return (
         select min(w.at)
         from syncsched.integration_types as t
@@ -4261,8 +4274,10 @@ begin
                 from syncsched.request_ledger as l
                 where l.integration_type = t.integration_type and l.at > now() - t.rate_window - interval '1 second'
             ) + t.rate_window + interval '1 second'
+            -- (spent: what is left does not cover a claim's first request, and its warm-up if due)
             where t.rate_limit is not null
-                and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window) <= 0
+                and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
+                    - syncsched._warmup_counted(t.integration_type, t.rate_limit, v_idle)::integer <= 0
         ) as w
         where not coalesce(d.dispatch_paused, false)
             and not coalesce(syncsched._circuit_open(h.mode, h.status), false)
@@ -6972,6 +6987,11 @@ REVOKE ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, 
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._web_token_hash(p_token text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._web_token_hash(p_token text) TO syncsched_admin;

@@ -253,7 +253,11 @@ def test_next_claim_at_is_when_time_alone_releases_a_run(conn: db.Connection) ->
         "insert into syncsched.request_ledger (integration_type, at, requests)"
         " values ('xledger', now() - interval '5 seconds', 1)",
     )
+    db.execute(conn, "update syncsched.endpoint_health set last_used_at = now()")
     assert seconds_to_next_claim(conn) == 40, "a budget with room left holds nothing"
+    db.execute(conn, "update syncsched.endpoint_health set last_used_at = null")
+    assert seconds_to_next_claim(conn) == 6, "unless an idle endpoint's warm-up would take the last request"
+    db.execute(conn, "update syncsched.endpoint_health set last_used_at = now()")
     db.execute(
         conn,
         "insert into syncsched.request_ledger (integration_type, at, requests)"
