@@ -72,6 +72,13 @@ def set_next_run(conn: db.Connection, at: Any, where: str = "true", params: tupl
     )
 
 
+def a_minute_ago() -> datetime:
+    """When an hourly integration is made due: a minute ago, but not before the hour (its periods
+    fall on the hour, and one passed since would make the minute-old period a missed one)."""
+    now = datetime.now(UTC)
+    return max(now - timedelta(minutes=1), now.replace(minute=0, second=0, microsecond=0))
+
+
 def schedule_due(
     conn: db.Connection,
     count: int = 1,
@@ -89,7 +96,7 @@ def schedule_due(
     """,
         (integration_id, integration_type, max_attempts, count),
     )
-    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1), "o.integration_id = %s", (integration_id,))
+    set_next_run(conn, a_minute_ago(), "o.integration_id = %s", (integration_id,))
     result = db.fetch_value(conn, "select syncsched.run_scheduled_jobs()")
     assert result["triggered"] == count
 

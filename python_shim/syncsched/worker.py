@@ -213,6 +213,7 @@ class Worker:
         # after a short claim: when time alone releases a run (a backoff, a 429, a budget), by the loop's clock
         self._ready_at: float | None = None
         self._asking: asyncio.Task[None] | None = None  # the question when, on its way
+        self._ask_again = False  # a claim came back short meanwhile: the answer on its way may be out of date
         self._done: list[_Done] = []
         self._trips: set[asyncio.Task[None]] = set()
         self._reserved = 0  # places asked for by the round trips on their way
@@ -452,8 +453,11 @@ class Worker:
         runs = [Run.from_row(row) for row in rows if row["applied"] is None]
         if want:
             self._more = len(runs) == want
-            if not self._more and (self._asking is None or self._asking.done()):
-                self._asking = asyncio.create_task(self._ask_when_ready())
+            if not self._more:
+                if self._asking is None or self._asking.done():
+                    self._asking = asyncio.create_task(self._ask_when_ready())
+                else:
+                    self._ask_again = True
         if runs:
             self._start(runs)
 
@@ -462,17 +466,20 @@ class Worker:
         offset ending, a 429's Retry-After passing, a spent budget's window moving on)? The
         dispatcher claims then rather than at its next poll."""
         assert self._pool is not None
-        try:
-            rows = await db.async_fetch_all(self._pool, queries.NEXT_CLAIM_IN)
-        except (db.Error, ConnectError):
-            return  # the poll still comes
-        seconds = rows[0]["seconds"] if rows else None
-        if seconds is None or seconds >= self.settings.poll_interval:
-            return
-        at = asyncio.get_running_loop().time() + max(seconds, 0.0)
-        if self._ready_at is None or at < self._ready_at:
-            self._ready_at = at
-            self._kick.set()  # the dispatcher's wait is shorter now
+        self._ask_again = True
+        while self._ask_again:
+            self._ask_again = False
+            try:
+                rows = await db.async_fetch_all(self._pool, queries.NEXT_CLAIM_IN)
+            except (db.Error, ConnectError):
+                return  # the poll still comes
+            seconds = rows[0]["seconds"] if rows else None
+            if seconds is None or seconds >= self.settings.poll_interval:
+                continue
+            at = asyncio.get_running_loop().time() + max(seconds, 0.0)
+            if self._ready_at is None or at < self._ready_at:
+                self._ready_at = at
+                self._kick.set()  # the dispatcher's wait is shorter now
 
     def _trip_failed(self, batch: list[_Done], want: int, exc: BaseException) -> None:
         """Nothing of the round trip happened (one transaction): its completions wait for the next,

@@ -7,13 +7,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from conftest import run_syncsched
-from harness import login_role, set_next_run
+from harness import a_minute_ago, login_role, set_next_run
 from syncsched import db, localpg
 from syncsched.migrate import migrate, rollback_all
 from syncsched.testing import TestServer
@@ -23,7 +22,7 @@ NO_DSN = {"SYNCSCHED_DSN": "", "DATABASE_URL": ""}
 
 def test_tick_creates_the_due_runs(syncsched_dsn: str, conn: db.Connection) -> None:
     db.execute(conn, "select syncsched.upsert_integration('acme', 'ledger', 'xledger', p_interval_minutes => 60)")
-    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1))
+    set_next_run(conn, a_minute_ago())
     proc = run_syncsched("tick", "--dsn", syncsched_dsn)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "tick: 1 run(s) created, 1 due, 0 skipped (overlap), 0 invalid"

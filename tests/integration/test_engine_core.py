@@ -16,7 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from endpoint import Endpoint, Reply, Request
-from harness import WorkerProcess, connect_as, login_role, point_types_at, schedule_due, set_next_run, wait_for
+from harness import (
+    WorkerProcess,
+    a_minute_ago,
+    connect_as,
+    login_role,
+    point_types_at,
+    schedule_due,
+    set_next_run,
+    wait_for,
+)
 from syncsched import db
 
 T0 = datetime(2030, 1, 7, 0, 0, tzinfo=UTC)  # a Monday
@@ -450,7 +459,7 @@ def test_organizations_whose_runs_all_wait_do_not_starve_a_ready_one(conn: db.Co
 
 def test_a_tick_at_a_future_instant_reaps_no_live_lease(conn: db.Connection) -> None:
     add(conn, "acme", interval_minutes=60)
-    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1))
+    set_next_run(conn, a_minute_ago())
     tick(conn, datetime.now(UTC))
     (claimed,) = db.fetch_all(conn, "select run_id from syncsched.claim_runs('w', 1, interval '5 minutes')")
     db.execute(conn, "call syncsched.tick(%s)", (datetime(2100, 1, 1, tzinfo=UTC),))
@@ -653,7 +662,7 @@ def test_a_delete_racing_a_tick_never_leaves_a_run_without_its_integration(
     """Runs have no foreign key to their integration: a plain DELETE that comes while a tick creates
     a run for it waits for that tick (the schedule's state row), then sees the run and refuses."""
     add(conn, "acme", "nightly", interval_minutes=60)
-    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1))
+    set_next_run(conn, a_minute_ago())
     with db.connect(syncsched_dsn, autocommit=False) as ticking, db.connect(syncsched_dsn) as deleting:
         assert tick(ticking, datetime.now(UTC))["triggered"] == 1  # its run inserted, not committed
         outcome: list[BaseException | None] = []

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import psycopg
 import pytest
 
-from harness import connect_as, login_role, set_next_run
+from harness import a_minute_ago, connect_as, login_role, set_next_run
 from syncsched import db
 from syncsched.testing import TestServer
 
@@ -96,7 +94,7 @@ def test_look_alike_functions_and_operators_early_on_the_search_path_are_never_c
                 "select syncsched.disable_integration('acme', 'ledger')",
             ):
                 if statement is None:
-                    set_next_run(conn, datetime.now(UTC) - timedelta(minutes=1))
+                    set_next_run(conn, a_minute_ago())
                     continue
                 db.execute(evil, f"set search_path = {schema}, pg_catalog, syncsched")
                 db.fetch_all(evil, statement.replace("now()", "pg_catalog.now()"))
