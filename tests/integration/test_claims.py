@@ -228,6 +228,16 @@ def seconds_to_next_claim(conn: db.Connection) -> int | None:
     return db.fetch_value(conn, "select round(extract(epoch from syncsched.next_claim_at() - now()))::int")
 
 
+def request_sent(conn: db.Connection, seconds_ago: int) -> None:
+    """One xledger request counted against its budget `seconds_ago`."""
+    db.execute(
+        conn,
+        "insert into syncsched.request_ledger (integration_type, at, requests)"
+        " values ('xledger', now() - %s * interval '1 second', 1)",
+        (seconds_ago,),
+    )
+
+
 def test_next_claim_at_is_when_time_alone_releases_a_run(conn: db.Connection) -> None:
     """A worker whose claim came back short sleeps until next_claim_at, not its whole poll interval:
     a backoff ending, a 429's Retry-After passing, a spent budget's window moving on; never what
@@ -248,21 +258,13 @@ def test_next_claim_at_is_when_time_alone_releases_a_run(conn: db.Connection) ->
         "update syncsched.integration_types set rate_limit = 2, rate_window = '10 seconds'"
         " where integration_type = 'xledger'",
     )
-    db.execute(
-        conn,
-        "insert into syncsched.request_ledger (integration_type, at, requests)"
-        " values ('xledger', now() - interval '5 seconds', 1)",
-    )
+    request_sent(conn, 5)
     db.execute(conn, "update syncsched.endpoint_health set last_used_at = now()")
     assert seconds_to_next_claim(conn) == 40, "a budget with room left holds nothing"
     db.execute(conn, "update syncsched.endpoint_health set last_used_at = null")
     assert seconds_to_next_claim(conn) == 6, "unless an idle endpoint's warm-up would take the last request"
     db.execute(conn, "update syncsched.endpoint_health set last_used_at = now()")
-    db.execute(
-        conn,
-        "insert into syncsched.request_ledger (integration_type, at, requests)"
-        " values ('xledger', now() - interval '2 seconds', 1)",
-    )
+    request_sent(conn, 2)
     assert seconds_to_next_claim(conn) == 6, "a spent budget: its oldest request leaves the window (10 s + 1 s)"
     db.execute(conn, "select syncsched.pause_dispatch('xledger')")
     assert seconds_to_next_claim(conn) is None, "a paused type waits for its resume"
