@@ -1,6 +1,8 @@
 -- The run functions of the worker: claim, heartbeat, complete, fail, release; and the reaper.
 -- Every write by a worker is fenced: run_id AND status = 'running' AND lease_token. A stale
--- worker's write changes nothing, returns false, and is recorded as a stale_write alert.
+-- worker's write changes nothing, returns false, and is recorded as a stale_write alert. One
+-- exception: a completion whose lease expired before it could be written (the database was out of
+-- reach) is still taken while the run has not been claimed again, rather than calling it twice.
 -- Attempts are numbered from 1: a claim starts attempt n + 1, and every attempt that ends
 -- (completed, failed, lost with its lease, released at shutdown) is kept in sync_run_attempts.
 -- These functions read the wall clock, now(): leases, heartbeats and backoffs are its times.
@@ -260,6 +262,27 @@ comment on function syncsched._warmup_counted(text, integer, interval) is
 -- The result of a claim grew into _claim_type (its runs, with their type's endpoint): created anew.
 drop function if exists syncsched._claim_type(text, integer, text, interval);
 
+create or replace function syncsched._possible_duplicates(p_runs jsonb[])
+returns void
+language sql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select syncsched._raise_alerts(
+        array_agg('possible_duplicate'::text), array_agg(r.org_id), array_agg(r.integration_id),
+        array_agg(r.integration_type),
+        array_agg(c.run || jsonb_build_object('problem', format(
+            'run %s of %s/%s (Idempotency-Key %s) claimed again by worker %s after worker %s lost its lease '
+            || 'during the call: if %s was still calling, the endpoint sees the key twice',
+            r.run_id, r.org_id, r.integration_id, r.idempotency_key, c.run ->> 'claimed_by', c.run ->> 'lost_by',
+            c.run ->> 'lost_by'))))
+    from unnest(p_runs) as c (run)
+    join syncsched.sync_run_log as r on r.run_id = (c.run ->> 'run_id')::bigint
+    having count(*) > 0
+$$;
+comment on function syncsched._possible_duplicates(jsonb[]) is
+'Raise possible_duplicate for runs claimed again after their lease expired during the call (run_id, idempotency_key, attempt, lost_by, claimed_by each).'; -- noqa: LT05
+
 create or replace function syncsched._claim_type(
     p_type text, p_want integer, p_worker_id text, p_lease interval, p_drift_threshold interval, p_idle interval
 )
@@ -298,6 +321,7 @@ declare
     v_chosen bigint[];
     v_last_org text;
     v_claimed syncsched.sync_run_log[];
+    v_reclaimed jsonb[];
     v_budget_warmup boolean;
     v_cold boolean := false;
     v_state syncsched.dispatch_state;
@@ -364,7 +388,7 @@ begin
     end loop;
     -- still pending once locked (another session may have cancelled one meanwhile)
     with locked as (
-        select r.run_id
+        select r.run_id, r.lease_token as lost_token, r.worker_id as lost_by
         from syncsched.sync_run_log as r
         where r.run_id = any(v_chosen) and r.status = 'pending'
         for update skip locked
@@ -385,9 +409,14 @@ begin
                 else r.drift end
         from locked
         where r.run_id = locked.run_id
-        returning r
+        returning r, locked.lost_token is not null as lost, locked.lost_by
     )
-    select array_agg(claimed.r order by (claimed.r).run_id) into v_claimed from claimed;
+    select array_agg(claimed.r order by (claimed.r).run_id),
+        array_agg(jsonb_build_object('run_id', (claimed.r).run_id, 'idempotency_key', (claimed.r).idempotency_key,
+            'attempt', (claimed.r).attempt, 'lost_by', claimed.lost_by, 'claimed_by', p_worker_id))
+            filter (where claimed.lost)
+    into v_claimed, v_reclaimed
+    from claimed;
     if v_last_org is not null then
         insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
         on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
@@ -404,6 +433,10 @@ begin
     from unnest(v_claimed) as r
     where r.attempt = 1 and r.trigger = 'schedule' and r.drift > p_drift_threshold
     having count(*) > 0;
+    -- Runs whose lease expired during their call: their first worker may still be calling.
+    if v_reclaimed is not null then
+        perform syncsched._possible_duplicates(v_reclaimed);
+    end if;
     -- The endpoint is in use now; one idle for longer than warmup_after is warmed up first.
     -- (Written at most once a second per type: the hot path stays light. A claim never waits for
     -- the endpoint's row: whoever holds it, a passive-mode outcome or a health check, may be waiting
@@ -658,18 +691,25 @@ begin
             response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
         -- (status compared as text: the partial index of running runs must not drive this join, one
-        -- pass over every running run per completion when its row estimate is stale; the primary key does)
-        where r.run_id = u.id and r.status::text = 'running' and r.lease_token = u.token
+        -- pass over every running run per completion when its row estimate is stale; the primary key does.)
+        -- A run not running that still holds this token lost its lease and was not claimed again.
+        where r.run_id = u.id and r.status::text in ('running', 'pending', 'failed') and r.lease_token = u.token
         returning r.run_id, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
             r.org_id, r.integration_id, r.integration_type
     ),
     recorded as (
-        insert into syncsched.sync_run_attempts (
+        insert into syncsched.sync_run_attempts as a (
             run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
         )
         select done.run_id, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
             done.http_status, done.response_excerpt
         from done
+        -- the attempt the reaper recorded as lost did complete: its outcome came late
+        on conflict on constraint sync_run_attempts_pkey do update
+        set outcome = 'completed', finished_at = excluded.finished_at, http_status = excluded.http_status,
+            response_excerpt = excluded.response_excerpt,
+            error = 'completed: the outcome was written after the lease expired'
+        where a.outcome = 'lost'
     ),
     outcome as (
         select u.id, done.org_id, done.integration_id, done.integration_type
@@ -693,7 +733,7 @@ begin
 end
 $$;
 comment on function syncsched.complete_runs(bigint[], uuid[], integer[], text[], text) is
-'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert.'; -- noqa: LT05
+'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. A run whose lease expired and that was not claimed again still takes its worker''s late completion (the attempt recorded lost becomes completed). Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert.'; -- noqa: LT05
 
 create or replace function syncsched.complete_run(
     p_run_id bigint, p_lease_token uuid, p_http_status integer default null, p_response_excerpt text default null,
@@ -817,7 +857,8 @@ as $$
                 then null else now() end,
             error = left(coalesce(p_error, format('lease expired (worker %s stopped renewing it)', r.worker_id)), 8192),
             http_status = p_http_status,
-            lease_token = null,
+            -- a lost lease's token stays until the next claim: its worker's late completion is still taken
+            lease_token = case when p_outcome = 'lost' then r.lease_token end,
             lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens) as u (id, token)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
@@ -994,7 +1035,7 @@ begin
 end
 $$;
 comment on function syncsched.reap_expired_runs(timestamptz) is
-'Running runs whose lease expired before p_now (the wall clock) end their attempt as lost: pending again while attempts are left, else failed with a failing alert.'; -- noqa: LT05
+'Running runs whose lease expired before p_now (the wall clock) end their attempt as lost: pending again while attempts are left, else failed with a failing alert. They keep the lost claim''s token until claimed again (its worker''s late completion is still taken; a new claim raises possible_duplicate).'; -- noqa: LT05
 
 create or replace function syncsched.queue_depth()
 returns table (integration_type text, pending integer, running integer, held integer, dispatch_paused boolean)

@@ -280,6 +280,7 @@ declare
     v_chosen bigint[];
     v_last_org text;
     v_claimed syncsched.sync_run_log[];
+    v_reclaimed jsonb[];
     v_budget_warmup boolean;
     v_cold boolean := false;
     v_state syncsched.dispatch_state;
@@ -346,7 +347,7 @@ begin
     end loop;
     -- still pending once locked (another session may have cancelled one meanwhile)
     with locked as (
-        select r.run_id
+        select r.run_id, r.lease_token as lost_token, r.worker_id as lost_by
         from syncsched.sync_run_log as r
         where r.run_id = any(v_chosen) and r.status = 'pending'
         for update skip locked
@@ -367,9 +368,14 @@ begin
                 else r.drift end
         from locked
         where r.run_id = locked.run_id
-        returning r
+        returning r, locked.lost_token is not null as lost, locked.lost_by
     )
-    select array_agg(claimed.r order by (claimed.r).run_id) into v_claimed from claimed;
+    select array_agg(claimed.r order by (claimed.r).run_id),
+        array_agg(jsonb_build_object('run_id', (claimed.r).run_id, 'idempotency_key', (claimed.r).idempotency_key,
+            'attempt', (claimed.r).attempt, 'lost_by', claimed.lost_by, 'claimed_by', p_worker_id))
+            filter (where claimed.lost)
+    into v_claimed, v_reclaimed
+    from claimed;
     if v_last_org is not null then
         insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
         on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
@@ -386,6 +392,10 @@ begin
     from unnest(v_claimed) as r
     where r.attempt = 1 and r.trigger = 'schedule' and r.drift > p_drift_threshold
     having count(*) > 0;
+    -- Runs whose lease expired during their call: their first worker may still be calling.
+    if v_reclaimed is not null then
+        perform syncsched._possible_duplicates(v_reclaimed);
+    end if;
     -- The endpoint is in use now; one idle for longer than warmup_after is warmed up first.
     -- (Written at most once a second per type: the hot path stays light. A claim never waits for
     -- the endpoint's row: whoever holds it, a passive-mode outcome or a health check, may be waiting
@@ -1924,7 +1934,8 @@ CREATE FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[
                 then null else now() end,
             error = left(coalesce(p_error, format('lease expired (worker %s stopped renewing it)', r.worker_id)), 8192),
             http_status = p_http_status,
-            lease_token = null,
+            -- a lost lease's token stays until the next claim: its worker's late completion is still taken
+            lease_token = case when p_outcome = 'lost' then r.lease_token end,
             lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens) as u (id, token)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
@@ -2388,6 +2399,27 @@ $$;
 ALTER FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) IS 'Idempotency key of a scheduled period: org_id/integration_id/<period in UTC, ISO minute>. Stable like to_char, so that the planner inlines it.';
+
+CREATE FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select syncsched._raise_alerts(
+        array_agg('possible_duplicate'::text), array_agg(r.org_id), array_agg(r.integration_id),
+        array_agg(r.integration_type),
+        array_agg(c.run || jsonb_build_object('problem', format(
+            'run %s of %s/%s (Idempotency-Key %s) claimed again by worker %s after worker %s lost its lease '
+            || 'during the call: if %s was still calling, the endpoint sees the key twice',
+            r.run_id, r.org_id, r.integration_id, r.idempotency_key, c.run ->> 'claimed_by', c.run ->> 'lost_by',
+            c.run ->> 'lost_by'))))
+    from unnest(p_runs) as c (run)
+    join syncsched.sync_run_log as r on r.run_id = (c.run ->> 'run_id')::bigint
+    having count(*) > 0
+$$;
+
+ALTER FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) IS 'Raise possible_duplicate for runs claimed again after their lease expired during the call (run_id, idempotency_key, attempt, lost_by, claimed_by each).';
 
 CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3705,18 +3737,25 @@ begin
             response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
         -- (status compared as text: the partial index of running runs must not drive this join, one
-        -- pass over every running run per completion when its row estimate is stale; the primary key does)
-        where r.run_id = u.id and r.status::text = 'running' and r.lease_token = u.token
+        -- pass over every running run per completion when its row estimate is stale; the primary key does.)
+        -- A run not running that still holds this token lost its lease and was not claimed again.
+        where r.run_id = u.id and r.status::text in ('running', 'pending', 'failed') and r.lease_token = u.token
         returning r.run_id, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
             r.org_id, r.integration_id, r.integration_type
     ),
     recorded as (
-        insert into syncsched.sync_run_attempts (
+        insert into syncsched.sync_run_attempts as a (
             run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
         )
         select done.run_id, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
             done.http_status, done.response_excerpt
         from done
+        -- the attempt the reaper recorded as lost did complete: its outcome came late
+        on conflict on constraint sync_run_attempts_pkey do update
+        set outcome = 'completed', finished_at = excluded.finished_at, http_status = excluded.http_status,
+            response_excerpt = excluded.response_excerpt,
+            error = 'completed: the outcome was written after the lease expired'
+        where a.outcome = 'lost'
     ),
     outcome as (
         select u.id, done.org_id, done.integration_id, done.integration_type
@@ -3742,7 +3781,7 @@ $$;
 
 ALTER FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) IS 'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert.';
+COMMENT ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) IS 'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. A run whose lease expired and that was not claimed again still takes its worker''s late completion (the attempt recorded lost becomes completed). Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert.';
 
 CREATE FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text DEFAULT NULL::text, p_interval_minutes integer DEFAULT NULL::integer, p_timezone text DEFAULT 'UTC'::text, p_payload jsonb DEFAULT '{}'::jsonb, p_is_enabled boolean DEFAULT true, p_misfire_policy text DEFAULT 'run_once'::text, p_misfire_grace interval DEFAULT '00:15:00'::interval, p_max_attempts integer DEFAULT NULL::integer, p_max_staleness interval DEFAULT NULL::interval) RETURNS bigint
     LANGUAGE plpgsql
@@ -4467,7 +4506,7 @@ $$;
 
 ALTER FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) IS 'Running runs whose lease expired before p_now (the wall clock) end their attempt as lost: pending again while attempts are left, else failed with a failing alert.';
+COMMENT ON FUNCTION syncsched.reap_expired_runs(p_now timestamp with time zone) IS 'Running runs whose lease expired before p_now (the wall clock) end their attempt as lost: pending again while attempts are left, else failed with a failing alert. They keep the lost claim''s token until claimed again (its worker''s late completion is still taken; a new claim raises possible_duplicate).';
 
 CREATE FUNCTION syncsched.record_alert_delivery(p_alert_id bigint, p_ok boolean, p_error text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -5907,7 +5946,7 @@ COMMENT ON COLUMN syncsched.sync_run_log.heartbeat_at IS 'Last heartbeat of the 
 
 COMMENT ON COLUMN syncsched.sync_run_log.worker_id IS 'The worker of the current (or last) attempt.';
 
-COMMENT ON COLUMN syncsched.sync_run_log.lease_token IS 'Fencing token of the current claim: every worker write must present it.';
+COMMENT ON COLUMN syncsched.sync_run_log.lease_token IS 'Fencing token of the current claim: every worker write must present it. A run whose lease expired keeps its lost claim''s token until it is claimed again: that worker''s late completion is still taken, and a claim of the run raises possible_duplicate.';
 
 COMMENT ON COLUMN syncsched.sync_run_log.lease_expires_at IS 'A running run whose lease expired is taken back by the tick (liveness comes from the heartbeat, not from age).';
 
@@ -6859,6 +6898,8 @@ REVOKE ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id tex
 GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) FROM PUBLIC;
 

@@ -50,8 +50,8 @@ select is(pg_temp.not_executable('syncsched_admin'), array[
     '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_end_attempts',
     '_endpoints', '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
-    '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_runs_failed',
-    '_set_pause', '_settings_before_write', '_stale_write',
+    '_possible_duplicates', '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health',
+    '_resolve_alerts', '_runs_failed', '_set_pause', '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_and_claim', 'complete_run',
     'complete_runs', 'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
 ], 'admin: every function but the owner''s internal SECURITY DEFINER helpers and triggers, and the worker''s run, health and delivery functions');
