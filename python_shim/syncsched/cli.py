@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs in flight at once, 1-10000 ($SYNCSCHED_CONCURRENCY, default 5)",
     )
     p_worker.add_argument(
+        "--processes",
+        default=env_default("PROCESSES", "1"),
+        help="worker processes, 1-64, sharing --concurrency: one event loop uses one core "
+        "($SYNCSCHED_PROCESSES, default 1; ids <worker-id>/1.., metrics ports from --metrics-port up)",
+    )
+    p_worker.add_argument(
         "--worker-id",
         default=env_default("WORKER_ID", ""),
         help="name in the run log, at most 200 characters ($SYNCSCHED_WORKER_ID, default host:pid)",

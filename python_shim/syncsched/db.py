@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from syncsched.errors import ConnectError
 
 Connection = psycopg.Connection[Any]
 AsyncConnection = psycopg.AsyncConnection[Any]
-Pool = AsyncConnectionPool
 Row = dict[str, Any]
 Error = psycopg.Error
 
@@ -47,6 +46,11 @@ def describe_dsn(dsn: str) -> str:
     host = params.get("host") or "localhost"
     port = params.get("port") or "5432"
     return f"{host}:{port}/{params.get('dbname') or params.get('user') or ''}"
+
+
+def server_of(conn: Connection | AsyncConnection) -> str:
+    """host:port of the server a connection reached (of a multi-host DSN's hosts, the one it chose)."""
+    return f"{conn.info.host}:{conn.info.port}"
 
 
 def with_database(dsn: str, dbname: str) -> str:
@@ -80,17 +84,50 @@ async def async_connect(dsn: str, *, application_name: str = "syncsched") -> Asy
         raise ConnectError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(exc)}") from None
 
 
+class Pool:
+    """A pool of autocommit connections for claims and status writes, which can be renewed at once.
+
+    psycopg_pool retries a lost connection with a growing back-off: after a minute without a
+    server (a failover) its next try may be a minute away, and every caller waits for it. Whoever
+    knows that the server is back (the worker's LISTEN connection) renews the pool instead."""
+
+    def __init__(self, conninfo_: str, size: int, wait: float) -> None:
+        self._conninfo = conninfo_
+        self._size = size
+        self._wait = wait
+        self._pool = self._new()
+
+    def _new(self) -> AsyncConnectionPool[Any]:
+        return AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._size,
+            open=False,
+            kwargs={"autocommit": True},
+            reconnect_timeout=3600,
+            timeout=self._wait,
+        )
+
+    def connection(self, timeout: float | None = None) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._pool.connection(timeout)
+
+    async def open(self) -> None:
+        await self._pool.open()
+
+    async def renew(self) -> None:
+        """A new pool from now on; the old one closes (whoever waits for it fails at once and retries)."""
+        old, self._pool = self._pool, self._new()
+        await self._pool.open()
+        await old.close(timeout=1.0)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
 @asynccontextmanager
-async def async_pool(dsn: str, *, size: int, application_name: str) -> AsyncIterator[Pool]:
-    """A pool of autocommit connections for claims and status writes."""
-    pool = AsyncConnectionPool(
-        _conninfo(dsn, application_name),
-        min_size=1,
-        max_size=size,
-        open=False,
-        kwargs={"autocommit": True},
-        reconnect_timeout=3600,
-    )
+async def async_pool(dsn: str, *, size: int, application_name: str, wait: float = 30.0) -> AsyncIterator[Pool]:
+    """A pool of autocommit connections; `wait`: seconds a caller waits for a connection before an error."""
+    pool = Pool(_conninfo(dsn, application_name), size, wait)
     await pool.open()
     try:
         yield pool

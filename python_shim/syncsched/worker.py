@@ -37,6 +37,7 @@ from syncsched.errors import ConfigError, ConnectError, PrerequisiteError, Syncs
 from syncsched.health import Endpoint, Health, ServerSettings
 from syncsched.invoker import Invoker, Outcome, Run
 from syncsched.metrics import WorkerMetrics, serve
+from syncsched.processes import MAX_PROCESSES, shares, supervise
 
 log = logging.getLogger("syncsched.worker")
 
@@ -45,6 +46,11 @@ MAX_CONCURRENCY = 10000  # claim_runs hands out at most this many at once
 MAX_WORKER_ID = 200  # characters, as claim_runs accepts
 MIN_LEASE = 5.0  # the `lease` setting's range: a heartbeat every lease/3 must fit in it
 GAUGE_TIMEOUT = 5.0  # seconds a scrape waits for the database's gauges
+MAX_RECONNECT_DELAY = 2.0  # seconds between the LISTEN connection's tries at most
+# seconds a round trip waits for a pool connection: a database away fails it soon (its completions
+# are kept for the next), and /healthz can tell
+POOL_WAIT = 5.0
+UNHEALTHY_AFTER = 10.0  # seconds of failed round trips before /healthz says so
 PIPELINE_DEPTH = 2  # complete_and_claim round trips on their way at once
 SUMMARY_EVERY = 60.0  # seconds between the summary lines (when anything happened)
 # which runs' transitions are logged at INFO: all, or only failures, retries and lost or stale writes
@@ -65,14 +71,17 @@ class WorkerSettings:
     settings_interval: float = 15.0  # how often the server's settings are read again
     exit_on_unreachable: float | None = None  # None: retry for as long as it takes
     log_runs: str = "all"  # "failures": a run's start and success at DEBUG, the minute's summary says them
+    processes: int = 1  # worker processes started as one (syncsched.processes)
 
 
 def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
     """The worker's settings from its flags (and SYNCSCHED_* variables); an impossible value is a
     one-line ConfigError before anything starts."""
     worker_id = args.worker_id.strip() or default_worker_id()
-    if len(worker_id) > MAX_WORKER_ID:
-        raise ConfigError(f"--worker-id must be at most {MAX_WORKER_ID} characters, not {len(worker_id)}")
+    processes = whole_number_flag("--processes", args.processes, 1, MAX_PROCESSES)
+    longest = MAX_WORKER_ID - (len(f"/{processes}") if processes > 1 else 0)  # the processes' ids end in /1, /2…
+    if len(worker_id) > longest:
+        raise ConfigError(f"--worker-id must be at most {longest} characters, not {len(worker_id)}")
     metrics_port = args.metrics_port.strip()
     exit_on_unreachable = args.exit_on_unreachable.strip()
     log_runs = args.log_runs.strip()
@@ -90,7 +99,10 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
             duration_flag("--exit-on-unreachable", exit_on_unreachable, 1, DAY) if exit_on_unreachable else None
         ),
         log_runs=log_runs,
+        processes=processes,
     )
+    if settings.processes > 1:
+        shares(settings, settings.processes)  # an impossible split is a ConfigError now, not in N processes
     db.parse_dsn(settings.dsn)  # a DSN that cannot be parsed never will be
     return settings
 
@@ -104,7 +116,13 @@ def main(args: argparse.Namespace) -> int:
     # (the logging module's documented optimisation)
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    return run_worker(settings)
+    if settings.processes == 1:
+        return run_worker(settings)
+    # one "not migrated" or "no privilege" line, not one from each process
+    if asyncio.run(Worker(settings).ready()) is None:
+        return 0
+    log.info("starting %d worker processes, concurrency %d in all", settings.processes, settings.concurrency)
+    return supervise(shares(settings, settings.processes), run_worker)
 
 
 class Unreachable(SyncschedError):
@@ -218,6 +236,7 @@ class Worker:
         self._trips: set[asyncio.Task[None]] = set()
         self._reserved = 0  # places asked for by the round trips on their way
         self._trip_delay = 0.0  # back-off after a failed round trip
+        self._failing_since: float | None = None  # round trips have failed since (monotonic)
         self._complete_only = False  # after a failed round trip: its completions go again without a claim
         self._tally: collections.Counter[str] = collections.Counter()  # runs since the last summary line
         # a run's start and success: a line each (all), or DEBUG (failures: at thousands a second,
@@ -249,11 +268,44 @@ class Worker:
         self._stopping.set()
         self._kick.set()
 
-    async def run(self) -> int:
+    def _stop_requests(self, stop_fd: int) -> None:
+        """Under --processes, the supervisor's stop requests: the first drains, the second exits at
+        once; the pipe closing (the supervisor is gone) drains."""
+        data = os.read(stop_fd, 16)
+        if not data:
+            asyncio.get_running_loop().remove_reader(stop_fd)
+            log.warning("the supervising process is gone")
+        for _ in data:
+            self._signals += 1
+            if self._signals > 1:
+                log.warning("exiting now; %d run(s) in flight return by lease expiry", len(self._inflight))
+                os._exit(1)
+        self._drain_once()
+
+    def _drain_once(self) -> None:
+        """A stop request that never means "exit now": a signal to one of --processes' workers
+        (Ctrl-C and a service manager reach every process of the group, and the supervisor forwards
+        them too)."""
+        if not self._stopping.is_set():
+            self._stop()
+
+    @property
+    def _name(self) -> str:
+        """The worker's application_name in pg_stat_activity."""
+        return f"syncsched worker {self.settings.worker_id}"[:63]
+
+    async def ready(self) -> ServerSettings | None:
+        """Wait for the database and check that this worker may work there (see _preflight)."""
+        return await self._preflight(self._name)
+
+    async def run(self, stop_fd: int | None = None) -> int:
+        """Work until stopped: by SIGTERM or SIGINT, or under --processes by bytes on stop_fd."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self.request_stop)
-        name = f"syncsched worker {self.settings.worker_id}"[:63]
+            loop.add_signal_handler(signum, self.request_stop if stop_fd is None else self._drain_once)
+        if stop_fd is not None:
+            loop.add_reader(stop_fd, self._stop_requests, stop_fd)
+        name = self._name
         server_settings = await self._preflight(name)
         if server_settings is not None:
             await self._serve(name, server_settings)
@@ -264,7 +316,9 @@ class Worker:
 
     async def _serve(self, name: str, server_settings: ServerSettings) -> None:
         async with (
-            db.async_pool(self.settings.dsn, size=pool_size(self.settings.concurrency), application_name=name) as pool,
+            db.async_pool(
+                self.settings.dsn, size=pool_size(self.settings.concurrency), application_name=name, wait=POOL_WAIT
+            ) as pool,
             Invoker(user_agent=f"syncsched/{__version__} ({self.settings.worker_id})") as invoker,
         ):
             self._pool, self._invoker = pool, invoker
@@ -358,12 +412,16 @@ class Worker:
     # --- the loops ---------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, str]:
-        """Healthy while the LISTEN connection is up and the claim loop turns."""
-        stalled = time.monotonic() - self.metrics.last_loop > self.settings.poll_interval * 3 + 5
+        """Healthy while the LISTEN connection is up, the claim loop turns and its round trips reach
+        the database."""
+        now = time.monotonic()
+        stalled = now - self.metrics.last_loop > self.settings.poll_interval * 3 + 5
         if self._stopping.is_set():
             return False, "stopping"
         if not self.metrics.listening:
             return False, "LISTEN connection down"
+        if self._failing_since is not None and now - self._failing_since > UNHEALTHY_AFTER:
+            return False, f"no database connection for claims and status writes for {now - self._failing_since:.0f} s"
         if stalled:
             return False, "claim loop stalled"
         return True, f"ok: {len(self._inflight)} run(s) in flight"
@@ -445,9 +503,12 @@ class Worker:
             self._kick.set()
         self._trip_delay = 0.0
         self._complete_only = False
+        self._failing_since = None
         applied = {row["run_id"]: row["applied"] for row in rows if row["applied"] is not None}
         for done in batch:
-            self._inflight.pop(done.run.run_id, None)  # its place is free: the claim below counted on it
+            held = self._inflight.get(done.run.run_id)
+            if held is not None and held.run is done.run:  # its place is free: the claim below counted on it
+                del self._inflight[done.run.run_id]
             if not done.recorded.done():
                 done.recorded.set_result(applied.get(done.run.run_id, False))
         runs = [Run.from_row(row) for row in rows if row["applied"] is None]
@@ -483,20 +544,22 @@ class Worker:
 
     def _trip_failed(self, batch: list[_Done], want: int, exc: BaseException) -> None:
         """Nothing of the round trip happened (one transaction): its completions wait for the next,
-        for up to a lease; its claim is tried again after a back-off."""
+        however long the database is away (a run whose lease expired meanwhile still takes its
+        completion while no other claim has it: better than calling it twice); its claim is tried
+        again after a back-off."""
         self._trip_delay = min(max(self._trip_delay * 2, 0.2), 5.0)
         self._complete_only = bool(batch and want)
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
         message = db.one_line(exc)
         if batch:
-            deadline = asyncio.get_running_loop().time() - self.lease
-            kept = [done for done in batch if done.since > deadline]
-            if len(kept) < len(batch):
-                log.error("status write abandoned after a lease of retries: %s", message)
-            for done in batch:
-                if done.since <= deadline and not done.recorded.done():
-                    done.recorded.set_result(False)
-            self._done[:0] = kept
-            log.warning("status write failed (%s); retrying in %.1f s", message, self._trip_delay)
+            self._done[:0] = batch
+            log.warning(
+                "status write of %d completion(s) failed (%s); retrying in %.1f s",
+                len(batch),
+                message,
+                self._trip_delay,
+            )
         else:
             # while the LISTEN connection is down too, its retries already say the database is out of reach
             log.log(logging.WARNING if self.metrics.listening else logging.DEBUG, "claim failed: %s", message)
@@ -572,8 +635,10 @@ class Worker:
                 warmups[run.integration_type] = self._health.warm_up(endpoint, claimed=True)
         return warmups
 
-    def _finished(self, run_id: int, _task: asyncio.Task[None]) -> None:
-        self._inflight.pop(run_id, None)
+    def _finished(self, run_id: int, task: asyncio.Task[None]) -> None:
+        held = self._inflight.get(run_id)
+        if held is not None and held.task is task:  # not a newer claim of the same run
+            del self._inflight[run_id]
         self.metrics.in_flight.set(len(self._inflight))
         self._kick.set()  # a place is free
 
@@ -644,16 +709,20 @@ class Worker:
         return applied
 
     async def _write(self, query: str, params: tuple[Any, ...]) -> list[db.Row]:
-        """A status write, retried while the database is unreachable, for up to a lease."""
+        """A status write, retried while the database is unreachable: for as long as it takes while
+        the worker runs, for up to a lease once it is stopping."""
         assert self._pool is not None
-        deadline = asyncio.get_running_loop().time() + self.lease
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
         delay = 0.2
         while True:
             try:
                 return await db.async_fetch_all(self._pool, query, params)
             except (db.Error, ConnectError) as exc:
-                if asyncio.get_running_loop().time() + delay > deadline:
-                    log.error("status write abandoned after a lease of retries: %s", db.one_line(exc))
+                if deadline is None and self._stopping.is_set():
+                    deadline = loop.time() + self.lease
+                if deadline is not None and loop.time() + delay > deadline:
+                    log.error("status write abandoned after a lease of retries at shutdown: %s", db.one_line(exc))
                     return []
                 log.warning("status write failed (%s); retrying in %.1f s", db.one_line(exc), delay)
                 await asyncio.sleep(delay)
@@ -680,9 +749,11 @@ class Worker:
             except db.Error as exc:
                 log.warning("heartbeat failed: %s", db.one_line(exc))
                 continue
+            sent = {h.run.run_id: h for h in held}
             for row in rows:
-                if not row["applied"] and row["run_id"] in self._inflight:
-                    lost = self._inflight[row["run_id"]]
+                lost = self._inflight.get(row["run_id"])
+                # (the same run may be held again under a new claim: a claim lost with a crashed primary)
+                if not row["applied"] and lost is not None and lost is sent.get(row["run_id"]):
                     self._transition(
                         lost.run, "lost", "run %d: lease lost, abandoning it", lost.run.run_id, level=logging.WARNING
                     )
@@ -738,8 +809,20 @@ class Worker:
             log.debug("gauges not read: %s", db.one_line(exc))
         self.metrics.set_queue(rows)
 
+    async def _database_back(self) -> None:
+        """The LISTEN connection is back after an outage (a restart, a failover): the pool's own
+        reconnection may be backing off for a minute, so it is renewed, and the completions kept
+        meanwhile go at once."""
+        assert self._pool is not None
+        # the next round trip goes almost at once; and none goes beside the one on its way, which
+        # fails as the old pool closes and carries completions that must be written before any claim
+        self._trip_delay = 0.1
+        await self._pool.renew()
+        log.info("database back: connection pool renewed")
+
     async def _listen(self, name: str) -> None:
         backoff = 0.5
+        outage = False  # the connection was lost, or never made: the pool may be backing off
         while not self._stopping.is_set():
             connected = False
             try:
@@ -747,8 +830,11 @@ class Worker:
                 async with conn:
                     await db.listen(conn, queries.RUNS_CHANNEL)
                     await db.listen(conn, queries.ALERTS_CHANNEL)
-                    log.info("listening on %s", queries.RUNS_CHANNEL)
+                    log.info("listening on %s at %s", queries.RUNS_CHANNEL, db.server_of(conn))
+                    if outage:
+                        await self._database_back()
                     connected = self.metrics.listening = True
+                    outage = False
                     self._reach.reached()
                     self._nudge(look=True)  # claim at once after every (re)connect
                     backoff = 0.5
@@ -763,6 +849,7 @@ class Worker:
                         await asyncio.wait_for(db.ping(conn), timeout=self.settings.liveness_interval)
             except (db.Error, ConnectError, OSError, TimeoutError) as exc:
                 self.metrics.listening = False
+                outage = True
                 if isinstance(exc, TimeoutError):
                     reason = f"no answer within {self.settings.liveness_interval:g} s"
                 else:
@@ -778,7 +865,8 @@ class Worker:
                         trip.cancel()
                     return
                 await asyncio.sleep(wait)
-                backoff = min(backoff * 2, 30.0)
+                # a new primary is found within a couple of seconds of accepting connections
+                backoff = min(backoff * 2, MAX_RECONNECT_DELAY)
 
     async def _drain(self) -> None:
         """Let calls in flight finish within the grace period; give the rest back."""
@@ -805,10 +893,10 @@ class Worker:
         )
 
 
-def run_worker(settings: WorkerSettings) -> int:
+def run_worker(settings: WorkerSettings, stop_fd: int | None = None) -> int:
     """Run a worker to completion on uvloop (a faster event loop) where it is installed."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(Worker(settings).run())
-    return uvloop.run(Worker(settings).run())
+        return asyncio.run(Worker(settings).run(stop_fd))
+    return uvloop.run(Worker(settings).run(stop_fd))

@@ -2,10 +2,15 @@
 
 - syncsched: RUNS pending runs to `completed` by `syncsched worker` (one process unless said), each a
   real HTTP POST, at concurrency 5, 50 and 200 as it starts by default, and at 200 with
-  SYNCSCHED_LOG_RUNS=failures (no log line for each run that goes right);
+  SYNCSCHED_LOG_RUNS=failures (no log line for each run that goes right), with a budget that never
+  binds, and with --processes 2;
 - pgqueuer 1.6.0 at its best: asyncpg driver, batch enqueue, batch_size 100, 1 or 5 consumers in one
-  process, each job doing nothing or POSTing the same kind of body to the same endpoint;
-- the HTTP-only ceiling: one aiohttp client making the same POSTs, 200 at a time, no database.
+  process (and 1 in each of 2 processes), each job doing nothing or POSTing the same kind of body to
+  the same endpoint;
+- the HTTP-only ceiling: one aiohttp client making the same POSTs, 200 at a time, no database (and
+  one in each of 2 processes, 100 at a time each).
+
+syncsched in N processes is compared with the peer and the ceiling in N processes.
 
 Each is measured from the first job started to the last one finished, with the PostgreSQL CPU
 (/proc of every server process) and commits (pg_stat_database) and WAL (pg_stat_wal) per job, and
@@ -17,8 +22,10 @@ request latency of single runs.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -43,6 +50,8 @@ CONCURRENCIES = [int(c) for c in os.environ.get("DISPATCH_CONCURRENCIES", "5,50,
 SYNCSCHED_CONFIGS: list[tuple[int, dict[str, str], int | None]] = [(c, {}, None) for c in CONCURRENCIES] + [
     (200, {"SYNCSCHED_LOG_RUNS": "failures"}, None),
     (200, {}, 10_000_000),
+    (200, {"SYNCSCHED_PROCESSES": "2"}, None),
+    (200, {"SYNCSCHED_PROCESSES": "2", "SYNCSCHED_LOG_RUNS": "failures"}, None),
 ]
 HTTP_CONCURRENCY = 200  # the ceiling's client and pgqueuer's cap: as many calls in flight as syncsched's
 LATENCY_SAMPLES = 100
@@ -131,8 +140,15 @@ class ServerCpu:
 
 
 def _process_cpu(pid: int) -> float:
-    ticks = _ticks(pid)
-    return (ticks or 0) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of a process and its children (the processes of `worker --processes N`)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:  # ppid
+                children.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return sum(_ticks(p) or 0 for p in (pid, *children)) / os.sysconf("SC_CLK_TCK")
 
 
 def _stats(admin: db.Connection, dbname: str) -> dict[str, float]:
@@ -324,20 +340,15 @@ def _body(n: int) -> bytes:
     ).encode()
 
 
-async def _pgqueuer(dsn: str, consumers: int, http_url: str | None, max_tasks: int | None) -> dict[str, Any]:
+async def _pgqueuer_consume(
+    dsn: str, consumers: int, http_url: str | None, max_tasks: int | None
+) -> tuple[float, float, float]:
+    """Drain pgqueuer's queue in this process: (first job started, last finished, CPU seconds)."""
     import aiohttp
     import asyncpg
     from pgqueuer import AsyncpgDriver, Queries, QueueManager
     from pgqueuer.domain.types import QueueExecutionMode
 
-    setup = await asyncpg.connect(**_asyncpg_args(dsn))
-    try:
-        queries = Queries(AsyncpgDriver(setup))
-        await setup.execute("truncate pgqueuer, pgqueuer_log, pgqueuer_statistics")
-        await queries.enqueue(["job"] * RUNS, [_body(n) for n in range(RUNS)], [0] * RUNS)
-        await setup.execute("vacuum analyze pgqueuer")
-    finally:
-        await setup.close()
     first: list[float] = []
     last = [0.0]
     cpu = time.thread_time()
@@ -370,17 +381,50 @@ async def _pgqueuer(dsn: str, consumers: int, http_url: str | None, max_tasks: i
                 await conn.close()
 
         await asyncio.gather(*(consumer() for _ in range(consumers)))
+    return (first[0] if first else math.inf), last[0], time.thread_time() - cpu
+
+
+def _run_in_process(work: Callable[..., Any], args: tuple[Any, ...]) -> tuple[float, float, float]:
+    return asyncio.run(work(*args))
+
+
+def _in_processes(work: Callable[..., Any], shares: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """`work(*share)` (a coroutine giving first start, last finish, CPU seconds) for each share, each
+    in an event loop of its own process (perf_counter is CLOCK_MONOTONIC: one clock for all)."""
+    if len(shares) == 1:
+        results = [_run_in_process(work, shares[0])]
+    else:
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(len(shares), mp_context=context) as pool:
+            results = list(pool.map(_run_in_process, [work] * len(shares), shares))
+    first = min(r[0] for r in results)
+    last = max(r[1] for r in results)
     return {
-        "per_second": round(RUNS / (last[0] - first[0])),
-        "client_cpu_ms_per_job": round((time.thread_time() - cpu) * 1000 / RUNS, 4),
+        "per_second": round(RUNS / (last - first)),
+        "client_cpu_ms_per_job": round(sum(r[2] for r in results) * 1000 / RUNS, 4),
     }
 
 
+async def _pgqueuer_load(dsn: str) -> None:
+    import asyncpg
+    from pgqueuer import AsyncpgDriver, Queries
+
+    setup = await asyncpg.connect(**_asyncpg_args(dsn))
+    try:
+        queries = Queries(AsyncpgDriver(setup))
+        await setup.execute("truncate pgqueuer, pgqueuer_log, pgqueuer_statistics")
+        await queries.enqueue(["job"] * RUNS, [_body(n) for n in range(RUNS)], [0] * RUNS)
+        await setup.execute("vacuum analyze pgqueuer")
+    finally:
+        await setup.close()
+
+
 def _pgqueuer_measured(
-    dsn: str, admin_dsn: str, consumers: int, http_url: str | None, max_tasks: int | None
+    dsn: str, admin_dsn: str, consumers: int, http_url: str | None, max_tasks: int | None, processes: int
 ) -> dict[str, Any]:
+    asyncio.run(_pgqueuer_load(dsn))
     with measured(admin_dsn, db.parse_dsn(dsn)["dbname"], RUNS, lambda: 0) as spent:
-        rate = asyncio.run(_pgqueuer(dsn, consumers, http_url, max_tasks))
+        rate = _in_processes(_pgqueuer_consume, [(dsn, consumers, http_url, max_tasks)] * processes)
     return {**rate, **spent}
 
 
@@ -402,11 +446,14 @@ def _install_pgqueuer(dsn: str) -> None:
 # --- the HTTP-only ceiling --------------------------------------------------------------------
 
 
-async def _ceiling(url: str) -> dict[str, Any]:
+async def _ceiling_share(url: str, part: int, parts: int) -> tuple[float, float, float]:
+    """This process's share of the ceiling's POSTs (every parts-th from part), at its share of
+    HTTP_CONCURRENCY."""
     import aiohttp
 
-    bodies = [_body(n) for n in range(RUNS)]
-    gate = asyncio.Semaphore(HTTP_CONCURRENCY)
+    numbers = range(part, RUNS, parts)
+    bodies = {n: _body(n) for n in numbers}
+    gate = asyncio.Semaphore(HTTP_CONCURRENCY // parts)
     first: list[float] = []
     last = [0.0]
     cpu = time.thread_time()
@@ -421,23 +468,35 @@ async def _ceiling(url: str) -> dict[str, Any]:
                     await response.read()
                 last[0] = time.perf_counter()
 
-        await asyncio.gather(*(post(n) for n in range(RUNS)))
-    return {
-        "per_second": round(RUNS / (last[0] - first[0])),
-        "client_cpu_ms_per_job": round((time.thread_time() - cpu) * 1000 / RUNS, 4),
-    }
+        await asyncio.gather(*(post(n) for n in numbers))
+    return first[0], last[0], time.thread_time() - cpu
+
+
+def _ceiling(url: str, processes: int) -> dict[str, Any]:
+    """The same POSTs with no database, from one aiohttp client per process."""
+    return _in_processes(_ceiling_share, [(url, part, processes) for part in range(processes)])
 
 
 # --- the benchmark ----------------------------------------------------------------------------
 
 PGQUEUER_CONFIGS = [
-    # (name, consumers, HTTP call, max_concurrent_tasks)
-    ("pgqueuer no-op, 1 consumer", 1, False, None),
-    ("pgqueuer no-op, 5 consumers", 5, False, None),
-    ("pgqueuer HTTP, 1 consumer", 1, True, None),
-    ("pgqueuer HTTP, 5 consumers", 5, True, None),
-    ("pgqueuer HTTP, 1 consumer, max 200 tasks", 1, True, HTTP_CONCURRENCY),
+    # (name, consumers, HTTP call, max_concurrent_tasks per process, processes)
+    ("pgqueuer no-op, 1 consumer", 1, False, None, 1),
+    ("pgqueuer no-op, 5 consumers", 5, False, None, 1),
+    ("pgqueuer HTTP, 1 consumer", 1, True, None, 1),
+    ("pgqueuer HTTP, 5 consumers", 5, True, None, 1),
+    ("pgqueuer HTTP, 1 consumer, max 200 tasks", 1, True, HTTP_CONCURRENCY, 1),
+    # as many processes as the worker's --processes 2 (pgqueuer wants max_concurrent_tasks at least
+    # twice its batch: 200 a process)
+    ("pgqueuer HTTP, 1 consumer, 2 processes", 1, True, None, 2),
+    ("pgqueuer HTTP, 1 consumer, max 200 tasks, 2 processes", 1, True, HTTP_CONCURRENCY, 2),
 ]
+CEILINGS = {1: "HTTP-only ceiling", 2: "HTTP-only ceiling, 2 processes"}
+
+
+def _processes(name: str) -> int:
+    """How many processes a configuration's name says it runs in."""
+    return 2 if "PROCESSES=2" in name or "2 processes" in name else 1
 
 
 def _prepare(dsn: str, endpoint_url: str) -> str:
@@ -486,18 +545,19 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         admin_dsn = _prepare(dsn, endpoint_url)
         for n in range(ROUNDS):
             results: dict[str, Any] = {}
-            for concurrency, env, budget in SYNCSCHED_CONFIGS:
+            for config, (concurrency, env, budget) in enumerate(SYNCSCHED_CONFIGS):
                 name = f"syncsched, concurrency {concurrency}" + "".join(f", {k}={v}" for k, v in env.items())
                 name += f", rate_limit {budget:,}/min (not binding)" if budget else ""
-                tag = f"r{n}c{concurrency}" + ("b" if budget else "") + ("f" if env else "")
+                tag = f"r{n}s{config}"
                 results[name] = _syncsched(dsn, admin_dsn, endpoint_url, concurrency, tag, env, budget)
                 progress(f"   round {n + 1}: {_line(name, results[name])}")
-            for name, consumers, http, max_tasks in PGQUEUER_CONFIGS:
+            for name, consumers, http, max_tasks, processes in PGQUEUER_CONFIGS:
                 url = f"{endpoint_url}/pgqueuer" if http else None
-                results[name] = _pgqueuer_measured(peer_dsn, admin_dsn, consumers, url, max_tasks)
+                results[name] = _pgqueuer_measured(peer_dsn, admin_dsn, consumers, url, max_tasks, processes)
                 progress(f"   round {n + 1}: {_line(name, results[name])}")
-            results["HTTP-only ceiling"] = asyncio.run(_ceiling(f"{endpoint_url}/ceiling"))
-            progress(f"   round {n + 1}: {_line('HTTP-only ceiling', results['HTTP-only ceiling'])}")
+            for processes, name in CEILINGS.items():
+                results[name] = _ceiling(f"{endpoint_url}/ceiling", processes)
+                progress(f"   round {n + 1}: {_line(name, results[name])}")
             rounds.append(results)
         latency = _latency(dsn, endpoint_url)
         progress(f"   NOTIFY-to-request latency: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms")
@@ -528,17 +588,25 @@ def _line(name: str, result: dict[str, Any]) -> str:
 
 def _summary(rounds: list[dict[str, Any]], latency: dict[str, float]) -> dict[str, Any]:
     ours = [name for name in rounds[0] if name.startswith("syncsched, concurrency 200")]
-    peers_http = [name for name, _, http, _ in PGQUEUER_CONFIGS if http]
-    peers_noop = [name for name, _, http, _ in PGQUEUER_CONFIGS if not http]
+    peers_http = [name for name, _, http, _, _ in PGQUEUER_CONFIGS if http]
+    peers_noop = [name for name, _, http, _, _ in PGQUEUER_CONFIGS if not http]
     ratios: dict[str, list[float]] = {}
     best_peer_names = []
     for results in rounds:
-        best_http = max(peers_http, key=lambda name: results[name]["per_second"])
+        # each against the peer and the ceiling in as many processes as it runs in
+        best_http = {
+            processes: max(
+                (name for name in peers_http if _processes(name) == processes),
+                key=lambda name: results[name]["per_second"],
+            )
+            for processes in CEILINGS
+        }
         best_peer_names.append(best_http)
         for name in ours:
-            rate = results[name]["per_second"]
-            ratios.setdefault(f"{name} / best pgqueuer with HTTP", []).append(rate / results[best_http]["per_second"])
-            ratios.setdefault(f"{name} / HTTP ceiling", []).append(rate / results["HTTP-only ceiling"]["per_second"])
+            rate, processes = results[name]["per_second"], _processes(name)
+            peer, ceiling = results[best_http[processes]], results[CEILINGS[processes]]
+            ratios.setdefault(f"{name} / best pgqueuer with HTTP", []).append(rate / peer["per_second"])
+            ratios.setdefault(f"{name} / HTTP ceiling", []).append(rate / ceiling["per_second"])
     names = list(rounds[0])
     return {
         "jobs": RUNS,
@@ -564,8 +632,9 @@ def _summary(rounds: list[dict[str, Any]], latency: dict[str, float]) -> dict[st
 
 def report(result: dict[str, Any]) -> str:
     lines = [
-        f"dispatch: {result['jobs']} jobs per system, {result['rounds']} rounds (median, min-max); "
-        "one worker process" + (f" with {' '.join(result['worker_args'])}" if result["worker_args"] else "")
+        f"dispatch: {result['jobs']} jobs per system, {result['rounds']} rounds (median, min-max); ratios against"
+        " the peer and the ceiling in as many processes"
+        + (f"; worker flags {' '.join(result['worker_args'])}" if result["worker_args"] else "")
     ]
     for name, spread in result["per_second"].items():
         server = result["server_per_job"].get(name)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from endpoint import Endpoint, Reply, Request
-from harness import WorkerProcess, listen_backends, point_types_at, schedule_due, statuses, wait_for
+from harness import WorkerProcess, listen_backends, login_role, point_types_at, schedule_due, statuses, wait_for
 from syncsched import db
 
 
@@ -236,6 +236,77 @@ def test_postgresql_restarted_mid_run(tmp_path: Path) -> None:
             with db.connect(dsn) as conn:
                 wait_for(lambda: statuses(conn) == ["completed"] * 3, 60, "every run to reach a final state")
             assert "LISTEN connection lost" in worker.output()
+            assert "database back: connection pool renewed" in worker.output()
+        finally:
+            worker.stop()
+
+
+def test_outcomes_kept_through_an_outage_longer_than_the_lease_are_taken_late(
+    conn: db.Connection, syncsched_dsn: str, tmp_path: Path
+) -> None:
+    """Calls answered while the worker cannot reach the database, for longer than their lease, and
+    their runs reaped meanwhile (as the tick on a new primary would): the worker keeps the outcomes
+    and writes them when it is back, and the runs, not claimed again, take them. Before, the worker
+    gave them up and the runs were called a second time."""
+    with Endpoint(lambda _r, _n: Reply(delay=1.0)) as endpoint, login_role(conn, "syncsched_worker") as role:
+        point_types_at(conn, endpoint)
+        schedule_due(conn, count=3)
+        worker = WorkerProcess(f"{syncsched_dsn} user={role}", tmp_path / "worker.log", "--lease", "5s")
+        try:
+            wait_for(lambda: len(endpoint.requests) >= 3, 20, "three calls in flight")
+            # cut off: no new connection for the role, the ones it has closed
+            db.execute(conn, f"alter role {role} nologin")
+            db.execute(conn, "select pg_terminate_backend(pid) from pg_stat_activity where usename = %s", (role,))
+            wait_for(lambda: all(r.finished for r in endpoint.requests), 20, "the calls to be answered")
+            live = "select count(*) from syncsched.sync_run_log where lease_expires_at > now()"
+            wait_for(lambda: db.fetch_value(conn, live) == 0, 20, "the leases to expire")
+            assert db.fetch_value(conn, "select syncsched.reap_expired_runs()") == 3
+            db.execute(conn, f"alter role {role} login")
+            wait_for(lambda: statuses(conn) == ["completed"] * 3, 30, "the runs to take the late outcomes")
+            attempts = db.fetch_all(conn, "select attempt, outcome from syncsched.sync_run_attempts")
+        finally:
+            worker.stop()
+    assert len(endpoint.requests) == 3, "no run was called twice"
+    assert attempts == [{"attempt": 1, "outcome": "completed"}] * 3
+    assert "database back: connection pool renewed" in worker.output()
+
+
+def test_a_worker_whose_pool_gets_no_connection_fails_healthz(
+    conn: db.Connection, syncsched_dsn: str, tmp_path: Path
+) -> None:
+    """Its LISTEN connection up, but no connection for claims and writes (max_connections used up by
+    others, as measured with 5 workers on 20 connections): /healthz says so, and the log."""
+    import urllib.error
+    import urllib.request
+
+    from syncsched.localpg import free_port
+
+    def healthz() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            return 0, ""
+
+    port = free_port()
+    with login_role(conn, "syncsched_worker") as role:
+        worker = WorkerProcess(f"{syncsched_dsn} user={role}", tmp_path / "worker.log", "--metrics-port", str(port))
+        try:
+            wait_for(lambda: healthz()[0] == 200, 20, "a healthy worker")
+            (listener,) = listen_backends(conn)
+            db.execute(conn, f"alter role {role} nologin")
+            db.execute(
+                conn,
+                "select pg_terminate_backend(pid) from pg_stat_activity where usename = %s and pid <> %s",
+                (role, listener),
+            )
+            _status, text = wait_for(lambda: healthz() if healthz()[0] == 503 else None, 40, "/healthz to fail")
+            assert text.startswith("no database connection for claims and status writes for "), text
+            assert "claim failed: couldn't get a connection after 5.00 sec" in worker.output()
+            db.execute(conn, f"alter role {role} login")
+            wait_for(lambda: healthz()[0] == 200, 30, "healthy again")
         finally:
             worker.stop()
 

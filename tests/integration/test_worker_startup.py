@@ -3,6 +3,7 @@ role that may not run a worker. Each ends in one line and exit code 2, or is ret
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_syncsched
-from endpoint import Endpoint
+from endpoint import Endpoint, Reply
 from harness import WorkerProcess, login_role, point_types_at, schedule_due, statuses, wait_for
 from syncsched import db
 from syncsched.localpg import free_port
@@ -53,6 +54,15 @@ def one_error_line(stderr: str) -> str:
         ([], {"SYNCSCHED_EXIT_ON_UNREACHABLE": "never"}, "--exit-on-unreachable must be a duration from 1s to 24h"),
         (["--worker-id", "w" * 201], {}, "--worker-id must be at most 200 characters, not 201"),
         ([], {"SYNCSCHED_LOG_FORMAT": "xml"}, "--log-format must be text or json, not 'xml'"),
+        (["--processes", "0"], {}, "--processes must be a whole number from 1 to 64, not '0'"),
+        ([], {"SYNCSCHED_PROCESSES": "65"}, "--processes must be a whole number from 1 to 64, not '65'"),
+        (["--processes", "3", "--concurrency", "2"], {}, "--processes 3 needs --concurrency of at least 3"),
+        (
+            ["--processes", "2", "--concurrency", "2", "--metrics-port", "65535"],
+            {},
+            "--metrics-port 65535 leaves no room for 2 processes (ports up to 65535)",
+        ),
+        (["--processes", "2", "--worker-id", "w" * 199], {}, "--worker-id must be at most 198 characters, not 199"),
     ],
 )
 def test_an_impossible_value_is_refused_at_start(flags: list[str], env: dict[str, str], error: str) -> None:
@@ -175,3 +185,58 @@ def test_exit_on_unreachable_also_ends_a_worker_whose_database_goes_away(tmp_pat
     assert lines[-1].startswith(f"syncsched: error: database {db.describe_dsn(cluster.dsn())} unreachable for 3 s")
     # one line each: no continuation lines (psycopg's own, or libpq's multi-line messages)
     assert not [line for line in lines if line[:1].isspace()], worker.output()
+
+
+def _backends(conn: db.Connection, worker_id: str) -> list[str]:
+    return [
+        r["application_name"]
+        for r in db.fetch_all(
+            conn,
+            "select application_name from pg_stat_activity where application_name like %s order by 1",
+            (f"syncsched worker {worker_id}/%",),
+        )
+    ]
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid)
+    ]
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGTERM to every process", "SIGKILL"])
+def test_processes_share_the_work_and_stop_as_one(
+    syncsched_dsn: str, conn: db.Connection, tmp_path: Path, stop: str
+) -> None:
+    """--processes 2: two worker processes (ids <id>/1 and <id>/2) claim from the same log within
+    --concurrency between them; SIGTERM to the supervisor drains both, and so does SIGTERM to every
+    process at once (a service manager's control group, Ctrl-C's process group: the supervisor's
+    forwarded request must not count as a second one, "exit now"); a supervisor killed outright
+    leaves no process behind (its pipe closes: they drain and stop)."""
+    with Endpoint(lambda _request, _n: Reply(delay=0.2)) as endpoint:
+        point_types_at(conn, endpoint)
+        schedule_due(conn, 40)
+        worker = WorkerProcess(
+            syncsched_dsn, tmp_path / "worker.log", "--processes", "2", "--concurrency", "4", "--worker-id", "pair"
+        )
+        try:
+            wait_for(lambda: statuses(conn) == ["completed"] * 40, 60, "every run")
+            assert len(_backends(conn, "pair")) >= 4, "each process: a pool and a LISTEN connection"
+            if stop == "SIGTERM to every process":
+                for child in _children(worker.proc.pid):
+                    os.kill(child, signal.SIGTERM)
+            worker.signal(getattr(signal, stop.split()[0]))
+            code = worker.wait(timeout=30)
+            wait_for(lambda: not _backends(conn, "pair"), 30, "both processes to stop")
+        finally:
+            worker.stop()
+    if stop != "SIGKILL":
+        assert code == 0, worker.output()
+        assert "exiting now" not in worker.output()
+        assert "worker pair/1 stopped" in worker.output() and "worker pair/2 stopped" in worker.output()
+    by = db.fetch_all(conn, "select worker_id, count(*) from syncsched.sync_run_log group by 1 order by 1")
+    assert [row["worker_id"] for row in by] == ["pair/1", "pair/2"], by
+    assert endpoint.max_active <= 4, "--concurrency holds across the processes"
+    assert "starting 2 worker processes, concurrency 4 in all" in worker.output()
