@@ -17,7 +17,8 @@ help:
 	@echo "make test   - lint, type check, SQL lint, plpgsql_check, pgTAP and pytest"
 	@echo "make setup  - install Debian packages when missing and the .venv"
 	@echo "make bench  - benchmarks, results in tests/bench/results/ (make bench web: one of them)"
-	@echo "make soak   - the reliability battery (SOAK_ARGS=\"--minutes 10\"), tests/bench/results/soak.json"
+	@echo "make soak   - the reliability battery (SOAK_ARGS=\"--minutes 10\"), tests/bench/results/soak.json;"
+	@echo "              make soak FAILOVER=1: a primary killed, its standby promoted 76 s later"
 	@echo "make schema - write tests/schema.sql anew (pg_dump --schema-only of a fresh migrate)"
 
 setup: system-packages $(STAMP)
@@ -76,7 +77,11 @@ bench: setup
 
 # The reliability battery: faults on an accelerated clock, 10 minutes unless SOAK_ARGS says otherwise.
 soak: setup
+ifeq ($(FAILOVER),1)
+	SYNCSCHED_FAILOVER_OUTAGE=76 $(BIN)/pytest -q -s tests/integration/test_failover.py -k primary_killed
+else
 	$(BIN)/python tests/bench/soak.py $(SOAK_ARGS)
+endif
 
 # The committed schema dump: make test fails when the migrations or plpgsql/ change it and it was not rewritten.
 schema: setup

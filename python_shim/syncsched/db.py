@@ -21,6 +21,9 @@ from syncsched.errors import ConnectError
 Connection = psycopg.Connection[Any]
 AsyncConnection = psycopg.AsyncConnection[Any]
 Row = dict[str, Any]
+# Seconds between a LISTEN connection's tries at most: a restarted server or a new primary is found
+# within a couple of seconds of accepting connections.
+MAX_RECONNECT_DELAY = 2.0
 Error = psycopg.Error
 
 # Client-side liveness: a half-open TCP connection is noticed within ~30 s.

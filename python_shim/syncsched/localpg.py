@@ -348,6 +348,8 @@ class LocalCluster:
 
     def _prepare_database(self) -> None:
         with db.connect(self.dsn("postgres")) as conn:
+            if db.fetch_value(conn, queries.IN_RECOVERY):
+                return  # a standby: what its primary has, it has
             if not db.fetch_value(conn, queries.DATABASE_EXISTS, (self.dbname,)):
                 db.create_database(conn, self.dbname)
         with db.connect(self.dsn()) as conn:
@@ -371,6 +373,50 @@ class LocalCluster:
     def restart(self, mode: str = "fast") -> None:
         """pg_ctl restart, keeping the port (used by fault tests)."""
         self._pg_ctl("restart", "-m", mode, "-w", "-t", "60", "-l", str(self.logfile))
+
+    def standby(self, root: Path) -> LocalCluster:
+        """A streaming standby of this (running) cluster in `root`, started: pg_basebackup -R, the
+        same settings (pg_cron preloaded: it waits on a standby and starts ticking on promotion)."""
+        standby = LocalCluster(
+            root=root,
+            dbname=self.dbname,
+            durable=True,
+            max_connections=self.max_connections,
+            # promoted, it has no standby of its own to wait for
+            extra_settings={k: v for k, v in self.extra_settings.items() if k != "synchronous_standby_names"},
+            bindir=self.bindir,
+            notify=self.notify,
+        )
+        _make_dirs(standby.root, 0o755)
+        if standby.relocated:
+            standby._give_to_server_user(*_make_dirs(standby.home, 0o700))
+        _make_dirs(standby.datadir, 0o700)  # empty: pg_basebackup fills it
+        standby.logfile.touch()
+        standby._give_to_server_user(standby.datadir, standby.logfile)
+        self._run(
+            [
+                str(self.bindir / "pg_basebackup"),
+                "-D",
+                str(standby.datadir),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+            ]
+        )
+        standby.start()
+        return standby
+
+    def promote(self) -> None:
+        """Make a standby the primary (pg_ctl promote, waiting until it accepts writes)."""
+        self._pg_ctl("promote", "-w", "-t", "60")
 
     def destroy(self) -> None:
         self.stop(mode="immediate")

@@ -15,6 +15,7 @@ SERVER_VERSION = "select current_setting('server_version_num')::int"
 EXTENSION_AVAILABLE = "select exists (select from pg_available_extensions where name = %s)"
 
 PRELOADED_LIBRARIES = "select current_setting('shared_preload_libraries')"
+IN_RECOVERY = "select pg_is_in_recovery()"
 
 CRON_DATABASE_NAME = "select current_setting('cron.database_name', true)"
 

@@ -16,6 +16,7 @@ import collections
 import contextlib
 import functools
 import logging
+import math
 import os
 import signal
 import time
@@ -46,7 +47,9 @@ MAX_CONCURRENCY = 10000  # claim_runs hands out at most this many at once
 MAX_WORKER_ID = 200  # characters, as claim_runs accepts
 MIN_LEASE = 5.0  # the `lease` setting's range: a heartbeat every lease/3 must fit in it
 GAUGE_TIMEOUT = 5.0  # seconds a scrape waits for the database's gauges
-MAX_RECONNECT_DELAY = 2.0  # seconds between the LISTEN connection's tries at most
+# seconds without reaping after an outage: the other workers reconnect within MAX_RECONNECT_DELAY
+# and write the outcomes they kept in their first round trip
+REAP_PAUSE_AFTER_OUTAGE = 10.0
 # seconds a round trip waits for a pool connection: a database away fails it soon (its completions
 # are kept for the next), and /healthz can tell
 POOL_WAIT = 5.0
@@ -237,6 +240,7 @@ class Worker:
         self._reserved = 0  # places asked for by the round trips on their way
         self._trip_delay = 0.0  # back-off after a failed round trip
         self._failing_since: float | None = None  # round trips have failed since (monotonic)
+        self._back_at = -math.inf  # when the database was last back after an outage (monotonic)
         self._complete_only = False  # after a failed round trip: its completions go again without a claim
         self._tally: collections.Counter[str] = collections.Counter()  # runs since the last summary line
         # a run's start and success: a line each (all), or DEBUG (failures: at thousands a second,
@@ -780,10 +784,14 @@ class Worker:
 
     async def _reap_loop(self) -> None:
         """Runs whose worker stopped renewing their lease come back within a poll interval of its
-        expiry, whether or not any worker claims (the tick reaps too, each minute)."""
+        expiry, whether or not any worker claims (the tick reaps too, each minute). Not in the first
+        seconds after an outage: every lease may look expired then (a failover), and the other
+        workers' outcomes kept meanwhile should reach their runs before another claim does."""
         assert self._pool is not None
         while True:
             await asyncio.sleep(self.settings.poll_interval)
+            if time.monotonic() - self._back_at < REAP_PAUSE_AFTER_OUTAGE:
+                continue
             try:
                 rows = await db.async_fetch_all(self._pool, queries.REAP_EXPIRED_RUNS)
             except (db.Error, ConnectError) as exc:
@@ -818,6 +826,7 @@ class Worker:
         # fails as the old pool closes and carries completions that must be written before any claim
         self._trip_delay = 0.1
         await self._pool.renew()
+        self._back_at = time.monotonic()
         log.info("database back: connection pool renewed")
 
     async def _listen(self, name: str) -> None:
@@ -866,7 +875,7 @@ class Worker:
                     return
                 await asyncio.sleep(wait)
                 # a new primary is found within a couple of seconds of accepting connections
-                backoff = min(backoff * 2, MAX_RECONNECT_DELAY)
+                backoff = min(backoff * 2, db.MAX_RECONNECT_DELAY)
 
     async def _drain(self) -> None:
         """Let calls in flight finish within the grace period; give the rest back."""

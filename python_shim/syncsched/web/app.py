@@ -158,7 +158,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     async with db.async_pool(config.dsn, size=config.pool_size, application_name="syncsched web") as pool:
         app[SESSIONS] = Sessions(pool, config.secret, config.session_ttl)
         app[DATA] = Data(pool)
-        hub = Hub(config.dsn)
+        hub = Hub(config.dsn, pool)
         app[HUB] = hub
         hub.start()
         try:

@@ -33,8 +33,9 @@ def _what(payload: str) -> str | None:
 
 
 class Hub:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, pool: db.Pool | None = None) -> None:
         self.dsn = dsn
+        self._pool = pool  # renewed when the LISTEN connection is back after an outage
         self._subscribers: set[asyncio.Queue[str | None]] = set()
         self._task: asyncio.Task[None] | None = None
         self.listening = False
@@ -64,13 +65,18 @@ class Hub:
 
     async def _listen(self) -> None:
         backoff = 0.5
+        outage = False
         while True:
             try:
                 conn = await db.async_connect(self.dsn, application_name="syncsched web")
                 async with conn:
                     for channel in CHANNELS:
                         await db.listen(conn, channel)
+                    log.info("console listening at %s", db.server_of(conn))
+                    if outage and self._pool is not None:
+                        await self._pool.renew()  # its own reconnection may be backing off for a minute
                     self.listening = True
+                    outage = False
                     backoff = 0.5
                     while True:
                         async for channel, payload in db.notifications(conn, KEEPALIVE):
@@ -78,9 +84,10 @@ class Hub:
                         await asyncio.wait_for(db.ping(conn), timeout=KEEPALIVE)
             except (db.Error, ConnectError, OSError, TimeoutError) as exc:
                 self.listening = False
+                outage = True
                 log.warning("console LISTEN connection lost (%s); reconnecting in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, db.MAX_RECONNECT_DELAY)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
