@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_capacity
 import bench_cron
 import bench_dispatch
 import bench_spread
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "spread": bench_spread,
     "dispatch": bench_dispatch,
     "web": bench_web,
+    "capacity": bench_capacity,
 }
 
 
