@@ -207,8 +207,7 @@ class _Done:
 
     run: Run
     outcome: Outcome
-    recorded: asyncio.Future[bool] = field(repr=False)  # whether the write applied (False: stale or abandoned)
-    since: float  # loop time it was queued: abandoned after a lease of failed writes
+    recorded: asyncio.Future[bool] = field(repr=False)  # whether the write applied (False: stale)
 
 
 def pool_size(concurrency: int) -> int:
@@ -366,6 +365,13 @@ class Worker:
                     dispatcher.result()
                 listener.cancel()
                 await self._drain()  # the dispatcher writes what finishes meanwhile, and claims nothing
+                if self._done:
+                    log.error(
+                        "%d completion(s) not written, the database out of reach at shutdown: runs %s go again"
+                        " after their lease",
+                        len(self._done),
+                        ", ".join(str(done.run.run_id) for done in self._done[:20]),
+                    )
             finally:
                 asking = [self._asking] if self._asking is not None else []
                 for task in (listener, dispatcher, *asking, *background):
@@ -665,7 +671,7 @@ class Worker:
     async def _record(self, run: Run, outcome: Outcome, seconds: float) -> bool:
         if outcome.kind == "completed":
             loop = asyncio.get_running_loop()
-            done = _Done(run, outcome, loop.create_future(), loop.time())
+            done = _Done(run, outcome, loop.create_future())
             self._done.append(done)
             self._kick.set()
             applied = await done.recorded
