@@ -172,6 +172,10 @@ def test_zombie_worker_write_changes_nothing(conn: db.Connection, workers: Calla
         wait_for(lambda: "(stale" in zombie.output() or "lease lost" in zombie.output(), 20, "the zombie to react")
         run = db.fetch_one(conn, "select status::text, response_excerpt from syncsched.sync_run_log")
         assert run == {"status": "completed", "response_excerpt": "call 1"}, "the zombie changed the run"
+        # the second call was made while the first worker might still have been calling: said so
+        (alert,) = db.fetch_all(conn, "select detail from syncsched.scheduler_alerts where kind = 'possible_duplicate'")
+        assert alert["detail"]["lost_by"] != alert["detail"]["claimed_by"]
+        assert alert["detail"]["idempotency_key"] == endpoint.requests[0].headers["Idempotency-Key"]
         if "(stale" in zombie.output():  # it wrote before its heartbeat told it the run was gone
             assert (
                 db.fetch_value(conn, "select count(*) from syncsched.scheduler_alerts where kind = 'stale_write'") == 1
