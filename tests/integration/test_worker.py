@@ -182,6 +182,20 @@ def test_zombie_worker_write_changes_nothing(conn: db.Connection, workers: Calla
             )
 
 
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """A worker's /metrics or /healthz: status and body (0 while nothing listens)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -280,19 +294,11 @@ def test_a_worker_whose_pool_gets_no_connection_fails_healthz(
 ) -> None:
     """Its LISTEN connection up, but no connection for claims and writes (max_connections used up by
     others, as measured with 5 workers on 20 connections): /healthz says so, and the log."""
-    import urllib.error
-    import urllib.request
 
     from syncsched.localpg import free_port
 
     def healthz() -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except OSError:
-            return 0, ""
+        return http_get(port, "/healthz")
 
     port = free_port()
     with login_role(conn, "syncsched_worker") as role:
@@ -317,7 +323,6 @@ def test_a_worker_whose_pool_gets_no_connection_fails_healthz(
 
 def test_metrics_healthz_and_json_logs(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
     import json
-    import urllib.request
 
     from syncsched.localpg import free_port
 
@@ -332,11 +337,7 @@ def test_metrics_healthz_and_json_logs(conn: db.Connection, workers: Callable[..
         wait_for(lambda: sorted(statuses(conn)) == ["completed", "completed", "failed"], 20, "three outcomes")
 
         def get(path: str) -> tuple[int, str]:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-                    return response.status, response.read().decode()
-            except urllib.error.HTTPError as exc:
-                return exc.code, exc.read().decode()
+            return http_get(port, path)
 
         _status, text = wait_for(lambda: get("/healthz") if get("/healthz")[0] == 200 else None, 20, "healthz 200")
         assert text.startswith("ok")
