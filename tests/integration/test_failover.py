@@ -127,7 +127,8 @@ def test_a_run_given_back_or_failed_is_claimed_again_without_an_alert(conn: db.C
 POLICIES = ("run_once", "catch_up", "skip")
 UNFINISHED = "select count(*) from syncsched.sync_run_log where status in ('pending', 'running')"
 # seconds between the primary's death and the standby's promotion
-OUTAGE = float(os.environ.get("SYNCSCHED_FAILOVER_OUTAGE", "3"))
+# (longer than the workers' lease: their calls in flight end while it is away, and the leases too)
+OUTAGE = float(os.environ.get("SYNCSCHED_FAILOVER_OUTAGE", "8"))
 FINISHED_OF_PERIOD = (
     "select count(*) from syncsched.sync_run_log where scheduled_for = %s and status in ('completed', 'failed')"
 )
@@ -183,7 +184,14 @@ def replicated_pair(name: str, tmp_path: Path, synchronous: bool) -> Iterator[Pa
                 db.fetch_value(conn, "select syncsched.install_cron('* * * * *')")
             pair.workers = [
                 WorkerProcess(
-                    pair.dsn, tmp_path / f"{name}-worker{n}.log", "--concurrency", "25", "--worker-id", f"{name}-w{n}"
+                    pair.dsn,
+                    tmp_path / f"{name}-worker{n}.log",
+                    "--concurrency",
+                    "25",
+                    "--lease",
+                    "5s",
+                    "--worker-id",
+                    f"{name}-w{n}",
                 )
                 for n in (1, 2)
             ]
@@ -270,10 +278,10 @@ def accounting(pair: Pair, periods: list[datetime]) -> dict[str, Any]:
 def test_a_primary_killed_mid_minute_loses_no_period_and_calls_no_export_twice_unexplained(tmp_path: Path) -> None:
     """Async and sync replication side by side, 210 integrations on * * * * * under each misfire
     policy, two workers each on a multi-host DSN: the primary killed (pg_ctl stop -m immediate)
-    while the minute's calls are in flight, the standby promoted OUTAGE s later. pg_cron ticks on the
-    new primary at the next minute without anyone reinstalling it; the workers find it themselves.
-    (`make soak FAILOVER=1`: the outage measured in the issue, 76 s, across a minute that no server
-    ticks, with the default lease of 60 s expiring meanwhile.)"""
+    while the minute's calls are in flight, the standby promoted OUTAGE s later (8: longer than
+    the workers' 5 s lease). pg_cron ticks on the new primary at the next minute without anyone
+    reinstalling it; the workers find it themselves. (`make soak FAILOVER=1`: the outage measured in
+    the issue, 76 s, across a minute that no server ticks.)"""
     with (
         replicated_pair("async", tmp_path, synchronous=False) as async_pair,
         replicated_pair("sync", tmp_path, synchronous=True) as sync_pair,
@@ -305,9 +313,6 @@ def test_a_primary_killed_mid_minute_loses_no_period_and_calls_no_export_twice_u
         results = {
             pair.name: accounting(pair, [first + timedelta(minutes=m) for m in range(minutes + 1)]) for pair in pairs
         }
-        for pair in pairs:
-            for worker in pair.workers:  # each says where it found the new primary
-                assert f"listening on syncsched_runs at 127.0.0.1:{pair.standby.port}" in worker.output()
     print({name: {k: (len(v) if isinstance(v, list) else v) for k, v in r.items()} for name, r in results.items()})
     for name, result in results.items():
         assert result["unaccounted"] == [], name
@@ -316,3 +321,8 @@ def test_a_primary_killed_mid_minute_loses_no_period_and_calls_no_export_twice_u
         assert result["unexplained_duplicates"] == [], name
         assert result["claims_resumed_after"] is not None and result["claims_resumed_after"] < 5, (name, result)
     assert results["sync"]["explained_duplicates"] == [], "synchronous replication loses no outcome"
+    # the issue measured 11 for the same fault on asynchronous replication (the code before: 49 here)
+    assert len(results["async"]["explained_duplicates"]) < 11
+    for pair in pairs:
+        for worker in pair.workers:  # each says where it found the new primary
+            assert f"listening on syncsched_runs at 127.0.0.1:{pair.standby.port}" in worker.output()
