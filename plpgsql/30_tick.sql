@@ -347,6 +347,7 @@ declare
     v_due integer := 0;
     v_attempted integer := 0;
     v_triggered integer := 0;
+    v_oldest_created timestamptz;
     v_held integer := 0;
     v_invalid integer := 0;
     v_left integer := 0;
@@ -441,8 +442,8 @@ begin
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
         order by p.period, x.id
-        on conflict (idempotency_key) do nothing
-        returning 1
+        on conflict (idempotency_key, scheduled_for) do nothing
+        returning scheduled_for
     ),
     advanced as (
         update syncsched.schedule_state as s
@@ -480,13 +481,14 @@ begin
         (select count(*) from decided),
         (select coalesce(sum(cardinality(x.periods)), 0) from decided as x where x.problem is null and not x.held),
         (select count(*) from runs),
+        (select min(runs.scheduled_for) from runs),
         (select count(*) from decided as x where x.problem is null and x.held and cardinality(x.periods) > 0),
         (select count(*) from decided as x where x.problem is not null),
         array_agg(a.kind), array_agg(a.org_id), array_agg(a.integration_id), array_agg(a.integration_type),
         array_agg(a.detail),
         array_agg(format('syncsched: integration %s/%s skipped: %s', a.org_id, a.integration_id, a.detail ->> 'error'))
             filter (where a.kind = 'invalid_schedule')
-    into v_due, v_attempted, v_triggered, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
+    into v_due, v_attempted, v_triggered, v_oldest_created, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
         v_details, v_warnings
     from alerts as a;
 
@@ -506,6 +508,8 @@ begin
             where paused.id = s.id and paused.integration_type = any(v_paused_types)
         ));
     if v_triggered > 0 then
+        -- (a catch-up may have created a run in a partition of history: it is live again)
+        perform syncsched._runs_live_from(v_oldest_created);
         perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'runs', v_triggered)::text);
     end if;
 
@@ -634,6 +638,15 @@ declare
     v_batch integer := syncsched.setting('tick_batch_size')::integer;
     v_result pg_catalog.jsonb;
 begin
+    -- The partitions of the run log, ahead of time (on the wall clock, whatever p_now says). A
+    -- failure here stops nothing: runs go to the DEFAULT partition until the next tick succeeds.
+    begin
+        perform syncsched.ensure_run_log_partitions();
+    exception
+        when others then
+            raise warning 'syncsched: the run log''s partitions were not made ready: %', sqlerrm;
+    end;
+    commit;
     loop
         v_result := syncsched.run_scheduled_jobs(v_now, v_batch);
         commit;  -- each batch is its own transaction
@@ -644,4 +657,4 @@ begin
 end
 $$;
 comment on procedure syncsched.tick(timestamptz) is -- noqa: LT01
-'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.'; -- noqa: LT05
+'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.'; -- noqa: LT05

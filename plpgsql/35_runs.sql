@@ -118,6 +118,8 @@ returns text[]
 language plpgsql
 stable
 as $$
+declare
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- (PL/pgSQL, not SQL, here and in the helpers below that a claim calls: its statements' plans
     -- are kept for the session; a SQL function's are made anew at every call.)
@@ -131,7 +133,7 @@ begin
             select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
-                and (p_upto is null or r.org_id <= p_upto)
+                and (p_upto is null or r.org_id <= p_upto) and r.scheduled_for >= v_live_from
             order by r.org_id, r.not_before
             limit 1
         )
@@ -142,7 +144,7 @@ begin
             select r.org_id, r.not_before <= now() as ready
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > w.org_id
-                and (p_upto is null or r.org_id <= p_upto)
+                and (p_upto is null or r.org_id <= p_upto) and r.scheduled_for >= v_live_from
             order by r.org_id, r.not_before
             limit 1
         ) as nxt
@@ -278,6 +280,7 @@ as $$
             c.run ->> 'lost_by'))))
     from unnest(p_runs) as c (run)
     join syncsched.sync_run_log as r on r.run_id = (c.run ->> 'run_id')::bigint
+        and r.scheduled_for >= (select syncsched._live_from())
     having count(*) > 0
 $$;
 comment on function syncsched._possible_duplicates(jsonb[]) is
@@ -325,6 +328,7 @@ declare
     v_budget_warmup boolean;
     v_cold boolean := false;
     v_state syncsched.dispatch_state;
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
@@ -338,7 +342,7 @@ begin
     v_budget_warmup := syncsched._warmup_counted(p_type, v_type.rate_limit, p_idle);
     v_room := least(p_want, v_type.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
-        where r.status = 'running' and r.integration_type = p_type
+        where r.status = 'running' and r.integration_type = p_type and r.scheduled_for >= v_live_from
     ), syncsched._budget_left(p_type, v_type.rate_limit, v_type.rate_window) - v_budget_warmup::integer);
     if coalesce(v_room, 0) <= 0 then
         return;
@@ -371,7 +375,7 @@ begin
                 select r.run_id, r.not_before
                 from syncsched.sync_run_log as r
                 where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
-                    and r.not_before <= now()
+                    and r.not_before <= now() and r.scheduled_for >= v_live_from
                 order by r.not_before, r.run_id
                 limit v_per_org
             ) as c
@@ -388,9 +392,9 @@ begin
     end loop;
     -- still pending once locked (another session may have cancelled one meanwhile)
     with locked as (
-        select r.run_id, r.lease_token as lost_token, r.worker_id as lost_by
+        select r.run_id, r.scheduled_for, r.lease_token as lost_token, r.worker_id as lost_by
         from syncsched.sync_run_log as r
-        where r.run_id = any(v_chosen) and r.status = 'pending'
+        where r.run_id = any(v_chosen) and r.status = 'pending' and r.scheduled_for >= v_live_from
         for update skip locked
     ),
     claimed as (
@@ -408,7 +412,7 @@ begin
                 then coalesce(r.drift, interval '0') + (now() - greatest(r.enqueued_at, r.not_before))
                 else r.drift end
         from locked
-        where r.run_id = locked.run_id
+        where r.run_id = locked.run_id and r.scheduled_for = locked.scheduled_for and r.scheduled_for >= v_live_from
         returning r, locked.lost_token is not null as lost, locked.lost_by
     )
     select array_agg(claimed.r order by (claimed.r).run_id),
@@ -519,6 +523,7 @@ declare
     v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
     v_idle interval := syncsched.setting('warmup_after')::interval;
     v_types text[];
+    v_live_from timestamptz := syncsched._live_from();
     v_type text;
     v_share integer;
     v_count integer := 0;
@@ -549,6 +554,7 @@ begin
     where exists (
         select from syncsched.sync_run_log as r
         where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
+            and r.scheduled_for >= v_live_from
     )
         and not exists (
             select from syncsched.endpoint_health as h
@@ -592,6 +598,7 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_idle interval;
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- What time alone releases, the earliest first: a run's retry backoff or spread offset ending,
     -- an answer 429's Retry-After passing, a spent request budget's oldest request leaving its
@@ -616,6 +623,7 @@ begin
                 select r.not_before
                 from syncsched.sync_run_log as r
                 where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
+                    and r.scheduled_for >= v_live_from
                 order by r.not_before
                 limit 1
             )
@@ -648,6 +656,7 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
+    v_live_from timestamptz := syncsched._live_from();
 begin
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'heartbeat');
     return query
@@ -655,7 +664,7 @@ begin
         update syncsched.sync_run_log as r
         set lease_expires_at = now() + v_lease, heartbeat_at = now()
         from unnest(p_run_ids, p_lease_tokens) as u (id, token)
-        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token and r.scheduled_for >= v_live_from
         returning r.run_id, r.lease_expires_at
     )
     select u.id, renewed.run_id is not null, renewed.lease_expires_at
@@ -682,6 +691,8 @@ declare
     v_stale bigint[];
     v_types text[];
     v_keys text[];
+    -- (a late completion of a run that failed in a partition that is history since is a stale write)
+    v_live_from timestamptz := syncsched._live_from();
 begin
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'complete_runs');
     -- one statement for many runs: the worker writes completions in batches
@@ -694,14 +705,15 @@ begin
         -- pass over every running run per completion when its row estimate is stale; the primary key does.)
         -- A run not running that still holds this token lost its lease and was not claimed again.
         where r.run_id = u.id and r.status::text in ('running', 'pending', 'failed') and r.lease_token = u.token
-        returning r.run_id, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
+            and r.scheduled_for >= v_live_from
+        returning r.run_id, r.scheduled_for, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
             r.org_id, r.integration_id, r.integration_type
     ),
     recorded as (
         insert into syncsched.sync_run_attempts as a (
-            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
+            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
         )
-        select done.run_id, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
+        select done.run_id, done.scheduled_for, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
             done.http_status, done.response_excerpt
         from done
         -- the attempt the reaper recorded as lost did complete: its outcome came late
@@ -862,14 +874,15 @@ as $$
             lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens) as u (id, token)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
-        returning r.run_id, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt, r.error,
-            r.not_before, r.worker_id, r.started_at
+            and r.scheduled_for >= (select syncsched._live_from())
+        returning r.run_id, r.scheduled_for, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt,
+            r.error, r.not_before, r.worker_id, r.started_at
     ),
     recorded as (
         insert into syncsched.sync_run_attempts (
-            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, error
+            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, error
         )
-        select e.run_id, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
+        select e.run_id, e.scheduled_for, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
             p_http_status, e.error
         from ended as e
     )
@@ -892,7 +905,7 @@ as $$
             'error', left(r.error, 500)))
     )
     from syncsched.sync_run_log as r
-    where r.run_id = any(p_run_ids) and r.status = 'failed'
+    where r.run_id = any(p_run_ids) and r.status = 'failed' and r.scheduled_for >= (select syncsched._live_from())
     having count(*) > 0
 $$;
 comment on function syncsched._runs_failed(bigint[], integer) is
@@ -1013,6 +1026,7 @@ declare
     v_ids bigint[];
     v_tokens uuid[];
     v_failed bigint[];
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- Liveness comes from the lease: a run whose worker stopped renewing it is taken back. Leases
     -- are wall-clock times, so p_now is the wall clock (a test may pass a later one).
@@ -1020,7 +1034,7 @@ begin
     from (
         select r.run_id, r.lease_token
         from syncsched.sync_run_log as r
-        where r.status = 'running' and r.lease_expires_at < p_now
+        where r.status = 'running' and r.lease_expires_at < p_now and r.scheduled_for >= v_live_from
         for update skip locked
     ) as r;
     if v_ids is null then
@@ -1062,15 +1076,19 @@ begin
         from syncsched.settings as s
         where s.key = 'dispatch_paused'
     ) as p
+    cross join lateral (select syncsched._live_from() as live_from) as l
     cross join lateral (
-        -- (each count through its partial index: pending by type, running)
+        -- (each count through its partial index: pending by type, running; in the live partitions)
         select
             (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type) as pending,
+             where r.status = 'pending' and r.integration_type = t.integration_type
+                and r.scheduled_for >= l.live_from) as pending,
             (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'running' and r.integration_type = t.integration_type) as running,
+             where r.status = 'running' and r.integration_type = t.integration_type
+                and r.scheduled_for >= l.live_from) as running,
             (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now())
+             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
+                and r.scheduled_for >= l.live_from)
                 as backing_off
     ) as q
     order by t.integration_type;

@@ -388,6 +388,7 @@ begin
         'manual', coalesce(v_row.max_attempts, syncsched.setting('default_max_attempts')::integer), v_row.payload
     )
     returning run_id into v_run_id;
+    perform syncsched._runs_live_from(v_at);
     perform syncsched._audit('run_now', v_row.org_id, v_row.integration_id, v_row.integration_type, v_run_id,
         jsonb_build_object('forced', p_force, 'enabled', v_row.is_enabled));
     perform pg_notify('syncsched_runs', json_build_object('at', v_at, 'runs', 1)::text);
@@ -437,7 +438,7 @@ declare
 begin
     perform syncsched._require(p_run_id, 'p_run_id');
     select r.run_id, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt, r.max_attempts, r.error,
-        o.is_enabled
+        r.scheduled_for, o.is_enabled
     into v_run
     from syncsched.sync_run_log as r
     left join syncsched.organization_integrations as o on o.org_id = r.org_id and o.integration_id = r.integration_id
@@ -475,6 +476,8 @@ begin
     set status = 'pending', max_attempts = v_max, not_before = now(), finished_at = null, lease_token = null,
         lease_expires_at = null
     where r.run_id = p_run_id;
+    -- (its partition may be history: live again)
+    perform syncsched._runs_live_from(v_run.scheduled_for);
     perform syncsched._audit('retry_run', v_run.org_id, v_run.integration_id, v_run.integration_type, p_run_id,
         jsonb_build_object('attempts_used', v_run.attempt, 'max_attempts_before', v_run.max_attempts,
             'max_attempts', v_max, 'error', left(v_run.error, 500)));

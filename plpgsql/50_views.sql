@@ -66,6 +66,7 @@ left join lateral (
         r.attempt
     from syncsched.sync_run_log as r
     where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'pending'
+        and r.scheduled_for >= (select syncsched._live_from())
     order by r.not_before asc, r.run_id asc
     limit 1
 ) as waiting on true
@@ -127,7 +128,7 @@ select
     a.error,
     a.response_excerpt
 from syncsched.sync_run_attempts as a
-inner join syncsched.sync_run_log as r on a.run_id = r.run_id
+inner join syncsched.sync_run_log as r on a.run_id = r.run_id and a.scheduled_for = r.scheduled_for
 union all
 select
     r.run_id,
@@ -173,7 +174,7 @@ select
                 'finished_at', a.finished_at, 'http_status', a.http_status, 'error', left(a.error, 500)
             ) order by a.attempt), '[]'::jsonb)
         from syncsched.sync_run_attempts as a
-        where a.run_id = r.run_id
+        where a.run_id = r.run_id and a.scheduled_for = r.scheduled_for
     ) as attempts
 from syncsched.sync_run_log as r
 where r.enqueued_at > now() - interval '24 hours' or r.status in ('pending', 'running');

@@ -1,11 +1,39 @@
--- Retention: finished runs (with their attempts), ticks and alerts older than the limit go, in
--- batches of a bounded number of rows per statement; the last runs of each integration and every
--- open condition always stay.
+-- Retention: finished runs (with their attempts), ticks and alerts older than the limit go; the last
+-- runs of each integration and every open condition always stay. The run log's partitions whose
+-- whole range is older than the limit are dropped (what must stay moves to the DEFAULT partition
+-- first; a partition that still holds a pending or running run waits); rows that no partition of
+-- one interval holds (the log from before partitioning, the DEFAULT partition) go row by row, in
+-- batches of a bounded number of rows per statement.
 
+create or replace function syncsched._retention_keeps_from(
+    p_org_id text, p_integration_id text, p_keep_per_integration integer
+)
+returns timestamptz
+language sql
+stable
+as $$
+    -- The scheduled_for from which an integration's finished runs are its last p_keep_per_integration
+    -- (NULL: it has no more than that, all stay).
+    select case when p_keep_per_integration = 0 then 'infinity'::timestamptz else (
+        select r.scheduled_for
+        from syncsched.sync_run_log as r
+        where r.org_id = p_org_id and r.integration_id = p_integration_id
+            and r.status in ('completed', 'failed', 'cancelled')
+        order by r.scheduled_for desc
+        offset greatest(p_keep_per_integration - 1, 0)
+        limit 1
+    ) end
+$$;
+comment on function syncsched._retention_keeps_from(text, text, integer) is
+'Retention keeps an integration''s finished runs scheduled from this time on (its last p_keep_per_integration); NULL keeps them all.'; -- noqa: LT05
+
+drop function if exists syncsched._prune_batch(timestamptz, integer, integer, timestamptz, bigint);
 create or replace function syncsched._prune_batch(
     p_cutoff timestamptz,
     p_keep_per_integration integer,
     p_batch_size integer,
+    p_ranges_from timestamptz,
+    p_ranges_to timestamptz,
     inout p_after_finished_at timestamptz,
     inout p_after_run_id bigint,
     out runs integer,
@@ -20,35 +48,28 @@ as $$
 declare
     v_scanned integer;
 begin
-    -- runs: the next p_batch_size finished before the cutoff (keyset order of finished_at), minus
-    -- the last p_keep_per_integration of each of their integrations
+    -- runs: the next p_batch_size finished before the cutoff (keyset order of finished_at) outside the
+    -- partitions of one interval ([p_ranges_from, p_ranges_to): they are dropped whole), minus the
+    -- last p_keep_per_integration of each of their integrations
     with candidates as (
         select r.run_id, r.org_id, r.integration_id, r.scheduled_for, r.finished_at
         from syncsched.sync_run_log as r
         where r.finished_at < p_cutoff and (r.finished_at, r.run_id) > (p_after_finished_at, p_after_run_id)
             and r.status in ('completed', 'failed', 'cancelled')
+            and (r.scheduled_for < p_ranges_from or r.scheduled_for >= p_ranges_to)
         order by r.finished_at, r.run_id
         limit p_batch_size
     ),
-    kept_from as (
+    kept_from as materialized (
         select k.org_id, k.integration_id,
-            case when p_keep_per_integration = 0 then 'infinity'::timestamptz else newest.scheduled_for end as threshold
+            syncsched._retention_keeps_from(k.org_id, k.integration_id, p_keep_per_integration) as threshold
         from (select distinct c.org_id, c.integration_id from candidates as c) as k
-        left join lateral (
-            select r.scheduled_for
-            from syncsched.sync_run_log as r
-            where r.org_id = k.org_id and r.integration_id = k.integration_id
-                and r.status in ('completed', 'failed', 'cancelled')
-            order by r.scheduled_for desc
-            offset greatest(p_keep_per_integration - 1, 0)
-            limit 1
-        ) as newest on true
     ),
     deleted as (
         delete from syncsched.sync_run_log as r
         using candidates as c
         join kept_from as k on k.org_id = c.org_id and k.integration_id = c.integration_id
-        where r.run_id = c.run_id and c.scheduled_for < k.threshold
+        where r.run_id = c.run_id and r.scheduled_for = c.scheduled_for and c.scheduled_for < k.threshold
         returning 1
     )
     select (select count(*) from deleted), (select count(*) from candidates),
@@ -73,8 +94,57 @@ begin
     more := more or ticks = p_batch_size or alerts = p_batch_size;
 end
 $$;
-comment on function syncsched._prune_batch(timestamptz, integer, integer, timestamptz, bigint) is
-'One batch of retention: at most p_batch_size runs (after the keyset position given), ticks and alerts each; more = another batch may find something.'; -- noqa: LT05
+comment on function syncsched._prune_batch(timestamptz, integer, integer, timestamptz, timestamptz, timestamptz, bigint) is
+'One batch of retention row by row: at most p_batch_size runs outside [p_ranges_from, p_ranges_to) (after the keyset position given), ticks and alerts each; more = another batch may find something.'; -- noqa: LT05
+
+create or replace function syncsched._drop_run_log_partition(
+    p_runs regclass, p_attempts regclass, p_cutoff timestamptz, p_keep_per_integration integer
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+-- (dropping a partition locks the run log for a moment: never queued for long behind a long transaction)
+set lock_timeout = '5s'
+as $$
+declare
+    v_live bigint;
+    v_rows bigint;
+    v_kept syncsched.sync_run_log[];
+    v_kept_attempts syncsched.sync_run_attempts[];
+    v_name text := p_runs::text;
+begin
+    execute format('select count(*) filter (where r.status in (''pending'', ''running'')), count(*) from %s as r',
+        p_runs) into v_live, v_rows;
+    if v_live > 0 then
+        return jsonb_build_object('partition', v_name, 'deferred', v_live);
+    end if;
+    -- what retention keeps (finished after the cutoff, or among its integration's last runs) stays,
+    -- in the DEFAULT partition once the range is gone
+    -- (thresholds materialized: one per integration, not one per row)
+    execute format('with kept_from as materialized ('
+        '    select k.org_id, k.integration_id, syncsched._retention_keeps_from(k.org_id, k.integration_id, $2) as threshold'
+        '    from (select distinct r.org_id, r.integration_id from %s as r) as k'
+        ') '
+        'select array_agg(r) from %s as r join kept_from as k on k.org_id = r.org_id and k.integration_id = r.integration_id '
+        'where r.finished_at >= $1 or (r.scheduled_for >= k.threshold) is not false', p_runs, p_runs)
+        into v_kept using p_cutoff, p_keep_per_integration;
+    if v_kept is not null then
+        execute format('select array_agg(a) from %s as a join unnest($1) as k on k.run_id = a.run_id', p_attempts)
+            into v_kept_attempts using v_kept;
+    end if;
+    if p_attempts is not null then
+        execute format('drop table %s', p_attempts);
+    end if;
+    execute format('drop table %s', p_runs);
+    insert into syncsched.sync_run_log overriding system value select * from unnest(v_kept);
+    insert into syncsched.sync_run_attempts select * from unnest(v_kept_attempts);
+    return jsonb_build_object('partition', v_name, 'runs', v_rows - coalesce(cardinality(v_kept), 0),
+        'kept', coalesce(cardinality(v_kept), 0));
+end
+$$;
+comment on function syncsched._drop_run_log_partition(regclass, regclass, timestamptz, integer) is
+'Drop a partition of the run log and its attempts whose range is past the cutoff, keeping what retention keeps (moved to the DEFAULT partition); deferred while it holds a pending or running run.'; -- noqa: LT05
 
 create or replace function syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer)
 returns void
@@ -92,8 +162,10 @@ end
 $$;
 
 drop function if exists syncsched.prune_run_log(interval, integer);
+drop function if exists syncsched.prune_run_log(interval, integer, integer);
 create or replace function syncsched.prune_run_log(
-    p_older_than interval default null, p_keep_per_integration integer default 100, p_batch_size integer default 10000
+    p_older_than interval default null, p_keep_per_integration integer default 100, p_batch_size integer default 10000,
+    p_now timestamptz default now()
 )
 returns jsonb
 language plpgsql
@@ -101,7 +173,12 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_cutoff timestamptz := now() - coalesce(p_older_than, syncsched.setting('retention')::interval);
+    v_cutoff timestamptz := p_now - coalesce(p_older_than, syncsched.setting('retention')::interval);
+    v_partition record;
+    v_dropped jsonb[] := '{}';
+    v_outcome jsonb;
+    v_ranges_from timestamptz;
+    v_ranges_to timestamptz;
     v_batch record;
     v_after_at timestamptz := '-infinity';
     v_after_id bigint := 0;
@@ -111,8 +188,42 @@ declare
     v_batches integer := 0;
 begin
     perform syncsched._prune_check(p_keep_per_integration, p_batch_size);
+    -- whole partitions first, oldest first
+    for v_partition in
+        select p.runs_partition, p.attempts_partition
+        from syncsched.run_log_partitions() as p
+        where not p.is_default and p.to_at <= v_cutoff
+        order by p.from_at
     loop
-        v_batch := syncsched._prune_batch(v_cutoff, p_keep_per_integration, p_batch_size, v_after_at, v_after_id);
+        begin
+            v_outcome := syncsched._drop_run_log_partition(v_partition.runs_partition, v_partition.attempts_partition,
+                v_cutoff, p_keep_per_integration);
+        exception
+            when lock_not_available then
+                v_outcome := jsonb_build_object('partition', v_partition.runs_partition::text, 'error', sqlerrm);
+        end;
+        v_dropped := v_dropped || v_outcome;
+        v_runs := v_runs + coalesce((v_outcome ->> 'runs')::bigint, 0);
+        raise notice 'syncsched: %', case
+            when v_outcome ? 'deferred' then format('partition %s kept: %s of its runs are pending or running',
+                v_outcome ->> 'partition', v_outcome ->> 'deferred')
+            when v_outcome ? 'error' then format('partition %s not dropped now: %s', v_outcome ->> 'partition',
+                v_outcome ->> 'error')
+            else format('dropped partition %s: %s runs, %s kept', v_outcome ->> 'partition', v_outcome ->> 'runs',
+                v_outcome ->> 'kept')
+        end;
+    end loop;
+    -- then row by row what the partitions of one interval do not hold: the log from before
+    -- partitioning (the partition from MINVALUE) and the DEFAULT partition
+    select coalesce(max(p.to_at) filter (where p.from_at = '-infinity'), min(p.from_at)), max(p.to_at)
+    into v_ranges_from, v_ranges_to
+    from syncsched.run_log_partitions() as p
+    where not p.is_default;
+    v_ranges_from := coalesce(v_ranges_from, 'infinity');
+    v_ranges_to := coalesce(v_ranges_to, 'infinity');
+    loop
+        v_batch := syncsched._prune_batch(v_cutoff, p_keep_per_integration, p_batch_size, v_ranges_from, v_ranges_to,
+            v_after_at, v_after_id);
         v_batches := v_batches + 1;
         v_runs := v_runs + v_batch.runs;
         v_ticks := v_ticks + v_batch.ticks;
@@ -123,8 +234,8 @@ begin
         raise notice 'syncsched: pruned % runs, % ticks, % alerts so far (batch %)', v_runs, v_ticks, v_alerts, v_batches;
     end loop;
     return jsonb_build_object('runs', v_runs, 'ticks', v_ticks, 'alerts', v_alerts, 'cutoff', v_cutoff,
-        'batches', v_batches);
+        'batches', v_batches, 'partitions', to_jsonb(v_dropped));
 end
 $$;
-comment on function syncsched.prune_run_log(interval, integer, integer) is
-'Delete finished runs older than p_older_than (settings.retention) with their attempts, except the last p_keep_per_integration of each integration, and older ticks and alerts (never an open condition); p_batch_size rows per statement, progress as NOTICEs. All in one transaction.'; -- noqa: LT05
+comment on function syncsched.prune_run_log(interval, integer, integer, timestamptz) is
+'Retention at p_now: drop the run log''s partitions (with their attempts) whose whole range is older than p_older_than (settings.retention), keeping the last p_keep_per_integration runs of each integration and runs finished since (moved to the DEFAULT partition); a partition with a pending or running run waits. Rows outside the partitions of one interval (the log from before partitioning, the DEFAULT partition) are deleted row by row, p_batch_size per statement; older ticks and alerts too (never an open condition). Progress as NOTICEs, all in one transaction; partitions: what became of each.'; -- noqa: LT05

@@ -41,6 +41,35 @@ ALTER TYPE syncsched.run_status OWNER TO syncsched_owner;
 
 COMMENT ON TYPE syncsched.run_status IS 'Life of a run: pending -> running -> completed | failed; running -> pending (retry, expired lease, release); pending -> cancelled.';
 
+CREATE FUNCTION syncsched._add_run_log_partition(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    AS $_$
+declare
+    v_table text;
+    v_name text;
+begin
+    -- Created apart, then attached: ATTACH locks the parent SHARE UPDATE EXCLUSIVE, so claims and
+    -- writes go on (CREATE … PARTITION OF would lock them out). Rows of the new range that the
+    -- DEFAULT partition took meanwhile move into it first.
+    foreach v_table in array array['sync_run_log', 'sync_run_attempts'] loop
+        v_name := format('%s_p%s', v_table, to_char(p_from, 'YYYYMMDD'));
+        execute format('create table syncsched.%I (like syncsched.%I including defaults including constraints)',
+            v_name, v_table);
+        execute format('with moved as (delete from syncsched.%I as d where d.scheduled_for >= $1 and d.scheduled_for < $2 '
+            'returning d.*) insert into syncsched.%I select * from moved', v_table || '_default', v_name)
+            using p_from, p_to;
+        execute format('alter table syncsched.%I attach partition syncsched.%I for values from (%L) to (%L)',
+            v_table, v_name, p_from, p_to);
+    end loop;
+end
+$_$;
+
+ALTER FUNCTION syncsched._add_run_log_partition(p_from timestamp with time zone, p_to timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._add_run_log_partition(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Add the partitions [p_from, p_to) of sync_run_log and sync_run_attempts, moving in the rows of that range the DEFAULT partitions hold.';
+
 CREATE FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -284,6 +313,7 @@ declare
     v_budget_warmup boolean;
     v_cold boolean := false;
     v_state syncsched.dispatch_state;
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- Claims of one type take turns (a lock per type, taken in name order by the caller: no
     -- deadlock), so that max_concurrency holds across all workers. A claim is a few
@@ -297,7 +327,7 @@ begin
     v_budget_warmup := syncsched._warmup_counted(p_type, v_type.rate_limit, p_idle);
     v_room := least(p_want, v_type.max_concurrency - (
         select count(*)::integer from syncsched.sync_run_log as r
-        where r.status = 'running' and r.integration_type = p_type
+        where r.status = 'running' and r.integration_type = p_type and r.scheduled_for >= v_live_from
     ), syncsched._budget_left(p_type, v_type.rate_limit, v_type.rate_window) - v_budget_warmup::integer);
     if coalesce(v_room, 0) <= 0 then
         return;
@@ -330,7 +360,7 @@ begin
                 select r.run_id, r.not_before
                 from syncsched.sync_run_log as r
                 where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
-                    and r.not_before <= now()
+                    and r.not_before <= now() and r.scheduled_for >= v_live_from
                 order by r.not_before, r.run_id
                 limit v_per_org
             ) as c
@@ -347,9 +377,9 @@ begin
     end loop;
     -- still pending once locked (another session may have cancelled one meanwhile)
     with locked as (
-        select r.run_id, r.lease_token as lost_token, r.worker_id as lost_by
+        select r.run_id, r.scheduled_for, r.lease_token as lost_token, r.worker_id as lost_by
         from syncsched.sync_run_log as r
-        where r.run_id = any(v_chosen) and r.status = 'pending'
+        where r.run_id = any(v_chosen) and r.status = 'pending' and r.scheduled_for >= v_live_from
         for update skip locked
     ),
     claimed as (
@@ -367,7 +397,7 @@ begin
                 then coalesce(r.drift, interval '0') + (now() - greatest(r.enqueued_at, r.not_before))
                 else r.drift end
         from locked
-        where r.run_id = locked.run_id
+        where r.run_id = locked.run_id and r.scheduled_for = locked.scheduled_for and r.scheduled_for >= v_live_from
         returning r, locked.lost_token is not null as lost, locked.lost_by
     )
     select array_agg(claimed.r order by (claimed.r).run_id),
@@ -1824,6 +1854,52 @@ ALTER FUNCTION syncsched._derive_schedule_state() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._derive_schedule_state() IS 'Derives schedule_state (parsed cron, next period, staleness deadline) from an integration''s schedule when it is created or its schedule changes.';
 
+CREATE FUNCTION syncsched._drop_run_log_partition(p_runs regclass, p_attempts regclass, p_cutoff timestamp with time zone, p_keep_per_integration integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $_$
+declare
+    v_live bigint;
+    v_rows bigint;
+    v_kept syncsched.sync_run_log[];
+    v_kept_attempts syncsched.sync_run_attempts[];
+    v_name text := p_runs::text;
+begin
+    execute format('select count(*) filter (where r.status in (''pending'', ''running'')), count(*) from %s as r',
+        p_runs) into v_live, v_rows;
+    if v_live > 0 then
+        return jsonb_build_object('partition', v_name, 'deferred', v_live);
+    end if;
+    -- what retention keeps (finished after the cutoff, or among its integration's last runs) stays,
+    -- in the DEFAULT partition once the range is gone
+    -- (thresholds materialized: one per integration, not one per row)
+    execute format('with kept_from as materialized ('
+        '    select k.org_id, k.integration_id, syncsched._retention_keeps_from(k.org_id, k.integration_id, $2) as threshold'
+        '    from (select distinct r.org_id, r.integration_id from %s as r) as k'
+        ') '
+        'select array_agg(r) from %s as r join kept_from as k on k.org_id = r.org_id and k.integration_id = r.integration_id '
+        'where r.finished_at >= $1 or (r.scheduled_for >= k.threshold) is not false', p_runs, p_runs)
+        into v_kept using p_cutoff, p_keep_per_integration;
+    if v_kept is not null then
+        execute format('select array_agg(a) from %s as a join unnest($1) as k on k.run_id = a.run_id', p_attempts)
+            into v_kept_attempts using v_kept;
+    end if;
+    if p_attempts is not null then
+        execute format('drop table %s', p_attempts);
+    end if;
+    execute format('drop table %s', p_runs);
+    insert into syncsched.sync_run_log overriding system value select * from unnest(v_kept);
+    insert into syncsched.sync_run_attempts select * from unnest(v_kept_attempts);
+    return jsonb_build_object('partition', v_name, 'runs', v_rows - coalesce(cardinality(v_kept), 0),
+        'kept', coalesce(cardinality(v_kept), 0));
+end
+$_$;
+
+ALTER FUNCTION syncsched._drop_run_log_partition(p_runs regclass, p_attempts regclass, p_cutoff timestamp with time zone, p_keep_per_integration integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._drop_run_log_partition(p_runs regclass, p_attempts regclass, p_cutoff timestamp with time zone, p_keep_per_integration integer) IS 'Drop a partition of the run log and its attempts whose range is past the cutoff, keeping what retention keeps (moved to the DEFAULT partition); deferred while it holds a pending or running run.';
+
 CREATE FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) RETURNS record
     LANGUAGE plpgsql STABLE
     AS $$
@@ -1939,14 +2015,15 @@ CREATE FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[
             lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens) as u (id, token)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
-        returning r.run_id, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt, r.error,
-            r.not_before, r.worker_id, r.started_at
+            and r.scheduled_for >= (select syncsched._live_from())
+        returning r.run_id, r.scheduled_for, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt,
+            r.error, r.not_before, r.worker_id, r.started_at
     ),
     recorded as (
         insert into syncsched.sync_run_attempts (
-            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, error
+            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, error
         )
-        select e.run_id, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
+        select e.run_id, e.scheduled_for, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
             p_http_status, e.error
         from ended as e
     )
@@ -2278,6 +2355,17 @@ ALTER FUNCTION syncsched._label(p_value text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._label(p_value text) IS 'An organization or integration id as error messages show it: whole up to 64 characters, else cut and counted.';
 
+CREATE FUNCTION syncsched._live_from() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select s.live_from from syncsched.run_log_state as s
+$$;
+
+ALTER FUNCTION syncsched._live_from() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._live_from() IS 'Where the live part of the run log starts: every pending or running run has scheduled_for >= this. A qual scheduled_for >= _live_from() prunes the partitions of history.';
+
 CREATE FUNCTION syncsched._lock_schedule(p_id bigint) RETURNS void
     LANGUAGE sql
     AS $$
@@ -2348,9 +2436,33 @@ ALTER FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) OWNE
 
 COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) IS 'The next run of an integration, as its schedule state says (read under the caller''s row-level security).';
 
+CREATE FUNCTION syncsched._partitions_of(p_parent regclass) RETURNS TABLE(partition_name regclass, from_at timestamp with time zone, to_at timestamp with time zone, is_default boolean)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- (the catalog keeps a range as the text of its bound: FROM ('…') TO ('…'), MINVALUE/MAXVALUE)
+    select i.inhrelid::regclass, b.bounds[1], b.bounds[2], b.bounds is null
+    from pg_catalog.pg_inherits as i
+    join pg_catalog.pg_class as c on c.oid = i.inhrelid
+    cross join lateral (
+        select case when pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT' then array(
+            select case v[1] when 'MINVALUE' then '-infinity' when 'MAXVALUE' then 'infinity' else btrim(v[1], '''') end
+                ::timestamptz
+            from regexp_matches(pg_get_expr(c.relpartbound, c.oid), '\(([^)]*)\)', 'g') as v
+        ) end as bounds
+    ) as b
+    where i.inhparent = p_parent
+$$;
+
+ALTER FUNCTION syncsched._partitions_of(p_parent regclass) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._partitions_of(p_parent regclass) IS 'The partitions of a range-partitioned table with their bounds (-infinity for MINVALUE); is_default for the DEFAULT partition.';
+
 CREATE FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) RETURNS text[]
     LANGUAGE plpgsql STABLE
     AS $$
+declare
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- (PL/pgSQL, not SQL, here and in the helpers below that a claim calls: its statements' plans
     -- are kept for the session; a SQL function's are made anew at every call.)
@@ -2364,7 +2476,7 @@ begin
             select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
-                and (p_upto is null or r.org_id <= p_upto)
+                and (p_upto is null or r.org_id <= p_upto) and r.scheduled_for >= v_live_from
             order by r.org_id, r.not_before
             limit 1
         )
@@ -2375,7 +2487,7 @@ begin
             select r.org_id, r.not_before <= now() as ready
             from syncsched.sync_run_log as r
             where r.status = 'pending' and r.integration_type = p_type and r.org_id > w.org_id
-                and (p_upto is null or r.org_id <= p_upto)
+                and (p_upto is null or r.org_id <= p_upto) and r.scheduled_for >= v_live_from
             order by r.org_id, r.not_before
             limit 1
         ) as nxt
@@ -2414,6 +2526,7 @@ CREATE FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) RETURNS void
             c.run ->> 'lost_by'))))
     from unnest(p_runs) as c (run)
     join syncsched.sync_run_log as r on r.run_id = (c.run ->> 'run_id')::bigint
+        and r.scheduled_for >= (select syncsched._live_from())
     having count(*) > 0
 $$;
 
@@ -2421,42 +2534,35 @@ ALTER FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) OWNER TO syncsched
 
 COMMENT ON FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) IS 'Raise possible_duplicate for runs claimed again after their lease expired during the call (run_id, idempotency_key, attempt, lost_by, claimed_by each).';
 
-CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) RETURNS record
+CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, p_ranges_from timestamp with time zone, p_ranges_to timestamp with time zone, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
     v_scanned integer;
 begin
-    -- runs: the next p_batch_size finished before the cutoff (keyset order of finished_at), minus
-    -- the last p_keep_per_integration of each of their integrations
+    -- runs: the next p_batch_size finished before the cutoff (keyset order of finished_at) outside the
+    -- partitions of one interval ([p_ranges_from, p_ranges_to): they are dropped whole), minus the
+    -- last p_keep_per_integration of each of their integrations
     with candidates as (
         select r.run_id, r.org_id, r.integration_id, r.scheduled_for, r.finished_at
         from syncsched.sync_run_log as r
         where r.finished_at < p_cutoff and (r.finished_at, r.run_id) > (p_after_finished_at, p_after_run_id)
             and r.status in ('completed', 'failed', 'cancelled')
+            and (r.scheduled_for < p_ranges_from or r.scheduled_for >= p_ranges_to)
         order by r.finished_at, r.run_id
         limit p_batch_size
     ),
-    kept_from as (
+    kept_from as materialized (
         select k.org_id, k.integration_id,
-            case when p_keep_per_integration = 0 then 'infinity'::timestamptz else newest.scheduled_for end as threshold
+            syncsched._retention_keeps_from(k.org_id, k.integration_id, p_keep_per_integration) as threshold
         from (select distinct c.org_id, c.integration_id from candidates as c) as k
-        left join lateral (
-            select r.scheduled_for
-            from syncsched.sync_run_log as r
-            where r.org_id = k.org_id and r.integration_id = k.integration_id
-                and r.status in ('completed', 'failed', 'cancelled')
-            order by r.scheduled_for desc
-            offset greatest(p_keep_per_integration - 1, 0)
-            limit 1
-        ) as newest on true
     ),
     deleted as (
         delete from syncsched.sync_run_log as r
         using candidates as c
         join kept_from as k on k.org_id = c.org_id and k.integration_id = c.integration_id
-        where r.run_id = c.run_id and c.scheduled_for < k.threshold
+        where r.run_id = c.run_id and r.scheduled_for = c.scheduled_for and c.scheduled_for < k.threshold
         returning 1
     )
     select (select count(*) from deleted), (select count(*) from candidates),
@@ -2482,9 +2588,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, p_ranges_from timestamp with time zone, p_ranges_to timestamp with time zone, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) IS 'One batch of retention: at most p_batch_size runs (after the keyset position given), ticks and alerts each; more = another batch may find something.';
+COMMENT ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, p_ranges_from timestamp with time zone, p_ranges_to timestamp with time zone, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) IS 'One batch of retention row by row: at most p_batch_size runs outside [p_ranges_from, p_ranges_to) (after the keyset position given), ticks and alerts each; more = another batch may find something.';
 
 CREATE FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -2535,6 +2641,60 @@ $$;
 ALTER FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) IS 'Record alerts, one per array element, in one statement, and wake their listeners (pg_notify syncsched_alerts with id, kind, key and severity only). Returns how many.';
+
+CREATE FUNCTION syncsched._raise_live_from(p_now timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_from timestamptz;
+    v_new timestamptz;
+    v_partition record;
+    v_live boolean;
+begin
+    -- Past every partition that ended before now and holds no pending or running run. Each is
+    -- locked SHARE first (NOWAIT: a busy one ends the walk): a run being created or retried in it
+    -- either commits before the look, or waits and lowers live_from again after it (_runs_live_from).
+    select s.live_from into v_from from syncsched.run_log_state as s for update;
+    v_new := v_from;
+    for v_partition in
+        select p.runs_partition, p.to_at
+        from syncsched.run_log_partitions() as p
+        where not p.is_default and p.to_at > v_from and p.to_at <= p_now
+        order by p.from_at
+    loop
+        begin
+            execute format('lock table %s in share mode nowait', v_partition.runs_partition);
+        exception
+            when lock_not_available then
+                exit;
+        end;
+        execute format('select exists (select from %s as r where r.status = ''pending'') '
+            'or exists (select from %s as r where r.status = ''running'')',
+            v_partition.runs_partition, v_partition.runs_partition) into v_live;
+        exit when v_live;
+        v_new := v_partition.to_at;
+    end loop;
+    if v_new > v_from then
+        -- and not past a live run that no range holds
+        begin
+            lock table syncsched.sync_run_log_default in share mode nowait;
+        exception
+            when lock_not_available then
+                return v_from;
+        end;
+        v_new := least(v_new, (
+            select min(d.scheduled_for) from syncsched.sync_run_log_default as d where d.status in ('pending', 'running')
+        ));
+        update syncsched.run_log_state set live_from = v_new, updated_at = now();
+    end if;
+    return v_new;
+end
+$$;
+
+ALTER FUNCTION syncsched._raise_live_from(p_now timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._raise_live_from(p_now timestamp with time zone) IS 'Move live_from past the partitions that ended before p_now and hold no pending or running run; returns it.';
 
 CREATE FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2657,6 +2817,45 @@ ALTER FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time
 
 COMMENT ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) IS 'Mark the open conditions of these keys resolved: what caused them has cleared.';
 
+CREATE FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    -- The scheduled_for from which an integration's finished runs are its last p_keep_per_integration
+    -- (NULL: it has no more than that, all stay).
+    select case when p_keep_per_integration = 0 then 'infinity'::timestamptz else (
+        select r.scheduled_for
+        from syncsched.sync_run_log as r
+        where r.org_id = p_org_id and r.integration_id = p_integration_id
+            and r.status in ('completed', 'failed', 'cancelled')
+        order by r.scheduled_for desc
+        offset greatest(p_keep_per_integration - 1, 0)
+        limit 1
+    ) end
+$$;
+
+ALTER FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) IS 'Retention keeps an integration''s finished runs scheduled from this time on (its last p_keep_per_integration); NULL keeps them all.';
+
+CREATE FUNCTION syncsched._run_log_after_delete() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- Attempts go with their run. (No foreign key: dropping a partition that one points at needs a
+    -- DETACH that checks every referencing row under an exclusive lock. Dropping a partition of runs
+    -- drops its partition of attempts too: 70_retention.sql.)
+    delete from syncsched.sync_run_attempts as a
+    using gone as g
+    where a.run_id = g.run_id and a.scheduled_for = g.scheduled_for;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._run_log_after_delete() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._run_log_after_delete() IS 'Delete the attempts of the runs a statement deleted.';
+
 CREATE FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer DEFAULT NULL::integer) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2668,13 +2867,27 @@ CREATE FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer
             'error', left(r.error, 500)))
     )
     from syncsched.sync_run_log as r
-    where r.run_id = any(p_run_ids) and r.status = 'failed'
+    where r.run_id = any(p_run_ids) and r.status = 'failed' and r.scheduled_for >= (select syncsched._live_from())
     having count(*) > 0
 $$;
 
 ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) IS 'Raise failing for those of these runs that have failed for good.';
+
+CREATE FUNCTION syncsched._runs_live_from(p_scheduled_for timestamp with time zone) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- Called after runs were created or made pending again: their partitions are live. (After the
+    -- write, so that a tick raising live_from either waits for it or sees it: ensure_run_log_partitions.)
+    update syncsched.run_log_state as s set live_from = p_scheduled_for, updated_at = now()
+    where s.live_from > p_scheduled_for
+$$;
+
+ALTER FUNCTION syncsched._runs_live_from(p_scheduled_for timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._runs_live_from(p_scheduled_for timestamp with time zone) IS 'Lower live_from to p_scheduled_for (no-op when it is lower already): called after creating or retrying runs.';
 
 CREATE FUNCTION syncsched._runs_moved(p_what text, p_count integer) RETURNS void
     LANGUAGE plpgsql
@@ -3610,6 +3823,7 @@ declare
     v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
     v_idle interval := syncsched.setting('warmup_after')::interval;
     v_types text[];
+    v_live_from timestamptz := syncsched._live_from();
     v_type text;
     v_share integer;
     v_count integer := 0;
@@ -3640,6 +3854,7 @@ begin
     where exists (
         select from syncsched.sync_run_log as r
         where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
+            and r.scheduled_for >= v_live_from
     )
         and not exists (
             select from syncsched.endpoint_health as h
@@ -3728,6 +3943,8 @@ declare
     v_stale bigint[];
     v_types text[];
     v_keys text[];
+    -- (a late completion of a run that failed in a partition that is history since is a stale write)
+    v_live_from timestamptz := syncsched._live_from();
 begin
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'complete_runs');
     -- one statement for many runs: the worker writes completions in batches
@@ -3740,14 +3957,15 @@ begin
         -- pass over every running run per completion when its row estimate is stale; the primary key does.)
         -- A run not running that still holds this token lost its lease and was not claimed again.
         where r.run_id = u.id and r.status::text in ('running', 'pending', 'failed') and r.lease_token = u.token
-        returning r.run_id, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
+            and r.scheduled_for >= v_live_from
+        returning r.run_id, r.scheduled_for, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
             r.org_id, r.integration_id, r.integration_type
     ),
     recorded as (
         insert into syncsched.sync_run_attempts as a (
-            run_id, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
+            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
         )
-        select done.run_id, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
+        select done.run_id, done.scheduled_for, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
             done.http_status, done.response_excerpt
         from done
         -- the attempt the reaper recorded as lost did complete: its outcome came late
@@ -4115,6 +4333,43 @@ ALTER FUNCTION syncsched.endpoint_states() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.endpoint_states() IS 'Per integration type (the worker''s gauges): its endpoint''s health status and mode, consecutive failures, whether the circuit breaker holds its runs, whether a 429 holds them (rate_limited_until not passed), whether its scheduling is paused, and its request budget with what the current window used of it (NULL: no budget).';
 
+CREATE FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    AS $$
+declare
+    v_interval interval := syncsched.setting('run_log_partition_interval')::interval;
+    v_ahead integer := syncsched.setting('run_log_partitions_ahead')::integer;
+    v_to timestamptz;
+    v_ready integer;
+    v_created integer := 0;
+begin
+    -- one at a time (concurrent ticks): the state row is the lock
+    perform from syncsched.run_log_state for update;
+    select max(p.to_at), count(*) filter (where p.from_at > p_now)
+    into v_to, v_ready
+    from syncsched.run_log_partitions() as p
+    where not p.is_default;
+    v_to := coalesce(v_to, date_trunc('month', p_now));
+    -- (bounded: a year of daily partitions ahead at most, whatever the clock says)
+    while (v_to <= p_now or v_ready < v_ahead) and v_created < 400 loop
+        perform syncsched._add_run_log_partition(v_to, v_to + v_interval);
+        v_ready := v_ready + (v_to > p_now)::integer;
+        v_to := v_to + v_interval;
+        v_created := v_created + 1;
+    end loop;
+    if v_created > 0 then
+        raise log 'syncsched: created % partition(s) of the run log, up to %', v_created, v_to;
+    end if;
+    return jsonb_build_object('created', v_created, 'until', v_to, 'live_from', syncsched._raise_live_from(p_now));
+end
+$$;
+
+ALTER FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone) IS 'Create the partitions of the run log up to run_log_partitions_ahead after the one holding p_now (run_log_partition_interval each, from the last one''s end), and move live_from past the partitions without a pending or running run. Called by tick(); returns created, until and live_from.';
+
 CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval, p_worker_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -4157,6 +4412,7 @@ CREATE FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_leas
     AS $$
 declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
+    v_live_from timestamptz := syncsched._live_from();
 begin
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'heartbeat');
     return query
@@ -4164,7 +4420,7 @@ begin
         update syncsched.sync_run_log as r
         set lease_expires_at = now() + v_lease, heartbeat_at = now()
         from unnest(p_run_ids, p_lease_tokens) as u (id, token)
-        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
+        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token and r.scheduled_for >= v_live_from
         returning r.run_id, r.lease_expires_at
     )
     select u.id, renewed.run_id is not null, renewed.lease_expires_at
@@ -4280,6 +4536,7 @@ CREATE FUNCTION syncsched.next_claim_at() RETURNS timestamp with time zone
     AS $$
 declare
     v_idle interval;
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- What time alone releases, the earliest first: a run's retry backoff or spread offset ending,
     -- an answer 429's Retry-After passing, a spent request budget's oldest request leaving its
@@ -4304,6 +4561,7 @@ begin
                 select r.not_before
                 from syncsched.sync_run_log as r
                 where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
+                    and r.scheduled_for >= v_live_from
                 order by r.not_before
                 limit 1
             )
@@ -4398,12 +4656,17 @@ ALTER FUNCTION syncsched.pause_scheduling(p_integration_type text) OWNER TO sync
 
 COMMENT ON FUNCTION syncsched.pause_scheduling(p_integration_type text) IS 'Stop creating runs: the tick records itself but creates none, for one type or (null) for all. Workers keep claiming what is pending and run_now still works. Returns whether it changed; audited.';
 
-CREATE FUNCTION syncsched.prune_run_log(p_older_than interval DEFAULT NULL::interval, p_keep_per_integration integer DEFAULT 100, p_batch_size integer DEFAULT 10000) RETURNS jsonb
+CREATE FUNCTION syncsched.prune_run_log(p_older_than interval DEFAULT NULL::interval, p_keep_per_integration integer DEFAULT 100, p_batch_size integer DEFAULT 10000, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_cutoff timestamptz := now() - coalesce(p_older_than, syncsched.setting('retention')::interval);
+    v_cutoff timestamptz := p_now - coalesce(p_older_than, syncsched.setting('retention')::interval);
+    v_partition record;
+    v_dropped jsonb[] := '{}';
+    v_outcome jsonb;
+    v_ranges_from timestamptz;
+    v_ranges_to timestamptz;
     v_batch record;
     v_after_at timestamptz := '-infinity';
     v_after_id bigint := 0;
@@ -4413,8 +4676,42 @@ declare
     v_batches integer := 0;
 begin
     perform syncsched._prune_check(p_keep_per_integration, p_batch_size);
+    -- whole partitions first, oldest first
+    for v_partition in
+        select p.runs_partition, p.attempts_partition
+        from syncsched.run_log_partitions() as p
+        where not p.is_default and p.to_at <= v_cutoff
+        order by p.from_at
     loop
-        v_batch := syncsched._prune_batch(v_cutoff, p_keep_per_integration, p_batch_size, v_after_at, v_after_id);
+        begin
+            v_outcome := syncsched._drop_run_log_partition(v_partition.runs_partition, v_partition.attempts_partition,
+                v_cutoff, p_keep_per_integration);
+        exception
+            when lock_not_available then
+                v_outcome := jsonb_build_object('partition', v_partition.runs_partition::text, 'error', sqlerrm);
+        end;
+        v_dropped := v_dropped || v_outcome;
+        v_runs := v_runs + coalesce((v_outcome ->> 'runs')::bigint, 0);
+        raise notice 'syncsched: %', case
+            when v_outcome ? 'deferred' then format('partition %s kept: %s of its runs are pending or running',
+                v_outcome ->> 'partition', v_outcome ->> 'deferred')
+            when v_outcome ? 'error' then format('partition %s not dropped now: %s', v_outcome ->> 'partition',
+                v_outcome ->> 'error')
+            else format('dropped partition %s: %s runs, %s kept', v_outcome ->> 'partition', v_outcome ->> 'runs',
+                v_outcome ->> 'kept')
+        end;
+    end loop;
+    -- then row by row what the partitions of one interval do not hold: the log from before
+    -- partitioning (the partition from MINVALUE) and the DEFAULT partition
+    select coalesce(max(p.to_at) filter (where p.from_at = '-infinity'), min(p.from_at)), max(p.to_at)
+    into v_ranges_from, v_ranges_to
+    from syncsched.run_log_partitions() as p
+    where not p.is_default;
+    v_ranges_from := coalesce(v_ranges_from, 'infinity');
+    v_ranges_to := coalesce(v_ranges_to, 'infinity');
+    loop
+        v_batch := syncsched._prune_batch(v_cutoff, p_keep_per_integration, p_batch_size, v_ranges_from, v_ranges_to,
+            v_after_at, v_after_id);
         v_batches := v_batches + 1;
         v_runs := v_runs + v_batch.runs;
         v_ticks := v_ticks + v_batch.ticks;
@@ -4425,13 +4722,13 @@ begin
         raise notice 'syncsched: pruned % runs, % ticks, % alerts so far (batch %)', v_runs, v_ticks, v_alerts, v_batches;
     end loop;
     return jsonb_build_object('runs', v_runs, 'ticks', v_ticks, 'alerts', v_alerts, 'cutoff', v_cutoff,
-        'batches', v_batches);
+        'batches', v_batches, 'partitions', to_jsonb(v_dropped));
 end
 $$;
 
-ALTER FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer, p_now timestamp with time zone) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) IS 'Delete finished runs older than p_older_than (settings.retention) with their attempts, except the last p_keep_per_integration of each integration, and older ticks and alerts (never an open condition); p_batch_size rows per statement, progress as NOTICEs. All in one transaction.';
+COMMENT ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer, p_now timestamp with time zone) IS 'Retention at p_now: drop the run log''s partitions (with their attempts) whose whole range is older than p_older_than (settings.retention), keeping the last p_keep_per_integration runs of each integration and runs finished since (moved to the DEFAULT partition); a partition with a pending or running run waits. Rows outside the partitions of one interval (the log from before partitioning, the DEFAULT partition) are deleted row by row, p_batch_size per statement; older ticks and alerts too (never an open condition). Progress as NOTICEs, all in one transaction; partitions: what became of each.';
 
 CREATE FUNCTION syncsched.queue_depth() RETURNS TABLE(integration_type text, pending integer, running integer, held integer, dispatch_paused boolean)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -4455,15 +4752,19 @@ begin
         from syncsched.settings as s
         where s.key = 'dispatch_paused'
     ) as p
+    cross join lateral (select syncsched._live_from() as live_from) as l
     cross join lateral (
-        -- (each count through its partial index: pending by type, running)
+        -- (each count through its partial index: pending by type, running; in the live partitions)
         select
             (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type) as pending,
+             where r.status = 'pending' and r.integration_type = t.integration_type
+                and r.scheduled_for >= l.live_from) as pending,
             (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'running' and r.integration_type = t.integration_type) as running,
+             where r.status = 'running' and r.integration_type = t.integration_type
+                and r.scheduled_for >= l.live_from) as running,
             (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now())
+             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
+                and r.scheduled_for >= l.live_from)
                 as backing_off
     ) as q
     order by t.integration_type;
@@ -4482,6 +4783,7 @@ declare
     v_ids bigint[];
     v_tokens uuid[];
     v_failed bigint[];
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- Liveness comes from the lease: a run whose worker stopped renewing it is taken back. Leases
     -- are wall-clock times, so p_now is the wall clock (a test may pass a later one).
@@ -4489,7 +4791,7 @@ begin
     from (
         select r.run_id, r.lease_token
         from syncsched.sync_run_log as r
-        where r.status = 'running' and r.lease_expires_at < p_now
+        where r.status = 'running' and r.lease_expires_at < p_now and r.scheduled_for >= v_live_from
         for update skip locked
     ) as r;
     if v_ids is null then
@@ -4723,7 +5025,7 @@ declare
 begin
     perform syncsched._require(p_run_id, 'p_run_id');
     select r.run_id, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt, r.max_attempts, r.error,
-        o.is_enabled
+        r.scheduled_for, o.is_enabled
     into v_run
     from syncsched.sync_run_log as r
     left join syncsched.organization_integrations as o on o.org_id = r.org_id and o.integration_id = r.integration_id
@@ -4761,6 +5063,8 @@ begin
     set status = 'pending', max_attempts = v_max, not_before = now(), finished_at = null, lease_token = null,
         lease_expires_at = null
     where r.run_id = p_run_id;
+    -- (its partition may be history: live again)
+    perform syncsched._runs_live_from(v_run.scheduled_for);
     perform syncsched._audit('retry_run', v_run.org_id, v_run.integration_id, v_run.integration_type, p_run_id,
         jsonb_build_object('attempts_used', v_run.attempt, 'max_attempts_before', v_run.max_attempts,
             'max_attempts', v_max, 'error', left(v_run.error, 500)));
@@ -4793,6 +5097,22 @@ $$;
 ALTER FUNCTION syncsched.revoke_web_token(p_token_id bigint) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.revoke_web_token(p_token_id bigint) IS 'Revoke a console token (true), or false when it was revoked already.';
+
+CREATE FUNCTION syncsched.run_log_partitions() RETURNS TABLE(from_at timestamp with time zone, to_at timestamp with time zone, runs_partition regclass, attempts_partition regclass, is_default boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select coalesce(r.from_at, a.from_at), coalesce(r.to_at, a.to_at), r.partition_name, a.partition_name,
+        coalesce(r.is_default, a.is_default)
+    from syncsched._partitions_of('syncsched.sync_run_log') as r
+    full join syncsched._partitions_of('syncsched.sync_run_attempts') as a
+        on a.is_default = r.is_default and a.from_at is not distinct from r.from_at and a.to_at is not distinct from r.to_at
+    order by coalesce(r.is_default, a.is_default), 1
+$$;
+
+ALTER FUNCTION syncsched.run_log_partitions() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.run_log_partitions() IS 'The partitions of the run log: each range (from_at inclusive, to_at exclusive, by scheduled_for) with its runs and attempts partition; the DEFAULT partitions last.';
 
 CREATE FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean DEFAULT false) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4838,6 +5158,7 @@ begin
         'manual', coalesce(v_row.max_attempts, syncsched.setting('default_max_attempts')::integer), v_row.payload
     )
     returning run_id into v_run_id;
+    perform syncsched._runs_live_from(v_at);
     perform syncsched._audit('run_now', v_row.org_id, v_row.integration_id, v_row.integration_type, v_run_id,
         jsonb_build_object('forced', p_force, 'enabled', v_row.is_enabled));
     perform pg_notify('syncsched_runs', json_build_object('at', v_at, 'runs', 1)::text);
@@ -4867,6 +5188,7 @@ declare
     v_due integer := 0;
     v_attempted integer := 0;
     v_triggered integer := 0;
+    v_oldest_created timestamptz;
     v_held integer := 0;
     v_invalid integer := 0;
     v_left integer := 0;
@@ -4961,8 +5283,8 @@ begin
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
         order by p.period, x.id
-        on conflict (idempotency_key) do nothing
-        returning 1
+        on conflict (idempotency_key, scheduled_for) do nothing
+        returning scheduled_for
     ),
     advanced as (
         update syncsched.schedule_state as s
@@ -5000,13 +5322,14 @@ begin
         (select count(*) from decided),
         (select coalesce(sum(cardinality(x.periods)), 0) from decided as x where x.problem is null and not x.held),
         (select count(*) from runs),
+        (select min(runs.scheduled_for) from runs),
         (select count(*) from decided as x where x.problem is null and x.held and cardinality(x.periods) > 0),
         (select count(*) from decided as x where x.problem is not null),
         array_agg(a.kind), array_agg(a.org_id), array_agg(a.integration_id), array_agg(a.integration_type),
         array_agg(a.detail),
         array_agg(format('syncsched: integration %s/%s skipped: %s', a.org_id, a.integration_id, a.detail ->> 'error'))
             filter (where a.kind = 'invalid_schedule')
-    into v_due, v_attempted, v_triggered, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
+    into v_due, v_attempted, v_triggered, v_oldest_created, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
         v_details, v_warnings
     from alerts as a;
 
@@ -5026,6 +5349,8 @@ begin
             where paused.id = s.id and paused.integration_type = any(v_paused_types)
         ));
     if v_triggered > 0 then
+        -- (a catch-up may have created a run in a partition of history: it is live again)
+        perform syncsched._runs_live_from(v_oldest_created);
         perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'runs', v_triggered)::text);
     end if;
 
@@ -5220,6 +5545,15 @@ declare
     v_batch integer := syncsched.setting('tick_batch_size')::integer;
     v_result pg_catalog.jsonb;
 begin
+    -- The partitions of the run log, ahead of time (on the wall clock, whatever p_now says). A
+    -- failure here stops nothing: runs go to the DEFAULT partition until the next tick succeeds.
+    begin
+        perform syncsched.ensure_run_log_partitions();
+    exception
+        when others then
+            raise warning 'syncsched: the run log''s partitions were not made ready: %', sqlerrm;
+    end;
+    commit;
     loop
         v_result := syncsched.run_scheduled_jobs(v_now, v_batch);
         commit;  -- each batch is its own transaction
@@ -5232,7 +5566,7 @@ $$;
 
 ALTER PROCEDURE syncsched.tick(IN p_now timestamp with time zone) OWNER TO syncsched_owner;
 
-COMMENT ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) IS 'What pg_cron calls every minute: run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.';
+COMMENT ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) IS 'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.';
 
 CREATE FUNCTION syncsched.timezone_validate(p_tz text) RETURNS text
     LANGUAGE plpgsql STABLE
@@ -5831,6 +6165,7 @@ ALTER TABLE syncsched.organization_integrations ALTER COLUMN id ADD GENERATED AL
 
 CREATE TABLE syncsched.sync_run_attempts (
     run_id bigint NOT NULL,
+    scheduled_for timestamp with time zone NOT NULL,
     attempt integer NOT NULL,
     outcome text NOT NULL,
     worker_id text,
@@ -5843,13 +6178,16 @@ CREATE TABLE syncsched.sync_run_attempts (
     CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
     CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
     CONSTRAINT sync_run_attempts_outcome_known CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'lost'::text, 'released'::text])))
-);
+)
+PARTITION BY RANGE (scheduled_for);
 
 ALTER TABLE syncsched.sync_run_attempts OWNER TO syncsched_owner;
 
-COMMENT ON TABLE syncsched.sync_run_attempts IS 'Every attempt of every run that has ended (completed, failed, lost with its lease, released at shutdown): the audit trail of an export. The attempt running now is the run itself (view run_attempts shows both).';
+COMMENT ON TABLE syncsched.sync_run_attempts IS 'Every attempt of every run that has ended (completed, failed, lost with its lease, released at shutdown): the audit trail of an export, partitioned like the run log (scheduled_for is its run''s). The attempt running now is the run itself (view run_attempts shows both).';
 
 COMMENT ON COLUMN syncsched.sync_run_attempts.run_id IS 'The run.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.scheduled_for IS 'The run''s scheduled_for: the attempt lives in the partition of the same range as its run.';
 
 COMMENT ON COLUMN syncsched.sync_run_attempts.attempt IS 'Attempt number, from 1, as the worker logs it and sends it in the POST body.';
 
@@ -5906,11 +6244,12 @@ CREATE TABLE syncsched.sync_run_log (
     CONSTRAINT sync_run_log_pending_has_attempts_left CHECK (((status <> 'pending'::syncsched.run_status) OR (attempt < max_attempts))),
     CONSTRAINT sync_run_log_running_has_lease CHECK (((status <> 'running'::syncsched.run_status) OR ((lease_token IS NOT NULL) AND (lease_expires_at IS NOT NULL) AND (started_at IS NOT NULL)))),
     CONSTRAINT sync_run_log_trigger_known CHECK ((trigger = ANY (ARRAY['schedule'::text, 'manual'::text, 'catch_up'::text])))
-);
+)
+PARTITION BY RANGE (scheduled_for);
 
 ALTER TABLE syncsched.sync_run_log OWNER TO syncsched_owner;
 
-COMMENT ON TABLE syncsched.sync_run_log IS 'One row per run of an integration: the queue and its history. The UNIQUE idempotency_key guarantees at most one run per integration and period. org_id and integration_id name an integration that exists (its triggers refuse to delete or rename it while it has runs; delete_integration removes its history first).';
+COMMENT ON TABLE syncsched.sync_run_log IS 'One row per run of an integration: the queue and its history, range-partitioned by scheduled_for (run_log_partitions() lists the partitions). UNIQUE (idempotency_key, scheduled_for) guarantees at most one run per integration and period: the key names its period, so a period''s runs share a partition. org_id and integration_id name an integration that exists (its triggers refuse to delete or rename it while it has runs; delete_integration removes its history first).';
 
 COMMENT ON COLUMN syncsched.sync_run_log.run_id IS 'The run.';
 
@@ -5991,7 +6330,7 @@ CREATE VIEW syncsched.recent_runs AS
     r.error,
     ( SELECT COALESCE(jsonb_agg(jsonb_build_object('attempt', a.attempt, 'outcome', a.outcome, 'worker_id', a.worker_id, 'started_at', a.started_at, 'finished_at', a.finished_at, 'http_status', a.http_status, 'error', "left"(a.error, 500)) ORDER BY a.attempt), '[]'::jsonb) AS "coalesce"
            FROM syncsched.sync_run_attempts a
-          WHERE (a.run_id = r.run_id)) AS attempts
+          WHERE ((a.run_id = r.run_id) AND (a.scheduled_for = r.scheduled_for))) AS attempts
    FROM syncsched.sync_run_log r
   WHERE ((r.enqueued_at > (now() - '24:00:00'::interval)) OR (r.status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status])));
 
@@ -6033,7 +6372,7 @@ CREATE VIEW syncsched.run_attempts AS
     a.error,
     a.response_excerpt
    FROM (syncsched.sync_run_attempts a
-     JOIN syncsched.sync_run_log r ON ((a.run_id = r.run_id)))
+     JOIN syncsched.sync_run_log r ON (((a.run_id = r.run_id) AND (a.scheduled_for = r.scheduled_for))))
 UNION ALL
  SELECT r.run_id,
     r.org_id,
@@ -6054,6 +6393,25 @@ UNION ALL
 ALTER TABLE syncsched.run_attempts OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.run_attempts IS 'Every attempt of every run: those that ended (completed, failed, lost with the lease, released at shutdown) and those running now. Attempts are numbered from 1.';
+
+CREATE TABLE syncsched.run_log_state (
+    singleton boolean DEFAULT true NOT NULL,
+    live_from timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT run_log_state_one_row CHECK (singleton)
+);
+
+ALTER TABLE syncsched.run_log_state OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.run_log_state IS 'Where the live part of the run log starts: no pending or running run lies in a range partition below live_from. Written by the owner only (the tick raises it, creating or retrying a run lowers it).';
+
+COMMENT ON COLUMN syncsched.run_log_state.singleton IS 'Always true: the table has one row.';
+
+COMMENT ON COLUMN syncsched.run_log_state.live_from IS 'No pending or running run lies in a range partition of the run log below this (-infinity: the whole log is live).';
+
+COMMENT ON COLUMN syncsched.run_log_state.updated_at IS 'When live_from last moved.';
+
+COMMENT ON CONSTRAINT run_log_state_one_row ON syncsched.run_log_state IS 'One row.';
 
 CREATE TABLE syncsched.schedule_state (
     id bigint NOT NULL,
@@ -6142,7 +6500,7 @@ CREATE VIEW syncsched.schedule_overview AS
             r.not_before,
             r.attempt
            FROM syncsched.sync_run_log r
-          WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = 'pending'::syncsched.run_status))
+          WHERE ((r.org_id = o.org_id) AND (r.integration_id = o.integration_id) AND (r.status = 'pending'::syncsched.run_status) AND (r.scheduled_for >= ( SELECT syncsched._live_from() AS _live_from)))
           ORDER BY r.not_before, r.run_id
          LIMIT 1) waiting ON (true))
      LEFT JOIN LATERAL ( SELECT r.scheduled_for,
@@ -6255,8 +6613,116 @@ ALTER TABLE syncsched.setting_values OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.setting_values IS 'Every setting with its type, default and range, for people and the console: a url value (a webhook) only as (set); the value itself is the admin''s, in syncsched.settings.';
 
+CREATE TABLE syncsched.sync_run_attempts_default (
+    run_id bigint NOT NULL,
+    scheduled_for timestamp with time zone NOT NULL,
+    attempt integer NOT NULL,
+    outcome text NOT NULL,
+    worker_id text,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    http_status integer,
+    error text,
+    response_excerpt text,
+    CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
+    CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
+    CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
+    CONSTRAINT sync_run_attempts_outcome_known CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'lost'::text, 'released'::text])))
+);
+
+ALTER TABLE syncsched.sync_run_attempts_default OWNER TO syncsched_owner;
+
+CREATE TABLE syncsched.sync_run_attempts_p_initial (
+    run_id bigint NOT NULL,
+    scheduled_for timestamp with time zone NOT NULL,
+    attempt integer NOT NULL,
+    outcome text NOT NULL,
+    worker_id text,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    http_status integer,
+    error text,
+    response_excerpt text,
+    CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
+    CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
+    CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
+    CONSTRAINT sync_run_attempts_outcome_known CHECK ((outcome = ANY (ARRAY['completed'::text, 'failed'::text, 'lost'::text, 'released'::text])))
+);
+
+ALTER TABLE syncsched.sync_run_attempts_p_initial OWNER TO syncsched_owner;
+
+CREATE TABLE syncsched.sync_run_log_default (
+    run_id bigint NOT NULL,
+    org_id text NOT NULL,
+    integration_id text NOT NULL,
+    integration_type text NOT NULL,
+    scheduled_for timestamp with time zone NOT NULL,
+    idempotency_key text NOT NULL,
+    trigger text NOT NULL,
+    status syncsched.run_status DEFAULT 'pending'::syncsched.run_status NOT NULL,
+    attempt integer DEFAULT 0 NOT NULL,
+    max_attempts integer NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    not_before timestamp with time zone DEFAULT now() NOT NULL,
+    enqueued_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    worker_id text,
+    lease_token uuid,
+    lease_expires_at timestamp with time zone,
+    drift interval,
+    http_status integer,
+    error text,
+    response_excerpt text,
+    CONSTRAINT sync_run_log_attempt_range CHECK (((attempt >= 0) AND (attempt <= max_attempts))),
+    CONSTRAINT sync_run_log_final_has_finished_at CHECK (((status <> ALL (ARRAY['completed'::syncsched.run_status, 'failed'::syncsched.run_status, 'cancelled'::syncsched.run_status])) OR (finished_at IS NOT NULL))),
+    CONSTRAINT sync_run_log_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
+    CONSTRAINT sync_run_log_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT sync_run_log_pending_has_attempts_left CHECK (((status <> 'pending'::syncsched.run_status) OR (attempt < max_attempts))),
+    CONSTRAINT sync_run_log_running_has_lease CHECK (((status <> 'running'::syncsched.run_status) OR ((lease_token IS NOT NULL) AND (lease_expires_at IS NOT NULL) AND (started_at IS NOT NULL)))),
+    CONSTRAINT sync_run_log_trigger_known CHECK ((trigger = ANY (ARRAY['schedule'::text, 'manual'::text, 'catch_up'::text])))
+);
+
+ALTER TABLE syncsched.sync_run_log_default OWNER TO syncsched_owner;
+
+CREATE TABLE syncsched.sync_run_log_p_initial (
+    run_id bigint NOT NULL,
+    org_id text NOT NULL,
+    integration_id text NOT NULL,
+    integration_type text NOT NULL,
+    scheduled_for timestamp with time zone NOT NULL,
+    idempotency_key text NOT NULL,
+    trigger text NOT NULL,
+    status syncsched.run_status DEFAULT 'pending'::syncsched.run_status NOT NULL,
+    attempt integer DEFAULT 0 NOT NULL,
+    max_attempts integer NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    not_before timestamp with time zone DEFAULT now() NOT NULL,
+    enqueued_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    worker_id text,
+    lease_token uuid,
+    lease_expires_at timestamp with time zone,
+    drift interval,
+    http_status integer,
+    error text,
+    response_excerpt text,
+    CONSTRAINT sync_run_log_attempt_range CHECK (((attempt >= 0) AND (attempt <= max_attempts))),
+    CONSTRAINT sync_run_log_final_has_finished_at CHECK (((status <> ALL (ARRAY['completed'::syncsched.run_status, 'failed'::syncsched.run_status, 'cancelled'::syncsched.run_status])) OR (finished_at IS NOT NULL))),
+    CONSTRAINT sync_run_log_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
+    CONSTRAINT sync_run_log_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT sync_run_log_pending_has_attempts_left CHECK (((status <> 'pending'::syncsched.run_status) OR (attempt < max_attempts))),
+    CONSTRAINT sync_run_log_running_has_lease CHECK (((status <> 'running'::syncsched.run_status) OR ((lease_token IS NOT NULL) AND (lease_expires_at IS NOT NULL) AND (started_at IS NOT NULL)))),
+    CONSTRAINT sync_run_log_trigger_known CHECK ((trigger = ANY (ARRAY['schedule'::text, 'manual'::text, 'catch_up'::text])))
+);
+
+ALTER TABLE syncsched.sync_run_log_p_initial OWNER TO syncsched_owner;
+
 ALTER TABLE syncsched.sync_run_log ALTER COLUMN run_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME syncsched.sync_run_log_run_id_seq
+    SEQUENCE NAME syncsched.sync_run_log_run_id_seq1
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -6316,6 +6782,14 @@ ALTER TABLE syncsched.web_tokens ALTER COLUMN token_id ADD GENERATED ALWAYS AS I
     CACHE 1
 );
 
+ALTER TABLE ONLY syncsched.sync_run_attempts ATTACH PARTITION syncsched.sync_run_attempts_default DEFAULT;
+
+ALTER TABLE ONLY syncsched.sync_run_attempts ATTACH PARTITION syncsched.sync_run_attempts_p_initial FOR VALUES FROM (MINVALUE) TO ('2027-01-01 00:00:00+00');
+
+ALTER TABLE ONLY syncsched.sync_run_log ATTACH PARTITION syncsched.sync_run_log_default DEFAULT;
+
+ALTER TABLE ONLY syncsched.sync_run_log ATTACH PARTITION syncsched.sync_run_log_p_initial FOR VALUES FROM (MINVALUE) TO ('2027-01-01 00:00:00+00');
+
 ALTER TABLE ONLY syncsched.alert_kinds
     ADD CONSTRAINT alert_kinds_pkey PRIMARY KEY (kind);
 
@@ -6351,6 +6825,11 @@ ALTER TABLE ONLY syncsched.organization_integrations
 
 COMMENT ON CONSTRAINT organization_integrations_pkey ON syncsched.organization_integrations IS 'An integration is known by its organization and name.';
 
+ALTER TABLE ONLY syncsched.run_log_state
+    ADD CONSTRAINT run_log_state_pkey PRIMARY KEY (singleton);
+
+COMMENT ON CONSTRAINT run_log_state_pkey ON syncsched.run_log_state IS 'One row.';
+
 ALTER TABLE ONLY syncsched.schedule_state
     ADD CONSTRAINT schedule_state_pkey PRIMARY KEY (id);
 
@@ -6372,19 +6851,37 @@ ALTER TABLE ONLY syncsched.settings
 COMMENT ON CONSTRAINT settings_pkey ON syncsched.settings IS 'One row per setting.';
 
 ALTER TABLE ONLY syncsched.sync_run_attempts
-    ADD CONSTRAINT sync_run_attempts_pkey PRIMARY KEY (run_id, attempt);
+    ADD CONSTRAINT sync_run_attempts_pkey PRIMARY KEY (run_id, scheduled_for, attempt);
 
 COMMENT ON CONSTRAINT sync_run_attempts_pkey ON syncsched.sync_run_attempts IS 'One row per attempt of a run.';
 
+ALTER TABLE ONLY syncsched.sync_run_attempts_default
+    ADD CONSTRAINT sync_run_attempts_default_pkey PRIMARY KEY (run_id, scheduled_for, attempt);
+
+ALTER TABLE ONLY syncsched.sync_run_attempts_p_initial
+    ADD CONSTRAINT sync_run_attempts_p_initial_pkey PRIMARY KEY (run_id, scheduled_for, attempt);
+
 ALTER TABLE ONLY syncsched.sync_run_log
-    ADD CONSTRAINT sync_run_log_idempotency_key_key UNIQUE (idempotency_key);
+    ADD CONSTRAINT sync_run_log_idempotency_key_key UNIQUE (idempotency_key, scheduled_for);
 
-COMMENT ON CONSTRAINT sync_run_log_idempotency_key_key ON syncsched.sync_run_log IS 'At most one run per integration and period: the guarantee that a period is never exported twice by the scheduler.';
+COMMENT ON CONSTRAINT sync_run_log_idempotency_key_key ON syncsched.sync_run_log IS 'At most one run per key. A key names its period (org/integration/<period>, or manual/<time> for run_now), computed with scheduled_for from one value: two runs of one key have one scheduled_for, so this is UNIQUE (idempotency_key).';
+
+ALTER TABLE ONLY syncsched.sync_run_log_default
+    ADD CONSTRAINT sync_run_log_default_idempotency_key_scheduled_for_key UNIQUE (idempotency_key, scheduled_for);
 
 ALTER TABLE ONLY syncsched.sync_run_log
-    ADD CONSTRAINT sync_run_log_pkey PRIMARY KEY (run_id);
+    ADD CONSTRAINT sync_run_log_pkey PRIMARY KEY (run_id, scheduled_for);
 
-COMMENT ON CONSTRAINT sync_run_log_pkey ON syncsched.sync_run_log IS 'The run.';
+COMMENT ON CONSTRAINT sync_run_log_pkey ON syncsched.sync_run_log IS 'The run: run_id alone is unique too (one identity), scheduled_for is here because a partitioned table''s keys must hold its partition key.';
+
+ALTER TABLE ONLY syncsched.sync_run_log_default
+    ADD CONSTRAINT sync_run_log_default_pkey PRIMARY KEY (run_id, scheduled_for);
+
+ALTER TABLE ONLY syncsched.sync_run_log_p_initial
+    ADD CONSTRAINT sync_run_log_p_initial_idempotency_key_scheduled_for_key UNIQUE (idempotency_key, scheduled_for);
+
+ALTER TABLE ONLY syncsched.sync_run_log_p_initial
+    ADD CONSTRAINT sync_run_log_p_initial_pkey PRIMARY KEY (run_id, scheduled_for);
 
 ALTER TABLE ONLY syncsched.web_tokens
     ADD CONSTRAINT web_tokens_pkey PRIMARY KEY (token_id);
@@ -6452,29 +6949,89 @@ CREATE INDEX scheduler_ticks_at_idx ON syncsched.scheduler_ticks USING btree (at
 
 COMMENT ON INDEX syncsched.scheduler_ticks_at_idx IS 'Ticks by the instant they served (retention, the last tick).';
 
-CREATE INDEX sync_run_log_enqueued_at_idx ON syncsched.sync_run_log USING btree (enqueued_at);
+CREATE INDEX sync_run_log_enqueued_at_idx ON ONLY syncsched.sync_run_log USING btree (enqueued_at);
 
 COMMENT ON INDEX syncsched.sync_run_log_enqueued_at_idx IS 'recent_runs: the runs of the last day.';
 
-CREATE INDEX sync_run_log_finished_at_idx ON syncsched.sync_run_log USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+CREATE INDEX sync_run_log_default_enqueued_at_idx ON syncsched.sync_run_log_default USING btree (enqueued_at);
+
+CREATE INDEX sync_run_log_finished_at_idx ON ONLY syncsched.sync_run_log USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
 COMMENT ON INDEX syncsched.sync_run_log_finished_at_idx IS 'Retention: finished runs, oldest first.';
 
-CREATE INDEX sync_run_log_integration_idx ON syncsched.sync_run_log USING btree (org_id, integration_id, scheduled_for DESC);
+CREATE INDEX sync_run_log_default_finished_at_idx ON syncsched.sync_run_log_default USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
-COMMENT ON INDEX syncsched.sync_run_log_integration_idx IS 'The runs of one integration, newest period first (overview, last success, retention''s keep rule).';
-
-CREATE INDEX sync_run_log_live_idx ON syncsched.sync_run_log USING btree (org_id, integration_id, started_at) WHERE (status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status]));
-
-COMMENT ON INDEX syncsched.sync_run_log_live_idx IS 'The tick''s overlap rule: pending or running runs of one integration.';
-
-CREATE INDEX sync_run_log_pending_org_idx ON syncsched.sync_run_log USING btree (integration_type, org_id, not_before, run_id) WHERE (status = 'pending'::syncsched.run_status);
+CREATE INDEX sync_run_log_pending_org_idx ON ONLY syncsched.sync_run_log USING btree (integration_type, org_id, not_before, run_id) WHERE (status = 'pending'::syncsched.run_status);
 
 COMMENT ON INDEX syncsched.sync_run_log_pending_org_idx IS 'Claiming: per type, the organizations with pending runs (a loose scan) and each one''s runs oldest first.';
 
-CREATE INDEX sync_run_log_running_idx ON syncsched.sync_run_log USING btree (lease_expires_at) WHERE (status = 'running'::syncsched.run_status);
+CREATE INDEX sync_run_log_default_integration_type_org_id_not_before_run_idx ON syncsched.sync_run_log_default USING btree (integration_type, org_id, not_before, run_id) WHERE (status = 'pending'::syncsched.run_status);
+
+CREATE INDEX sync_run_log_running_idx ON ONLY syncsched.sync_run_log USING btree (lease_expires_at) WHERE (status = 'running'::syncsched.run_status);
 
 COMMENT ON INDEX syncsched.sync_run_log_running_idx IS 'Finding running runs and reaping expired leases.';
+
+CREATE INDEX sync_run_log_default_lease_expires_at_idx ON syncsched.sync_run_log_default USING btree (lease_expires_at) WHERE (status = 'running'::syncsched.run_status);
+
+CREATE INDEX sync_run_log_integration_idx ON ONLY syncsched.sync_run_log USING btree (org_id, integration_id, scheduled_for DESC);
+
+COMMENT ON INDEX syncsched.sync_run_log_integration_idx IS 'The runs of one integration, newest period first (overview, last success, retention''s keep rule).';
+
+CREATE INDEX sync_run_log_default_org_id_integration_id_scheduled_for_idx ON syncsched.sync_run_log_default USING btree (org_id, integration_id, scheduled_for DESC);
+
+CREATE INDEX sync_run_log_live_idx ON ONLY syncsched.sync_run_log USING btree (org_id, integration_id, started_at) WHERE (status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status]));
+
+COMMENT ON INDEX syncsched.sync_run_log_live_idx IS 'The tick''s overlap rule: pending or running runs of one integration.';
+
+CREATE INDEX sync_run_log_default_org_id_integration_id_started_at_idx ON syncsched.sync_run_log_default USING btree (org_id, integration_id, started_at) WHERE (status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status]));
+
+CREATE INDEX sync_run_log_p_initial_enqueued_at_idx ON syncsched.sync_run_log_p_initial USING btree (enqueued_at);
+
+CREATE INDEX sync_run_log_p_initial_finished_at_idx ON syncsched.sync_run_log_p_initial USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+
+CREATE INDEX sync_run_log_p_initial_integration_type_org_id_not_before_r_idx ON syncsched.sync_run_log_p_initial USING btree (integration_type, org_id, not_before, run_id) WHERE (status = 'pending'::syncsched.run_status);
+
+CREATE INDEX sync_run_log_p_initial_lease_expires_at_idx ON syncsched.sync_run_log_p_initial USING btree (lease_expires_at) WHERE (status = 'running'::syncsched.run_status);
+
+CREATE INDEX sync_run_log_p_initial_org_id_integration_id_scheduled_for_idx ON syncsched.sync_run_log_p_initial USING btree (org_id, integration_id, scheduled_for DESC);
+
+CREATE INDEX sync_run_log_p_initial_org_id_integration_id_started_at_idx ON syncsched.sync_run_log_p_initial USING btree (org_id, integration_id, started_at) WHERE (status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status]));
+
+ALTER INDEX syncsched.sync_run_attempts_pkey ATTACH PARTITION syncsched.sync_run_attempts_default_pkey;
+
+ALTER INDEX syncsched.sync_run_attempts_pkey ATTACH PARTITION syncsched.sync_run_attempts_p_initial_pkey;
+
+ALTER INDEX syncsched.sync_run_log_enqueued_at_idx ATTACH PARTITION syncsched.sync_run_log_default_enqueued_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_finished_at_idx ATTACH PARTITION syncsched.sync_run_log_default_finished_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_idempotency_key_key ATTACH PARTITION syncsched.sync_run_log_default_idempotency_key_scheduled_for_key;
+
+ALTER INDEX syncsched.sync_run_log_pending_org_idx ATTACH PARTITION syncsched.sync_run_log_default_integration_type_org_id_not_before_run_idx;
+
+ALTER INDEX syncsched.sync_run_log_running_idx ATTACH PARTITION syncsched.sync_run_log_default_lease_expires_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_integration_idx ATTACH PARTITION syncsched.sync_run_log_default_org_id_integration_id_scheduled_for_idx;
+
+ALTER INDEX syncsched.sync_run_log_live_idx ATTACH PARTITION syncsched.sync_run_log_default_org_id_integration_id_started_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_pkey ATTACH PARTITION syncsched.sync_run_log_default_pkey;
+
+ALTER INDEX syncsched.sync_run_log_enqueued_at_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_enqueued_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_finished_at_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_finished_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_idempotency_key_key ATTACH PARTITION syncsched.sync_run_log_p_initial_idempotency_key_scheduled_for_key;
+
+ALTER INDEX syncsched.sync_run_log_pending_org_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_integration_type_org_id_not_before_r_idx;
+
+ALTER INDEX syncsched.sync_run_log_running_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_lease_expires_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_integration_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_org_id_integration_id_scheduled_for_idx;
+
+ALTER INDEX syncsched.sync_run_log_live_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_org_id_integration_id_started_at_idx;
+
+ALTER INDEX syncsched.sync_run_log_pkey ATTACH PARTITION syncsched.sync_run_log_p_initial_pkey;
 
 CREATE TRIGGER integration_types_endpoint_changed AFTER UPDATE OF endpoint_url, health_url ON syncsched.integration_types FOR EACH ROW WHEN (((old.endpoint_url IS DISTINCT FROM new.endpoint_url) OR (old.health_url IS DISTINCT FROM new.health_url))) EXECUTE FUNCTION syncsched._integration_type_after_endpoint_change();
 
@@ -6524,6 +7081,10 @@ CREATE TRIGGER settings_check BEFORE INSERT OR UPDATE ON syncsched.settings FOR 
 
 COMMENT ON TRIGGER settings_check ON syncsched.settings IS 'Every value written is checked against the key''s type and range: a bad one is refused, nothing written.';
 
+CREATE TRIGGER sync_run_log_attempts_go AFTER DELETE ON syncsched.sync_run_log REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION syncsched._run_log_after_delete();
+
+COMMENT ON TRIGGER sync_run_log_attempts_go ON syncsched.sync_run_log IS 'Attempts go with their run (what a foreign key with ON DELETE CASCADE did before the log was partitioned).';
+
 ALTER TABLE ONLY syncsched.dispatch_state
     ADD CONSTRAINT dispatch_state_type_fkey FOREIGN KEY (integration_type) REFERENCES syncsched.integration_types(integration_type) ON UPDATE CASCADE ON DELETE CASCADE;
 
@@ -6553,11 +7114,6 @@ ALTER TABLE ONLY syncsched.scheduler_alerts
     ADD CONSTRAINT scheduler_alerts_kind_fkey FOREIGN KEY (kind) REFERENCES syncsched.alert_kinds(kind);
 
 COMMENT ON CONSTRAINT scheduler_alerts_kind_fkey ON syncsched.scheduler_alerts IS 'Alerts are of a known kind.';
-
-ALTER TABLE ONLY syncsched.sync_run_attempts
-    ADD CONSTRAINT sync_run_attempts_run_fkey FOREIGN KEY (run_id) REFERENCES syncsched.sync_run_log(run_id) ON DELETE CASCADE;
-
-COMMENT ON CONSTRAINT sync_run_attempts_run_fkey ON syncsched.sync_run_attempts IS 'Attempts go with their run (retention).';
 
 ALTER TABLE syncsched.organization_integrations ENABLE ROW LEVEL SECURITY;
 
@@ -6589,7 +7145,7 @@ CREATE POLICY sync_run_attempts_service ON syncsched.sync_run_attempts TO syncsc
 
 CREATE POLICY sync_run_attempts_tenant ON syncsched.sync_run_attempts FOR SELECT TO syncsched_tenant USING ((EXISTS ( SELECT
    FROM syncsched.sync_run_log r
-  WHERE (r.run_id = sync_run_attempts.run_id))));
+  WHERE ((r.run_id = sync_run_attempts.run_id) AND (r.scheduled_for = sync_run_attempts.scheduled_for)))));
 
 ALTER TABLE syncsched.sync_run_log ENABLE ROW LEVEL SECURITY;
 
@@ -6615,6 +7171,8 @@ GRANT ALL ON TYPE syncsched.misfire_policy TO syncsched_tenant;
 GRANT ALL ON TYPE syncsched.run_status TO syncsched_admin;
 GRANT ALL ON TYPE syncsched.run_status TO syncsched_reader;
 GRANT ALL ON TYPE syncsched.run_status TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched._add_run_log_partition(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone) FROM PUBLIC;
 
@@ -6813,6 +7371,8 @@ GRANT ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) TO syn
 
 REVOKE ALL ON FUNCTION syncsched._derive_schedule_state() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._drop_run_log_partition(p_runs regclass, p_attempts regclass, p_cutoff timestamp with time zone, p_keep_per_integration integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_tenant;
@@ -6871,6 +7431,11 @@ GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_reader;
 
+REVOKE ALL ON FUNCTION syncsched._live_from() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._live_from() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._live_from() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._live_from() TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_tenant;
@@ -6889,6 +7454,11 @@ GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id tex
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_reader;
 
+REVOKE ALL ON FUNCTION syncsched._partitions_of(p_parent regclass) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._partitions_of(p_parent regclass) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._partitions_of(p_parent regclass) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._partitions_of(p_parent regclass) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._pending_orgs(p_type text, p_after text, p_upto text, p_count integer) TO syncsched_tenant;
@@ -6901,7 +7471,7 @@ GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text
 
 REVOKE ALL ON FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, p_ranges_from timestamp with time zone, p_ranges_to timestamp with time zone, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_admin;
@@ -6909,6 +7479,8 @@ GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_b
 GRANT ALL ON FUNCTION syncsched._prune_check(p_keep_per_integration integer, p_batch_size integer) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._raise_alerts(p_kinds text[], p_org_ids text[], p_integration_ids text[], p_integration_types text[], p_details jsonb[], p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._raise_live_from(p_now timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._rate_limited(p_type text, p_retry_after interval, p_run_id bigint) FROM PUBLIC;
 
@@ -6931,7 +7503,16 @@ REVOKE ALL ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text,
 
 REVOKE ALL ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._run_log_after_delete() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._runs_live_from(p_scheduled_for timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_admin;
@@ -7135,6 +7716,9 @@ REVOKE ALL ON FUNCTION syncsched.endpoint_states() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.endpoint_states() TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.endpoint_states() TO syncsched_admin;
 
+REVOKE ALL ON FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone) TO syncsched_admin;
+
 REVOKE ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) TO syncsched_worker;
 
@@ -7174,8 +7758,8 @@ GRANT ALL ON FUNCTION syncsched.pause_scheduler() TO syncsched_admin;
 REVOKE ALL ON FUNCTION syncsched.pause_scheduling(p_integration_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.pause_scheduling(p_integration_type text) TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer) TO syncsched_admin;
+REVOKE ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.prune_run_log(p_older_than interval, p_keep_per_integration integer, p_batch_size integer, p_now timestamp with time zone) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.queue_depth() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.queue_depth() TO syncsched_worker;
@@ -7218,6 +7802,9 @@ GRANT ALL ON FUNCTION syncsched.retry_run(p_run_id bigint) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.revoke_web_token(p_token_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.revoke_web_token(p_token_id bigint) TO syncsched_admin;
+
+REVOKE ALL ON FUNCTION syncsched.run_log_partitions() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.run_log_partitions() TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.run_now(p_org_id text, p_integration_id text, p_force boolean) TO syncsched_admin;
@@ -7311,6 +7898,10 @@ GRANT SELECT ON TABLE syncsched.request_ledger TO syncsched_admin;
 GRANT SELECT ON TABLE syncsched.request_ledger TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.run_attempts TO syncsched_reader;
+
+GRANT SELECT ON TABLE syncsched.run_log_state TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.run_log_state TO syncsched_reader;
+GRANT SELECT ON TABLE syncsched.run_log_state TO syncsched_tenant;
 
 GRANT SELECT ON TABLE syncsched.schedule_state TO syncsched_admin;
 GRANT SELECT ON TABLE syncsched.schedule_state TO syncsched_tenant;

@@ -6,7 +6,9 @@ select has_schema('syncsched');
 select tables_are('syncsched', array[
     'settings', 'integration_types', 'organization_integrations', 'schedule_state', 'sync_run_log',
     'sync_run_attempts', 'scheduler_ticks', 'scheduler_alerts', 'alert_kinds', 'endpoint_health', 'dispatch_state',
-    'audit_log', 'web_tokens', 'request_ledger'
+    'audit_log', 'web_tokens', 'request_ledger', 'run_log_state',
+    -- the run log's first partitions (the tick makes the monthly ones)
+    'sync_run_log_p_initial', 'sync_run_log_default', 'sync_run_attempts_p_initial', 'sync_run_attempts_default'
 ]);
 select enum_has_labels('syncsched', 'run_status',
     array['pending', 'running', 'completed', 'failed', 'cancelled']);
@@ -38,8 +40,8 @@ select throws_ok(
     '22023', null, 'cron and interval at once are refused');
 
 -- sync_run_log
-select col_is_pk('syncsched', 'sync_run_log', 'run_id', 'col_is_pk syncsched, sync_run_log, run_id');
-select col_is_unique('syncsched', 'sync_run_log', array['idempotency_key'], 'col_is_unique syncsched, sync_run_log, array[idempotency_key]');
+select col_is_pk('syncsched', 'sync_run_log', array['run_id', 'scheduled_for'], 'col_is_pk syncsched, sync_run_log, array[run_id, scheduled_for]');
+select col_is_unique('syncsched', 'sync_run_log', array['idempotency_key', 'scheduled_for'], 'col_is_unique syncsched, sync_run_log, array[idempotency_key, scheduled_for]');
 select col_type_is('syncsched', 'sync_run_log', 'status', 'syncsched.run_status', 'col_type_is syncsched, sync_run_log, status, syncsched.run_status');
 select col_default_is('syncsched', 'sync_run_log', 'status', 'pending', 'col_default_is syncsched, sync_run_log, status, pending');
 select col_type_is('syncsched', 'sync_run_log', 'lease_token', 'uuid', 'col_type_is syncsched, sync_run_log, lease_token, uuid');
@@ -73,31 +75,33 @@ select is(syncsched.setting('default_max_attempts')::int, 5);
 select is(syncsched.setting('retention')::interval, interval '90 days');
 select throws_ok($$select syncsched.setting('no_such_key')$$, '22023');
 
--- every table, view, column, index, constraint and trigger is documented
+-- every table, view, column, index, constraint and trigger is documented (a partition, its
+-- indexes and constraints by those of its table)
 select is(
     array(
         select 'table ' || c.relname
         from pg_class as c
-        where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'v')
+        where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'p', 'v') and not c.relispartition
             and obj_description(c.oid, 'pg_class') is null
         union all
         select 'column ' || c.relname || '.' || a.attname
         from pg_attribute as a
         join pg_class as c on c.oid = a.attrelid
-        where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r' and a.attnum > 0
-            and not a.attisdropped and col_description(c.oid, a.attnum) is null
+        where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'p') and not c.relispartition
+            and a.attnum > 0 and not a.attisdropped and col_description(c.oid, a.attnum) is null
         union all
         -- an index behind a constraint is documented by the constraint
         select 'index ' || i.relname
         from pg_index as x
         join pg_class as i on i.oid = x.indexrelid
         where i.relnamespace = 'syncsched'::regnamespace and obj_description(i.oid, 'pg_class') is null
-            and not exists (select from pg_constraint as k where k.conindid = i.oid)
+            and not i.relispartition and not exists (select from pg_constraint as k where k.conindid = i.oid)
         union all
         select 'constraint ' || k.conname
         from pg_constraint as k
         join pg_class as c on c.oid = k.conrelid
         where c.relnamespace = 'syncsched'::regnamespace and obj_description(k.oid, 'pg_constraint') is null
+            and not c.relispartition
         union all
         select 'trigger ' || t.tgname
         from pg_trigger as t

@@ -9,7 +9,7 @@ language sql as $$
     select coalesce(array_agg(c.relname || ':' || lower(v.privilege) order by c.relname, v.privilege), '{}')
     from pg_class as c
     cross join (values ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) as v (privilege)
-    where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'v')
+    where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'p', 'v') and not c.relispartition
         and has_table_privilege(p_role, c.oid, v.privilege)
 $$;
 create function pg_temp.executable(p_role text, p_definer_only boolean default false) returns text[]
@@ -36,8 +36,8 @@ select is(pg_temp.table_privileges('syncsched_admin'), array[
     'alert_kinds:select', 'alerts_open:select', 'audit_log:select', 'dispatch_state:select', 'endpoint_health:select',
     'endpoint_overview:select', 'integration_types:delete', 'integration_types:insert', 'integration_types:select', 'integration_types:update',
     'organization_integrations:delete', 'organization_integrations:insert', 'organization_integrations:select',
-    'organization_integrations:update', 'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select',
-    'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'setting_values:select',
+    'organization_integrations:update', 'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'run_log_state:select',
+    'schedule_overview:select', 'schedule_state:select', 'scheduler_alerts:select', 'scheduler_ticks:select', 'setting_values:select',
     'settings:select',
     'sync_run_attempts:select', 'sync_run_log:select'
 ], 'admin: writes integrations and types; reads every table and view; writes state, runs and settings only through functions');
@@ -46,12 +46,13 @@ select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value',
     and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'default_value', 'UPDATE'),
     'admin: a setting''s value may be updated (the settings trigger checks it), its type, default and range not');
 select is(pg_temp.not_executable('syncsched_admin'), array[
-    '_alert', '_alert_open', '_audit', '_audit_integrations_changed', '_audit_integrations_created',
-    '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_end_attempts',
+    '_add_run_log_partition', '_alert', '_alert_open', '_audit', '_audit_integrations_changed', '_audit_integrations_created',
+    '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_drop_run_log_partition',
+    '_end_attempts',
     '_endpoints', '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
-    '_possible_duplicates', '_prune_batch', '_raise_alerts', '_rate_limited', '_reset_endpoint_health',
-    '_resolve_alerts', '_runs_failed', '_set_pause', '_settings_before_write', '_stale_write',
+    '_possible_duplicates', '_prune_batch', '_raise_alerts', '_raise_live_from', '_rate_limited',
+    '_reset_endpoint_health', '_resolve_alerts', '_run_log_after_delete', '_runs_failed', '_runs_live_from', '_set_pause', '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_and_claim', 'complete_run',
     'complete_runs', 'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
 ], 'admin: every function but the owner''s internal SECURITY DEFINER helpers and triggers, and the worker''s run, health and delivery functions');
@@ -79,7 +80,8 @@ select ok(not has_function_privilege('syncsched_worker', 'syncsched.tick(timesta
 select is(pg_temp.table_privileges('syncsched_reader'),
     array['alert_kinds:select', 'alerts_open:select', 'dispatch_state:select', 'endpoint_health:select',
           'endpoint_overview:select', 'integration_types:select', 'organization_integrations:select',
-          'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'schedule_overview:select', 'schedule_state:select',
+          'recent_runs:select', 'request_ledger:select', 'run_attempts:select', 'run_log_state:select',
+          'schedule_overview:select', 'schedule_state:select',
           'scheduler_alerts:select', 'scheduler_ticks:select', 'setting_values:select', 'sync_run_attempts:select',
           'sync_run_log:select'],
     'reader: reads every table and view (row-level security still applies) but settings, through setting_values (url values kept secret); writes none');
@@ -100,8 +102,8 @@ select ok((select not rolinherit from pg_roles where rolname = 'syncsched_web')
 -- syncsched_tenant: its organization's rows (row-level security), configuration and previews
 select is(pg_temp.table_privileges('syncsched_tenant'), array[
     'alert_kinds:select', 'alerts_open:select', 'organization_integrations:delete', 'organization_integrations:insert',
-    'organization_integrations:select', 'organization_integrations:update', 'schedule_state:select',
-    'scheduler_alerts:select', 'sync_run_attempts:select', 'sync_run_log:select'
+    'organization_integrations:select', 'organization_integrations:update', 'run_log_state:select',
+    'schedule_state:select', 'scheduler_alerts:select', 'sync_run_attempts:select', 'sync_run_log:select'
 ], 'tenant: integrations, and reading their state, runs, attempts and alerts (all under row-level security); of the views, alerts_open only (it reads with the caller''s rights)');
 select is(pg_temp.executable('syncsched_tenant', true), '{}',
     'tenant: no SECURITY DEFINER function (those would see past row-level security)');
@@ -113,7 +115,7 @@ select is(array(select x from unnest(pg_temp.executable('syncsched_tenant')) as 
 select is(
     array(select c.relname || case when c.relforcerowsecurity then ' (forced)' else '' end
           from pg_class as c
-          where c.relnamespace = 'syncsched'::regnamespace and c.relkind = 'r' and c.relrowsecurity order by 1),
+          where c.relnamespace = 'syncsched'::regnamespace and c.relkind in ('r', 'p') and c.relrowsecurity order by 1),
     array['organization_integrations (forced)', 'schedule_state', 'scheduler_alerts (forced)', 'sync_run_attempts',
           'sync_run_log'],
     'RLS on integrations, runs and alerts; forced but on the run log (its owner path needs its indexes)');
