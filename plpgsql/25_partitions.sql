@@ -9,7 +9,7 @@ create or replace function syncsched._partitions_of(p_parent regclass)
 returns table (partition_name regclass, from_at timestamptz, to_at timestamptz, is_default boolean)
 language sql
 stable
-set search_path = pg_catalog, syncsched, pg_temp
+-- (no SET clause, catalog names qualified: inlined into the statements of the tick that read it)
 as $$
     -- (the catalog keeps a range as the text of its bound: FROM ('…') TO ('…'), MINVALUE/MAXVALUE)
     select i.inhrelid::regclass, b.bounds[1], b.bounds[2], b.bounds is null
@@ -141,23 +141,31 @@ begin
     -- Past every partition that ended before now and holds no pending or running run. Each is
     -- locked SHARE first (NOWAIT: a busy one ends the walk): a run being created or retried in it
     -- either commits before the look, or waits and lowers live_from again after it (_runs_live_from).
+    -- (nothing to pass over is the usual case: decided without the lock, so an idle tick writes nothing)
+    select s.live_from into v_from from syncsched.run_log_state as s;
+    if not exists (
+        select from syncsched._partitions_of('syncsched.sync_run_log') as p
+        where not p.is_default and p.to_at > v_from and p.to_at <= p_now
+    ) then
+        return v_from;
+    end if;
     select s.live_from into v_from from syncsched.run_log_state as s for update;
     v_new := v_from;
     for v_partition in
-        select p.runs_partition, p.to_at
-        from syncsched.run_log_partitions() as p
+        select p.partition_name, p.to_at
+        from syncsched._partitions_of('syncsched.sync_run_log') as p
         where not p.is_default and p.to_at > v_from and p.to_at <= p_now
         order by p.from_at
     loop
         begin
-            execute format('lock table %s in share mode nowait', v_partition.runs_partition);
+            execute format('lock table %s in share mode nowait', v_partition.partition_name);
         exception
             when lock_not_available then
                 exit;
         end;
         execute format('select exists (select from %s as r where r.status = ''pending'') '
             'or exists (select from %s as r where r.status = ''running'')',
-            v_partition.runs_partition, v_partition.runs_partition) into v_live;
+            v_partition.partition_name, v_partition.partition_name) into v_live;
         exit when v_live;
         v_new := v_partition.to_at;
     end loop;
@@ -194,12 +202,18 @@ declare
     v_ready integer;
     v_created integer := 0;
 begin
-    -- one at a time (concurrent ticks): the state row is the lock
-    perform from syncsched.run_log_state for update;
     select max(p.to_at), count(*) filter (where p.from_at > p_now)
     into v_to, v_ready
-    from syncsched.run_log_partitions() as p
+    from syncsched._partitions_of('syncsched.sync_run_log') as p
     where not p.is_default;
+    if v_to is null or v_to <= p_now or v_ready < v_ahead then
+        -- one at a time (concurrent ticks): the state row is the lock; and again under it
+        perform from syncsched.run_log_state for update;
+        select max(p.to_at), count(*) filter (where p.from_at > p_now)
+        into v_to, v_ready
+        from syncsched._partitions_of('syncsched.sync_run_log') as p
+        where not p.is_default;
+    end if;
     v_to := coalesce(v_to, date_trunc('month', p_now));
     -- (bounded: a year of daily partitions ahead at most, whatever the clock says)
     while (v_to <= p_now or v_ready < v_ahead) and v_created < 400 loop

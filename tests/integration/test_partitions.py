@@ -199,7 +199,7 @@ def run_log_scans(plans: list[dict[str, Any]], text: str) -> list[tuple[str, str
         for plan in plans
         if text in plan["Query Text"]
         for node in plan_nodes(plan["Plan"])
-        if str(node.get("Relation Name", "")).startswith("sync_run_log")
+        if str(node.get("Relation Name", "")).startswith("sync_run_log") and "Scan" in str(node["Node Type"])
     ]
 
 
