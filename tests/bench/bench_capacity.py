@@ -33,8 +33,8 @@ COMPLETE = (
 )
 
 RUN_BYTES = """
-select (pg_total_relation_size('syncsched.sync_run_log')
-        + pg_total_relation_size('syncsched.sync_run_attempts'))::float8
+select (select sum(pg_total_relation_size(p.relid)) from pg_partition_tree('syncsched.sync_run_log') as p)::float8
+    + (select sum(pg_total_relation_size(p.relid)) from pg_partition_tree('syncsched.sync_run_attempts') as p)
     / greatest((select count(*) from syncsched.sync_run_log), 1)
 """
 INTEGRATION_BYTES = """
@@ -86,7 +86,7 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
             progress(f"   loaded {size:>10,} integrations in {time.perf_counter() - t0:.0f} s")
             per_integration = db.fetch_value(conn, INTEGRATION_BYTES)
             for due in DUE:
-                db.execute(conn, "truncate syncsched.sync_run_log cascade")
+                db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts cascade")
                 for statement in bench_tick.CHOOSE_DUE:
                     db.execute(conn, statement, {"due": due, "base": bench_tick.BASE})
                 minute += 1
@@ -113,7 +113,10 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
                 }
                 rows.append(row)
                 progress(f"   {size:>10,} configured, {due:>7,} due: {row}")
-        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.organization_integrations cascade")
+        db.execute(
+            conn,
+            "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations cascade",
+        )
     return {"batch": BATCH, "rows": rows}
 
 

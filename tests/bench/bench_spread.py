@@ -52,7 +52,7 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         # the night before: every schedule's next period is tonight's
         db.execute(conn, "update syncsched.schedule_state set next_run_at = %s", (NIGHT - timedelta(hours=1),))
         db.fetch_value(conn, "select syncsched.run_scheduled_jobs(%s, 100000)", (NIGHT - timedelta(minutes=59),))
-        db.execute(conn, "truncate syncsched.sync_run_log cascade")
+        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts cascade")
         for minute in range(60):
             db.fetch_value(
                 conn, "select syncsched.run_scheduled_jobs(%s, 100000)", (NIGHT + timedelta(minutes=minute, seconds=1),)
@@ -61,7 +61,10 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         per_second: dict[str, Counter[int]] = {shape: Counter() for shape in SHAPES}
         for row in db.fetch_all(conn, SENT, {"night": NIGHT}):
             per_second[SHAPE_OF_TYPE[row["integration_type"]]][row["second"]] += 1
-        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.organization_integrations cascade")
+        db.execute(
+            conn,
+            "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations cascade",
+        )
         db.execute(conn, "update syncsched.integration_types set spread = null")
         db.execute(conn, "select syncsched.reset_setting('min_schedule_interval')")
     mean = TENANTS / 3600

@@ -35,7 +35,8 @@ BASE = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)
 
 LOAD = [
     "set session_replication_role = replica",
-    "truncate syncsched.sync_run_log, syncsched.organization_integrations, syncsched.schedule_state,"
+    "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations,"
+    " syncsched.schedule_state,"
     " syncsched.scheduler_ticks, syncsched.scheduler_alerts cascade",
     "drop table if exists bench_shape",
     """create temporary table bench_shape as
@@ -101,8 +102,9 @@ from generate_series(1, %(history)s) as g
 """
 
 FORGET_STATISTICS = [
-    "delete from pg_statistic where starelid = 'syncsched.sync_run_log'::regclass",
-    "update pg_class set reltuples = -1, relpages = 0 where oid = 'syncsched.sync_run_log'::regclass",
+    "delete from pg_statistic where starelid in (select relid from pg_partition_tree('syncsched.sync_run_log'))",
+    "update pg_class set reltuples = -1, relpages = 0"
+    " where oid in (select relid from pg_partition_tree('syncsched.sync_run_log'))",
 ]
 
 NAIVE_TICK = """
@@ -119,7 +121,7 @@ def _timed(conn: db.Connection, sql: str, params: Any = ()) -> float:
 
 def _run_log_state(conn: db.Connection, state: str, size: int) -> None:
     """Bring the run log (and the bare copy) to one of the three LOG_STATES."""
-    db.execute(conn, "truncate syncsched.sync_run_log cascade")
+    db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts cascade")
     db.execute(conn, "truncate bench_bare")
     if state == "never analyzed":
         for statement in FORGET_STATISTICS:
@@ -191,7 +193,10 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
             naive = _timed(conn, NAIVE_TICK, (BASE + timedelta(minutes=minute + 1),))
             rows.append({"configured": size, "due": "naive", "run_log": "-", "tick_seconds": round(naive, 4)})
             progress(f"   {size:>9,} configured, naive tick: {naive * 1000:9.1f} ms")
-        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.organization_integrations cascade")
+        db.execute(
+            conn,
+            "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations cascade",
+        )
         db.execute(conn, "drop table if exists bench_bare")
     return summarize(rows)
 

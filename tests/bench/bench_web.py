@@ -74,7 +74,7 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         for size in SIZES:
             db.execute(
                 conn,
-                "truncate syncsched.sync_run_log, syncsched.organization_integrations,"
+                "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations,"
                 " syncsched.scheduler_alerts cascade",
             )
             t0 = time.perf_counter()
@@ -102,7 +102,8 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
                 console.stop()
         db.execute(
             conn,
-            "truncate syncsched.sync_run_log, syncsched.organization_integrations, syncsched.scheduler_alerts cascade",
+            "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations,"
+            " syncsched.scheduler_alerts cascade",
         )
     ratios = {}
     for path in PATHS:

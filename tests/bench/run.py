@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_capacity
 import bench_cron
 import bench_dispatch
+import bench_retention
 import bench_spread
 import bench_tick
 import bench_web
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "dispatch": bench_dispatch,
     "web": bench_web,
     "capacity": bench_capacity,
+    "retention": bench_retention,
 }
 
 
