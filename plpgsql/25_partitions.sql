@@ -90,7 +90,7 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     -- Called after runs were created or made pending again: their partitions are live. (After the
-    -- write, so that a tick raising live_from either waits for it or sees it: ensure_run_log_partitions.)
+    -- write, so that a tick raising live_from either waits for it or sees it: _raise_live_from.)
     update syncsched.run_log_state as s set live_from = p_scheduled_for, updated_at = now()
     where s.live_from > p_scheduled_for
 $$;
