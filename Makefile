@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap \
-                postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl chromium
+                postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl chromium \
+                postgresql-15-auto-failover
 SQL_DIRS := migrations plpgsql sql
 
 .PHONY: help setup system-packages venv demo test lint pytest bench soak schema clean
@@ -59,8 +60,12 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint --processes 2 $(SQL_DIRS)
 
+# Two pytest processes, each with its own PostgreSQL, one test file apiece at a time: most of the
+# slow tests wait for the clock (pg_cron's minute, leases, a demo's two minutes), not for a core.
+PYTEST_WORKERS ?= 2
+
 pytest: setup
-	$(BIN)/pytest --durations=15 tests
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests
 
 test: lint pytest
 

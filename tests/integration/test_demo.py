@@ -23,6 +23,8 @@ from syncsched import db, localpg
 
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
 NO_DSN = {"SYNCSCHED_DSN": "", "DATABASE_URL": ""}
+# wide enough that no cell of the final tables wraps the words the test looks for
+WIDE = {"COLUMNS": "200"}
 CONSOLE_LINE = re.compile(r"web console on (http://\S+) : sign in with the admin token (ssw_[0-9a-f]+)")
 
 
@@ -56,7 +58,10 @@ class DemoProcess:
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [SYNCSCHED, "demo", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **NO_DSN}
+            [SYNCSCHED, "demo", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **NO_DSN, **WIDE},
         )
         assert self.proc.stdout is not None
         self.fd = self.proc.stdout.fileno()
