@@ -654,7 +654,16 @@ begin
     end loop;
     perform syncsched.check_staleness(v_now);
     perform syncsched.reap_expired_runs();
+    commit;
+    -- Runs of pg_net types go out from here (and from the syncsched_net job where pg_cron has
+    -- sub-minute schedules); a failure there holds up nothing above.
+    begin
+        perform syncsched.net_step();
+    exception
+        when others then
+            raise warning 'syncsched: the pg_net step failed: %', sqlerrm;
+    end;
 end
 $$;
 comment on procedure syncsched.tick(timestamptz) is -- noqa: LT01
-'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.'; -- noqa: LT05
+'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are), then net_step (the pg_net transport). Call it outside an explicit transaction.'; -- noqa: LT05

@@ -490,7 +490,7 @@ $$;
 comment on function syncsched._runs_moved(text, integer) is
 'NOTIFY syncsched_run_events {what, runs} when p_count > 0: runs were claimed, completed or failed (for live views).';
 
-create function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
+create or replace function syncsched._claim_runs(p_worker_id text, p_max integer, p_lease interval, p_transport text)
 returns table (
     run_id bigint,
     lease_token uuid,
@@ -551,7 +551,7 @@ begin
     -- whose dispatch is paused (pause_dispatch(type)) or that wait out an answer 429.
     select array_agg(t.integration_type order by t.integration_type) into v_types
     from syncsched.integration_types as t
-    where exists (
+    where t.transport = p_transport and exists (
         select from syncsched.sync_run_log as r
         where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
             and r.scheduled_for >= v_live_from
@@ -586,8 +586,39 @@ begin
     perform syncsched._runs_moved('claimed', v_count);
 end
 $$;
+comment on function syncsched._claim_runs(text, integer, interval, text) is
+'claim_runs of the types of one transport: worker (claim_runs) or pg_net (net_step).';
+
+create function syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval default null)
+returns table (
+    run_id bigint,
+    lease_token uuid,
+    lease_expires_at timestamptz,
+    org_id text,
+    integration_id text,
+    integration_type text,
+    scheduled_for timestamptz,
+    idempotency_key text,
+    attempt integer,
+    max_attempts integer,
+    payload jsonb,
+    endpoint_url text,
+    timeout_ms integer,
+    connect_timeout_ms integer,
+    auth_secret_env text,
+    warmup boolean,
+    health_url text,
+    health_method text
+)
+language sql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- (pg_net types are the database's to send: net_step)
+    select * from syncsched._claim_runs(p_worker_id, p_max, p_lease, 'worker')
+$$;
 comment on function syncsched.claim_runs(text, integer, interval) is
-'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true). Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.'; -- noqa: LT05
+'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true), of types whose transport is worker. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.'; -- noqa: LT05
 
 create or replace function syncsched.next_claim_at()
 returns timestamptz
@@ -638,13 +669,13 @@ begin
                 and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
                     - syncsched._warmup_counted(t.integration_type, t.rate_limit, v_idle)::integer <= 0
         ) as w
-        where not coalesce(d.dispatch_paused, false)
+        where t.transport = 'worker' and not coalesce(d.dispatch_paused, false)
             and not coalesce(syncsched._circuit_open(h.mode, h.status), false)
     );
 end
 $$;
 comment on function syncsched.next_claim_at() is
-'When time alone next releases a run no claim hands out now (a retry backoff or spread offset ending, a 429''s Retry-After passing, a spent request budget''s window moving on); NULL when nothing waits on time. Workers sleep until then when a claim comes back short.'; -- noqa: LT05
+'When time alone next releases a run of a worker type no claim hands out now (a retry backoff or spread offset ending, a 429''s Retry-After passing, a spent request budget''s window moving on); NULL when nothing waits on time. Workers sleep until then when a claim comes back short.'; -- noqa: LT05
 
 create or replace function syncsched.heartbeat(
     p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval default null

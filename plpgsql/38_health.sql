@@ -106,7 +106,7 @@ $$;
 comment on function syncsched._endpoints(text[], interval) is
 'Where a health check or warm-up of these types goes: health_url (else endpoint_url), method and timeouts.';
 
-create or replace function syncsched.claim_health_checks(p_worker_id text, p_max integer default 10)
+create or replace function syncsched._claim_health_checks(p_worker_id text, p_max integer, p_transport text)
 returns table (
     integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer
 )
@@ -130,7 +130,9 @@ begin
     for v_type in
         select h.integration_type
         from syncsched.endpoint_health as h
-        where coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
+        join syncsched.integration_types as t on t.integration_type = h.integration_type
+        where t.transport = p_transport
+            and coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
             and not syncsched._rate_limited_now(h.integration_type)
         order by h.integration_type
         limit p_max
@@ -150,8 +152,21 @@ begin
     return query select e.* from syncsched._endpoints(v_claimed, v_timeout) as e;
 end
 $$;
+comment on function syncsched._claim_health_checks(text, integer, text) is
+'Health checks due now of the types of one transport (worker or pg_net) (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.'; -- noqa: LT05
+
+create or replace function syncsched.claim_health_checks(p_worker_id text, p_max integer default 10)
+returns table (
+    integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer
+)
+language sql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select * from syncsched._claim_health_checks(p_worker_id, p_max, 'worker')
+$$;
 comment on function syncsched.claim_health_checks(text, integer) is
-'Health checks due now (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.'; -- noqa: LT05
+'Health checks due now of types whose transport is worker (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.'; -- noqa: LT05
 
 create or replace function syncsched.next_health_check_at()
 returns timestamptz
@@ -162,10 +177,11 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
     select min(coalesce(h.next_check_at, now()))
     from syncsched.endpoint_health as h
-    where syncsched._health_checked(h.mode, h.integration_type)
+    join syncsched.integration_types as t on t.integration_type = h.integration_type
+    where t.transport = 'worker' and syncsched._health_checked(h.mode, h.integration_type)
 $$;
 comment on function syncsched.next_health_check_at() is
-'When the next health check is due (null: none in active mode); workers sleep until then.';
+'When the next health check of a worker type is due (null: none in active mode); workers sleep until then.';
 
 create or replace function syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb)
 returns void
@@ -375,7 +391,8 @@ begin
         select distinct u.integration_type
         from syncsched.upcoming_runs(v_within) as u
         join syncsched.endpoint_health as h on h.integration_type = u.integration_type
-        where (h.last_used_at is null or h.last_used_at < now() - v_idle)
+        join syncsched.integration_types as t on t.integration_type = u.integration_type
+        where t.transport = 'worker' and (h.last_used_at is null or h.last_used_at < now() - v_idle)
             and not syncsched._circuit_open(h.mode, h.status)
             and not syncsched._rate_limited_now(h.integration_type)
         order by 1

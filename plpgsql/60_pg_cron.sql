@@ -8,6 +8,7 @@ as $$
 declare
     v_tick bigint;
     v_prune bigint;
+    v_net bigint;
     v_problem text;
 begin
     perform syncsched._require(p_schedule, 'p_schedule');
@@ -31,11 +32,20 @@ begin
         into v_tick using 'syncsched_tick', p_schedule, 'CALL syncsched.tick()', current_database();
     execute format('select %I.schedule_in_database($1, $2, $3, $4)', 'cron')
         into v_prune using 'syncsched_prune', '17 3 * * *', 'select syncsched.prune_run_log()', current_database();
-    return jsonb_build_object('tick_job', v_tick, 'prune_job', v_prune, 'schedule', p_schedule);
+    -- The pg_net transport's collector, where pg_cron has sub-minute schedules (1.5 on): responses
+    -- read and runs sent every 5 seconds. With pg_cron 1.4 the tick does it once a minute.
+    if syncsched._net_problem() is null and (
+        select string_to_array(split_part(e.extversion, '-', 1), '.')::integer[] >= array[1, 5]
+        from pg_catalog.pg_extension as e where e.extname = 'pg_cron'
+    ) then
+        execute format('select %I.schedule_in_database($1, $2, $3, $4)', 'cron')
+            into v_net using 'syncsched_net', '5 seconds', 'select syncsched.net_step()', current_database();
+    end if;
+    return jsonb_build_object('tick_job', v_tick, 'prune_job', v_prune, 'net_job', v_net, 'schedule', p_schedule);
 end
 $$;
 comment on function syncsched.install_cron(text) is
-'Schedule CALL syncsched.tick() (default every minute) and a daily prune_run_log() in pg_cron, as the calling role. Idempotent.';
+'Schedule CALL syncsched.tick() (default every minute) and a daily prune_run_log() in pg_cron, as the calling role, and where pg_net serves this database and pg_cron is 1.5 or later, net_step() every 5 seconds (the pg_net transport''s collector). Idempotent.'; -- noqa: LT05
 
 create or replace function syncsched.uninstall_cron()
 returns integer
@@ -50,7 +60,7 @@ begin
     if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
         return 0;
     end if;
-    foreach v_name in array array['syncsched_tick', 'syncsched_prune'] loop
+    foreach v_name in array array['syncsched_tick', 'syncsched_prune', 'syncsched_net'] loop
         execute format('select %I.unschedule(j.jobid) from %I.job as j where j.jobname = $1 and j.username = $2',
             'cron', 'cron')
             using v_name, current_user;

@@ -70,6 +70,32 @@ ALTER FUNCTION syncsched._add_run_log_partition(p_from timestamp with time zone,
 
 COMMENT ON FUNCTION syncsched._add_run_log_partition(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Add the partitions [p_from, p_to) of sync_run_log and sync_run_attempts, moving in the rows of that range the DEFAULT partitions hold.';
 
+CREATE FUNCTION syncsched._address_public(p_address inet) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- Globally routable, as the worker's guard reads it (Python's ipaddress is_global, not multicast):
+    -- an IPv6 address that embeds an IPv4 one (mapped, 6to4) is that address's.
+    select case
+        when family(p_address) = 6 and p_address << inet '::ffff:0:0/96' then
+            syncsched._address_public(('0.0.0.0'::inet + (p_address - inet '::ffff:0:0'))::inet)
+        when family(p_address) = 6 and p_address << inet '2002::/16' then
+            syncsched._address_public(('0.0.0.0'::inet
+                + ((p_address - inet '2002::') >> 80 & 4294967295))::inet)
+        else not (p_address <<= any(array[
+            '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
+            '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15',
+            '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
+            '::/128', '::1/128', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', 'fc00::/7',
+            'fe80::/10', 'ff00::/8'
+        ]::inet[]))
+    end
+$$;
+
+ALTER FUNCTION syncsched._address_public(p_address inet) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._address_public(p_address inet) IS 'Whether the address is globally routable (not loopback, private, link-local, shared, documentation, multicast or reserved).';
+
 CREATE FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -293,6 +319,131 @@ $$;
 ALTER FUNCTION syncsched._circuit_open(p_mode text, p_status text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) IS 'The circuit breaker: a type unhealthy in active mode gets no calls (its runs wait, its endpoint is not pre-warmed).';
+
+CREATE FUNCTION syncsched._claim_health_checks(p_worker_id text, p_max integer, p_transport text) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_timeout interval := syncsched.setting('health_check_timeout')::interval;
+    v_type text;
+    v_claimed text[] := '{}';
+begin
+    if p_worker_id is null or p_worker_id = '' or p_max is null or p_max < 1 or p_max > 1000 then
+        raise exception 'syncsched: claim_health_checks needs a worker id and p_max 1-1000'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    -- The types due a check, in name order, each as claims of runs take it: the type's claim lock
+    -- and its budget first (a check is a request), then its row, skipped when another worker holds
+    -- it. The same order everywhere, so that no claim waits on another in a circle. A type a 429
+    -- holds is not checked until its Retry-After has passed.
+    for v_type in
+        select h.integration_type
+        from syncsched.endpoint_health as h
+        join syncsched.integration_types as t on t.integration_type = h.integration_type
+        where t.transport = p_transport
+            and coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
+            and not syncsched._rate_limited_now(h.integration_type)
+        order by h.integration_type
+        limit p_max
+    loop
+        continue when not syncsched._take_budget(v_type, 1);
+        perform
+        from syncsched.endpoint_health as h
+        where h.integration_type = v_type and coalesce(h.next_check_at, '-infinity') <= now()
+        for update skip locked;
+        continue when not found;
+        -- held while the check runs; record_health_check sets the real next check
+        update syncsched.endpoint_health as h
+        set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
+        where h.integration_type = v_type;
+        v_claimed := v_claimed || v_type;
+    end loop;
+    return query select e.* from syncsched._endpoints(v_claimed, v_timeout) as e;
+end
+$$;
+
+ALTER FUNCTION syncsched._claim_health_checks(p_worker_id text, p_max integer, p_transport text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._claim_health_checks(p_worker_id text, p_max integer, p_transport text) IS 'Health checks due now of the types of one transport (worker or pg_net) (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.';
+
+CREATE FUNCTION syncsched._claim_runs(p_worker_id text, p_max integer, p_lease interval, p_transport text) RETURNS TABLE(run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+declare
+    v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
+    v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
+    v_idle interval := syncsched.setting('warmup_after')::interval;
+    v_types text[];
+    v_live_from timestamptz := syncsched._live_from();
+    v_type text;
+    v_share integer;
+    v_count integer := 0;
+    v_got integer;
+    v_pass integer;
+begin
+    if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
+        raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if p_max is null or p_max < 1 or p_max > 10000 then
+        raise exception 'syncsched: claim_runs p_max must be 1-10000' using errcode = 'invalid_parameter_value';
+    end if;
+    if v_lease <= interval '0' or v_lease > interval '1 day' then
+        raise exception 'syncsched: lease must be positive and at most a day' using errcode = 'invalid_parameter_value';
+    end if;
+    -- (Expired leases are reaped on their own cadence, not in every claim: reap_expired_runs, which
+    -- every worker calls each poll interval and the tick each minute.)
+    -- Dispatch paused for every type (pause_dispatch()): nothing is handed out.
+    if syncsched.setting('dispatch_paused')::boolean then
+        return;
+    end if;
+    -- The types with ready work, except those whose circuit is open (unhealthy in active
+    -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
+    -- whose dispatch is paused (pause_dispatch(type)) or that wait out an answer 429.
+    select array_agg(t.integration_type order by t.integration_type) into v_types
+    from syncsched.integration_types as t
+    where t.transport = p_transport and exists (
+        select from syncsched.sync_run_log as r
+        where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
+            and r.scheduled_for >= v_live_from
+    )
+        and not exists (
+            select from syncsched.endpoint_health as h
+            where h.integration_type = t.integration_type and syncsched._circuit_open(h.mode, h.status)
+        )
+        and not exists (
+            select from syncsched.dispatch_state as d
+            where d.integration_type = t.integration_type
+                and (d.dispatch_paused or d.rate_limited_until > now())
+        );
+    if v_types is null then
+        return;
+    end if;
+    -- Each type its share first, then what is left to the types that have more (in name order
+    -- both times, the order of the type locks).
+    v_share := ceil(p_max::numeric / cardinality(v_types))::integer;
+    for v_pass in 1 .. 2 loop
+        foreach v_type in array v_types loop
+            exit when v_count >= p_max;
+            return query
+            select * from syncsched._claim_type(v_type,
+                case when v_pass = 1 then least(v_share, p_max - v_count) else p_max - v_count end,
+                p_worker_id, v_lease, v_threshold, v_idle);
+            get diagnostics v_got = row_count;
+            v_count := v_count + v_got;
+        end loop;
+        exit when v_count >= p_max or cardinality(v_types) = 1;
+    end loop;
+    perform syncsched._runs_moved('claimed', v_count);
+end
+$$;
+
+ALTER FUNCTION syncsched._claim_runs(p_worker_id text, p_max integer, p_lease interval, p_transport text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._claim_runs(p_worker_id text, p_max integer, p_lease interval, p_transport text) IS 'claim_runs of the types of one transport: worker (claim_runs) or pg_net (net_step).';
 
 CREATE FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval, p_drift_threshold interval, p_idle interval) RETURNS TABLE(run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2147,6 +2298,21 @@ ALTER FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok bool
 
 COMMENT ON FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boolean, p_error text) IS 'Passive mode: a completed run makes its type healthy; passive_failure_threshold failed attempts in a row make it unhealthy.';
 
+CREATE FUNCTION syncsched._host_allowed(p_host text, p_setting text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    select p_host = any(
+        select lower(rtrim(btrim(btrim(h), '[]'), '.'))
+        from unnest(string_to_array(syncsched.setting(p_setting), ',')) as h
+        where btrim(h) <> ''
+    )
+$$;
+
+ALTER FUNCTION syncsched._host_allowed(p_host text, p_setting text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._host_allowed(p_host text, p_setting text) IS 'Whether the host (lower case, no brackets, no trailing dot) is in the comma-separated host list of the setting.';
+
 CREATE FUNCTION syncsched._integration_after_disable() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2317,6 +2483,29 @@ ALTER FUNCTION syncsched._integration_type_after_insert() OWNER TO syncsched_own
 
 COMMENT ON FUNCTION syncsched._integration_type_after_insert() IS 'A new integration type gets its endpoint_health row (status unknown, active mode) and its dispatch_state row.';
 
+CREATE FUNCTION syncsched._integration_type_transport_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_problem text;
+begin
+    if new.transport = 'pg_net' then
+        v_problem := coalesce(syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url),
+            syncsched._url_refusal(new.health_url));
+        if v_problem is not null then
+            raise exception 'syncsched: integration type %: transport pg_net: %', new.integration_type, v_problem
+                using errcode = 'invalid_parameter_value';
+        end if;
+    end if;
+    return new;
+end
+$$;
+
+ALTER FUNCTION syncsched._integration_type_transport_check() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_type_transport_check() IS 'Trigger: a type whose transport is pg_net needs pg_net here, serving this database, and URLs the guard lets through.';
+
 CREATE FUNCTION syncsched._integration_types_hint() RETURNS text
     LANGUAGE sql STABLE
     AS $$
@@ -2339,6 +2528,21 @@ $$;
 ALTER FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) IS 'First multiple of p_minutes minutes since the Unix epoch strictly after p_after.';
+
+CREATE FUNCTION syncsched._iso_timestamp(p_at timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- as the worker writes it (Python's isoformat in UTC): microseconds only when there are some
+    select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || case when extract(microseconds from p_at)::bigint % 1000000 <> 0
+            then to_char(p_at at time zone 'UTC', '.US') else '' end
+        || '+00:00'
+$$;
+
+ALTER FUNCTION syncsched._iso_timestamp(p_at timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._iso_timestamp(p_at timestamp with time zone) IS 'The timestamp in ISO 8601 at UTC, as the worker writes it (microseconds only when not zero).';
 
 CREATE FUNCTION syncsched._label(p_value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -2422,6 +2626,300 @@ $$;
 ALTER FUNCTION syncsched._lock_type_claims(p_type text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._lock_type_claims(p_type text) IS 'The transaction lock that claims of one type (runs, health checks, warm-ups) take in turn: its dispatch_state row, returned as it is once locked.';
+
+CREATE FUNCTION syncsched._net_collect() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_response record;
+    v_ids bigint[] := '{}';
+begin
+    -- each response applied once: it is deleted with its run's outcome
+    for v_response in select * from syncsched._net_responses() loop
+        perform syncsched._net_outcome(v_response.run_id, v_response.lease_token, v_response.running,
+            v_response.status_code, v_response.content, v_response.headers, v_response.timed_out,
+            v_response.error_msg, v_response.timeout_ms, syncsched._net_secret(v_response.auth_secret_env));
+        update syncsched.sync_run_attempts as a
+        set net_request_id = v_response.id
+        where a.run_id = v_response.run_id and a.scheduled_for = v_response.scheduled_for
+            and a.attempt = v_response.attempt;
+        update syncsched.sync_run_log as r
+        set net_request_id = null
+        where r.run_id = v_response.run_id and r.scheduled_for = v_response.scheduled_for
+            and r.net_request_id = v_response.id;
+        v_ids := v_ids || v_response.id;
+    end loop;
+    execute format('delete from %I._http_response where id = any($1)', 'net') using v_ids;
+    return cardinality(v_ids);
+end
+$_$;
+
+ALTER FUNCTION syncsched._net_collect() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_collect() IS 'Read the responses of runs sent through pg_net and apply each (completed, retried or failed); returns how many.';
+
+CREATE FUNCTION syncsched._net_dispatch() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_run record;
+    v_secret text;
+    v_problem text;
+    v_request bigint;
+    v_sent integer := 0;
+begin
+    for v_run in
+        select * from syncsched._claim_runs('pg_net', syncsched.setting('net_batch')::integer,
+            syncsched.setting('net_lease')::interval, 'pg_net')
+    loop
+        -- A refused URL or a missing secret is configuration, not weather: the run fails at once,
+        -- as the worker's does.
+        v_secret := syncsched._net_secret(v_run.auth_secret_env);
+        v_problem := coalesce(syncsched._url_refusal(v_run.endpoint_url),
+            case when v_run.auth_secret_env is not null and v_secret is null then
+                format('the secret %s is neither in Supabase Vault nor set with set_net_secret()', v_run.auth_secret_env)
+            end);
+        if v_problem is not null then
+            perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
+            continue;
+        end if;
+        -- the worker's JSON body and headers
+        execute format('select %I.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)', 'net')
+        into v_request
+        using v_run.endpoint_url,
+            jsonb_build_object('run_id', v_run.run_id, 'org_id', v_run.org_id, 'integration_id', v_run.integration_id,
+                'integration_type', v_run.integration_type,
+                'scheduled_for', syncsched._iso_timestamp(v_run.scheduled_for), 'attempt', v_run.attempt,
+                'idempotency_key', v_run.idempotency_key, 'payload', v_run.payload),
+            jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key,
+                'User-Agent', 'syncsched pg_net')
+            || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
+            v_run.timeout_ms;
+        update syncsched.sync_run_log as r
+        set net_request_id = v_request
+        where r.run_id = v_run.run_id and r.scheduled_for = v_run.scheduled_for;
+        v_sent := v_sent + 1;
+    end loop;
+    return v_sent;
+end
+$_$;
+
+ALTER FUNCTION syncsched._net_dispatch() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_dispatch() IS 'Claim ready runs of pg_net types (at most net_batch, leased for net_lease) and send each through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.';
+
+CREATE FUNCTION syncsched._net_health_answers() RETURNS TABLE(integration_type text, id bigint, status_code integer, timed_out boolean, error_msg text, duration_ms integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    return query execute format(
+        'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg,
+                (extract(epoch from x.created - h.updated_at) * 1000)::integer
+         from syncsched.endpoint_health as h
+         join %I._http_response as x on x.id = h.net_request_id', 'net');
+end
+$$;
+
+ALTER FUNCTION syncsched._net_health_answers() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_health_answers() IS 'The pg_net responses to the health checks of pg_net types that arrived.';
+
+CREATE FUNCTION syncsched._net_health_checks() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_answer record;
+    v_check record;
+    v_request bigint;
+    v_sent integer := 0;
+begin
+    -- pg_net has no HEAD: health checks of pg_net types are GETs, under the worker's rules
+    -- (claimed as a worker claims them, up below 500, recorded by record_health_check).
+    for v_answer in select * from syncsched._net_health_answers() loop
+        perform syncsched.record_health_check(v_answer.integration_type, coalesce(v_answer.status_code < 500, false),
+            v_answer.status_code,
+            case when v_answer.timed_out then 'timeout'
+                when v_answer.status_code is null then left('connection error: ' || v_answer.error_msg, 500)
+                when v_answer.status_code >= 500 then 'HTTP ' || v_answer.status_code end,
+            v_answer.duration_ms);
+        update syncsched.endpoint_health as h set net_request_id = null
+        where h.integration_type = v_answer.integration_type;
+        execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
+    end loop;
+    for v_check in select * from syncsched._claim_health_checks('pg_net', 10, 'pg_net') loop
+        if syncsched._url_refusal(v_check.url) is not null then
+            perform syncsched.record_health_check(v_check.integration_type, false, null,
+                syncsched._url_refusal(v_check.url), 0);
+            continue;
+        end if;
+        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+        using v_check.url, v_check.timeout_ms;
+        update syncsched.endpoint_health as h
+        set net_request_id = v_request, updated_at = now()
+        where h.integration_type = v_check.integration_type;
+        v_sent := v_sent + 1;
+    end loop;
+    return v_sent;
+end
+$_$;
+
+ALTER FUNCTION syncsched._net_health_checks() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_health_checks() IS 'Record the answers to the health checks of pg_net types sent before, then send (GET) those due now.';
+
+CREATE FUNCTION syncsched._net_outcome(p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb, p_timed_out boolean, p_error_msg text, p_timeout_ms integer, p_secret text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_excerpt text := p_content;
+    v_error text;
+begin
+    -- The worker's outcome rules: 2xx completes; 408, 425, 429, 5xx, timeouts and connection errors
+    -- are retried (Retry-After honoured); any other status fails at once. An endpoint that echoes
+    -- the secret does not put it in the run log. Only a completion is taken from a run no longer
+    -- running (its lease expired and it was not claimed again: the late outcome, as the worker's).
+    if p_secret is not null then
+        foreach v_error in array array[p_secret, split_part(p_secret, ' ', 2)] loop
+            if length(v_error) >= 4 then
+                v_excerpt := replace(v_excerpt, v_error, '[redacted]');
+            end if;
+        end loop;
+    end if;
+    if p_status_code between 200 and 299 then
+        perform syncsched.complete_run(p_run_id, p_lease_token, p_status_code, v_excerpt, 'pg_net');
+        return;
+    elsif not p_running then
+        return;
+    elsif p_timed_out then
+        v_error := format('timeout after %s ms', p_timeout_ms);
+    elsif p_status_code is null then
+        v_error := left(format('connection error: %s', coalesce(p_error_msg, 'no response')), 500);
+    else
+        v_error := format('HTTP %s: %s', p_status_code, left(coalesce(v_excerpt, ''), 200));
+    end if;
+    perform syncsched.fail_run(p_run_id, p_lease_token, v_error, p_status_code,
+        p_status_code is null or p_status_code in (408, 425, 429) or p_status_code >= 500,
+        syncsched._retry_after(p_headers), 'pg_net');
+end
+$$;
+
+ALTER FUNCTION syncsched._net_outcome(p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb, p_timed_out boolean, p_error_msg text, p_timeout_ms integer, p_secret text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_outcome(p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb, p_timed_out boolean, p_error_msg text, p_timeout_ms integer, p_secret text) IS 'Apply one pg_net response to its run with the worker''s rules, through complete_run and fail_run (fenced by the lease token).';
+
+CREATE FUNCTION syncsched._net_problem() RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_database text := current_setting('pg_net.database_name', true);
+begin
+    if not exists (select from pg_catalog.pg_extension where extname = 'pg_net') then
+        return format('the pg_net extension is not installed in database %s (shared_preload_libraries = '
+            '''pg_net'', pg_net.database_name = ''%s'', then CREATE EXTENSION pg_net)',
+            current_database(), current_database());
+    end if;
+    if v_database is null then
+        return 'pg_net is not in shared_preload_libraries: its worker, which sends the requests, is not running';
+    end if;
+    if v_database <> current_database() then
+        return format('pg_net''s worker serves database %s, not %s (set pg_net.database_name = ''%s'' and '
+            'call net.worker_restart())', v_database, current_database(), current_database());
+    end if;
+    return null;
+end
+$$;
+
+ALTER FUNCTION syncsched._net_problem() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_problem() IS 'Why this database cannot send through pg_net (not installed here, not preloaded, its worker serving another database), or null.';
+
+CREATE FUNCTION syncsched._net_responses() RETURNS TABLE(id bigint, status_code integer, content text, headers jsonb, timed_out boolean, error_msg text, run_id bigint, scheduled_for timestamp with time zone, lease_token uuid, attempt integer, running boolean, timeout_ms integer, auth_secret_env text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- The responses of runs' requests (driven from pg_net's table, which holds only recent
+    -- requests), their runs locked.
+    return query execute format(
+        'select x.id, x.status_code, x.content, x.headers, x.timed_out, x.error_msg, r.run_id, r.scheduled_for,
+                r.lease_token, r.attempt, r.status = ''running'', t.timeout_ms, t.auth_secret_env
+         from %I._http_response as x
+         join syncsched.sync_run_log as r on r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
+         join syncsched.integration_types as t on t.integration_type = r.integration_type
+         where r.status in (''running'', ''pending'', ''failed'') and r.lease_token is not null
+         order by x.id
+         for update of r', 'net');
+end
+$$;
+
+ALTER FUNCTION syncsched._net_responses() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_responses() IS 'The pg_net responses to runs'' requests that arrived, with what applying them needs (their runs locked).';
+
+CREATE FUNCTION syncsched._net_secret(p_name text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_secret text;
+begin
+    if p_name is null then
+        return null;
+    end if;
+    -- Supabase Vault first, where it is installed (the owner role needs SELECT on
+    -- vault.decrypted_secrets), then the owner-only net_secrets table.
+    if exists (select from pg_catalog.pg_namespace where nspname = 'vault')
+        and pg_catalog.has_table_privilege('vault.decrypted_secrets', 'select') then
+        execute format('select decrypted_secret from %I.decrypted_secrets where name = $1', 'vault')
+        into v_secret using p_name;
+    end if;
+    return coalesce(v_secret, (select s.secret from syncsched.net_secrets as s where s.name = p_name));
+end
+$_$;
+
+ALTER FUNCTION syncsched._net_secret(p_name text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_secret(p_name text) IS 'The Authorization value named p_name: from Supabase Vault (vault.decrypted_secrets) where readable, else from net_secrets.';
+
+CREATE FUNCTION syncsched._net_stalled() RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_oldest timestamptz;
+    v_key text := syncsched._alert_key('pg_net_stalled', null, null, null);
+    v_problem text := syncsched._net_problem();
+begin
+    -- pg_net's liveness, as the runs see it: pg_net able to send for this database, and no request
+    -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
+    if v_problem is null then
+        execute format('select min(r.started_at) from syncsched.sync_run_log as r
+            where r.status = ''running'' and r.net_request_id in (select q.id from %I.http_request_queue as q)
+                and r.scheduled_for >= syncsched._live_from()', 'net')
+        into v_oldest;
+        if v_oldest < now() - syncsched.setting('net_stalled_after')::interval then
+            v_problem := format('a request has waited in net.http_request_queue since %s: pg_net''s worker is '
+                'not sending', v_oldest);
+        end if;
+    end if;
+    if v_problem is null then
+        perform syncsched._resolve_alerts(array[v_key]);
+    elsif not syncsched._alert_open(v_key) then
+        perform syncsched._alert('pg_net_stalled', null, null, null, jsonb_build_object('problem', v_problem));
+    end if;
+    return v_problem;
+end
+$$;
+
+ALTER FUNCTION syncsched._net_stalled() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_stalled() IS 'Raise pg_net_stalled (or resolve it) as pg_net can or cannot send for this database and its queue moves or not; returns the problem.';
 
 CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
@@ -2843,6 +3341,30 @@ $$;
 ALTER FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) IS 'Retention keeps an integration''s finished runs scheduled from this time on (its last p_keep_per_integration); NULL keeps them all.';
+
+CREATE FUNCTION syncsched._retry_after(p_headers jsonb) RETURNS interval
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_value text := (select h.value from jsonb_each_text(p_headers) as h where lower(h.key) = 'retry-after' limit 1);
+begin
+    -- Retry-After in seconds or as an HTTP date; null when absent or unreadable (the worker's rule)
+    v_value := btrim(v_value);
+    if v_value is null or v_value = '' then
+        return null;
+    elsif v_value ~ '^[0-9]{1,9}$' then
+        return v_value::integer * interval '1 second';
+    end if;
+    return greatest(v_value::timestamptz - now(), interval '0');
+exception when others then
+    return null;
+end
+$_$;
+
+ALTER FUNCTION syncsched._retry_after(p_headers jsonb) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._retry_after(p_headers jsonb) IS 'The Retry-After of response headers (seconds or an HTTP date) as an interval; null when absent or unreadable.';
 
 CREATE FUNCTION syncsched._run_log_after_delete() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3398,6 +3920,59 @@ ALTER FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold i
 
 COMMENT ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) IS 'The instant of local wall time p_wall in p_tz, resolving gaps and repeated times as Python''s zoneinfo does for fold p_fold.';
 
+CREATE FUNCTION syncsched._url_refusal(p_url text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_parts text[];
+    v_scheme text;
+    v_host text;
+    v_address inet;
+begin
+    -- The worker's URL guard, before anything is queued: https (http for allowed_insecure_hosts),
+    -- and a host given as an address must be public unless it is in allowed_private_hosts. The
+    -- worker also refuses names that resolve to private addresses; the database cannot resolve
+    -- names (pg_net's libcurl does, when it sends): README, "pg_net / Supabase".
+    if p_url is null then
+        return null;
+    end if;
+    v_parts := regexp_match(p_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]*)');
+    if v_parts is null or v_parts[2] = '' then
+        return format('refused: no host in %s', left(p_url, 200));
+    end if;
+    v_scheme := lower(v_parts[1]);
+    v_host := lower(rtrim(btrim(v_parts[2], '[]'), '.'));
+    if v_scheme <> 'https' and not (v_scheme = 'http' and syncsched._host_allowed(v_host, 'allowed_insecure_hosts')) then
+        return format('refused: %s:// to %s (https only, http for allowed_insecure_hosts)', v_scheme, v_host);
+    end if;
+    if syncsched._host_allowed(v_host, 'allowed_private_hosts') then
+        return null;
+    end if;
+    -- the one name whose addresses are known without asking (RFC 6761): loopback
+    if v_host = 'localhost' or v_host like '%.localhost' then
+        return format('refused: %s is not a public address (allowed_private_hosts)', v_host);
+    end if;
+    begin
+        v_address := v_host::inet;
+    exception when invalid_text_representation then
+        -- other spellings of an address that libcurl reads (2130706433, 0x7f000001, 127.1)
+        if v_host ~ '^((0x[0-9a-f]*|[0-9]+)\.?){1,4}$' then
+            return format('refused: %s is an address the guard cannot read', v_host);
+        end if;
+        return null;
+    end;
+    if not syncsched._address_public(v_address) then
+        return format('refused: %s is not a public address (allowed_private_hosts)', v_host);
+    end if;
+    return null;
+end
+$_$;
+
+ALTER FUNCTION syncsched._url_refusal(p_url text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._url_refusal(p_url text) IS 'Why the URL guard refuses the URL (scheme; a host given as an address that is not public, unless allowed), or null.';
+
 CREATE FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
@@ -3735,49 +4310,15 @@ ALTER FUNCTION syncsched.claim_alert_deliveries(p_max integer) OWNER TO syncsche
 COMMENT ON FUNCTION syncsched.claim_alert_deliveries(p_max integer) IS 'Alerts to POST to the webhook now (marked sent at once: at most one delivery each); alerts whose key was sent within alert_repeat_after are marked suppressed instead. Empty while alert_webhook_url is empty.';
 
 CREATE FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer DEFAULT 10) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-declare
-    v_timeout interval := syncsched.setting('health_check_timeout')::interval;
-    v_type text;
-    v_claimed text[] := '{}';
-begin
-    if p_worker_id is null or p_worker_id = '' or p_max is null or p_max < 1 or p_max > 1000 then
-        raise exception 'syncsched: claim_health_checks needs a worker id and p_max 1-1000'
-            using errcode = 'invalid_parameter_value';
-    end if;
-    -- The types due a check, in name order, each as claims of runs take it: the type's claim lock
-    -- and its budget first (a check is a request), then its row, skipped when another worker holds
-    -- it. The same order everywhere, so that no claim waits on another in a circle. A type a 429
-    -- holds is not checked until its Retry-After has passed.
-    for v_type in
-        select h.integration_type
-        from syncsched.endpoint_health as h
-        where coalesce(h.next_check_at, '-infinity') <= now() and syncsched._health_checked(h.mode, h.integration_type)
-            and not syncsched._rate_limited_now(h.integration_type)
-        order by h.integration_type
-        limit p_max
-    loop
-        continue when not syncsched._take_budget(v_type, 1);
-        perform
-        from syncsched.endpoint_health as h
-        where h.integration_type = v_type and coalesce(h.next_check_at, '-infinity') <= now()
-        for update skip locked;
-        continue when not found;
-        -- held while the check runs; record_health_check sets the real next check
-        update syncsched.endpoint_health as h
-        set next_check_at = now() + v_timeout + interval '30 seconds', updated_at = now()
-        where h.integration_type = v_type;
-        v_claimed := v_claimed || v_type;
-    end loop;
-    return query select e.* from syncsched._endpoints(v_claimed, v_timeout) as e;
-end
+    select * from syncsched._claim_health_checks(p_worker_id, p_max, 'worker')
 $$;
 
 ALTER FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) IS 'Health checks due now (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.';
+COMMENT ON FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) IS 'Health checks due now of types whose transport is worker (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.';
 
 CREATE FUNCTION syncsched.claim_prewarm(p_within interval DEFAULT NULL::interval) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3795,7 +4336,8 @@ begin
         select distinct u.integration_type
         from syncsched.upcoming_runs(v_within) as u
         join syncsched.endpoint_health as h on h.integration_type = u.integration_type
-        where (h.last_used_at is null or h.last_used_at < now() - v_idle)
+        join syncsched.integration_types as t on t.integration_type = u.integration_type
+        where t.transport = 'worker' and (h.last_used_at is null or h.last_used_at < now() - v_idle)
             and not syncsched._circuit_open(h.mode, h.status)
             and not syncsched._rate_limited_now(h.integration_type)
         order by 1
@@ -3821,82 +4363,16 @@ ALTER FUNCTION syncsched.claim_prewarm(p_within interval) OWNER TO syncsched_own
 COMMENT ON FUNCTION syncsched.claim_prewarm(p_within interval) IS 'Idle endpoints (unused for warmup_after) of runs scheduled within p_within (prewarm_ahead): each returned to one worker, which warms it up.';
 
 CREATE FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
-    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
-declare
-    v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
-    v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
-    v_idle interval := syncsched.setting('warmup_after')::interval;
-    v_types text[];
-    v_live_from timestamptz := syncsched._live_from();
-    v_type text;
-    v_share integer;
-    v_count integer := 0;
-    v_got integer;
-    v_pass integer;
-begin
-    if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
-        raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
-            using errcode = 'invalid_parameter_value';
-    end if;
-    if p_max is null or p_max < 1 or p_max > 10000 then
-        raise exception 'syncsched: claim_runs p_max must be 1-10000' using errcode = 'invalid_parameter_value';
-    end if;
-    if v_lease <= interval '0' or v_lease > interval '1 day' then
-        raise exception 'syncsched: lease must be positive and at most a day' using errcode = 'invalid_parameter_value';
-    end if;
-    -- (Expired leases are reaped on their own cadence, not in every claim: reap_expired_runs, which
-    -- every worker calls each poll interval and the tick each minute.)
-    -- Dispatch paused for every type (pause_dispatch()): nothing is handed out.
-    if syncsched.setting('dispatch_paused')::boolean then
-        return;
-    end if;
-    -- The types with ready work, except those whose circuit is open (unhealthy in active
-    -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
-    -- whose dispatch is paused (pause_dispatch(type)) or that wait out an answer 429.
-    select array_agg(t.integration_type order by t.integration_type) into v_types
-    from syncsched.integration_types as t
-    where exists (
-        select from syncsched.sync_run_log as r
-        where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
-            and r.scheduled_for >= v_live_from
-    )
-        and not exists (
-            select from syncsched.endpoint_health as h
-            where h.integration_type = t.integration_type and syncsched._circuit_open(h.mode, h.status)
-        )
-        and not exists (
-            select from syncsched.dispatch_state as d
-            where d.integration_type = t.integration_type
-                and (d.dispatch_paused or d.rate_limited_until > now())
-        );
-    if v_types is null then
-        return;
-    end if;
-    -- Each type its share first, then what is left to the types that have more (in name order
-    -- both times, the order of the type locks).
-    v_share := ceil(p_max::numeric / cardinality(v_types))::integer;
-    for v_pass in 1 .. 2 loop
-        foreach v_type in array v_types loop
-            exit when v_count >= p_max;
-            return query
-            select * from syncsched._claim_type(v_type,
-                case when v_pass = 1 then least(v_share, p_max - v_count) else p_max - v_count end,
-                p_worker_id, v_lease, v_threshold, v_idle);
-            get diagnostics v_got = row_count;
-            v_count := v_count + v_got;
-        end loop;
-        exit when v_count >= p_max or cardinality(v_types) = 1;
-    end loop;
-    perform syncsched._runs_moved('claimed', v_count);
-end
+    -- (pg_net types are the database's to send: net_step)
+    select * from syncsched._claim_runs(p_worker_id, p_max, p_lease, 'worker')
 $$;
 
 ALTER FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true). Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.';
+COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true), of types whose transport is worker. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.';
 
 CREATE FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval DEFAULT NULL::interval) RETURNS TABLE(applied boolean, run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4453,6 +4929,7 @@ CREATE FUNCTION syncsched.install_cron(p_schedule text DEFAULT '* * * * *'::text
 declare
     v_tick bigint;
     v_prune bigint;
+    v_net bigint;
     v_problem text;
 begin
     perform syncsched._require(p_schedule, 'p_schedule');
@@ -4476,13 +4953,22 @@ begin
         into v_tick using 'syncsched_tick', p_schedule, 'CALL syncsched.tick()', current_database();
     execute format('select %I.schedule_in_database($1, $2, $3, $4)', 'cron')
         into v_prune using 'syncsched_prune', '17 3 * * *', 'select syncsched.prune_run_log()', current_database();
-    return jsonb_build_object('tick_job', v_tick, 'prune_job', v_prune, 'schedule', p_schedule);
+    -- The pg_net transport's collector, where pg_cron has sub-minute schedules (1.5 on): responses
+    -- read and runs sent every 5 seconds. With pg_cron 1.4 the tick does it once a minute.
+    if syncsched._net_problem() is null and (
+        select string_to_array(split_part(e.extversion, '-', 1), '.')::integer[] >= array[1, 5]
+        from pg_catalog.pg_extension as e where e.extname = 'pg_cron'
+    ) then
+        execute format('select %I.schedule_in_database($1, $2, $3, $4)', 'cron')
+            into v_net using 'syncsched_net', '5 seconds', 'select syncsched.net_step()', current_database();
+    end if;
+    return jsonb_build_object('tick_job', v_tick, 'prune_job', v_prune, 'net_job', v_net, 'schedule', p_schedule);
 end
 $_$;
 
 ALTER FUNCTION syncsched.install_cron(p_schedule text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.install_cron(p_schedule text) IS 'Schedule CALL syncsched.tick() (default every minute) and a daily prune_run_log() in pg_cron, as the calling role. Idempotent.';
+COMMENT ON FUNCTION syncsched.install_cron(p_schedule text) IS 'Schedule CALL syncsched.tick() (default every minute) and a daily prune_run_log() in pg_cron, as the calling role, and where pg_net serves this database and pg_cron is 1.5 or later, net_step() every 5 seconds (the pg_net transport''s collector). Idempotent.';
 
 CREATE FUNCTION syncsched.integration_next_runs(p_org_id text, p_integration_id text, p_count integer DEFAULT 10, p_after timestamp with time zone DEFAULT now()) RETURNS TABLE(at timestamp with time zone, local_time timestamp without time zone, utc_offset interval, offset_changed boolean)
     LANGUAGE plpgsql STABLE
@@ -4543,6 +5029,35 @@ ALTER FUNCTION syncsched.list_web_tokens() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.list_web_tokens() IS 'The console tokens (never their hashes).';
 
+CREATE FUNCTION syncsched.net_step() RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_collected integer;
+    v_checks integer;
+begin
+    -- Collect first (completions free their places under max_concurrency), then send. One step at
+    -- a time (the tick and the collector job may meet): the other returns at once. The requests go
+    -- out when the caller's transaction commits.
+    if not exists (select from syncsched.integration_types where transport = 'pg_net')
+        or not pg_try_advisory_xact_lock(hashtext('syncsched.net_step')) then
+        return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
+    end if;
+    perform syncsched._net_stalled();
+    if syncsched._net_problem() is not null then  -- (alerted: pg_net_stalled)
+        return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
+    end if;
+    v_collected := syncsched._net_collect();
+    v_checks := syncsched._net_health_checks();
+    return jsonb_build_object('collected', v_collected, 'sent', syncsched._net_dispatch(), 'health_checks', v_checks);
+end
+$$;
+
+ALTER FUNCTION syncsched.net_step() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.net_step() IS 'The pg_net transport''s step: raise or resolve pg_net_stalled, apply the responses that arrived, send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.';
+
 CREATE FUNCTION syncsched.next_claim_at() RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -4589,7 +5104,7 @@ begin
                 and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
                     - syncsched._warmup_counted(t.integration_type, t.rate_limit, v_idle)::integer <= 0
         ) as w
-        where not coalesce(d.dispatch_paused, false)
+        where t.transport = 'worker' and not coalesce(d.dispatch_paused, false)
             and not coalesce(syncsched._circuit_open(h.mode, h.status), false)
     );
 end
@@ -4597,7 +5112,7 @@ $$;
 
 ALTER FUNCTION syncsched.next_claim_at() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.next_claim_at() IS 'When time alone next releases a run no claim hands out now (a retry backoff or spread offset ending, a 429''s Retry-After passing, a spent request budget''s window moving on); NULL when nothing waits on time. Workers sleep until then when a claim comes back short.';
+COMMENT ON FUNCTION syncsched.next_claim_at() IS 'When time alone next releases a run of a worker type no claim hands out now (a retry backoff or spread offset ending, a 429''s Retry-After passing, a spent request budget''s window moving on); NULL when nothing waits on time. Workers sleep until then when a claim comes back short.';
 
 CREATE FUNCTION syncsched.next_health_check_at() RETURNS timestamp with time zone
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -4605,12 +5120,13 @@ CREATE FUNCTION syncsched.next_health_check_at() RETURNS timestamp with time zon
     AS $$
     select min(coalesce(h.next_check_at, now()))
     from syncsched.endpoint_health as h
-    where syncsched._health_checked(h.mode, h.integration_type)
+    join syncsched.integration_types as t on t.integration_type = h.integration_type
+    where t.transport = 'worker' and syncsched._health_checked(h.mode, h.integration_type)
 $$;
 
 ALTER FUNCTION syncsched.next_health_check_at() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.next_health_check_at() IS 'When the next health check is due (null: none in active mode); workers sleep until then.';
+COMMENT ON FUNCTION syncsched.next_health_check_at() IS 'When the next health check of a worker type is due (null: none in active mode); workers sleep until then.';
 
 CREATE FUNCTION syncsched.next_runs(p_expr text, p_tz text DEFAULT 'UTC'::text, p_count integer DEFAULT 5, p_after timestamp with time zone DEFAULT now(), p_seed text DEFAULT NULL::text) RETURNS SETOF timestamp with time zone
     LANGUAGE plpgsql STABLE ROWS 5 PARALLEL SAFE
@@ -5492,6 +6008,30 @@ ALTER FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_mi
 
 COMMENT ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) IS 'Run an integration every p_minutes minutes (aligned to the Unix epoch); returns its next run.';
 
+CREATE FUNCTION syncsched.set_net_secret(p_name text, p_secret text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+begin
+    if p_name is null or p_name !~ '^[A-Z_][A-Z0-9_]{0,62}$' then
+        raise exception 'syncsched: set_net_secret: name % must be upper case letters, digits and _ (as auth_secret_env)',
+            coalesce(quote_literal(p_name), 'null')
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if p_secret is null or p_secret = '' then
+        delete from syncsched.net_secrets where name = p_name;
+    else
+        insert into syncsched.net_secrets as s (name, secret) values (p_name, p_secret)
+        on conflict (name) do update set secret = excluded.secret, updated_at = now();
+    end if;
+    perform syncsched._audit('net_secret_set', null, null, null, null, jsonb_build_object('name', p_name, 'removed', coalesce(p_secret, '') = ''));
+end
+$_$;
+
+ALTER FUNCTION syncsched.set_net_secret(p_name text, p_secret text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.set_net_secret(p_name text, p_secret text) IS 'Store (or with null, remove) the Authorization value that pg_net types naming p_name in auth_secret_env send, where Supabase Vault is absent. Never returned by any function.';
+
 CREATE FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text DEFAULT NULL::text) RETURNS timestamp with time zone
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -5574,12 +6114,21 @@ begin
     end loop;
     perform syncsched.check_staleness(v_now);
     perform syncsched.reap_expired_runs();
+    commit;
+    -- Runs of pg_net types go out from here (and from the syncsched_net job where pg_cron has
+    -- sub-minute schedules); a failure there holds up nothing above.
+    begin
+        perform syncsched.net_step();
+    exception
+        when others then
+            raise warning 'syncsched: the pg_net step failed: %', sqlerrm;
+    end;
 end
 $$;
 
 ALTER PROCEDURE syncsched.tick(IN p_now timestamp with time zone) OWNER TO syncsched_owner;
 
-COMMENT ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) IS 'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are). Call it outside an explicit transaction.';
+COMMENT ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) IS 'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are), then net_step (the pg_net transport). Call it outside an explicit transaction.';
 
 CREATE FUNCTION syncsched.timezone_validate(p_tz text) RETURNS text
     LANGUAGE plpgsql STABLE
@@ -5634,7 +6183,7 @@ begin
     if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
         return 0;
     end if;
-    foreach v_name in array array['syncsched_tick', 'syncsched_prune'] loop
+    foreach v_name in array array['syncsched_tick', 'syncsched_prune', 'syncsched_net'] loop
         execute format('select %I.unschedule(j.jobid) from %I.job as j where j.jobname = $1 and j.username = $2',
             'cron', 'cron')
             using v_name, current_user;
@@ -5908,7 +6457,7 @@ CREATE TABLE syncsched.audit_log (
     integration_type text,
     run_id bigint,
     detail jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT audit_log_action_known CHECK ((action = ANY (ARRAY['run_now'::text, 'retry_run'::text, 'cancel_run'::text, 'pause_scheduling'::text, 'resume_scheduling'::text, 'pause_dispatch'::text, 'resume_dispatch'::text, 'check_endpoint_now'::text, 'endpoint_changed'::text, 'delete_integration'::text, 'integration_created'::text, 'integration_changed'::text, 'integration_deleted'::text, 'setting_changed'::text])))
+    CONSTRAINT audit_log_action_known CHECK ((action = ANY (ARRAY['run_now'::text, 'retry_run'::text, 'cancel_run'::text, 'pause_scheduling'::text, 'resume_scheduling'::text, 'pause_dispatch'::text, 'resume_dispatch'::text, 'check_endpoint_now'::text, 'endpoint_changed'::text, 'delete_integration'::text, 'integration_created'::text, 'integration_changed'::text, 'integration_deleted'::text, 'setting_changed'::text, 'net_secret_set'::text])))
 );
 
 ALTER TABLE syncsched.audit_log OWNER TO syncsched_owner;
@@ -5957,6 +6506,7 @@ CREATE TABLE syncsched.endpoint_health (
     last_used_at timestamp with time zone,
     last_error text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    net_request_id bigint,
     CONSTRAINT endpoint_health_failures_nonnegative CHECK ((consecutive_failures >= 0)),
     CONSTRAINT endpoint_health_mode_known CHECK ((mode = ANY (ARRAY['active'::text, 'passive'::text]))),
     CONSTRAINT endpoint_health_status_known CHECK ((status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text])))
@@ -5986,6 +6536,8 @@ COMMENT ON COLUMN syncsched.endpoint_health.last_error IS 'Why the last check or
 
 COMMENT ON COLUMN syncsched.endpoint_health.updated_at IS 'When the row was last written.';
 
+COMMENT ON COLUMN syncsched.endpoint_health.net_request_id IS 'pg_net transport: the net.http_get request id of the health check in flight (null when none is).';
+
 COMMENT ON CONSTRAINT endpoint_health_failures_nonnegative ON syncsched.endpoint_health IS 'A count of failures.';
 
 COMMENT ON CONSTRAINT endpoint_health_mode_known ON syncsched.endpoint_health IS 'active or passive.';
@@ -6009,6 +6561,7 @@ CREATE TABLE syncsched.integration_types (
     rate_limit integer,
     rate_window interval DEFAULT '00:01:00'::interval NOT NULL,
     rate_limited_backoff interval DEFAULT '00:01:00'::interval NOT NULL,
+    transport text DEFAULT 'worker'::text NOT NULL,
     CONSTRAINT integration_types_auth_secret_env_name CHECK (((auth_secret_env IS NULL) OR (auth_secret_env ~ '^[A-Z_][A-Z0-9_]*$'::text))),
     CONSTRAINT integration_types_connect_timeout_positive CHECK (((connect_timeout_ms >= 1) AND (connect_timeout_ms <= 600000))),
     CONSTRAINT integration_types_endpoint_url_http CHECK ((endpoint_url ~* '^https?://[^/?#]+'::text)),
@@ -6021,7 +6574,8 @@ CREATE TABLE syncsched.integration_types (
     CONSTRAINT integration_types_rate_limited_backoff_range CHECK (((rate_limited_backoff >= '00:00:01'::interval) AND (rate_limited_backoff <= '1 day'::interval))),
     CONSTRAINT integration_types_rate_window_range CHECK (((rate_window >= '00:00:01'::interval) AND (rate_window <= '1 day'::interval))),
     CONSTRAINT integration_types_spread_range CHECK (((spread > '00:00:00'::interval) AND (spread <= '1 day'::interval))),
-    CONSTRAINT integration_types_timeout_positive CHECK (((timeout_ms >= 1) AND (timeout_ms <= 3600000)))
+    CONSTRAINT integration_types_timeout_positive CHECK (((timeout_ms >= 1) AND (timeout_ms <= 3600000))),
+    CONSTRAINT integration_types_transport_known CHECK ((transport = ANY (ARRAY['worker'::text, 'pg_net'::text])))
 );
 
 ALTER TABLE syncsched.integration_types OWNER TO syncsched_owner;
@@ -6060,6 +6614,8 @@ COMMENT ON COLUMN syncsched.integration_types.rate_window IS 'The sliding window
 
 COMMENT ON COLUMN syncsched.integration_types.rate_limited_backoff IS 'How long the whole type waits after an answer 429 without a Retry-After header.';
 
+COMMENT ON COLUMN syncsched.integration_types.transport IS 'Who calls the endpoint: worker (syncsched worker processes claim the runs) or pg_net (the database sends them itself with net.http_post from the tick and the collector job; the worker never claims them).';
+
 COMMENT ON CONSTRAINT integration_types_auth_secret_env_name ON syncsched.integration_types IS 'The secret''s variable has an environment-variable name (the secret itself is never stored).';
 
 COMMENT ON CONSTRAINT integration_types_connect_timeout_positive ON syncsched.integration_types IS 'Connecting may take 1 ms to 10 minutes.';
@@ -6085,6 +6641,8 @@ COMMENT ON CONSTRAINT integration_types_rate_window_range ON syncsched.integrati
 COMMENT ON CONSTRAINT integration_types_spread_range ON syncsched.integration_types IS 'A spread is positive and at most a day.';
 
 COMMENT ON CONSTRAINT integration_types_timeout_positive ON syncsched.integration_types IS 'A call may take 1 ms to 1 hour.';
+
+COMMENT ON CONSTRAINT integration_types_transport_known ON syncsched.integration_types IS 'A type is called by the worker or through pg_net.';
 
 CREATE TABLE syncsched.settings (
     key text NOT NULL,
@@ -6167,6 +6725,25 @@ ALTER TABLE syncsched.endpoint_overview OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.endpoint_overview IS 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, rate limited, retry backoff), its max_concurrency, what is paused for it, its spread, its request budget and how much of it the current window used, and until when an answer 429 holds it.';
 
+CREATE TABLE syncsched.net_secrets (
+    name text NOT NULL,
+    secret text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT net_secrets_name_format CHECK ((name ~ '^[A-Z_][A-Z0-9_]{0,62}$'::text))
+);
+
+ALTER TABLE syncsched.net_secrets OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.net_secrets IS 'Authorization values of pg_net integration types by the name in integration_types.auth_secret_env, where Supabase Vault is absent. Owner-only: written by set_net_secret(), read by the dispatch alone.';
+
+COMMENT ON COLUMN syncsched.net_secrets.name IS 'The name integration_types.auth_secret_env gives.';
+
+COMMENT ON COLUMN syncsched.net_secrets.secret IS 'The Authorization header''s value (for example Bearer ...).';
+
+COMMENT ON COLUMN syncsched.net_secrets.updated_at IS 'When it was last set.';
+
+COMMENT ON CONSTRAINT net_secrets_name_format ON syncsched.net_secrets IS 'Names as in integration_types.auth_secret_env.';
+
 ALTER TABLE syncsched.organization_integrations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME syncsched.organization_integrations_id_seq
     START WITH 1
@@ -6187,6 +6764,7 @@ CREATE TABLE syncsched.sync_run_attempts (
     http_status integer,
     error text,
     response_excerpt text,
+    net_request_id bigint,
     CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
     CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
     CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -6217,6 +6795,8 @@ COMMENT ON COLUMN syncsched.sync_run_attempts.http_status IS 'HTTP status of the
 COMMENT ON COLUMN syncsched.sync_run_attempts.error IS 'What went wrong; null for a completed attempt.';
 
 COMMENT ON COLUMN syncsched.sync_run_attempts.response_excerpt IS 'Start of the endpoint''s answer to a completed attempt (capped by the worker).';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.net_request_id IS 'pg_net transport: the net.http_post request id of this attempt.';
 
 COMMENT ON CONSTRAINT sync_run_attempts_attempt_positive ON syncsched.sync_run_attempts IS 'Attempts count from 1.';
 
@@ -6250,6 +6830,7 @@ CREATE TABLE syncsched.sync_run_log (
     http_status integer,
     error text,
     response_excerpt text,
+    net_request_id bigint,
     CONSTRAINT sync_run_log_attempt_range CHECK (((attempt >= 0) AND (attempt <= max_attempts))),
     CONSTRAINT sync_run_log_final_has_finished_at CHECK (((status <> ALL (ARRAY['completed'::syncsched.run_status, 'failed'::syncsched.run_status, 'cancelled'::syncsched.run_status])) OR (finished_at IS NOT NULL))),
     CONSTRAINT sync_run_log_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -6309,6 +6890,8 @@ COMMENT ON COLUMN syncsched.sync_run_log.http_status IS 'HTTP status of the last
 COMMENT ON COLUMN syncsched.sync_run_log.error IS 'The last attempt''s error; null after a success (earlier errors are in sync_run_attempts).';
 
 COMMENT ON COLUMN syncsched.sync_run_log.response_excerpt IS 'Start of the endpoint response body, capped by the worker.';
+
+COMMENT ON COLUMN syncsched.sync_run_log.net_request_id IS 'pg_net transport: the net.http_post request id of the attempt in flight (its response is read from net._http_response by that id).';
 
 COMMENT ON CONSTRAINT sync_run_log_attempt_range ON syncsched.sync_run_log IS 'Never more attempts than allowed.';
 
@@ -6637,6 +7220,7 @@ CREATE TABLE syncsched.sync_run_attempts_default (
     http_status integer,
     error text,
     response_excerpt text,
+    net_request_id bigint,
     CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
     CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
     CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -6656,6 +7240,7 @@ CREATE TABLE syncsched.sync_run_attempts_p_initial (
     http_status integer,
     error text,
     response_excerpt text,
+    net_request_id bigint,
     CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
     CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
     CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -6688,6 +7273,7 @@ CREATE TABLE syncsched.sync_run_log_default (
     http_status integer,
     error text,
     response_excerpt text,
+    net_request_id bigint,
     CONSTRAINT sync_run_log_attempt_range CHECK (((attempt >= 0) AND (attempt <= max_attempts))),
     CONSTRAINT sync_run_log_final_has_finished_at CHECK (((status <> ALL (ARRAY['completed'::syncsched.run_status, 'failed'::syncsched.run_status, 'cancelled'::syncsched.run_status])) OR (finished_at IS NOT NULL))),
     CONSTRAINT sync_run_log_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -6723,6 +7309,7 @@ CREATE TABLE syncsched.sync_run_log_p_initial (
     http_status integer,
     error text,
     response_excerpt text,
+    net_request_id bigint,
     CONSTRAINT sync_run_log_attempt_range CHECK (((attempt >= 0) AND (attempt <= max_attempts))),
     CONSTRAINT sync_run_log_final_has_finished_at CHECK (((status <> ALL (ARRAY['completed'::syncsched.run_status, 'failed'::syncsched.run_status, 'cancelled'::syncsched.run_status])) OR (finished_at IS NOT NULL))),
     CONSTRAINT sync_run_log_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -6827,6 +7414,11 @@ ALTER TABLE ONLY syncsched.integration_types
     ADD CONSTRAINT integration_types_pkey PRIMARY KEY (integration_type);
 
 COMMENT ON CONSTRAINT integration_types_pkey ON syncsched.integration_types IS 'One row per type.';
+
+ALTER TABLE ONLY syncsched.net_secrets
+    ADD CONSTRAINT net_secrets_pkey PRIMARY KEY (name);
+
+COMMENT ON CONSTRAINT net_secrets_pkey ON syncsched.net_secrets IS 'One secret per name.';
 
 ALTER TABLE ONLY syncsched.organization_integrations
     ADD CONSTRAINT organization_integrations_id_key UNIQUE (id);
@@ -6986,6 +7578,12 @@ COMMENT ON INDEX syncsched.sync_run_log_running_idx IS 'Finding running runs and
 
 CREATE INDEX sync_run_log_default_lease_expires_at_idx ON syncsched.sync_run_log_default USING btree (lease_expires_at) WHERE (status = 'running'::syncsched.run_status);
 
+CREATE INDEX sync_run_log_net_request ON ONLY syncsched.sync_run_log USING btree (net_request_id) WHERE (net_request_id IS NOT NULL);
+
+COMMENT ON INDEX syncsched.sync_run_log_net_request IS 'The run a pg_net response belongs to (only runs of pg_net types in flight have a request id).';
+
+CREATE INDEX sync_run_log_default_net_request_id_idx ON syncsched.sync_run_log_default USING btree (net_request_id) WHERE (net_request_id IS NOT NULL);
+
 CREATE INDEX sync_run_log_integration_idx ON ONLY syncsched.sync_run_log USING btree (org_id, integration_id, scheduled_for DESC);
 
 COMMENT ON INDEX syncsched.sync_run_log_integration_idx IS 'The runs of one integration, newest period first (overview, last success, retention''s keep rule).';
@@ -7006,6 +7604,8 @@ CREATE INDEX sync_run_log_p_initial_integration_type_org_id_not_before_r_idx ON 
 
 CREATE INDEX sync_run_log_p_initial_lease_expires_at_idx ON syncsched.sync_run_log_p_initial USING btree (lease_expires_at) WHERE (status = 'running'::syncsched.run_status);
 
+CREATE INDEX sync_run_log_p_initial_net_request_id_idx ON syncsched.sync_run_log_p_initial USING btree (net_request_id) WHERE (net_request_id IS NOT NULL);
+
 CREATE INDEX sync_run_log_p_initial_org_id_integration_id_scheduled_for_idx ON syncsched.sync_run_log_p_initial USING btree (org_id, integration_id, scheduled_for DESC);
 
 CREATE INDEX sync_run_log_p_initial_org_id_integration_id_started_at_idx ON syncsched.sync_run_log_p_initial USING btree (org_id, integration_id, started_at) WHERE (status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status]));
@@ -7024,6 +7624,8 @@ ALTER INDEX syncsched.sync_run_log_pending_org_idx ATTACH PARTITION syncsched.sy
 
 ALTER INDEX syncsched.sync_run_log_running_idx ATTACH PARTITION syncsched.sync_run_log_default_lease_expires_at_idx;
 
+ALTER INDEX syncsched.sync_run_log_net_request ATTACH PARTITION syncsched.sync_run_log_default_net_request_id_idx;
+
 ALTER INDEX syncsched.sync_run_log_integration_idx ATTACH PARTITION syncsched.sync_run_log_default_org_id_integration_id_scheduled_for_idx;
 
 ALTER INDEX syncsched.sync_run_log_live_idx ATTACH PARTITION syncsched.sync_run_log_default_org_id_integration_id_started_at_idx;
@@ -7040,6 +7642,8 @@ ALTER INDEX syncsched.sync_run_log_pending_org_idx ATTACH PARTITION syncsched.sy
 
 ALTER INDEX syncsched.sync_run_log_running_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_lease_expires_at_idx;
 
+ALTER INDEX syncsched.sync_run_log_net_request ATTACH PARTITION syncsched.sync_run_log_p_initial_net_request_id_idx;
+
 ALTER INDEX syncsched.sync_run_log_integration_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_org_id_integration_id_scheduled_for_idx;
 
 ALTER INDEX syncsched.sync_run_log_live_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_org_id_integration_id_started_at_idx;
@@ -7053,6 +7657,10 @@ COMMENT ON TRIGGER integration_types_endpoint_changed ON syncsched.integration_t
 CREATE TRIGGER integration_types_health AFTER INSERT ON syncsched.integration_types FOR EACH ROW EXECUTE FUNCTION syncsched._integration_type_after_insert();
 
 COMMENT ON TRIGGER integration_types_health ON syncsched.integration_types IS 'Each new type gets its endpoint_health and dispatch_state rows.';
+
+CREATE TRIGGER integration_types_transport_check BEFORE INSERT OR UPDATE OF transport, endpoint_url, health_url ON syncsched.integration_types FOR EACH ROW EXECUTE FUNCTION syncsched._integration_type_transport_check();
+
+COMMENT ON TRIGGER integration_types_transport_check ON syncsched.integration_types IS 'A pg_net type needs pg_net serving this database and URLs the guard lets through.';
 
 CREATE TRIGGER organization_integrations_audit_delete AFTER DELETE ON syncsched.organization_integrations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION syncsched._audit_integrations_deleted();
 
@@ -7187,6 +7795,11 @@ GRANT ALL ON TYPE syncsched.run_status TO syncsched_tenant;
 
 REVOKE ALL ON FUNCTION syncsched._add_run_log_partition(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._address_public(p_address inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._address_public(p_address inet) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._address_public(p_address inet) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._address_public(p_address inet) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._alert(p_kind text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._alert_key(p_kind text, p_org_id text, p_integration_id text, p_integration_type text) FROM PUBLIC;
@@ -7240,6 +7853,10 @@ REVOKE ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) FROM 
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._circuit_open(p_mode text, p_status text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._claim_health_checks(p_worker_id text, p_max integer, p_transport text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._claim_runs(p_worker_id text, p_max integer, p_lease interval, p_transport text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._claim_type(p_type text, p_want integer, p_worker_id text, p_lease interval, p_drift_threshold interval, p_idle interval) FROM PUBLIC;
 
@@ -7409,6 +8026,11 @@ GRANT ALL ON FUNCTION syncsched._health_checked(p_mode text, p_integration_type 
 
 REVOKE ALL ON FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boolean, p_error text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._host_allowed(p_host text, p_setting text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._host_allowed(p_host text, p_setting text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._host_allowed(p_host text, p_setting text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._host_allowed(p_host text, p_setting text) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._integration_after_disable() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._integration_before_delete() FROM PUBLIC;
@@ -7429,6 +8051,8 @@ REVOKE ALL ON FUNCTION syncsched._integration_type_after_endpoint_change() FROM 
 
 REVOKE ALL ON FUNCTION syncsched._integration_type_after_insert() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._integration_type_transport_check() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION syncsched._integration_types_hint() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._integration_types_hint() TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._integration_types_hint() TO syncsched_tenant;
@@ -7438,6 +8062,11 @@ REVOKE ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after times
 GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._interval_next(p_minutes integer, p_after timestamp with time zone) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._iso_timestamp(p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._iso_timestamp(p_at timestamp with time zone) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._iso_timestamp(p_at timestamp with time zone) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._iso_timestamp(p_at timestamp with time zone) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._label(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._label(p_value text) TO syncsched_admin;
@@ -7461,6 +8090,27 @@ REVOKE ALL ON FUNCTION syncsched._lock_type_claims(p_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._lock_type_claims(p_type text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._net_collect() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_dispatch() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_health_answers() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_health_checks() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_outcome(p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb, p_timed_out boolean, p_error_msg text, p_timeout_ms integer, p_secret text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_problem() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._net_problem() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._net_problem() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._net_problem() TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._net_responses() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_secret(p_name text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_stalled() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_admin;
@@ -7520,6 +8170,11 @@ REVOKE ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integrat
 GRANT ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._retry_after(p_headers jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._retry_after(p_headers jsonb) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._retry_after(p_headers jsonb) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._retry_after(p_headers jsonb) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._run_log_after_delete() FROM PUBLIC;
 
@@ -7622,6 +8277,11 @@ REVOKE ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, 
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._tz_to_utc(p_wall timestamp without time zone, p_fold integer, p_tz text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._url_refusal(p_url text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._url_refusal(p_url text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._url_refusal(p_url text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._url_refusal(p_url text) TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) TO syncsched_admin;
@@ -7749,6 +8409,9 @@ GRANT ALL ON FUNCTION syncsched.integration_next_runs(p_org_id text, p_integrati
 REVOKE ALL ON FUNCTION syncsched.list_web_tokens() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.list_web_tokens() TO syncsched_admin;
 
+REVOKE ALL ON FUNCTION syncsched.net_step() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.net_step() TO syncsched_admin;
+
 REVOKE ALL ON FUNCTION syncsched.next_claim_at() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.next_claim_at() TO syncsched_worker;
 GRANT ALL ON FUNCTION syncsched.next_claim_at() TO syncsched_admin;
@@ -7835,6 +8498,9 @@ GRANT ALL ON FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mod
 REVOKE ALL ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched.set_interval(p_org_id text, p_integration_id text, p_minutes integer) TO syncsched_tenant;
+
+REVOKE ALL ON FUNCTION syncsched.set_net_secret(p_name text, p_secret text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.set_net_secret(p_name text, p_secret text) TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.set_schedule(p_org_id text, p_integration_id text, p_cron_schedule text, p_timezone text) TO syncsched_admin;

@@ -22,6 +22,7 @@ PYTHON_CALLS = {"create_app"}  # the Python API the README shows next to the SQL
 NOT_ROLES = {
     "syncsched_tick",
     "syncsched_prune",
+    "syncsched_net",
     "syncsched_runs",
     "syncsched_alerts",
     "syncsched_dsn",

@@ -46,15 +46,18 @@ select ok(has_column_privilege('syncsched_admin', 'syncsched.settings', 'value',
     and not has_column_privilege('syncsched_admin', 'syncsched.settings', 'default_value', 'UPDATE'),
     'admin: a setting''s value may be updated (the settings trigger checks it), its type, default and range not');
 select is(pg_temp.not_executable('syncsched_admin'), array[
-    '_add_run_log_partition', '_alert', '_alert_open', '_audit', '_audit_integrations_changed', '_audit_integrations_created',
-    '_audit_integrations_deleted', '_audit_setting_writes', '_claim_type', '_derive_schedule_state', '_drop_run_log_partition',
-    '_end_attempts',
-    '_endpoints', '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
+    '_add_run_log_partition', '_alert', '_alert_open', '_audit', '_audit_integrations_changed',
+    '_audit_integrations_created', '_audit_integrations_deleted', '_audit_setting_writes', '_claim_health_checks',
+    '_claim_runs', '_claim_type', '_derive_schedule_state', '_drop_run_log_partition', '_end_attempts', '_endpoints',
+    '_health_changed', '_health_from_runs', '_integration_after_disable', '_integration_before_delete',
     '_integration_before_write', '_integration_type_after_endpoint_change', '_integration_type_after_insert',
-    '_possible_duplicates', '_prune_batch', '_raise_alerts', '_raise_live_from', '_rate_limited',
-    '_reset_endpoint_health', '_resolve_alerts', '_run_log_after_delete', '_runs_failed', '_runs_live_from', '_set_pause', '_settings_before_write', '_stale_write',
-    'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_and_claim', 'complete_run',
-    'complete_runs', 'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check', 'record_warmup', 'release_run'
+    '_integration_type_transport_check', '_net_collect', '_net_dispatch', '_net_health_answers', '_net_health_checks',
+    '_net_outcome', '_net_responses', '_net_secret', '_net_stalled', '_possible_duplicates', '_prune_batch', '_raise_alerts',
+    '_raise_live_from', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_run_log_after_delete',
+    '_runs_failed', '_runs_live_from', '_set_pause', '_settings_before_write', '_stale_write',
+    'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_and_claim',
+    'complete_run', 'complete_runs', 'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check',
+    'record_warmup', 'release_run'
 ], 'admin: every function but the owner''s internal SECURITY DEFINER helpers and triggers, and the worker''s run, health and delivery functions');
 select is(array(select p.proname::text from pg_proc as p
     where p.pronamespace = 'syncsched'::regnamespace and p.proname ~ '^_' and p.prosecdef

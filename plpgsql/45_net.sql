@@ -1,0 +1,526 @@
+-- The pg_net transport: runs of integration types whose transport is pg_net are sent by the
+-- database itself (net.http_post) and their responses read back from net._http_response, for hosts
+-- where no worker process runs. Everything else is the worker's: the same claims (_claim_runs:
+-- leases, per-type caps, fairness, circuits, budgets), the same fenced outcome functions
+-- (complete_run, fail_run), the same reaper for a response that never comes (net_lease).
+-- pg_net queues a request in the transaction and sends it after commit: a step that rolls back
+-- sends nothing. Its objects are reached by dynamic SQL: the net schema exists only where pg_net
+-- is installed, and the rest of syncsched must not depend on it.
+
+create or replace function syncsched._net_problem()
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_database text := current_setting('pg_net.database_name', true);
+begin
+    if not exists (select from pg_catalog.pg_extension where extname = 'pg_net') then
+        return format('the pg_net extension is not installed in database %s (shared_preload_libraries = '
+            '''pg_net'', pg_net.database_name = ''%s'', then CREATE EXTENSION pg_net)',
+            current_database(), current_database());
+    end if;
+    if v_database is null then
+        return 'pg_net is not in shared_preload_libraries: its worker, which sends the requests, is not running';
+    end if;
+    if v_database <> current_database() then
+        return format('pg_net''s worker serves database %s, not %s (set pg_net.database_name = ''%s'' and '
+            'call net.worker_restart())', v_database, current_database(), current_database());
+    end if;
+    return null;
+end
+$$;
+comment on function syncsched._net_problem() is
+'Why this database cannot send through pg_net (not installed here, not preloaded, its worker serving another database), or null.'; -- noqa: LT05
+
+create or replace function syncsched._integration_type_transport_check()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_problem text;
+begin
+    if new.transport = 'pg_net' then
+        v_problem := coalesce(syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url),
+            syncsched._url_refusal(new.health_url));
+        if v_problem is not null then
+            raise exception 'syncsched: integration type %: transport pg_net: %', new.integration_type, v_problem
+                using errcode = 'invalid_parameter_value';
+        end if;
+    end if;
+    return new;
+end
+$$;
+comment on function syncsched._integration_type_transport_check() is
+'Trigger: a type whose transport is pg_net needs pg_net here, serving this database, and URLs the guard lets through.';
+
+create or replace trigger integration_types_transport_check
+before insert or update of transport, endpoint_url, health_url on syncsched.integration_types
+for each row execute function syncsched._integration_type_transport_check();
+comment on trigger integration_types_transport_check on syncsched.integration_types is
+'A pg_net type needs pg_net serving this database and URLs the guard lets through.';
+
+create or replace function syncsched._host_allowed(p_host text, p_setting text)
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    select p_host = any(
+        select lower(rtrim(btrim(btrim(h), '[]'), '.'))
+        from unnest(string_to_array(syncsched.setting(p_setting), ',')) as h
+        where btrim(h) <> ''
+    )
+$$;
+comment on function syncsched._host_allowed(text, text) is
+'Whether the host (lower case, no brackets, no trailing dot) is in the comma-separated host list of the setting.';
+
+create or replace function syncsched._address_public(p_address inet)
+returns boolean
+language sql
+immutable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- Globally routable, as the worker's guard reads it (Python's ipaddress is_global, not multicast):
+    -- an IPv6 address that embeds an IPv4 one (mapped, 6to4) is that address's.
+    select case
+        when family(p_address) = 6 and p_address << inet '::ffff:0:0/96' then
+            syncsched._address_public(('0.0.0.0'::inet + (p_address - inet '::ffff:0:0'))::inet)
+        when family(p_address) = 6 and p_address << inet '2002::/16' then
+            syncsched._address_public(('0.0.0.0'::inet
+                + ((p_address - inet '2002::') >> 80 & 4294967295))::inet)
+        else not (p_address <<= any(array[
+            '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
+            '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15',
+            '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
+            '::/128', '::1/128', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', 'fc00::/7',
+            'fe80::/10', 'ff00::/8'
+        ]::inet[]))
+    end
+$$;
+comment on function syncsched._address_public(inet) is
+'Whether the address is globally routable (not loopback, private, link-local, shared, documentation, multicast or reserved).';
+
+create or replace function syncsched._url_refusal(p_url text)
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_parts text[];
+    v_scheme text;
+    v_host text;
+    v_address inet;
+begin
+    -- The worker's URL guard, before anything is queued: https (http for allowed_insecure_hosts),
+    -- and a host given as an address must be public unless it is in allowed_private_hosts. The
+    -- worker also refuses names that resolve to private addresses; the database cannot resolve
+    -- names (pg_net's libcurl does, when it sends): README, "pg_net / Supabase".
+    if p_url is null then
+        return null;
+    end if;
+    v_parts := regexp_match(p_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]*)');
+    if v_parts is null or v_parts[2] = '' then
+        return format('refused: no host in %s', left(p_url, 200));
+    end if;
+    v_scheme := lower(v_parts[1]);
+    v_host := lower(rtrim(btrim(v_parts[2], '[]'), '.'));
+    if v_scheme <> 'https' and not (v_scheme = 'http' and syncsched._host_allowed(v_host, 'allowed_insecure_hosts')) then
+        return format('refused: %s:// to %s (https only, http for allowed_insecure_hosts)', v_scheme, v_host);
+    end if;
+    if syncsched._host_allowed(v_host, 'allowed_private_hosts') then
+        return null;
+    end if;
+    -- the one name whose addresses are known without asking (RFC 6761): loopback
+    if v_host = 'localhost' or v_host like '%.localhost' then
+        return format('refused: %s is not a public address (allowed_private_hosts)', v_host);
+    end if;
+    begin
+        v_address := v_host::inet;
+    exception when invalid_text_representation then
+        -- other spellings of an address that libcurl reads (2130706433, 0x7f000001, 127.1)
+        if v_host ~ '^((0x[0-9a-f]*|[0-9]+)\.?){1,4}$' then
+            return format('refused: %s is an address the guard cannot read', v_host);
+        end if;
+        return null;
+    end;
+    if not syncsched._address_public(v_address) then
+        return format('refused: %s is not a public address (allowed_private_hosts)', v_host);
+    end if;
+    return null;
+end
+$$;
+comment on function syncsched._url_refusal(text) is
+'Why the URL guard refuses the URL (scheme; a host given as an address that is not public, unless allowed), or null.';
+
+create or replace function syncsched.set_net_secret(p_name text, p_secret text)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    if p_name is null or p_name !~ '^[A-Z_][A-Z0-9_]{0,62}$' then
+        raise exception 'syncsched: set_net_secret: name % must be upper case letters, digits and _ (as auth_secret_env)',
+            coalesce(quote_literal(p_name), 'null')
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if p_secret is null or p_secret = '' then
+        delete from syncsched.net_secrets where name = p_name;
+    else
+        insert into syncsched.net_secrets as s (name, secret) values (p_name, p_secret)
+        on conflict (name) do update set secret = excluded.secret, updated_at = now();
+    end if;
+    perform syncsched._audit('net_secret_set', null, null, null, null, jsonb_build_object('name', p_name, 'removed', coalesce(p_secret, '') = ''));
+end
+$$;
+comment on function syncsched.set_net_secret(text, text) is
+'Store (or with null, remove) the Authorization value that pg_net types naming p_name in auth_secret_env send, where Supabase Vault is absent. Never returned by any function.'; -- noqa: LT05
+
+create or replace function syncsched._net_secret(p_name text)
+returns text
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_secret text;
+begin
+    if p_name is null then
+        return null;
+    end if;
+    -- Supabase Vault first, where it is installed (the owner role needs SELECT on
+    -- vault.decrypted_secrets), then the owner-only net_secrets table.
+    if exists (select from pg_catalog.pg_namespace where nspname = 'vault')
+        and pg_catalog.has_table_privilege('vault.decrypted_secrets', 'select') then
+        execute format('select decrypted_secret from %I.decrypted_secrets where name = $1', 'vault')
+        into v_secret using p_name;
+    end if;
+    return coalesce(v_secret, (select s.secret from syncsched.net_secrets as s where s.name = p_name));
+end
+$$;
+comment on function syncsched._net_secret(text) is
+'The Authorization value named p_name: from Supabase Vault (vault.decrypted_secrets) where readable, else from net_secrets.';
+
+create or replace function syncsched._iso_timestamp(p_at timestamptz)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- as the worker writes it (Python's isoformat in UTC): microseconds only when there are some
+    select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || case when extract(microseconds from p_at)::bigint % 1000000 <> 0
+            then to_char(p_at at time zone 'UTC', '.US') else '' end
+        || '+00:00'
+$$;
+comment on function syncsched._iso_timestamp(timestamptz) is
+'The timestamp in ISO 8601 at UTC, as the worker writes it (microseconds only when not zero).';
+
+create or replace function syncsched._retry_after(p_headers jsonb)
+returns interval
+language plpgsql
+stable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_value text := (select h.value from jsonb_each_text(p_headers) as h where lower(h.key) = 'retry-after' limit 1);
+begin
+    -- Retry-After in seconds or as an HTTP date; null when absent or unreadable (the worker's rule)
+    v_value := btrim(v_value);
+    if v_value is null or v_value = '' then
+        return null;
+    elsif v_value ~ '^[0-9]{1,9}$' then
+        return v_value::integer * interval '1 second';
+    end if;
+    return greatest(v_value::timestamptz - now(), interval '0');
+exception when others then
+    return null;
+end
+$$;
+comment on function syncsched._retry_after(jsonb) is
+'The Retry-After of response headers (seconds or an HTTP date) as an interval; null when absent or unreadable.';
+
+create or replace function syncsched._net_dispatch()
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_run record;
+    v_secret text;
+    v_problem text;
+    v_request bigint;
+    v_sent integer := 0;
+begin
+    for v_run in
+        select * from syncsched._claim_runs('pg_net', syncsched.setting('net_batch')::integer,
+            syncsched.setting('net_lease')::interval, 'pg_net')
+    loop
+        -- A refused URL or a missing secret is configuration, not weather: the run fails at once,
+        -- as the worker's does.
+        v_secret := syncsched._net_secret(v_run.auth_secret_env);
+        v_problem := coalesce(syncsched._url_refusal(v_run.endpoint_url),
+            case when v_run.auth_secret_env is not null and v_secret is null then
+                format('the secret %s is neither in Supabase Vault nor set with set_net_secret()', v_run.auth_secret_env)
+            end);
+        if v_problem is not null then
+            perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
+            continue;
+        end if;
+        -- the worker's JSON body and headers
+        execute format('select %I.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)', 'net')
+        into v_request
+        using v_run.endpoint_url,
+            jsonb_build_object('run_id', v_run.run_id, 'org_id', v_run.org_id, 'integration_id', v_run.integration_id,
+                'integration_type', v_run.integration_type,
+                'scheduled_for', syncsched._iso_timestamp(v_run.scheduled_for), 'attempt', v_run.attempt,
+                'idempotency_key', v_run.idempotency_key, 'payload', v_run.payload),
+            jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key,
+                'User-Agent', 'syncsched pg_net')
+            || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
+            v_run.timeout_ms;
+        update syncsched.sync_run_log as r
+        set net_request_id = v_request
+        where r.run_id = v_run.run_id and r.scheduled_for = v_run.scheduled_for;
+        v_sent := v_sent + 1;
+    end loop;
+    return v_sent;
+end
+$$;
+comment on function syncsched._net_dispatch() is
+'Claim ready runs of pg_net types (at most net_batch, leased for net_lease) and send each through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.'; -- noqa: LT05
+
+create or replace function syncsched._net_outcome(
+    p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb,
+    p_timed_out boolean, p_error_msg text, p_timeout_ms integer, p_secret text
+)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_excerpt text := p_content;
+    v_error text;
+begin
+    -- The worker's outcome rules: 2xx completes; 408, 425, 429, 5xx, timeouts and connection errors
+    -- are retried (Retry-After honoured); any other status fails at once. An endpoint that echoes
+    -- the secret does not put it in the run log. Only a completion is taken from a run no longer
+    -- running (its lease expired and it was not claimed again: the late outcome, as the worker's).
+    if p_secret is not null then
+        foreach v_error in array array[p_secret, split_part(p_secret, ' ', 2)] loop
+            if length(v_error) >= 4 then
+                v_excerpt := replace(v_excerpt, v_error, '[redacted]');
+            end if;
+        end loop;
+    end if;
+    if p_status_code between 200 and 299 then
+        perform syncsched.complete_run(p_run_id, p_lease_token, p_status_code, v_excerpt, 'pg_net');
+        return;
+    elsif not p_running then
+        return;
+    elsif p_timed_out then
+        v_error := format('timeout after %s ms', p_timeout_ms);
+    elsif p_status_code is null then
+        v_error := left(format('connection error: %s', coalesce(p_error_msg, 'no response')), 500);
+    else
+        v_error := format('HTTP %s: %s', p_status_code, left(coalesce(v_excerpt, ''), 200));
+    end if;
+    perform syncsched.fail_run(p_run_id, p_lease_token, v_error, p_status_code,
+        p_status_code is null or p_status_code in (408, 425, 429) or p_status_code >= 500,
+        syncsched._retry_after(p_headers), 'pg_net');
+end
+$$;
+comment on function syncsched._net_outcome(bigint, uuid, boolean, integer, text, jsonb, boolean, text, integer, text) is
+'Apply one pg_net response to its run with the worker''s rules, through complete_run and fail_run (fenced by the lease token).';
+
+create or replace function syncsched._net_responses()
+returns table (
+    id bigint, status_code integer, content text, headers jsonb, timed_out boolean, error_msg text, run_id bigint,
+    scheduled_for timestamptz, lease_token uuid, attempt integer, running boolean, timeout_ms integer,
+    auth_secret_env text
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    -- The responses of runs' requests (driven from pg_net's table, which holds only recent
+    -- requests), their runs locked.
+    return query execute format(
+        'select x.id, x.status_code, x.content, x.headers, x.timed_out, x.error_msg, r.run_id, r.scheduled_for,
+                r.lease_token, r.attempt, r.status = ''running'', t.timeout_ms, t.auth_secret_env
+         from %I._http_response as x
+         join syncsched.sync_run_log as r on r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
+         join syncsched.integration_types as t on t.integration_type = r.integration_type
+         where r.status in (''running'', ''pending'', ''failed'') and r.lease_token is not null
+         order by x.id
+         for update of r', 'net');
+end
+$$;
+comment on function syncsched._net_responses() is
+'The pg_net responses to runs'' requests that arrived, with what applying them needs (their runs locked).';
+
+create or replace function syncsched._net_collect()
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_response record;
+    v_ids bigint[] := '{}';
+begin
+    -- each response applied once: it is deleted with its run's outcome
+    for v_response in select * from syncsched._net_responses() loop
+        perform syncsched._net_outcome(v_response.run_id, v_response.lease_token, v_response.running,
+            v_response.status_code, v_response.content, v_response.headers, v_response.timed_out,
+            v_response.error_msg, v_response.timeout_ms, syncsched._net_secret(v_response.auth_secret_env));
+        update syncsched.sync_run_attempts as a
+        set net_request_id = v_response.id
+        where a.run_id = v_response.run_id and a.scheduled_for = v_response.scheduled_for
+            and a.attempt = v_response.attempt;
+        update syncsched.sync_run_log as r
+        set net_request_id = null
+        where r.run_id = v_response.run_id and r.scheduled_for = v_response.scheduled_for
+            and r.net_request_id = v_response.id;
+        v_ids := v_ids || v_response.id;
+    end loop;
+    execute format('delete from %I._http_response where id = any($1)', 'net') using v_ids;
+    return cardinality(v_ids);
+end
+$$;
+comment on function syncsched._net_collect() is
+'Read the responses of runs sent through pg_net and apply each (completed, retried or failed); returns how many.';
+
+create or replace function syncsched._net_health_answers()
+returns table (
+    integration_type text, id bigint, status_code integer, timed_out boolean, error_msg text, duration_ms integer
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    return query execute format(
+        'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg,
+                (extract(epoch from x.created - h.updated_at) * 1000)::integer
+         from syncsched.endpoint_health as h
+         join %I._http_response as x on x.id = h.net_request_id', 'net');
+end
+$$;
+comment on function syncsched._net_health_answers() is
+'The pg_net responses to the health checks of pg_net types that arrived.';
+
+create or replace function syncsched._net_health_checks()
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_answer record;
+    v_check record;
+    v_request bigint;
+    v_sent integer := 0;
+begin
+    -- pg_net has no HEAD: health checks of pg_net types are GETs, under the worker's rules
+    -- (claimed as a worker claims them, up below 500, recorded by record_health_check).
+    for v_answer in select * from syncsched._net_health_answers() loop
+        perform syncsched.record_health_check(v_answer.integration_type, coalesce(v_answer.status_code < 500, false),
+            v_answer.status_code,
+            case when v_answer.timed_out then 'timeout'
+                when v_answer.status_code is null then left('connection error: ' || v_answer.error_msg, 500)
+                when v_answer.status_code >= 500 then 'HTTP ' || v_answer.status_code end,
+            v_answer.duration_ms);
+        update syncsched.endpoint_health as h set net_request_id = null
+        where h.integration_type = v_answer.integration_type;
+        execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
+    end loop;
+    for v_check in select * from syncsched._claim_health_checks('pg_net', 10, 'pg_net') loop
+        if syncsched._url_refusal(v_check.url) is not null then
+            perform syncsched.record_health_check(v_check.integration_type, false, null,
+                syncsched._url_refusal(v_check.url), 0);
+            continue;
+        end if;
+        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+        using v_check.url, v_check.timeout_ms;
+        update syncsched.endpoint_health as h
+        set net_request_id = v_request, updated_at = now()
+        where h.integration_type = v_check.integration_type;
+        v_sent := v_sent + 1;
+    end loop;
+    return v_sent;
+end
+$$;
+comment on function syncsched._net_health_checks() is
+'Record the answers to the health checks of pg_net types sent before, then send (GET) those due now.';
+
+create or replace function syncsched._net_stalled()
+returns text
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_oldest timestamptz;
+    v_key text := syncsched._alert_key('pg_net_stalled', null, null, null);
+    v_problem text := syncsched._net_problem();
+begin
+    -- pg_net's liveness, as the runs see it: pg_net able to send for this database, and no request
+    -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
+    if v_problem is null then
+        execute format('select min(r.started_at) from syncsched.sync_run_log as r
+            where r.status = ''running'' and r.net_request_id in (select q.id from %I.http_request_queue as q)
+                and r.scheduled_for >= syncsched._live_from()', 'net')
+        into v_oldest;
+        if v_oldest < now() - syncsched.setting('net_stalled_after')::interval then
+            v_problem := format('a request has waited in net.http_request_queue since %s: pg_net''s worker is '
+                'not sending', v_oldest);
+        end if;
+    end if;
+    if v_problem is null then
+        perform syncsched._resolve_alerts(array[v_key]);
+    elsif not syncsched._alert_open(v_key) then
+        perform syncsched._alert('pg_net_stalled', null, null, null, jsonb_build_object('problem', v_problem));
+    end if;
+    return v_problem;
+end
+$$;
+comment on function syncsched._net_stalled() is
+'Raise pg_net_stalled (or resolve it) as pg_net can or cannot send for this database and its queue moves or not; returns the problem.'; -- noqa: LT05
+
+create or replace function syncsched.net_step()
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_collected integer;
+    v_checks integer;
+begin
+    -- Collect first (completions free their places under max_concurrency), then send. One step at
+    -- a time (the tick and the collector job may meet): the other returns at once. The requests go
+    -- out when the caller's transaction commits.
+    if not exists (select from syncsched.integration_types where transport = 'pg_net')
+        or not pg_try_advisory_xact_lock(hashtext('syncsched.net_step')) then
+        return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
+    end if;
+    perform syncsched._net_stalled();
+    if syncsched._net_problem() is not null then  -- (alerted: pg_net_stalled)
+        return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
+    end if;
+    v_collected := syncsched._net_collect();
+    v_checks := syncsched._net_health_checks();
+    return jsonb_build_object('collected', v_collected, 'sent', syncsched._net_dispatch(), 'health_checks', v_checks);
+end
+$$;
+comment on function syncsched.net_step() is
+'The pg_net transport''s step: raise or resolve pg_net_stalled, apply the responses that arrived, send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.'; -- noqa: LT05
