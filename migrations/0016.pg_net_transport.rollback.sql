@@ -14,7 +14,8 @@ where kind = 'pg_net_stalled';
 delete from syncsched.settings
 where key in ('net_lease', 'net_batch', 'net_stalled_after');
 drop table syncsched.net_secrets;
-alter table syncsched.endpoint_health drop column net_request_id;
+alter table syncsched.endpoint_health drop column net_request_id, drop column net_warmup_request_id,
+drop column net_warmup_sent_at;
 alter table syncsched.sync_run_attempts drop column net_request_id;
 drop index syncsched.sync_run_log_net_request;
 alter table syncsched.sync_run_log drop column net_request_id;

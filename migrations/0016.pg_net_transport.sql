@@ -23,9 +23,16 @@ alter table syncsched.sync_run_attempts add column net_request_id bigint;
 comment on column syncsched.sync_run_attempts.net_request_id is
 'pg_net transport: the net.http_post request id of this attempt.';
 
-alter table syncsched.endpoint_health add column net_request_id bigint;
+alter table syncsched.endpoint_health
+add column net_request_id bigint,
+add column net_warmup_request_id bigint,
+add column net_warmup_sent_at timestamptz;
 comment on column syncsched.endpoint_health.net_request_id is
 'pg_net transport: the net.http_get request id of the health check in flight (null when none is).';
+comment on column syncsched.endpoint_health.net_warmup_request_id is
+'pg_net transport: the net.http_get request id of the warm-up in flight; the claimed runs of the type wait for it.';
+comment on column syncsched.endpoint_health.net_warmup_sent_at is
+'pg_net transport: when the warm-up in flight was sent (it is given up after warmup_timeout).';
 
 -- Where no Supabase Vault is installed, the Authorization values of pg_net types live here: read
 -- by the owner's functions only (no role syncsched grants can select them), written by

@@ -245,6 +245,56 @@ $$;
 comment on function syncsched._retry_after(jsonb) is
 'The Retry-After of response headers (seconds or an HTTP date) as an interval; null when absent or unreadable.';
 
+create or replace function syncsched._net_warmups()
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_answer record;
+begin
+    -- Warm-ups that answered, or that waited warmup_timeout: recorded as the worker's are (a failed
+    -- one is a cold_start alert; a slow one only past warmup_timeout: pg_net records no response
+    -- time, and the step's period is no measure of one); the runs that waited go in this step.
+    for v_answer in select * from syncsched._net_warmup_answers() loop
+        perform syncsched.record_warmup(v_answer.integration_type, coalesce(v_answer.status_code < 500, false),
+            v_answer.duration_ms,
+            case when v_answer.status_code is null then coalesce(left(v_answer.error_msg, 500), 'timeout')
+                when v_answer.status_code >= 500 then 'HTTP ' || v_answer.status_code end,
+            true);
+        update syncsched.endpoint_health as h
+        set net_warmup_request_id = null, net_warmup_sent_at = null
+        where h.integration_type = v_answer.integration_type;
+        if v_answer.id is not null then
+            execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
+        end if;
+    end loop;
+end
+$$;
+comment on function syncsched._net_warmups() is
+'Record the warm-ups of pg_net types that answered or timed out (warmup_timeout); their types'' runs go next.';
+
+create or replace function syncsched._net_warmup_answers()
+returns table (integration_type text, id bigint, status_code integer, error_msg text, duration_ms integer)
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    return query execute format(
+        'select h.integration_type, x.id, x.status_code, case when x.timed_out then ''timeout'' else x.error_msg end,
+                case when x.id is null then (extract(epoch from now() - h.net_warmup_sent_at) * 1000)::integer end
+         from syncsched.endpoint_health as h
+         left join %I._http_response as x on x.id = h.net_warmup_request_id
+         where h.net_warmup_request_id is not null
+             and (x.id is not null or h.net_warmup_sent_at < now() - $1)', 'net')
+    using syncsched.setting('warmup_timeout')::interval;
+end
+$$;
+comment on function syncsched._net_warmup_answers() is
+'The warm-ups of pg_net types that answered (pg_net records no response time: duration null), or that waited longer than warmup_timeout (id null).'; -- noqa: LT05
+
 create or replace function syncsched._net_dispatch()
 returns integer
 language plpgsql
@@ -252,15 +302,44 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
+    v_claimed record;
+    v_warming text[] := '{}';
     v_run record;
     v_secret text;
     v_problem text;
     v_request bigint;
     v_sent integer := 0;
 begin
-    for v_run in
+    -- Claimed runs are held (running, no request yet) while their type warms up: the claim says
+    -- when the endpoint was idle for warmup_after; a GET to its health URL goes first, as the
+    -- worker's HEAD does, and the runs follow once it answered (_net_warmups).
+    for v_claimed in
         select * from syncsched._claim_runs('pg_net', syncsched.setting('net_batch')::integer,
             syncsched.setting('net_lease')::interval, 'pg_net')
+    loop
+        -- a run claimed again drops the request of its lost attempt: a late answer to it is not taken
+        update syncsched.sync_run_log as r
+        set net_request_id = null
+        where r.run_id = v_claimed.run_id and r.scheduled_for = v_claimed.scheduled_for
+            and r.net_request_id is not null;
+        continue when not v_claimed.warmup or v_claimed.integration_type = any(v_warming)
+            or syncsched._url_refusal(v_claimed.health_url) is not null;  -- (the runs will say why)
+        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+        using v_claimed.health_url, v_claimed.timeout_ms;
+        update syncsched.endpoint_health as h
+        set net_warmup_request_id = v_request, net_warmup_sent_at = now()
+        where h.integration_type = v_claimed.integration_type;
+        v_warming := v_warming || v_claimed.integration_type;
+    end loop;
+    for v_run in
+        select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
+            r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
+        from syncsched.sync_run_log as r
+        join syncsched.integration_types as t on t.integration_type = r.integration_type
+        left join syncsched.endpoint_health as h on h.integration_type = r.integration_type
+        where r.status = 'running' and r.worker_id = 'pg_net' and r.net_request_id is null
+            and r.scheduled_for >= syncsched._live_from() and h.net_warmup_request_id is null
+        order by r.run_id
     loop
         -- A refused URL or a missing secret is configuration, not weather: the run fails at once,
         -- as the worker's does.
@@ -294,7 +373,7 @@ begin
 end
 $$;
 comment on function syncsched._net_dispatch() is
-'Claim ready runs of pg_net types (at most net_batch, leased for net_lease) and send each through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.'; -- noqa: LT05
+'Claim ready runs of pg_net types (at most net_batch, leased for net_lease; a GET warm-up first for a type idle longer than warmup_after, its runs held until it answers) and send every claimed run not held through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.'; -- noqa: LT05
 
 create or replace function syncsched._net_outcome(
     p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb,
@@ -409,14 +488,13 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
     return query execute format(
-        'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg,
-                (extract(epoch from x.created - h.updated_at) * 1000)::integer
+        'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg, null::integer
          from syncsched.endpoint_health as h
          join %I._http_response as x on x.id = h.net_request_id', 'net');
 end
 $$;
 comment on function syncsched._net_health_answers() is
-'The pg_net responses to the health checks of pg_net types that arrived.';
+'The pg_net responses to the health checks of pg_net types that arrived (pg_net records no response time: duration null).';
 
 create or replace function syncsched._net_health_checks()
 returns integer
@@ -452,7 +530,7 @@ begin
         execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
         using v_check.url, v_check.timeout_ms;
         update syncsched.endpoint_health as h
-        set net_request_id = v_request, updated_at = now()
+        set net_request_id = v_request
         where h.integration_type = v_check.integration_type;
         v_sent := v_sent + 1;
     end loop;
@@ -518,9 +596,10 @@ begin
         return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
     end if;
     v_collected := syncsched._net_collect();
+    perform syncsched._net_warmups();
     v_checks := syncsched._net_health_checks();
     return jsonb_build_object('collected', v_collected, 'sent', syncsched._net_dispatch(), 'health_checks', v_checks);
 end
 $$;
 comment on function syncsched.net_step() is
-'The pg_net transport''s step: raise or resolve pg_net_stalled, apply the responses that arrived, send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.'; -- noqa: LT05
+'The pg_net transport''s step: raise or resolve pg_net_stalled, apply the responses that arrived (runs, warm-ups), send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.'; -- noqa: LT05

@@ -2664,15 +2664,44 @@ CREATE FUNCTION syncsched._net_dispatch() RETURNS integer
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $_$
 declare
+    v_claimed record;
+    v_warming text[] := '{}';
     v_run record;
     v_secret text;
     v_problem text;
     v_request bigint;
     v_sent integer := 0;
 begin
-    for v_run in
+    -- Claimed runs are held (running, no request yet) while their type warms up: the claim says
+    -- when the endpoint was idle for warmup_after; a GET to its health URL goes first, as the
+    -- worker's HEAD does, and the runs follow once it answered (_net_warmups).
+    for v_claimed in
         select * from syncsched._claim_runs('pg_net', syncsched.setting('net_batch')::integer,
             syncsched.setting('net_lease')::interval, 'pg_net')
+    loop
+        -- a run claimed again drops the request of its lost attempt: a late answer to it is not taken
+        update syncsched.sync_run_log as r
+        set net_request_id = null
+        where r.run_id = v_claimed.run_id and r.scheduled_for = v_claimed.scheduled_for
+            and r.net_request_id is not null;
+        continue when not v_claimed.warmup or v_claimed.integration_type = any(v_warming)
+            or syncsched._url_refusal(v_claimed.health_url) is not null;  -- (the runs will say why)
+        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+        using v_claimed.health_url, v_claimed.timeout_ms;
+        update syncsched.endpoint_health as h
+        set net_warmup_request_id = v_request, net_warmup_sent_at = now()
+        where h.integration_type = v_claimed.integration_type;
+        v_warming := v_warming || v_claimed.integration_type;
+    end loop;
+    for v_run in
+        select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
+            r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
+        from syncsched.sync_run_log as r
+        join syncsched.integration_types as t on t.integration_type = r.integration_type
+        left join syncsched.endpoint_health as h on h.integration_type = r.integration_type
+        where r.status = 'running' and r.worker_id = 'pg_net' and r.net_request_id is null
+            and r.scheduled_for >= syncsched._live_from() and h.net_warmup_request_id is null
+        order by r.run_id
     loop
         -- A refused URL or a missing secret is configuration, not weather: the run fails at once,
         -- as the worker's does.
@@ -2708,7 +2737,7 @@ $_$;
 
 ALTER FUNCTION syncsched._net_dispatch() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_dispatch() IS 'Claim ready runs of pg_net types (at most net_batch, leased for net_lease) and send each through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.';
+COMMENT ON FUNCTION syncsched._net_dispatch() IS 'Claim ready runs of pg_net types (at most net_batch, leased for net_lease; a GET warm-up first for a type idle longer than warmup_after, its runs held until it answers) and send every claimed run not held through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.';
 
 CREATE FUNCTION syncsched._net_health_answers() RETURNS TABLE(integration_type text, id bigint, status_code integer, timed_out boolean, error_msg text, duration_ms integer)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2716,8 +2745,7 @@ CREATE FUNCTION syncsched._net_health_answers() RETURNS TABLE(integration_type t
     AS $$
 begin
     return query execute format(
-        'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg,
-                (extract(epoch from x.created - h.updated_at) * 1000)::integer
+        'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg, null::integer
          from syncsched.endpoint_health as h
          join %I._http_response as x on x.id = h.net_request_id', 'net');
 end
@@ -2725,7 +2753,7 @@ $$;
 
 ALTER FUNCTION syncsched._net_health_answers() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_health_answers() IS 'The pg_net responses to the health checks of pg_net types that arrived.';
+COMMENT ON FUNCTION syncsched._net_health_answers() IS 'The pg_net responses to the health checks of pg_net types that arrived (pg_net records no response time: duration null).';
 
 CREATE FUNCTION syncsched._net_health_checks() RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2759,7 +2787,7 @@ begin
         execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
         using v_check.url, v_check.timeout_ms;
         update syncsched.endpoint_health as h
-        set net_request_id = v_request, updated_at = now()
+        set net_request_id = v_request
         where h.integration_type = v_check.integration_type;
         v_sent := v_sent + 1;
     end loop;
@@ -2920,6 +2948,56 @@ $$;
 ALTER FUNCTION syncsched._net_stalled() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._net_stalled() IS 'Raise pg_net_stalled (or resolve it) as pg_net can or cannot send for this database and its queue moves or not; returns the problem.';
+
+CREATE FUNCTION syncsched._net_warmup_answers() RETURNS TABLE(integration_type text, id bigint, status_code integer, error_msg text, duration_ms integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+begin
+    return query execute format(
+        'select h.integration_type, x.id, x.status_code, case when x.timed_out then ''timeout'' else x.error_msg end,
+                case when x.id is null then (extract(epoch from now() - h.net_warmup_sent_at) * 1000)::integer end
+         from syncsched.endpoint_health as h
+         left join %I._http_response as x on x.id = h.net_warmup_request_id
+         where h.net_warmup_request_id is not null
+             and (x.id is not null or h.net_warmup_sent_at < now() - $1)', 'net')
+    using syncsched.setting('warmup_timeout')::interval;
+end
+$_$;
+
+ALTER FUNCTION syncsched._net_warmup_answers() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_warmup_answers() IS 'The warm-ups of pg_net types that answered (pg_net records no response time: duration null), or that waited longer than warmup_timeout (id null).';
+
+CREATE FUNCTION syncsched._net_warmups() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_answer record;
+begin
+    -- Warm-ups that answered, or that waited warmup_timeout: recorded as the worker's are (a failed
+    -- one is a cold_start alert; a slow one only past warmup_timeout: pg_net records no response
+    -- time, and the step's period is no measure of one); the runs that waited go in this step.
+    for v_answer in select * from syncsched._net_warmup_answers() loop
+        perform syncsched.record_warmup(v_answer.integration_type, coalesce(v_answer.status_code < 500, false),
+            v_answer.duration_ms,
+            case when v_answer.status_code is null then coalesce(left(v_answer.error_msg, 500), 'timeout')
+                when v_answer.status_code >= 500 then 'HTTP ' || v_answer.status_code end,
+            true);
+        update syncsched.endpoint_health as h
+        set net_warmup_request_id = null, net_warmup_sent_at = null
+        where h.integration_type = v_answer.integration_type;
+        if v_answer.id is not null then
+            execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
+        end if;
+    end loop;
+end
+$_$;
+
+ALTER FUNCTION syncsched._net_warmups() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_warmups() IS 'Record the warm-ups of pg_net types that answered or timed out (warmup_timeout); their types'' runs go next.';
 
 CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
@@ -5049,6 +5127,7 @@ begin
         return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
     end if;
     v_collected := syncsched._net_collect();
+    perform syncsched._net_warmups();
     v_checks := syncsched._net_health_checks();
     return jsonb_build_object('collected', v_collected, 'sent', syncsched._net_dispatch(), 'health_checks', v_checks);
 end
@@ -5056,7 +5135,7 @@ $$;
 
 ALTER FUNCTION syncsched.net_step() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.net_step() IS 'The pg_net transport''s step: raise or resolve pg_net_stalled, apply the responses that arrived, send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.';
+COMMENT ON FUNCTION syncsched.net_step() IS 'The pg_net transport''s step: raise or resolve pg_net_stalled, apply the responses that arrived (runs, warm-ups), send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.';
 
 CREATE FUNCTION syncsched.next_claim_at() RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -6507,6 +6586,8 @@ CREATE TABLE syncsched.endpoint_health (
     last_error text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     net_request_id bigint,
+    net_warmup_request_id bigint,
+    net_warmup_sent_at timestamp with time zone,
     CONSTRAINT endpoint_health_failures_nonnegative CHECK ((consecutive_failures >= 0)),
     CONSTRAINT endpoint_health_mode_known CHECK ((mode = ANY (ARRAY['active'::text, 'passive'::text]))),
     CONSTRAINT endpoint_health_status_known CHECK ((status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text])))
@@ -6537,6 +6618,10 @@ COMMENT ON COLUMN syncsched.endpoint_health.last_error IS 'Why the last check or
 COMMENT ON COLUMN syncsched.endpoint_health.updated_at IS 'When the row was last written.';
 
 COMMENT ON COLUMN syncsched.endpoint_health.net_request_id IS 'pg_net transport: the net.http_get request id of the health check in flight (null when none is).';
+
+COMMENT ON COLUMN syncsched.endpoint_health.net_warmup_request_id IS 'pg_net transport: the net.http_get request id of the warm-up in flight; the claimed runs of the type wait for it.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.net_warmup_sent_at IS 'pg_net transport: when the warm-up in flight was sent (it is given up after warmup_timeout).';
 
 COMMENT ON CONSTRAINT endpoint_health_failures_nonnegative ON syncsched.endpoint_health IS 'A count of failures.';
 
@@ -8111,6 +8196,10 @@ REVOKE ALL ON FUNCTION syncsched._net_responses() FROM PUBLIC;
 REVOKE ALL ON FUNCTION syncsched._net_secret(p_name text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_stalled() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_warmup_answers() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_warmups() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_admin;

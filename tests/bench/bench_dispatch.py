@@ -8,7 +8,10 @@
   process (and 1 in each of 2 processes), each job doing nothing or POSTing the same kind of body to
   the same endpoint;
 - the HTTP-only ceiling: one aiohttp client making the same POSTs, 200 at a time, no database (and
-  one in each of 2 processes, 100 at a time each).
+  one in each of 2 processes, 100 at a time each);
+- where pg_net is preloaded in the bench cluster: the pg_net transport, NET_RUNS runs sent and
+  collected by the database itself (net_step() every 0.2 s, standing in for the collector job), at
+  pg_net.batch_size 200 and 1,000, and the latency from net_step's commit to the request.
 
 syncsched in N processes is compared with the peer and the ceiling in N processes.
 
@@ -55,6 +58,8 @@ SYNCSCHED_CONFIGS: list[tuple[int, dict[str, str], int | None]] = [(c, {}, None)
 ]
 HTTP_CONCURRENCY = 200  # the ceiling's client and pgqueuer's cap: as many calls in flight as syncsched's
 LATENCY_SAMPLES = 100
+NET_RUNS = int(os.environ.get("DISPATCH_NET_RUNS", "5000"))
+NET_BATCH_SIZES = (200, 1000)
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
 # extra worker flags (e.g. "--processes 2"), for trying configurations by hand
 WORKER_ARGS = os.environ.get("DISPATCH_WORKER_ARGS", "").split()
@@ -315,6 +320,82 @@ def _latency(dsn: str, endpoint_url: str) -> dict[str, float]:
     return {"p50_ms": p50, "p99_ms": p99, "from_enqueued_p50_ms": p50_enqueued, "from_enqueued_p99_ms": p99_enqueued}
 
 
+# --- the pg_net transport -----------------------------------------------------------------------
+
+
+def net_available(dsn: str) -> bool:
+    """pg_net preloaded for this database (run.py preloads it where it is installed)."""
+    with db.connect(dsn) as conn:
+        if not db.fetch_value(conn, "select count(*) from pg_available_extensions where name = 'pg_net'"):
+            return False
+        db.execute(conn, "create extension if not exists pg_net")
+        return db.fetch_value(conn, "select syncsched._net_problem()") is None
+
+
+@contextmanager
+def _net_transport(dsn: str, admin_dsn: str, batch_size: int) -> Iterator[db.Connection]:
+    """xledger sent through pg_net, pg_net.batch_size set (pg_net reads it on reload)."""
+    with db.connect(admin_dsn) as admin:
+        db.execute(admin, f"alter system set pg_net.batch_size = {int(batch_size)}")
+        db.execute(admin, "select pg_reload_conf()")
+    with db.connect(dsn) as conn:
+        db.execute(conn, "update syncsched.integration_types set transport = 'pg_net', auth_secret_env = null")
+        db.execute(conn, "select syncsched.set_endpoint_mode('xledger', 'passive')")  # no health check in between
+        db.execute(conn, "select syncsched.set_setting('net_batch', '10000')")
+        try:
+            yield conn
+        finally:
+            db.execute(conn, "update syncsched.integration_types set transport = 'worker'")
+            db.execute(conn, "select syncsched.set_endpoint_mode('xledger', 'active')")
+            with db.connect(admin_dsn) as admin:
+                db.execute(admin, "alter system reset pg_net.batch_size")
+                db.execute(admin, "select pg_reload_conf()")
+
+
+def _pg_net(dsn: str, admin_dsn: str, endpoint_url: str, batch_size: int, tag: str) -> dict[str, Any]:
+    """NET_RUNS runs to completed through pg_net; net_step() every 0.2 s."""
+    steps = 0
+    with _net_transport(dsn, admin_dsn, batch_size) as conn:
+        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.request_ledger")
+        db.execute(conn, LOAD_RUNS, (f"bench/{tag}/", NET_RUNS))
+        db.execute(conn, "vacuum analyze syncsched.sync_run_log")
+        with measured(admin_dsn, db.parse_dsn(dsn)["dbname"], NET_RUNS, lambda: steps * 2) as spent:
+
+            def done() -> bool:
+                nonlocal steps
+                steps += 1
+                db.fetch_value(conn, "select syncsched.net_step()")
+                return bool(db.fetch_value(conn, COMPLETED + " /* bench-poll */") == NET_RUNS)
+
+            _wait(done, 1800, 0.2)
+        elapsed = db.fetch_value(
+            conn,
+            "select extract(epoch from max(finished_at) - min(started_at))::float8 from syncsched.sync_run_log",
+        )
+    return {"per_second": round(NET_RUNS / elapsed), "client_cpu_ms_per_job": 0.0, **spent}
+
+
+def _net_latency(dsn: str, admin_dsn: str, endpoint_url: str) -> dict[str, float]:
+    """From the commit of the net_step that sent a run to its request at the endpoint (what pg_net adds;
+    the collector's period comes on top: 5 s with pg_cron 1.5's job, up to a minute with the tick alone)."""
+    with _net_transport(dsn, admin_dsn, 200) as conn:
+        db.execute(conn, "truncate syncsched.sync_run_log, syncsched.sync_run_attempts")
+        committed: dict[str, float] = {}
+        for n in range(LATENCY_SAMPLES):
+            key = f"latency/net{n}"
+            db.execute(conn, LOAD_RUNS, (key, 1))
+            db.fetch_value(conn, "select syncsched.net_step()")
+            committed[key + "1"] = time.time()
+            _wait(lambda k=key + "1": k in _endpoint_log(endpoint_url)["arrivals"], 30, 0.01)
+            db.fetch_value(conn, "select syncsched.net_step()")  # collect it
+        arrivals = _endpoint_log(endpoint_url)["arrivals"]
+    millis = sorted((arrivals[k] - committed[k]) * 1000 for k in committed)
+    return {
+        "p50_ms": round(statistics.median(millis), 1),
+        "p99_ms": round(millis[math.ceil(len(millis) * 0.99) - 1], 1),
+    }
+
+
 # --- pgqueuer ---------------------------------------------------------------------------------
 
 
@@ -543,6 +624,7 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
     try:
         _wait(lambda: _reachable(endpoint_url), 30, 0.1)
         admin_dsn = _prepare(dsn, endpoint_url)
+        with_net = net_available(dsn)
         for n in range(ROUNDS):
             results: dict[str, Any] = {}
             for config, (concurrency, env, budget) in enumerate(SYNCSCHED_CONFIGS):
@@ -558,9 +640,21 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
             for processes, name in CEILINGS.items():
                 results[name] = _ceiling(f"{endpoint_url}/ceiling", processes)
                 progress(f"   round {n + 1}: {_line(name, results[name])}")
+            for batch_size in NET_BATCH_SIZES if with_net else ():
+                name = f"syncsched through pg_net, pg_net.batch_size {batch_size}"
+                results[name] = _pg_net(dsn, admin_dsn, endpoint_url, batch_size, f"r{n}n{batch_size}")
+                progress(f"   round {n + 1}: {_line(name, results[name])}")
             rounds.append(results)
         latency = _latency(dsn, endpoint_url)
         progress(f"   NOTIFY-to-request latency: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms")
+        if with_net:
+            latency["pg_net"] = _net_latency(dsn, admin_dsn, endpoint_url)
+            progress(
+                f"   pg_net: net_step commit to request: p50 {latency['pg_net']['p50_ms']} ms,"
+                f" p99 {latency['pg_net']['p99_ms']} ms"
+            )
+        else:
+            progress("   pg_net is not preloaded in the bench cluster (not installed here): its transport is left out")
     finally:
         endpoint.terminate()
         endpoint.wait(timeout=30)
@@ -650,6 +744,9 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"  {name}: {spread['median']:.2f} ({spread['min']:.2f}-{spread['max']:.2f})")
     latency = result["notify_to_request_latency"]
     lines.append(f"  NOTIFY-to-request latency: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms")
+    if "pg_net" in latency:
+        net = latency["pg_net"]
+        lines.append(f"  pg_net: net_step commit to request: p50 {net['p50_ms']} ms, p99 {net['p99_ms']} ms")
     return "\n".join(lines)
 
 

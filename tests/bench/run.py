@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,6 +36,14 @@ BENCHMARKS = {
 }
 
 
+def pg_net_installed() -> bool:
+    """pg_net's files are in this PostgreSQL's extension folder (it is not in Debian's packages)."""
+    sharedir = subprocess.run(
+        [str(localpg.find_bindir() / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return bool(sharedir) and (Path(sharedir) / "extension" / "pg_net.control").exists()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)}")
@@ -45,6 +54,11 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     # durable: commits cost what they cost in production; pg_stat_statements: what the statements cost
     statements = {"shared_preload_libraries": "'pg_cron,pg_stat_statements'", "pg_stat_statements.track": "top"}
+    if pg_net_installed():  # (dispatch measures the pg_net transport too; pg_net serves one database)
+        statements |= {
+            "shared_preload_libraries": "'pg_cron,pg_stat_statements,pg_net'",
+            "pg_net.database_name": "'syncsched'",
+        }
     with localpg.throwaway(durable=True, extra_settings=statements) as cluster:
         migrate(cluster.dsn())
         for name in args.names or list(BENCHMARKS):

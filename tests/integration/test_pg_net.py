@@ -30,6 +30,8 @@ DBNAME = "syncsched"  # the database pg_net's worker serves
 TEMPLATE = "syncsched_net_template"
 NET_SETTINGS = {"shared_preload_libraries": "'pg_cron,pg_net'", "pg_net.database_name": f"'{DBNAME}'"}
 TO_PG_NET = "update syncsched.integration_types set transport = 'pg_net'"
+# endpoints just used: no warm-up holds the first claim's runs (state only the tests write)
+WARM = "update syncsched.endpoint_health set last_used_at = now()"
 
 
 def test_the_pg_net_transport_is_refused_where_pg_net_is_absent(conn: db.Connection) -> None:
@@ -119,8 +121,8 @@ def test_a_due_run_is_sent_through_pg_net_with_the_workers_body_and_headers(net:
         use_pg_net(net, endpoint, auth_secret_env="XLEDGER_TOKEN")
         db.execute(net, "select syncsched.set_net_secret('XLEDGER_TOKEN', 'Bearer s3cret-token')")
         schedule_due(net, count=1, integration_type="xledger")
-        db.execute(net, "call syncsched.tick()")  # sends it
-        wait_for(lambda: endpoint.requests, 10, "the request")
+        db.execute(net, "call syncsched.tick()")  # warms the endpoint up (the next step sends the run)
+        step_until(net, lambda: endpoint.requests, 10, "the request")
         step_until(net, lambda: statuses(net) == ["completed"], 10, "the run completed")
         run = runs(net)[0]
         request = endpoint.requests[0]
@@ -193,6 +195,7 @@ def test_a_timeout_is_retried(net: db.Connection) -> None:
 def test_a_response_that_never_comes_is_recovered_after_the_lease_with_the_same_key(net: db.Connection) -> None:
     with Endpoint() as endpoint:
         use_pg_net(net, endpoint)
+        db.execute(net, WARM)  # one step sends
         db.execute(net, "select syncsched.set_setting('net_lease', '10 seconds')")
         schedule_due(net, count=1, integration_type="xledger")
         db.execute(net, "select syncsched.net_step()")
@@ -346,6 +349,7 @@ def test_a_pg_net_worker_that_stops_sending_is_alerted_and_its_runs_go_out_when_
         use_pg_net(net, endpoint)
         db.execute(net, "select syncsched.set_endpoint_mode('xledger', 'passive')")
         db.execute(net, "select syncsched.set_setting('net_stalled_after', '5 seconds')")
+        db.execute(net, WARM)  # one step sends
         schedule_due(net, count=1, integration_type="xledger")
         os.kill(worker_pid, signal.SIGSTOP)
         try:
@@ -358,6 +362,7 @@ def test_a_pg_net_worker_that_stops_sending_is_alerted_and_its_runs_go_out_when_
         finally:
             os.kill(worker_pid, signal.SIGCONT)
         step_until(net, lambda: statuses(net) == ["completed"], 10, "the run completed once pg_net sends again")
+    db.execute(net, "select syncsched.net_step()")  # the next step finds the queue moving
     assert open_alerts(net, "pg_net_stalled") == []
 
 
@@ -386,3 +391,19 @@ def test_pg_net_serving_another_database_is_alerted(net: db.Connection, net_serv
         wait_for(lambda: step()["sent"] == 1, 10, "the run sent")
         step_until(net, lambda: statuses(net) == ["completed"], 10, "the run completed")
     assert open_alerts(net, "pg_net_stalled") == []
+
+
+def test_a_cold_endpoint_is_warmed_up_with_a_get_before_its_first_call(net: db.Connection) -> None:
+    """The runs wait for the warm-up's answer; a failing warm-up is a cold_start, and they go after it."""
+    with Endpoint(health=lambda _r, _n: Reply(status=503, body="", delay=2.0)) as endpoint:
+        use_pg_net(net, endpoint)
+        db.execute(net, "select syncsched.set_endpoint_mode('xledger', 'passive')")  # no health check
+        schedule_due(net, count=3, integration_type="xledger")
+        assert db.fetch_value(net, "select syncsched.net_step()")["sent"] == 0, "sent before the warm-up"
+        step_until(net, lambda: statuses(net) == ["completed"] * 3, 20, "the runs completed after the warm-up")
+        [warmup] = endpoint.probes
+        first_call = min(r.started for r in endpoint.requests)
+    assert warmup.path == "/xledger"
+    assert first_call >= warmup.finished, "a run was sent before its endpoint answered the warm-up"
+    [alert] = open_alerts(net, "cold_start")
+    assert (alert["integration_type"], alert["detail"]["error"]) == ("xledger", "HTTP 503")

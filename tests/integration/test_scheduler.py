@@ -233,7 +233,8 @@ def test_end_to_end_the_real_pg_cron_tick_creates_runs_a_worker_completes(
             assert proc.returncode == 0, proc.stderr
             assert "syncsched_tick" in proc.stdout
             installed = db.fetch_value(conn, "select syncsched.install_cron('* * * * *')")
-            assert set(installed) == {"tick_job", "prune_job", "schedule"}
+            assert set(installed) == {"tick_job", "prune_job", "net_job", "schedule"}
+            assert installed["net_job"] is None, "no pg_net collector job without pg_net"
             jobs = db.fetch_all(conn, "select jobname, schedule, command, database from cron.job order by jobname")
             assert jobs == [
                 {
