@@ -2722,8 +2722,8 @@ begin
                 'integration_type', v_run.integration_type,
                 'scheduled_for', syncsched._iso_timestamp(v_run.scheduled_for), 'attempt', v_run.attempt,
                 'idempotency_key', v_run.idempotency_key, 'payload', v_run.payload),
-            jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key,
-                'User-Agent', 'syncsched pg_net')
+            -- (no User-Agent: pg_net sends its own, and a second one is a 400 at strict servers)
+            jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key)
             || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
             v_run.timeout_ms;
         update syncsched.sync_run_log as r
@@ -5122,6 +5122,9 @@ begin
         or not pg_try_advisory_xact_lock(hashtext('syncsched.net_step')) then
         return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
     end if;
+    -- Without a worker, the syncsched_net job (pg_cron 1.5 on) is what runs when the tick does not:
+    -- it watches for scheduler_silent as the workers do.
+    perform syncsched.check_scheduler();
     perform syncsched._net_stalled();
     if syncsched._net_problem() is not null then  -- (alerted: pg_net_stalled)
         return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
@@ -5135,7 +5138,7 @@ $$;
 
 ALTER FUNCTION syncsched.net_step() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.net_step() IS 'The pg_net transport''s step: raise or resolve pg_net_stalled, apply the responses that arrived (runs, warm-ups), send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.';
+COMMENT ON FUNCTION syncsched.net_step() IS 'The pg_net transport''s step: check_scheduler, raise or resolve pg_net_stalled, apply the responses that arrived (runs, warm-ups), send the health checks due, claim and send the ready runs of pg_net types. Called by the tick and, where pg_cron has sub-minute schedules, by the syncsched_net job. Requests leave when the transaction commits.';
 
 CREATE FUNCTION syncsched.next_claim_at() RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE SECURITY DEFINER

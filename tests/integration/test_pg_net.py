@@ -130,6 +130,8 @@ def test_a_due_run_is_sent_through_pg_net_with_the_workers_body_and_headers(net:
     assert request.headers["Idempotency-Key"] == run["idempotency_key"]
     assert request.headers["Authorization"] == "Bearer s3cret-token"
     assert request.headers["Content-Type"] == "application/json"
+    # pg_net's own, once (a second User-Agent header is a 400 at strict servers, aiohttp's among them)
+    assert request.headers["User-Agent"].startswith("pg_net/")
     assert request.body == {
         "run_id": run["run_id"],
         "org_id": run["org_id"],
@@ -407,3 +409,17 @@ def test_a_cold_endpoint_is_warmed_up_with_a_get_before_its_first_call(net: db.C
     assert first_call >= warmup.finished, "a run was sent before its endpoint answered the warm-up"
     [alert] = open_alerts(net, "cold_start")
     assert (alert["integration_type"], alert["detail"]["error"]) == ("xledger", "HTTP 503")
+
+
+def test_without_a_worker_the_pg_net_step_raises_scheduler_silent(net: db.Connection) -> None:
+    """The syncsched_net job runs when the tick does not: its step watches for a silent scheduler."""
+    with Endpoint() as endpoint:
+        use_pg_net(net, endpoint)
+        db.execute(
+            net,
+            "insert into syncsched.scheduler_ticks (at, started_at, finished_at)"
+            " values (now() - interval '10 minutes', now() - interval '10 minutes', now() - interval '10 minutes')",
+        )
+        db.execute(net, "select syncsched.net_step()")
+    [alert] = open_alerts(net, "scheduler_silent")
+    assert alert["detail"]["silent_for_seconds"] >= 600
