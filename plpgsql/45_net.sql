@@ -89,8 +89,12 @@ as $$
         when family(p_address) = 6 and p_address << inet '::ffff:0:0/96' then
             syncsched._address_public(('0.0.0.0'::inet + (p_address - inet '::ffff:0:0'))::inet)
         when family(p_address) = 6 and p_address << inet '2002::/16' then
-            syncsched._address_public(('0.0.0.0'::inet
-                + ((p_address - inet '2002::') >> 80 & 4294967295))::inet)
+            -- (the IPv4 address is bits 16-47: read from the /48 written out, the address itself
+            -- being too large a number for inet arithmetic)
+            syncsched._address_public('0.0.0.0'::inet + (
+                'x' || lpad(coalesce(nullif(split_part(host(network(set_masklen(p_address, 48))), ':', 2), ''), '0'), 4, '0')
+                || lpad(coalesce(nullif(split_part(host(network(set_masklen(p_address, 48))), ':', 3), ''), '0'), 4, '0')
+            )::bit(32)::bigint)
         else not (p_address <<= any(array[
             '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
             '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15',

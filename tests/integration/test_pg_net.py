@@ -303,6 +303,8 @@ PUBLIC_URLS = [
     "https://93.184.216.34/sync",
     "https://[2606:2800:220:1:248:1893:25c8:1946]/sync",
     "https://8.8.8.8:8443/x?y=1",
+    "https://[2002:808:808::1]/",  # 6to4 of a public address
+    "https://[::ffff:8.8.8.8]/",
     "http://127.0.0.1:8080/",  # allowed below: private and insecure
 ]
 
@@ -318,7 +320,8 @@ def test_the_databases_url_guard_agrees_with_the_workers(conn: db.Connection) ->
     db.execute(conn, "select syncsched.set_setting('allowed_private_hosts', '127.0.0.2, 127.0.0.1')")
     db.execute(conn, "select syncsched.set_setting('allowed_insecure_hosts', '127.0.0.1')")
     guard = Guard.from_lists(private="127.0.0.2,127.0.0.1", insecure="127.0.0.1")
-    hostile = [url.format(p=9) for url in HOSTILE if "127.0.0.1" not in url] + ["https://0x7f000001/", "ftp://x/"]
+    hostile = [url.format(p=9) for url in HOSTILE if "127.0.0.1" not in url]
+    hostile += ["https://0x7f000001/", "ftp://x/", "https://[2002:7f00:1::1]/", "https://[2002::1]/"]
     for url in hostile + PUBLIC_URLS:
         refusal = db.fetch_value(conn, "select syncsched._url_refusal(%s)", (url,))
         try:
