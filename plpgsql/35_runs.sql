@@ -610,12 +610,14 @@ returns table (
     health_url text,
     health_method text
 )
-language sql
+language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    -- (pg_net types are the database's to send: net_step)
-    select * from syncsched._claim_runs(p_worker_id, p_max, p_lease, 'worker')
+begin
+    -- (pg_net types are the database's to send: net_step. PL/pgSQL: its plan is kept for the session.)
+    return query select * from syncsched._claim_runs(p_worker_id, p_max, p_lease, 'worker');
+end
 $$;
 comment on function syncsched.claim_runs(text, integer, interval) is
 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true), of types whose transport is worker. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.'; -- noqa: LT05

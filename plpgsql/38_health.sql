@@ -159,11 +159,13 @@ create or replace function syncsched.claim_health_checks(p_worker_id text, p_max
 returns table (
     integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer
 )
-language sql
+language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    select * from syncsched._claim_health_checks(p_worker_id, p_max, 'worker')
+begin
+    return query select * from syncsched._claim_health_checks(p_worker_id, p_max, 'worker');
+end
 $$;
 comment on function syncsched.claim_health_checks(text, integer) is
 'Health checks due now of types whose transport is worker (active mode, types with enabled integrations), each claimed by one worker: at most one check per type and interval across all workers.'; -- noqa: LT05

@@ -4392,10 +4392,12 @@ ALTER FUNCTION syncsched.claim_alert_deliveries(p_max integer) OWNER TO syncsche
 COMMENT ON FUNCTION syncsched.claim_alert_deliveries(p_max integer) IS 'Alerts to POST to the webhook now (marked sent at once: at most one delivery each); alerts whose key was sent within alert_repeat_after are marked suppressed instead. Empty while alert_webhook_url is empty.';
 
 CREATE FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer DEFAULT 10) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    select * from syncsched._claim_health_checks(p_worker_id, p_max, 'worker')
+begin
+    return query select * from syncsched._claim_health_checks(p_worker_id, p_max, 'worker');
+end
 $$;
 
 ALTER FUNCTION syncsched.claim_health_checks(p_worker_id text, p_max integer) OWNER TO syncsched_owner;
@@ -4445,11 +4447,13 @@ ALTER FUNCTION syncsched.claim_prewarm(p_within interval) OWNER TO syncsched_own
 COMMENT ON FUNCTION syncsched.claim_prewarm(p_within interval) IS 'Idle endpoints (unused for warmup_after) of runs scheduled within p_within (prewarm_ahead): each returned to one worker, which warms it up.';
 
 CREATE FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    -- (pg_net types are the database's to send: net_step)
-    select * from syncsched._claim_runs(p_worker_id, p_max, p_lease, 'worker')
+begin
+    -- (pg_net types are the database's to send: net_step. PL/pgSQL: its plan is kept for the session.)
+    return query select * from syncsched._claim_runs(p_worker_id, p_max, p_lease, 'worker');
+end
 $$;
 
 ALTER FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) OWNER TO syncsched_owner;
