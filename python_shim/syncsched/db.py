@@ -63,6 +63,13 @@ def with_database(dsn: str, dbname: str) -> str:
     return conninfo.make_conninfo(**params)
 
 
+def with_options(dsn: str, options: str) -> str:
+    """The same DSN with server settings added to its `options` (`-c name=value ...`)."""
+    params = parse_dsn(dsn)
+    params["options"] = f"{params.get('options') or ''} {options}".strip()
+    return conninfo.make_conninfo(**params)
+
+
 def connect(dsn: str, *, autocommit: bool = True, application_name: str = "syncsched") -> Connection:
     """A connection with keepalives; failures become one-line ConnectErrors."""
     try:

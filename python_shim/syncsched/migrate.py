@@ -42,9 +42,23 @@ def check_server(conn: db.Connection, *, require_pg_cron: bool) -> None:
         )
 
 
+# On a Citus coordinator, syncsched's objects stay on the coordinator (docs/citus.md): Citus would
+# otherwise send each CREATE FUNCTION to the workers, connecting as the role that runs it, the
+# NOLOGIN owner.
+COORDINATOR_LOCAL = "-c citus.enable_ddl_propagation=off"
+
+
+def _on_coordinator(dsn: str) -> str:
+    """The DSN migrate uses: on a database with Citus, one whose DDL stays on the coordinator."""
+    with db.connect(dsn, application_name="syncsched migrate") as conn:
+        citus = db.fetch_value(conn, queries.EXTENSION_INSTALLED, ("citus",))
+    return db.with_options(dsn, COORDINATOR_LOCAL) if citus else dsn
+
+
 def migrate(dsn: str, *, require_pg_cron: bool = True, progress: Progress = _quiet) -> MigrateResult:
     """Bring the database to the current schema and code. Safe to run concurrently and again."""
     result = MigrateResult()
+    dsn = _on_coordinator(dsn)
     with db.connect(dsn, application_name="syncsched migrate") as conn:
         check_server(conn, require_pg_cron=require_pg_cron)
         with db.session_advisory_lock(conn, queries.MIGRATE_LOCK):
@@ -63,6 +77,7 @@ def migrate(dsn: str, *, require_pg_cron: bool = True, progress: Progress = _qui
 
 def rollback_all(dsn: str, *, progress: Progress = _quiet) -> list[str]:
     """Drop the code, then roll back every migration: back to an empty schema."""
+    dsn = _on_coordinator(dsn)
     with (
         db.connect(dsn, application_name="syncsched migrate") as conn,
         db.session_advisory_lock(conn, queries.MIGRATE_LOCK),

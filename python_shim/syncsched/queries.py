@@ -13,6 +13,7 @@ ADVISORY_UNLOCK = "select pg_advisory_unlock(%s, %s)"
 SERVER_VERSION = "select current_setting('server_version_num')::int"
 
 EXTENSION_AVAILABLE = "select exists (select from pg_available_extensions where name = %s)"
+EXTENSION_INSTALLED = "select exists (select from pg_extension where extname = %s)"
 
 PRELOADED_LIBRARIES = "select current_setting('shared_preload_libraries')"
 IN_RECOVERY = "select pg_is_in_recovery()"
