@@ -221,19 +221,21 @@ def populated(pair: Pair, tmp_path: Path) -> Iterator[Pair]:
 
 
 def kill_and_promote(pairs: list[Pair], minute: datetime) -> None:
-    """Kill the primaries together once calls of the minute's runs are in flight (and most of its runs
-    are still pending); the monitor promotes its secondary when it sees fit, the standbys promoted by
-    hand wait OUTAGE s."""
+    """Kill each primary once calls of the minute's runs are in flight there (and most of its runs
+    are still pending: each pair is watched on its own, or the first could finish the minute while
+    the others start); the monitor promotes its secondary when it sees fit, the standbys promoted by
+    hand wait OUTAGE s after their own kill."""
     key = f"/{minute:%Y-%m-%dT%H:%MZ}"
-    for pair in pairs:
-        wait_for(
-            lambda: sum(r.body["idempotency_key"].endswith(key) for r in pair.endpoint.requests) >= 20,  # noqa: B023
-            90,
-            f"{pair.name}: calls of {minute:%H:%M} in flight",
-        )
-    for pair in pairs:
-        pair.killed_at = time.time()
-        pair.primary.stop("immediate")
+    waiting = list(pairs)
+    deadline = time.monotonic() + 90
+    while waiting:
+        for pair in list(waiting):
+            if sum(r.body["idempotency_key"].endswith(key) for r in pair.endpoint.requests) >= 20:
+                pair.killed_at = time.time()
+                pair.primary.stop("immediate")
+                waiting.remove(pair)
+        assert time.monotonic() < deadline, f"no calls of {minute:%H:%M} in flight at {[p.name for p in waiting]}"
+        time.sleep(0.02)
     for pair in sorted(pairs, key=lambda p: not p.promotes_itself):
         if not pair.promotes_itself:
             time.sleep(max(0.0, pair.killed_at + OUTAGE - time.time()))
