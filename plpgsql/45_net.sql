@@ -509,6 +509,7 @@ as $$
 declare
     v_answer record;
     v_check record;
+    v_refusal text;
     v_request bigint;
     v_sent integer := 0;
 begin
@@ -526,9 +527,9 @@ begin
         execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
     end loop;
     for v_check in select * from syncsched._claim_health_checks('pg_net', 10, 'pg_net') loop
-        if syncsched._url_refusal(v_check.url) is not null then
-            perform syncsched.record_health_check(v_check.integration_type, false, null,
-                syncsched._url_refusal(v_check.url), 0);
+        v_refusal := syncsched._url_refusal(v_check.url);
+        if v_refusal is not null then
+            perform syncsched.record_health_check(v_check.integration_type, false, null, v_refusal, 0);
             continue;
         end if;
         execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
@@ -544,8 +545,8 @@ $$;
 comment on function syncsched._net_health_checks() is
 'Record the answers to the health checks of pg_net types sent before, then send (GET) those due now.';
 
-create or replace function syncsched._net_stalled()
-returns text
+create or replace function syncsched._net_stalled(p_problem text)
+returns void
 language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
@@ -553,7 +554,7 @@ as $$
 declare
     v_oldest timestamptz;
     v_key text := syncsched._alert_key('pg_net_stalled', null, null, null);
-    v_problem text := syncsched._net_problem();
+    v_problem text := p_problem;
 begin
     -- pg_net's liveness, as the runs see it: pg_net able to send for this database, and no request
     -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
@@ -572,11 +573,10 @@ begin
     elsif not syncsched._alert_open(v_key) then
         perform syncsched._alert('pg_net_stalled', null, null, null, jsonb_build_object('problem', v_problem));
     end if;
-    return v_problem;
 end
 $$;
-comment on function syncsched._net_stalled() is
-'Raise pg_net_stalled (or resolve it) as pg_net can or cannot send for this database and its queue moves or not; returns the problem.'; -- noqa: LT05
+comment on function syncsched._net_stalled(text) is
+'Raise pg_net_stalled (or resolve it) as pg_net cannot send for this database (p_problem: _net_problem()) or its queue does not move, or does again.'; -- noqa: LT05
 
 create or replace function syncsched.net_step()
 returns jsonb
@@ -585,6 +585,7 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
+    v_problem text;
     v_collected integer;
     v_checks integer;
 begin
@@ -598,8 +599,9 @@ begin
     -- Without a worker, the syncsched_net job (pg_cron 1.5 on) is what runs when the tick does not:
     -- it watches for scheduler_silent as the workers do.
     perform syncsched.check_scheduler();
-    perform syncsched._net_stalled();
-    if syncsched._net_problem() is not null then  -- (alerted: pg_net_stalled)
+    v_problem := syncsched._net_problem();
+    perform syncsched._net_stalled(v_problem);
+    if v_problem is not null then  -- (alerted: pg_net_stalled)
         return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
     end if;
     v_collected := syncsched._net_collect();

@@ -2766,6 +2766,7 @@ CREATE FUNCTION syncsched._net_health_checks() RETURNS integer
 declare
     v_answer record;
     v_check record;
+    v_refusal text;
     v_request bigint;
     v_sent integer := 0;
 begin
@@ -2783,9 +2784,9 @@ begin
         execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
     end loop;
     for v_check in select * from syncsched._claim_health_checks('pg_net', 10, 'pg_net') loop
-        if syncsched._url_refusal(v_check.url) is not null then
-            perform syncsched.record_health_check(v_check.integration_type, false, null,
-                syncsched._url_refusal(v_check.url), 0);
+        v_refusal := syncsched._url_refusal(v_check.url);
+        if v_refusal is not null then
+            perform syncsched.record_health_check(v_check.integration_type, false, null, v_refusal, 0);
             continue;
         end if;
         execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
@@ -2919,14 +2920,14 @@ ALTER FUNCTION syncsched._net_secret(p_name text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._net_secret(p_name text) IS 'The Authorization value named p_name: from Supabase Vault (vault.decrypted_secrets) where readable, else from net_secrets.';
 
-CREATE FUNCTION syncsched._net_stalled() RETURNS text
+CREATE FUNCTION syncsched._net_stalled(p_problem text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
     v_oldest timestamptz;
     v_key text := syncsched._alert_key('pg_net_stalled', null, null, null);
-    v_problem text := syncsched._net_problem();
+    v_problem text := p_problem;
 begin
     -- pg_net's liveness, as the runs see it: pg_net able to send for this database, and no request
     -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
@@ -2945,13 +2946,12 @@ begin
     elsif not syncsched._alert_open(v_key) then
         perform syncsched._alert('pg_net_stalled', null, null, null, jsonb_build_object('problem', v_problem));
     end if;
-    return v_problem;
 end
 $$;
 
-ALTER FUNCTION syncsched._net_stalled() OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._net_stalled(p_problem text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_stalled() IS 'Raise pg_net_stalled (or resolve it) as pg_net can or cannot send for this database and its queue moves or not; returns the problem.';
+COMMENT ON FUNCTION syncsched._net_stalled(p_problem text) IS 'Raise pg_net_stalled (or resolve it) as pg_net cannot send for this database (p_problem: _net_problem()) or its queue does not move, or does again.';
 
 CREATE FUNCTION syncsched._net_warmup_answers() RETURNS TABLE(integration_type text, id bigint, status_code integer, error_msg text, duration_ms integer)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -5120,6 +5120,7 @@ CREATE FUNCTION syncsched.net_step() RETURNS jsonb
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
+    v_problem text;
     v_collected integer;
     v_checks integer;
 begin
@@ -5133,8 +5134,9 @@ begin
     -- Without a worker, the syncsched_net job (pg_cron 1.5 on) is what runs when the tick does not:
     -- it watches for scheduler_silent as the workers do.
     perform syncsched.check_scheduler();
-    perform syncsched._net_stalled();
-    if syncsched._net_problem() is not null then  -- (alerted: pg_net_stalled)
+    v_problem := syncsched._net_problem();
+    perform syncsched._net_stalled(v_problem);
+    if v_problem is not null then  -- (alerted: pg_net_stalled)
         return jsonb_build_object('collected', 0, 'sent', 0, 'health_checks', 0);
     end if;
     v_collected := syncsched._net_collect();
@@ -8206,7 +8208,7 @@ REVOKE ALL ON FUNCTION syncsched._net_responses() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_secret(p_name text) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION syncsched._net_stalled() FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncsched._net_stalled(p_problem text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_warmup_answers() FROM PUBLIC;
 
