@@ -790,13 +790,15 @@ class Worker:
 
     async def _reap_loop(self) -> None:
         """Runs whose worker stopped renewing their lease come back within a poll interval of its
-        expiry, whether or not any worker claims (the tick reaps too, each minute). Not in the first
-        seconds after an outage: every lease may look expired then (a failover), and the other
-        workers' outcomes kept meanwhile should reach their runs before another claim does."""
+        expiry, whether or not any worker claims (the tick reaps too, each minute). Not during an
+        outage, nor in the first seconds after it: every lease may look expired then (a failover),
+        and the other workers' outcomes kept meanwhile should reach their runs before another claim
+        does. The outage lasts until the LISTEN connection is back: the pool may find the new
+        primary first."""
         assert self._pool is not None
         while True:
             await asyncio.sleep(self.settings.poll_interval)
-            if time.monotonic() - self._back_at < REAP_PAUSE_AFTER_OUTAGE:
+            if not self.metrics.listening or time.monotonic() - self._back_at < REAP_PAUSE_AFTER_OUTAGE:
                 continue
             try:
                 rows = await db.async_fetch_all(self._pool, queries.REAP_EXPIRED_RUNS)
