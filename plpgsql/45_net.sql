@@ -126,12 +126,25 @@ begin
     if p_url is null then
         return null;
     end if;
-    v_parts := regexp_match(p_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]*)');
+    -- (the URL is never repeated: it may carry user:password@)
+    if p_url ~ '[[:space:][:cntrl:]]' then
+        return 'refused: the URL has spaces or control characters';
+    end if;
+    v_parts := regexp_match(p_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]*)(:[^/?#]*)?([/?#]|$)');
     if v_parts is null or v_parts[2] = '' then
-        return format('refused: no host in %s', left(p_url, 200));
+        return 'refused: the URL has no host';
     end if;
     v_scheme := lower(v_parts[1]);
     v_host := lower(rtrim(btrim(v_parts[2], '[]'), '.'));
+    -- What libcurl would read otherwise than the guard does: %-escapes in the host, an IPv6 zone
+    -- (%25eth0), a second @; a port out of range. (The worker's guard reads them as curl does.)
+    if v_host !~ '^([a-z0-9_-]+(\.[a-z0-9_-]+)*|[0-9a-f:.]+)$' then
+        return format('refused: host %s is not a plain name or address', left(v_host, 100));
+    end if;
+    if v_parts[3] is not null and v_parts[3] <> ':' and (case when v_parts[3] ~ '^:[0-9]{1,5}$'
+        then ltrim(v_parts[3], ':')::integer not between 1 and 65535 else true end) then
+        return format('refused: port %s of %s is not 1-65535', left(ltrim(v_parts[3], ':'), 10), v_host);
+    end if;
     if v_scheme <> 'https' and not (v_scheme = 'http' and syncsched._host_allowed(v_host, 'allowed_insecure_hosts')) then
         return format('refused: %s:// to %s (https only, http for allowed_insecure_hosts)', v_scheme, v_host);
     end if;
@@ -141,6 +154,10 @@ begin
     -- the one name whose addresses are known without asking (RFC 6761): loopback
     if v_host = 'localhost' or v_host like '%.localhost' then
         return format('refused: %s is not a public address (allowed_private_hosts)', v_host);
+    end if;
+    -- a part with a leading zero is octal to libcurl (0177.0.0.1 is 127.0.0.1), decimal to inet
+    if v_host ~ '^[0-9.]+$' and v_host ~ '(^|\.)0[0-9]' then
+        return format('refused: %s is an address the guard cannot read', v_host);
     end if;
     begin
         v_address := v_host::inet;
@@ -271,6 +288,7 @@ begin
         set net_warmup_request_id = null, net_warmup_sent_at = null
         where h.integration_type = v_answer.integration_type;
         if v_answer.id is not null then
+            delete from syncsched.net_requests as n where n.id = v_answer.id;
             execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
         end if;
     end loop;
@@ -290,7 +308,9 @@ begin
         'select h.integration_type, x.id, x.status_code, case when x.timed_out then ''timeout'' else x.error_msg end,
                 case when x.id is null then (extract(epoch from now() - h.net_warmup_sent_at) * 1000)::integer end
          from syncsched.endpoint_health as h
-         left join %I._http_response as x on x.id = h.net_warmup_request_id
+         left join syncsched.net_requests as n on n.id = h.net_warmup_request_id and n.kind = ''warmup''
+             and n.integration_type = h.integration_type
+         left join %I._http_response as x on x.id = n.id
          where h.net_warmup_request_id is not null
              and (x.id is not null or h.net_warmup_sent_at < now() - $1)', 'net')
     using syncsched.setting('warmup_timeout')::interval;
@@ -299,52 +319,90 @@ $$;
 comment on function syncsched._net_warmup_answers() is
 'The warm-ups of pg_net types that answered (pg_net records no response time: duration null), or that waited longer than warmup_timeout (id null).'; -- noqa: LT05
 
-create or replace function syncsched._net_dispatch()
+create or replace function syncsched._net_sent(
+    p_id bigint, p_kind text, p_integration_type text,
+    p_run_id bigint default null, p_scheduled_for timestamptz default null
+)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    -- recorded where its response is looked for (net_requests: only this server's requests since it
+    -- started or was promoted), and on the run or the type's health for whoever reads them
+    insert into syncsched.net_requests as n (id, kind, integration_type, run_id, scheduled_for)
+    values (p_id, p_kind, p_integration_type, p_run_id, p_scheduled_for)
+    on conflict (id) do update set kind = excluded.kind, integration_type = excluded.integration_type,
+        run_id = excluded.run_id, scheduled_for = excluded.scheduled_for, sent_at = excluded.sent_at;
+    if p_kind = 'run' then  -- (its lease from now: it may have waited for a warm-up)
+        update syncsched.sync_run_log as r
+        set net_request_id = p_id,
+            lease_expires_at = greatest(r.lease_expires_at, now() + syncsched.setting('net_lease')::interval)
+        where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for;
+    elsif p_kind = 'health' then
+        update syncsched.endpoint_health as h set net_request_id = p_id where h.integration_type = p_integration_type;
+    else
+        update syncsched.endpoint_health as h set net_warmup_request_id = p_id, net_warmup_sent_at = now()
+        where h.integration_type = p_integration_type;
+    end if;
+end
+$$;
+comment on function syncsched._net_sent(bigint, text, text, bigint, timestamptz) is
+'Record a request queued through pg_net (a run''s call, a health check, a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.'; -- noqa: LT05
+
+create or replace function syncsched._net_refused(p_error text)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- (pg_net quotes the URL, which may carry user:password@)
+    select 'pg_net refused the request: ' || regexp_replace(left(p_error, 500), '"[^"]*"', '(the URL)', 'g')
+$$;
+comment on function syncsched._net_refused(text) is
+'The error of a request pg_net would not queue (its libcurl refused the URL), without the URL.';
+
+create or replace function syncsched._net_unsent()
+returns table (
+    run_id bigint, lease_token uuid, org_id text, integration_id text, integration_type text,
+    scheduled_for timestamptz, attempt integer, idempotency_key text, payload jsonb, endpoint_url text,
+    timeout_ms integer, auth_secret_env text
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+    -- claimed by pg_net, not sent yet, and not held behind its type's warm-up; still leased (one
+    -- held past its lease is the reaper's: it goes again under a new claim)
+    select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
+        r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
+    from syncsched.sync_run_log as r
+    join syncsched.integration_types as t on t.integration_type = r.integration_type
+    left join syncsched.endpoint_health as h on h.integration_type = r.integration_type
+    where r.status = 'running' and r.worker_id = 'pg_net' and r.net_request_id is null
+        and r.lease_expires_at > now() and r.scheduled_for >= syncsched._live_from()
+        and h.net_warmup_request_id is null
+    order by r.run_id
+$$;
+comment on function syncsched._net_unsent() is
+'The runs pg_net claimed and has not sent yet, except those held behind their type''s warm-up.';
+
+create or replace function syncsched._net_send(p_integration_type text)
 returns integer
 language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_claimed record;
-    v_warming text[] := '{}';
     v_run record;
     v_secret text;
     v_problem text;
     v_request bigint;
     v_sent integer := 0;
 begin
-    -- Claimed runs are held (running, no request yet) while their type warms up: the claim says
-    -- when the endpoint was idle for warmup_after; a GET to its health URL goes first, as the
-    -- worker's HEAD does, and the runs follow once it answered (_net_warmups).
-    for v_claimed in
-        select * from syncsched._claim_runs('pg_net', syncsched.setting('net_batch')::integer,
-            syncsched.setting('net_lease')::interval, 'pg_net')
-    loop
-        -- a run claimed again drops the request of its lost attempt: a late answer to it is not taken
-        update syncsched.sync_run_log as r
-        set net_request_id = null
-        where r.run_id = v_claimed.run_id and r.scheduled_for = v_claimed.scheduled_for
-            and r.net_request_id is not null;
-        continue when not v_claimed.warmup or v_claimed.integration_type = any(v_warming)
-            or syncsched._url_refusal(v_claimed.health_url) is not null;  -- (the runs will say why)
-        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
-        using v_claimed.health_url, v_claimed.timeout_ms;
-        update syncsched.endpoint_health as h
-        set net_warmup_request_id = v_request, net_warmup_sent_at = now()
-        where h.integration_type = v_claimed.integration_type;
-        v_warming := v_warming || v_claimed.integration_type;
-    end loop;
-    for v_run in
-        select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
-            r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
-        from syncsched.sync_run_log as r
-        join syncsched.integration_types as t on t.integration_type = r.integration_type
-        left join syncsched.endpoint_health as h on h.integration_type = r.integration_type
-        where r.status = 'running' and r.worker_id = 'pg_net' and r.net_request_id is null
-            and r.scheduled_for >= syncsched._live_from() and h.net_warmup_request_id is null
-        order by r.run_id
-    loop
+    for v_run in select * from syncsched._net_unsent() as r where r.integration_type = p_integration_type loop
         -- A refused URL or a missing secret is configuration, not weather: the run fails at once,
         -- as the worker's does.
         v_secret := syncsched._net_secret(v_run.auth_secret_env);
@@ -368,10 +426,67 @@ begin
             jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key)
             || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
             v_run.timeout_ms;
-        update syncsched.sync_run_log as r
-        set net_request_id = v_request
-        where r.run_id = v_run.run_id and r.scheduled_for = v_run.scheduled_for;
+        perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for);
         v_sent := v_sent + 1;
+    end loop;
+    return v_sent;
+end
+$$;
+comment on function syncsched._net_send(text) is
+'Send the unsent runs of one pg_net type through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization (a refused URL or a missing secret fails the run); returns how many were sent.'; -- noqa: LT05
+
+create or replace function syncsched._net_dispatch()
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_claimed record;
+    v_warming text[] := '{}';
+    v_run record;
+    v_type text;
+    v_problem text;
+    v_request bigint;
+    v_sent integer := 0;
+begin
+    -- Claimed runs are held (running, no request yet) while their type warms up: the claim says
+    -- when the endpoint was idle for warmup_after; a GET to its health URL goes first, as the
+    -- worker's HEAD does, and the runs follow once it answered (_net_warmups).
+    for v_claimed in
+        select * from syncsched._claim_runs('pg_net', syncsched.setting('net_batch')::integer,
+            syncsched.setting('net_lease')::interval, 'pg_net')
+    loop
+        -- a run claimed again drops the request of its lost attempt: a late answer to it is not taken
+        update syncsched.sync_run_log as r
+        set net_request_id = null
+        where r.run_id = v_claimed.run_id and r.scheduled_for = v_claimed.scheduled_for
+            and r.net_request_id is not null;
+        continue when not v_claimed.warmup or v_claimed.integration_type = any(v_warming)
+            or syncsched._url_refusal(v_claimed.health_url) is not null;  -- (the runs will say why)
+        begin
+            execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+            using v_claimed.health_url, v_claimed.timeout_ms;
+            perform syncsched._net_sent(v_request, 'warmup', v_claimed.integration_type);
+            v_warming := v_warming || v_claimed.integration_type;
+        exception when others then  -- (a cold_start alert; the runs go unwarmed)
+            perform syncsched.record_warmup(v_claimed.integration_type, false, null, syncsched._net_refused(sqlerrm), true);
+        end;
+    end loop;
+    -- One type at a time, in a block of its own: a URL that pg_net's libcurl refuses fails that
+    -- type's runs, not the step (nor the other types' runs and responses). (A block per type, not
+    -- per run: a transaction with more than 64 subtransactions slows every snapshot taken beside it.)
+    foreach v_type in array (
+        select coalesce(array_agg(distinct r.integration_type), '{}') from syncsched._net_unsent() as r
+    ) loop
+        begin
+            v_sent := v_sent + syncsched._net_send(v_type);
+        exception when others then
+            v_problem := syncsched._net_refused(sqlerrm);
+            for v_run in select * from syncsched._net_unsent() as r where r.integration_type = v_type loop
+                perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
+            end loop;
+        end;
     end loop;
     return v_sent;
 end
@@ -440,9 +555,13 @@ begin
         'select x.id, x.status_code, x.content, x.headers, x.timed_out, x.error_msg, r.run_id, r.scheduled_for,
                 r.lease_token, r.attempt, r.status = ''running'', t.timeout_ms, t.auth_secret_env
          from %I._http_response as x
-         join syncsched.sync_run_log as r on r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
+         join syncsched.net_requests as n on n.id = x.id and n.kind = ''run''
+         join syncsched.sync_run_log as r on r.run_id = n.run_id and r.scheduled_for = n.scheduled_for
+             and r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
          join syncsched.integration_types as t on t.integration_type = r.integration_type
          where r.status in (''running'', ''pending'', ''failed'') and r.lease_token is not null
+             -- (a run a worker claimed again, its type moved back to the worker transport, is the worker''s)
+             and (r.status <> ''running'' or r.worker_id = ''pg_net'')
          order by x.id
          for update of r', 'net');
 end
@@ -476,6 +595,10 @@ begin
         v_ids := v_ids || v_response.id;
     end loop;
     execute format('delete from %I._http_response where id = any($1)', 'net') using v_ids;
+    -- (and the requests whose response pg_net has forgotten unread: pg_net.ttl)
+    delete from syncsched.net_requests as n
+    where n.id = any(v_ids)
+        or n.sent_at < now() - coalesce(current_setting('pg_net.ttl', true), '6 hours')::interval;
     return cardinality(v_ids);
 end
 $$;
@@ -494,7 +617,9 @@ begin
     return query execute format(
         'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg, null::integer
          from syncsched.endpoint_health as h
-         join %I._http_response as x on x.id = h.net_request_id', 'net');
+         join syncsched.net_requests as n on n.id = h.net_request_id and n.kind = ''health''
+             and n.integration_type = h.integration_type
+         join %I._http_response as x on x.id = n.id', 'net');
 end
 $$;
 comment on function syncsched._net_health_answers() is
@@ -524,6 +649,7 @@ begin
             v_answer.duration_ms);
         update syncsched.endpoint_health as h set net_request_id = null
         where h.integration_type = v_answer.integration_type;
+        delete from syncsched.net_requests as n where n.id = v_answer.id;
         execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
     end loop;
     for v_check in select * from syncsched._claim_health_checks('pg_net', 10, 'pg_net') loop
@@ -532,12 +658,14 @@ begin
             perform syncsched.record_health_check(v_check.integration_type, false, null, v_refusal, 0);
             continue;
         end if;
-        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
-        using v_check.url, v_check.timeout_ms;
-        update syncsched.endpoint_health as h
-        set net_request_id = v_request
-        where h.integration_type = v_check.integration_type;
-        v_sent := v_sent + 1;
+        begin
+            execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+            using v_check.url, v_check.timeout_ms;
+            perform syncsched._net_sent(v_request, 'health', v_check.integration_type);
+            v_sent := v_sent + 1;
+        exception when others then
+            perform syncsched.record_health_check(v_check.integration_type, false, null, syncsched._net_refused(sqlerrm), 0);
+        end;
     end loop;
     return v_sent;
 end
@@ -560,7 +688,9 @@ begin
     -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
     if v_problem is null then
         execute format('select min(r.started_at) from syncsched.sync_run_log as r
-            where r.status = ''running'' and r.net_request_id in (select q.id from %I.http_request_queue as q)
+            where r.status = ''running'' and r.net_request_id in (
+                    select q.id from %I.http_request_queue as q
+                    join syncsched.net_requests as n on n.id = q.id and n.kind = ''run'')
                 and r.scheduled_for >= syncsched._live_from()', 'net')
         into v_oldest;
         if v_oldest < now() - syncsched.setting('net_stalled_after')::interval then

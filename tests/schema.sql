@@ -2655,6 +2655,10 @@ begin
         v_ids := v_ids || v_response.id;
     end loop;
     execute format('delete from %I._http_response where id = any($1)', 'net') using v_ids;
+    -- (and the requests whose response pg_net has forgotten unread: pg_net.ttl)
+    delete from syncsched.net_requests as n
+    where n.id = any(v_ids)
+        or n.sent_at < now() - coalesce(current_setting('pg_net.ttl', true), '6 hours')::interval;
     return cardinality(v_ids);
 end
 $_$;
@@ -2671,7 +2675,7 @@ declare
     v_claimed record;
     v_warming text[] := '{}';
     v_run record;
-    v_secret text;
+    v_type text;
     v_problem text;
     v_request bigint;
     v_sent integer := 0;
@@ -2690,50 +2694,29 @@ begin
             and r.net_request_id is not null;
         continue when not v_claimed.warmup or v_claimed.integration_type = any(v_warming)
             or syncsched._url_refusal(v_claimed.health_url) is not null;  -- (the runs will say why)
-        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
-        using v_claimed.health_url, v_claimed.timeout_ms;
-        update syncsched.endpoint_health as h
-        set net_warmup_request_id = v_request, net_warmup_sent_at = now()
-        where h.integration_type = v_claimed.integration_type;
-        v_warming := v_warming || v_claimed.integration_type;
+        begin
+            execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+            using v_claimed.health_url, v_claimed.timeout_ms;
+            perform syncsched._net_sent(v_request, 'warmup', v_claimed.integration_type);
+            v_warming := v_warming || v_claimed.integration_type;
+        exception when others then  -- (a cold_start alert; the runs go unwarmed)
+            perform syncsched.record_warmup(v_claimed.integration_type, false, null, syncsched._net_refused(sqlerrm), true);
+        end;
     end loop;
-    for v_run in
-        select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
-            r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
-        from syncsched.sync_run_log as r
-        join syncsched.integration_types as t on t.integration_type = r.integration_type
-        left join syncsched.endpoint_health as h on h.integration_type = r.integration_type
-        where r.status = 'running' and r.worker_id = 'pg_net' and r.net_request_id is null
-            and r.scheduled_for >= syncsched._live_from() and h.net_warmup_request_id is null
-        order by r.run_id
-    loop
-        -- A refused URL or a missing secret is configuration, not weather: the run fails at once,
-        -- as the worker's does.
-        v_secret := syncsched._net_secret(v_run.auth_secret_env);
-        v_problem := coalesce(syncsched._url_refusal(v_run.endpoint_url),
-            case when v_run.auth_secret_env is not null and v_secret is null then
-                format('the secret %s is neither in Supabase Vault nor set with set_net_secret()', v_run.auth_secret_env)
-            end);
-        if v_problem is not null then
-            perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
-            continue;
-        end if;
-        -- the worker's JSON body and headers
-        execute format('select %I.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)', 'net')
-        into v_request
-        using v_run.endpoint_url,
-            jsonb_build_object('run_id', v_run.run_id, 'org_id', v_run.org_id, 'integration_id', v_run.integration_id,
-                'integration_type', v_run.integration_type,
-                'scheduled_for', syncsched._iso_timestamp(v_run.scheduled_for), 'attempt', v_run.attempt,
-                'idempotency_key', v_run.idempotency_key, 'payload', v_run.payload),
-            -- (no User-Agent: pg_net sends its own, and a second one is a 400 at strict servers)
-            jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key)
-            || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
-            v_run.timeout_ms;
-        update syncsched.sync_run_log as r
-        set net_request_id = v_request
-        where r.run_id = v_run.run_id and r.scheduled_for = v_run.scheduled_for;
-        v_sent := v_sent + 1;
+    -- One type at a time, in a block of its own: a URL that pg_net's libcurl refuses fails that
+    -- type's runs, not the step (nor the other types' runs and responses). (A block per type, not
+    -- per run: a transaction with more than 64 subtransactions slows every snapshot taken beside it.)
+    foreach v_type in array (
+        select coalesce(array_agg(distinct r.integration_type), '{}') from syncsched._net_unsent() as r
+    ) loop
+        begin
+            v_sent := v_sent + syncsched._net_send(v_type);
+        exception when others then
+            v_problem := syncsched._net_refused(sqlerrm);
+            for v_run in select * from syncsched._net_unsent() as r where r.integration_type = v_type loop
+                perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
+            end loop;
+        end;
     end loop;
     return v_sent;
 end
@@ -2751,7 +2734,9 @@ begin
     return query execute format(
         'select h.integration_type, x.id, x.status_code, x.timed_out, x.error_msg, null::integer
          from syncsched.endpoint_health as h
-         join %I._http_response as x on x.id = h.net_request_id', 'net');
+         join syncsched.net_requests as n on n.id = h.net_request_id and n.kind = ''health''
+             and n.integration_type = h.integration_type
+         join %I._http_response as x on x.id = n.id', 'net');
 end
 $$;
 
@@ -2781,6 +2766,7 @@ begin
             v_answer.duration_ms);
         update syncsched.endpoint_health as h set net_request_id = null
         where h.integration_type = v_answer.integration_type;
+        delete from syncsched.net_requests as n where n.id = v_answer.id;
         execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
     end loop;
     for v_check in select * from syncsched._claim_health_checks('pg_net', 10, 'pg_net') loop
@@ -2789,12 +2775,14 @@ begin
             perform syncsched.record_health_check(v_check.integration_type, false, null, v_refusal, 0);
             continue;
         end if;
-        execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
-        using v_check.url, v_check.timeout_ms;
-        update syncsched.endpoint_health as h
-        set net_request_id = v_request
-        where h.integration_type = v_check.integration_type;
-        v_sent := v_sent + 1;
+        begin
+            execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
+            using v_check.url, v_check.timeout_ms;
+            perform syncsched._net_sent(v_request, 'health', v_check.integration_type);
+            v_sent := v_sent + 1;
+        exception when others then
+            perform syncsched.record_health_check(v_check.integration_type, false, null, syncsched._net_refused(sqlerrm), 0);
+        end;
     end loop;
     return v_sent;
 end
@@ -2872,6 +2860,18 @@ ALTER FUNCTION syncsched._net_problem() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._net_problem() IS 'Why this database cannot send through pg_net (not installed here, not preloaded, its worker serving another database), or null.';
 
+CREATE FUNCTION syncsched._net_refused(p_error text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- (pg_net quotes the URL, which may carry user:password@)
+    select 'pg_net refused the request: ' || regexp_replace(left(p_error, 500), '"[^"]*"', '(the URL)', 'g')
+$$;
+
+ALTER FUNCTION syncsched._net_refused(p_error text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_refused(p_error text) IS 'The error of a request pg_net would not queue (its libcurl refused the URL), without the URL.';
+
 CREATE FUNCTION syncsched._net_responses() RETURNS TABLE(id bigint, status_code integer, content text, headers jsonb, timed_out boolean, error_msg text, run_id bigint, scheduled_for timestamp with time zone, lease_token uuid, attempt integer, running boolean, timeout_ms integer, auth_secret_env text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2883,9 +2883,13 @@ begin
         'select x.id, x.status_code, x.content, x.headers, x.timed_out, x.error_msg, r.run_id, r.scheduled_for,
                 r.lease_token, r.attempt, r.status = ''running'', t.timeout_ms, t.auth_secret_env
          from %I._http_response as x
-         join syncsched.sync_run_log as r on r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
+         join syncsched.net_requests as n on n.id = x.id and n.kind = ''run''
+         join syncsched.sync_run_log as r on r.run_id = n.run_id and r.scheduled_for = n.scheduled_for
+             and r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
          join syncsched.integration_types as t on t.integration_type = r.integration_type
          where r.status in (''running'', ''pending'', ''failed'') and r.lease_token is not null
+             -- (a run a worker claimed again, its type moved back to the worker transport, is the worker''s)
+             and (r.status <> ''running'' or r.worker_id = ''pg_net'')
          order by x.id
          for update of r', 'net');
 end
@@ -2920,6 +2924,81 @@ ALTER FUNCTION syncsched._net_secret(p_name text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._net_secret(p_name text) IS 'The Authorization value named p_name: from Supabase Vault (vault.decrypted_secrets) where readable, else from net_secrets.';
 
+CREATE FUNCTION syncsched._net_send(p_integration_type text) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_run record;
+    v_secret text;
+    v_problem text;
+    v_request bigint;
+    v_sent integer := 0;
+begin
+    for v_run in select * from syncsched._net_unsent() as r where r.integration_type = p_integration_type loop
+        -- A refused URL or a missing secret is configuration, not weather: the run fails at once,
+        -- as the worker's does.
+        v_secret := syncsched._net_secret(v_run.auth_secret_env);
+        v_problem := coalesce(syncsched._url_refusal(v_run.endpoint_url),
+            case when v_run.auth_secret_env is not null and v_secret is null then
+                format('the secret %s is neither in Supabase Vault nor set with set_net_secret()', v_run.auth_secret_env)
+            end);
+        if v_problem is not null then
+            perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
+            continue;
+        end if;
+        -- the worker's JSON body and headers
+        execute format('select %I.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)', 'net')
+        into v_request
+        using v_run.endpoint_url,
+            jsonb_build_object('run_id', v_run.run_id, 'org_id', v_run.org_id, 'integration_id', v_run.integration_id,
+                'integration_type', v_run.integration_type,
+                'scheduled_for', syncsched._iso_timestamp(v_run.scheduled_for), 'attempt', v_run.attempt,
+                'idempotency_key', v_run.idempotency_key, 'payload', v_run.payload),
+            -- (no User-Agent: pg_net sends its own, and a second one is a 400 at strict servers)
+            jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key)
+            || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
+            v_run.timeout_ms;
+        perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for);
+        v_sent := v_sent + 1;
+    end loop;
+    return v_sent;
+end
+$_$;
+
+ALTER FUNCTION syncsched._net_send(p_integration_type text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_send(p_integration_type text) IS 'Send the unsent runs of one pg_net type through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization (a refused URL or a missing secret fails the run); returns how many were sent.';
+
+CREATE FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint DEFAULT NULL::bigint, p_scheduled_for timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- recorded where its response is looked for (net_requests: only this server's requests since it
+    -- started or was promoted), and on the run or the type's health for whoever reads them
+    insert into syncsched.net_requests as n (id, kind, integration_type, run_id, scheduled_for)
+    values (p_id, p_kind, p_integration_type, p_run_id, p_scheduled_for)
+    on conflict (id) do update set kind = excluded.kind, integration_type = excluded.integration_type,
+        run_id = excluded.run_id, scheduled_for = excluded.scheduled_for, sent_at = excluded.sent_at;
+    if p_kind = 'run' then  -- (its lease from now: it may have waited for a warm-up)
+        update syncsched.sync_run_log as r
+        set net_request_id = p_id,
+            lease_expires_at = greatest(r.lease_expires_at, now() + syncsched.setting('net_lease')::interval)
+        where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for;
+    elsif p_kind = 'health' then
+        update syncsched.endpoint_health as h set net_request_id = p_id where h.integration_type = p_integration_type;
+    else
+        update syncsched.endpoint_health as h set net_warmup_request_id = p_id, net_warmup_sent_at = now()
+        where h.integration_type = p_integration_type;
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone) IS 'Record a request queued through pg_net (a run''s call, a health check, a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.';
+
 CREATE FUNCTION syncsched._net_stalled(p_problem text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2933,7 +3012,9 @@ begin
     -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
     if v_problem is null then
         execute format('select min(r.started_at) from syncsched.sync_run_log as r
-            where r.status = ''running'' and r.net_request_id in (select q.id from %I.http_request_queue as q)
+            where r.status = ''running'' and r.net_request_id in (
+                    select q.id from %I.http_request_queue as q
+                    join syncsched.net_requests as n on n.id = q.id and n.kind = ''run'')
                 and r.scheduled_for >= syncsched._live_from()', 'net')
         into v_oldest;
         if v_oldest < now() - syncsched.setting('net_stalled_after')::interval then
@@ -2953,6 +3034,27 @@ ALTER FUNCTION syncsched._net_stalled(p_problem text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._net_stalled(p_problem text) IS 'Raise pg_net_stalled (or resolve it) as pg_net cannot send for this database (p_problem: _net_problem()) or its queue does not move, or does again.';
 
+CREATE FUNCTION syncsched._net_unsent() RETURNS TABLE(run_id bigint, lease_token uuid, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, attempt integer, idempotency_key text, payload jsonb, endpoint_url text, timeout_ms integer, auth_secret_env text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+    -- claimed by pg_net, not sent yet, and not held behind its type's warm-up; still leased (one
+    -- held past its lease is the reaper's: it goes again under a new claim)
+    select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
+        r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
+    from syncsched.sync_run_log as r
+    join syncsched.integration_types as t on t.integration_type = r.integration_type
+    left join syncsched.endpoint_health as h on h.integration_type = r.integration_type
+    where r.status = 'running' and r.worker_id = 'pg_net' and r.net_request_id is null
+        and r.lease_expires_at > now() and r.scheduled_for >= syncsched._live_from()
+        and h.net_warmup_request_id is null
+    order by r.run_id
+$$;
+
+ALTER FUNCTION syncsched._net_unsent() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_unsent() IS 'The runs pg_net claimed and has not sent yet, except those held behind their type''s warm-up.';
+
 CREATE FUNCTION syncsched._net_warmup_answers() RETURNS TABLE(integration_type text, id bigint, status_code integer, error_msg text, duration_ms integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2962,7 +3064,9 @@ begin
         'select h.integration_type, x.id, x.status_code, case when x.timed_out then ''timeout'' else x.error_msg end,
                 case when x.id is null then (extract(epoch from now() - h.net_warmup_sent_at) * 1000)::integer end
          from syncsched.endpoint_health as h
-         left join %I._http_response as x on x.id = h.net_warmup_request_id
+         left join syncsched.net_requests as n on n.id = h.net_warmup_request_id and n.kind = ''warmup''
+             and n.integration_type = h.integration_type
+         left join %I._http_response as x on x.id = n.id
          where h.net_warmup_request_id is not null
              and (x.id is not null or h.net_warmup_sent_at < now() - $1)', 'net')
     using syncsched.setting('warmup_timeout')::interval;
@@ -2993,6 +3097,7 @@ begin
         set net_warmup_request_id = null, net_warmup_sent_at = null
         where h.integration_type = v_answer.integration_type;
         if v_answer.id is not null then
+            delete from syncsched.net_requests as n where n.id = v_answer.id;
             execute format('delete from %I._http_response where id = $1', 'net') using v_answer.id;
         end if;
     end loop;
@@ -4019,12 +4124,25 @@ begin
     if p_url is null then
         return null;
     end if;
-    v_parts := regexp_match(p_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]*)');
+    -- (the URL is never repeated: it may carry user:password@)
+    if p_url ~ '[[:space:][:cntrl:]]' then
+        return 'refused: the URL has spaces or control characters';
+    end if;
+    v_parts := regexp_match(p_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?(\[[^]]*\]|[^:/?#]*)(:[^/?#]*)?([/?#]|$)');
     if v_parts is null or v_parts[2] = '' then
-        return format('refused: no host in %s', left(p_url, 200));
+        return 'refused: the URL has no host';
     end if;
     v_scheme := lower(v_parts[1]);
     v_host := lower(rtrim(btrim(v_parts[2], '[]'), '.'));
+    -- What libcurl would read otherwise than the guard does: %-escapes in the host, an IPv6 zone
+    -- (%25eth0), a second @; a port out of range. (The worker's guard reads them as curl does.)
+    if v_host !~ '^([a-z0-9_-]+(\.[a-z0-9_-]+)*|[0-9a-f:.]+)$' then
+        return format('refused: host %s is not a plain name or address', left(v_host, 100));
+    end if;
+    if v_parts[3] is not null and v_parts[3] <> ':' and (case when v_parts[3] ~ '^:[0-9]{1,5}$'
+        then ltrim(v_parts[3], ':')::integer not between 1 and 65535 else true end) then
+        return format('refused: port %s of %s is not 1-65535', left(ltrim(v_parts[3], ':'), 10), v_host);
+    end if;
     if v_scheme <> 'https' and not (v_scheme = 'http' and syncsched._host_allowed(v_host, 'allowed_insecure_hosts')) then
         return format('refused: %s:// to %s (https only, http for allowed_insecure_hosts)', v_scheme, v_host);
     end if;
@@ -4034,6 +4152,10 @@ begin
     -- the one name whose addresses are known without asking (RFC 6761): loopback
     if v_host = 'localhost' or v_host like '%.localhost' then
         return format('refused: %s is not a public address (allowed_private_hosts)', v_host);
+    end if;
+    -- a part with a leading zero is octal to libcurl (0177.0.0.1 is 127.0.0.1), decimal to inet
+    if v_host ~ '^[0-9.]+$' and v_host ~ '(^|\.)0[0-9]' then
+        return format('refused: %s is an address the guard cannot read', v_host);
     end if;
     begin
         v_address := v_host::inet;
@@ -6823,6 +6945,37 @@ ALTER TABLE syncsched.endpoint_overview OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.endpoint_overview IS 'Each integration type: its endpoint''s health, its runs pending, running and held (not handed out now: dispatch paused, circuit open, rate limited, retry backoff), its max_concurrency, what is paused for it, its spread, its request budget and how much of it the current window used, and until when an answer 429 holds it.';
 
+CREATE UNLOGGED TABLE syncsched.net_requests (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    integration_type text NOT NULL,
+    run_id bigint,
+    scheduled_for timestamp with time zone,
+    sent_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT net_requests_kind_known CHECK ((kind = ANY (ARRAY['run'::text, 'health'::text, 'warmup'::text]))),
+    CONSTRAINT net_requests_run_given CHECK (((kind = 'run'::text) = ((run_id IS NOT NULL) AND (scheduled_for IS NOT NULL))))
+);
+
+ALTER TABLE syncsched.net_requests OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.net_requests IS 'The requests sent through pg_net since this server started or was promoted (UNLOGGED, as pg_net''s queue, responses and request ids are: after a crash or failover all start again together, and a request id kept on a run from before matches nothing). A response is applied only to the run, health check or warm-up recorded here with its id.';
+
+COMMENT ON COLUMN syncsched.net_requests.id IS 'pg_net''s request id (net._http_response.id).';
+
+COMMENT ON COLUMN syncsched.net_requests.kind IS 'run, health or warmup.';
+
+COMMENT ON COLUMN syncsched.net_requests.integration_type IS 'The type whose endpoint it went to.';
+
+COMMENT ON COLUMN syncsched.net_requests.run_id IS 'The run, for a run''s call.';
+
+COMMENT ON COLUMN syncsched.net_requests.scheduled_for IS 'The run''s scheduled_for, for a run''s call.';
+
+COMMENT ON COLUMN syncsched.net_requests.sent_at IS 'When it was queued; forgotten after pg_net.ttl, when pg_net has forgotten its response too.';
+
+COMMENT ON CONSTRAINT net_requests_kind_known ON syncsched.net_requests IS 'A run''s call, a health check or a warm-up.';
+
+COMMENT ON CONSTRAINT net_requests_run_given ON syncsched.net_requests IS 'A run''s call names its run.';
+
 CREATE TABLE syncsched.net_secrets (
     name text NOT NULL,
     secret text NOT NULL,
@@ -7512,6 +7665,11 @@ ALTER TABLE ONLY syncsched.integration_types
     ADD CONSTRAINT integration_types_pkey PRIMARY KEY (integration_type);
 
 COMMENT ON CONSTRAINT integration_types_pkey ON syncsched.integration_types IS 'One row per type.';
+
+ALTER TABLE ONLY syncsched.net_requests
+    ADD CONSTRAINT net_requests_pkey PRIMARY KEY (id);
+
+COMMENT ON CONSTRAINT net_requests_pkey ON syncsched.net_requests IS 'pg_net''s request id.';
 
 ALTER TABLE ONLY syncsched.net_secrets
     ADD CONSTRAINT net_secrets_pkey PRIMARY KEY (name);
@@ -8204,11 +8362,22 @@ GRANT ALL ON FUNCTION syncsched._net_problem() TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._net_problem() TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._net_problem() TO syncsched_reader;
 
+REVOKE ALL ON FUNCTION syncsched._net_refused(p_error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._net_refused(p_error text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._net_refused(p_error text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._net_refused(p_error text) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._net_responses() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_secret(p_name text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._net_send(p_integration_type text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION syncsched._net_stalled(p_problem text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_unsent() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_warmup_answers() FROM PUBLIC;
 

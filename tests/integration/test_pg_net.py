@@ -215,6 +215,61 @@ def test_a_response_that_never_comes_is_recovered_after_the_lease_with_the_same_
     assert [a["outcome"] for a in attempts(net)] == ["lost", "completed"]
 
 
+def test_a_request_id_kept_from_before_a_crash_takes_no_response_of_a_new_request(net: db.Connection) -> None:
+    """pg_net's queue, responses and id sequence are unlogged: after a crash (or on a promoted
+    standby) it numbers its requests from 1 again, while a run in flight at the crash keeps its id.
+    Before, the response to a new request with that id completed both runs: one never called."""
+    with Endpoint() as endpoint:
+        use_pg_net(net, endpoint)
+        db.execute(net, WARM)
+        db.execute(net, "select syncsched.set_setting('net_batch', '1')")
+        schedule_due(net, count=2, integration_type="xledger")
+        db.execute(net, "select syncsched.net_step()")  # the first run sent
+        sent = "select run_id, net_request_id from syncsched.sync_run_log where net_request_id > 0"
+        (first,) = db.fetch_all(net, sent)
+        answered = "select count(*) from net._http_response where id = %s"
+        wait_for(lambda: db.fetch_value(net, answered, (first["net_request_id"],)) == 1, 10, "its response stored")
+        # the crash: unlogged tables empty, pg_net's ids from the first run's again
+        db.execute(net, "delete from net._http_response")
+        db.execute(net, "truncate syncsched.net_requests")
+        db.execute(net, "select setval('net.http_request_queue_id_seq', %s, false)", (first["net_request_id"],))
+        db.execute(net, "select syncsched.net_step()")  # the second run sent, with the first one's id
+        second = db.fetch_value(net, "select run_id from syncsched.sync_run_log where run_id <> %s", (first["run_id"],))
+        assert (
+            db.fetch_value(net, "select net_request_id from syncsched.sync_run_log where run_id = %s", (second,))
+            == first["net_request_id"]
+        ), "the test proves nothing: the ids differ"
+        status = "select status from syncsched.sync_run_log where run_id = %s"
+        step_until(net, lambda: db.fetch_value(net, status, (second,)) == "completed", 10, "the second run completed")
+    assert db.fetch_value(net, status, (first["run_id"],)) == "running", "its lease, not a stranger's response, ends it"
+    assert len(endpoint.requests) == 2
+
+
+def test_a_url_pg_net_refuses_fails_its_types_runs_and_the_step_goes_on(net: db.Connection) -> None:
+    """pg_net's libcurl refuses a URL the guard lets through ('Bad IPv6 address'): before, every
+    step failed on it, and no run of any type was collected or sent."""
+    with Endpoint() as endpoint:
+        use_pg_net(net, endpoint)
+        db.execute(net, WARM)
+        db.execute(net, "select syncsched.set_endpoint_mode('dynamics', 'passive')")  # (no health check)
+        db.execute(
+            net,
+            "update syncsched.integration_types set endpoint_url = 'https://user:pw@[1:2:3]/x'"
+            " where integration_type = 'dynamics'",
+        )
+        schedule_due(net, count=2, integration_type="xledger")
+        schedule_due(net, count=2, integration_type="dynamics", integration_id="erp")
+        result = db.fetch_value(net, "select syncsched.net_step()")
+        step_until(net, lambda: "running" not in statuses(net), 10, "every run final")
+        final = {(r["integration_type"], r["status"], r["error"]) for r in runs(net)}
+    assert result["sent"] == 2
+    assert final == {
+        ("xledger", "completed", None),
+        ("dynamics", "failed", "pg_net refused the request: invalid URL (the URL): Bad IPv6 address"),
+    }
+    assert len(endpoint.requests) == 2
+
+
 def test_200_runs_at_a_cap_of_5_never_have_more_than_5_in_flight(net: db.Connection) -> None:
     with Endpoint(lambda _r, _n: Reply(delay=0.2)) as endpoint:
         use_pg_net(net, endpoint, max_concurrency=5)
@@ -334,6 +389,31 @@ def test_the_databases_url_guard_agrees_with_the_workers(conn: db.Connection) ->
             continue
         assert (refusal is None) == (worker is None), (url, refusal, worker)
     assert all(db.fetch_value(conn, "select syncsched._url_refusal(%s)", (u,)) for u in hostile)
+
+
+# What libcurl reads otherwise than PostgreSQL's inet does (it reached 127.0.0.1 or ::1 from each, or
+# failed the whole step on the URL): the worker resolves them and refuses what they reach.
+CURL_READS_OTHERWISE = [
+    "https://0177.0.0.1/",  # octal: 127.0.0.1
+    "https://012.0.0.1/",  # 10.0.0.1
+    "https://[::1%25lo]/",  # zone ids
+    "https://[::ffff:169.254.169.254%25eth0]/",
+    "https://%31%32%37.0.0.1/",  # %-escaped host
+    "https://a@b@127.0.0.1/",  # a second @
+    "https://example.com:99999/",  # no such port
+    "https://exa mple.com/",
+    "https://example.com/a b",
+    "https://[::1/0]/",
+]
+
+
+def test_urls_libcurl_reads_otherwise_are_refused_without_repeating_them(conn: db.Connection) -> None:
+    for url in CURL_READS_OTHERWISE:
+        refusal = db.fetch_value(conn, "select syncsched._url_refusal(%s)", (url,))
+        assert refusal is not None, url
+    # (a URL may carry user:password@: no refusal repeats it)
+    refusal = db.fetch_value(conn, "select syncsched._url_refusal('https://user:hunter2@/x')")
+    assert refusal == "refused: the URL has no host"
 
 
 def open_alerts(conn: db.Connection, kind: str) -> list[dict[str, Any]]:
