@@ -79,13 +79,8 @@ class Node:
 
     def stop(self, mode: str = "immediate") -> None:
         """The machine dies: keeper, postmaster and backends killed together."""
-        if self.keeper is not None and self.keeper.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.keeper.pid, signal.SIGKILL)
-            self.keeper.wait()
-        pid_file = self.pgdata / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError, ProcessLookupError):
-            os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGKILL)
+        keepers = [self.keeper] if self.keeper is not None else []
+        _kill(keepers, [self.pgdata])
 
     def promote(self) -> None:
         """Nothing to do but wait: the monitor promotes this node once it has seen the primary die."""
@@ -181,14 +176,7 @@ class Formation:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for keeper in self.keepers:
-            if keeper.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(keeper.pid, signal.SIGKILL)
-                keeper.wait()
-        for pid_file in self.root.glob("*/postmaster.pid"):
-            with contextlib.suppress(OSError, ValueError, ProcessLookupError):
-                os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGKILL)
+        _kill(self.keepers, [pid_file.parent for pid_file in self.root.glob("*/postmaster.pid")])
 
 
 @contextlib.contextmanager
@@ -233,6 +221,34 @@ def formation() -> Iterator[tuple[Node, Node]]:
     finally:
         group.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _kill(keepers: list[subprocess.Popen[bytes]], pgdatas: list[Path]) -> None:
+    """SIGKILL to the keepers' process groups (their postmasters are in them) and to every child
+    of those postmasters: each child is a session of its own, and the monitor's health check worker
+    does not notice its postmaster's death (it and the logger were left running). The keepers are
+    stopped first, so that none starts a postmaster again meanwhile."""
+    running = [k for k in keepers if k.poll() is None]
+    for keeper in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(keeper.pid, signal.SIGSTOP)
+    postmasters = set()
+    for pgdata in pgdatas:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            postmasters.add(int((pgdata / "postmaster.pid").read_text().splitlines()[0]))
+    doomed = list(postmasters)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # (pid (comm) state ppid ...: comm may hold spaces, the last ')' ends it)
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) in postmasters:
+                doomed.append(int(stat.parent.name))
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for keeper in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(keeper.pid, signal.SIGKILL)
+        keeper.wait()
 
 
 def _wait_until_accepting(dsn: str, timeout: float = 60) -> None:
