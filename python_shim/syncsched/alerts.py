@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ DELIVERY_TIMEOUT = 10.0
 DELIVERY_EVERY = 30.0  # a look at the waiting alerts at least this often (NOTIFY wakes it sooner)
 _DB_ERRORS = (db.Error, ConnectError, OSError)
 _ENV_PREFIX = "env:"
+KIND = re.compile(r"[a-z_]{1,40}")  # an alert kind's shape (alert_kinds)
 
 
 def webhook_url(setting: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -65,11 +67,15 @@ class Alerts:
 
     def notified(self, payload: str) -> None:
         """A NOTIFY on syncsched_alerts: log it, count it, look for a delivery."""
+        # (any role may NOTIFY this channel: what is not an alert's object is passed over)
         try:
             alert = json.loads(payload)
         except ValueError:
             return
-        kind = str(alert.get("kind", "unknown"))
+        if not isinstance(alert, dict):
+            return
+        kind = alert.get("kind")
+        kind = kind if isinstance(kind, str) and KIND.fullmatch(kind) else "unknown"  # (a metric label)
         self.metrics.alerts.labels(kind).inc()
         log.log(
             logging.WARNING if alert.get("severity") == "danger" else logging.INFO,

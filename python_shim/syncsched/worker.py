@@ -226,6 +226,7 @@ class Worker:
         self._inflight: dict[int, _InFlight] = {}
         self._signals = 0
         self._gave_up: Unreachable | None = None
+        self._broken: BaseException | None = None  # a task of the worker's that ended on an error
         # the dispatcher: it acts when kicked (a completion, a place freed, a round trip back, a wake)
         self._kick = asyncio.Event()
         self._look = True  # NOTIFY, poll or (re)connect: there may be work
@@ -261,6 +262,19 @@ class Worker:
             log.warning("second signal: exiting now; %d run(s) in flight return by lease expiry", len(self._inflight))
             os._exit(1)
         self._stop()
+
+    def _task_ended(self, task: asyncio.Task[Any]) -> None:
+        """A task of the worker's ended on an error (a defect): the worker says so and stops, its
+        runs in flight drained, rather than going on without it (its LISTEN task once ended unseen,
+        and no NOTIFY woke the worker again). Its service manager starts it again."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("%s ended on an error, stopping: %r", task.get_name(), error, exc_info=error)
+        if self._broken is None:
+            self._broken = error
+        if not self._stopping.is_set():
+            self._stop()
 
     def _stop(self) -> None:
         log.info(
@@ -315,7 +329,7 @@ class Worker:
         log.info("worker %s stopped", self.settings.worker_id)
         if self._gave_up is not None:
             raise self._gave_up
-        return 0
+        return 1 if self._broken is not None else 0
 
     async def _serve(self, name: str, server_settings: ServerSettings) -> None:
         async with (
@@ -327,20 +341,22 @@ class Worker:
             self._pool, self._invoker = pool, invoker
             self._health = health = Health(pool, invoker, self.metrics, self.settings.worker_id, server_settings)
             self._alerts = alerts = Alerts(pool, invoker, self.metrics)
-            listener = asyncio.create_task(self._listen(name))
+            listener = asyncio.create_task(self._listen(name), name="the LISTEN task")
             background = [
-                asyncio.create_task(work)
-                for work in (
-                    self._heartbeat_loop(),
-                    self._reap_loop(),
-                    self._summary_loop(),
-                    self._settings_loop(),
-                    health.check_loop(),
-                    health.prewarm_loop(),
-                    health.scheduler_loop(),
-                    alerts.delivery_loop(),
+                asyncio.create_task(work, name=f"the {what} loop")
+                for what, work in (
+                    ("heartbeat", self._heartbeat_loop()),
+                    ("reaper", self._reap_loop()),
+                    ("summary", self._summary_loop()),
+                    ("settings", self._settings_loop()),
+                    ("health check", health.check_loop()),
+                    ("pre-warm", health.prewarm_loop()),
+                    ("scheduler watch", health.scheduler_loop()),
+                    ("alert delivery", alerts.delivery_loop()),
                 )
             ]
+            for task in (listener, *background):
+                task.add_done_callback(self._task_ended)
             http = None
             if self.settings.metrics_port is not None:
                 http = await serve(self.metrics, self.settings.metrics_port, self.health, self._read_gauges)

@@ -156,6 +156,22 @@ def test_listen_connection_terminated_is_reestablished(
         wait_for(lambda: statuses(conn) == ["completed"], 15, "the run after the reconnect")
 
 
+def test_a_notify_on_the_alerts_channel_that_is_no_alert_stops_nothing(
+    conn: db.Connection, workers: Callable[..., WorkerProcess]
+) -> None:
+    """Any role may NOTIFY syncsched_alerts. Before, a payload that was JSON but no object ('1')
+    raised in the LISTEN task, which ended without a word: no NOTIFY woke the worker again, and its
+    /healthz still said listening."""
+    with Endpoint() as endpoint:
+        point_types_at(conn, endpoint)
+        worker = workers("--poll-interval", "120s")
+        wait_for(lambda: "listening on syncsched_runs" in worker.output(), 20, "the worker to listen")
+        for payload in ("1", "[]", '"x"', "null", '{"kind": 7}', "not json"):
+            db.execute(conn, "select pg_notify('syncsched_alerts', %s)", (payload,))
+        schedule_due(conn)  # only NOTIFY can wake it within the test: the poll interval is 2 minutes
+        wait_for(lambda: statuses(conn) == ["completed"], 15, "the run woken by NOTIFY")
+
+
 def test_zombie_worker_write_changes_nothing(conn: db.Connection, workers: Callable[..., WorkerProcess]) -> None:
     with Endpoint(lambda _r, n: Reply(delay=6.0 if n == 0 else 0.0, body=f"call {n}")) as endpoint:
         point_types_at(conn, endpoint)
