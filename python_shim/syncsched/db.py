@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -63,19 +63,25 @@ def with_database(dsn: str, dbname: str) -> str:
     return conninfo.make_conninfo(**params)
 
 
-def with_options(dsn: str, options: str) -> str:
-    """The same DSN with server settings added to its `options` (`-c name=value ...`)."""
-    params = parse_dsn(dsn)
-    params["options"] = f"{params.get('options') or ''} {options}".strip()
-    return conninfo.make_conninfo(**params)
-
-
-def connect(dsn: str, *, autocommit: bool = True, application_name: str = "syncsched") -> Connection:
-    """A connection with keepalives; failures become one-line ConnectErrors."""
+def connect(
+    dsn: str,
+    *,
+    autocommit: bool = True,
+    application_name: str = "syncsched",
+    settings: Mapping[str, str] | None = None,
+) -> Connection:
+    """A connection with keepalives, `settings` set for its session; failures become one-line
+    ConnectErrors. (Settings by SET, not in the DSN's `options`: an explicit `options` would drop
+    PGOPTIONS and a service file's, and PgBouncer refuses or ignores it.)"""
     try:
-        return psycopg.connect(_conninfo(dsn, application_name), autocommit=autocommit)
+        conn = psycopg.connect(_conninfo(dsn, application_name), autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise ConnectError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(exc)}") from None
+    for name, value in (settings or {}).items():
+        conn.execute("select set_config(%s, %s, false)", (name, value))
+    if not autocommit:
+        conn.commit()
+    return conn
 
 
 def _conninfo(dsn: str, application_name: str) -> str:
@@ -300,7 +306,7 @@ def drop_database(conn: Connection, name: str) -> None:
     conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
-def _yoyo_backend(dsn: str) -> Any:
+def _yoyo_backend(dsn: str, settings: Mapping[str, str] | None) -> Any:
     """yoyo's psycopg 3 backend, connected with our DSN (libpq string or URL) as it is."""
 
     class Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
@@ -311,7 +317,7 @@ def _yoyo_backend(dsn: str) -> Any:
         )
 
         def connect(self, dburi: Any) -> Connection:
-            return connect(dsn, application_name="syncsched migrate")
+            return connect(dsn, application_name="syncsched migrate", settings=settings)
 
         def _check_transactional_ddl(self) -> bool:
             return True  # PostgreSQL's DDL is transactional
@@ -321,9 +327,11 @@ def _yoyo_backend(dsn: str) -> Any:
     return backend
 
 
-def yoyo_apply(dsn: str, migrations_dir: Path, until: str | None = None) -> list[str]:
+def yoyo_apply(
+    dsn: str, migrations_dir: Path, until: str | None = None, settings: Mapping[str, str] | None = None
+) -> list[str]:
     """Apply pending yoyo migrations (up to and including `until`); returns the ids applied."""
-    backend = _yoyo_backend(dsn)
+    backend = _yoyo_backend(dsn, settings)
     try:
         migrations = read_migrations(str(migrations_dir))
         if until is not None:
@@ -336,9 +344,9 @@ def yoyo_apply(dsn: str, migrations_dir: Path, until: str | None = None) -> list
         backend.connection.close()
 
 
-def yoyo_rollback_all(dsn: str, migrations_dir: Path) -> list[str]:
+def yoyo_rollback_all(dsn: str, migrations_dir: Path, settings: Mapping[str, str] | None = None) -> list[str]:
     """Roll back every applied yoyo migration, newest first; returns the ids."""
-    backend = _yoyo_backend(dsn)
+    backend = _yoyo_backend(dsn, settings)
     try:
         migrations = read_migrations(str(migrations_dir))
         with backend.lock():

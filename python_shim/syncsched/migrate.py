@@ -45,24 +45,24 @@ def check_server(conn: db.Connection, *, require_pg_cron: bool) -> None:
 # On a Citus coordinator, syncsched's objects stay on the coordinator (docs/citus.md): Citus would
 # otherwise send each CREATE FUNCTION to the workers, connecting as the role that runs it, the
 # NOLOGIN owner.
-COORDINATOR_LOCAL = "-c citus.enable_ddl_propagation=off"
+COORDINATOR_LOCAL = {"citus.enable_ddl_propagation": "off"}
 
 
-def _on_coordinator(dsn: str) -> str:
-    """The DSN migrate uses: on a database with Citus, one whose DDL stays on the coordinator."""
+def _session_settings(dsn: str) -> dict[str, str]:
+    """The settings of migrate's sessions: on a database with Citus, DDL that stays on the coordinator."""
     with db.connect(dsn, application_name="syncsched migrate") as conn:
         citus = db.fetch_value(conn, queries.EXTENSION_INSTALLED, ("citus",))
-    return db.with_options(dsn, COORDINATOR_LOCAL) if citus else dsn
+    return COORDINATOR_LOCAL if citus else {}
 
 
 def migrate(dsn: str, *, require_pg_cron: bool = True, progress: Progress = _quiet) -> MigrateResult:
     """Bring the database to the current schema and code. Safe to run concurrently and again."""
     result = MigrateResult()
-    dsn = _on_coordinator(dsn)
-    with db.connect(dsn, application_name="syncsched migrate") as conn:
+    settings = _session_settings(dsn)
+    with db.connect(dsn, application_name="syncsched migrate", settings=settings) as conn:
         check_server(conn, require_pg_cron=require_pg_cron)
         with db.session_advisory_lock(conn, queries.MIGRATE_LOCK):
-            result.applied = db.yoyo_apply(dsn, sql_dir("migrations"))
+            result.applied = db.yoyo_apply(dsn, sql_dir("migrations"), settings=settings)
             for migration_id in result.applied:
                 progress(f"applied migration {migration_id}")
             with db.transaction(conn):
@@ -77,16 +77,16 @@ def migrate(dsn: str, *, require_pg_cron: bool = True, progress: Progress = _qui
 
 def rollback_all(dsn: str, *, progress: Progress = _quiet) -> list[str]:
     """Drop the code, then roll back every migration: back to an empty schema."""
-    dsn = _on_coordinator(dsn)
+    settings = _session_settings(dsn)
     with (
-        db.connect(dsn, application_name="syncsched migrate") as conn,
+        db.connect(dsn, application_name="syncsched migrate", settings=settings) as conn,
         db.session_advisory_lock(conn, queries.MIGRATE_LOCK),
     ):
         if db.fetch_value(conn, queries.SCHEMA_EXISTS):
             with db.transaction(conn):
                 db.execute_script(conn, queries.DROP_CODE)
             progress("dropped functions, procedures and views")
-        rolled_back = db.yoyo_rollback_all(dsn, sql_dir("migrations"))
+        rolled_back = db.yoyo_rollback_all(dsn, sql_dir("migrations"), settings=settings)
         for migration_id in rolled_back:
             progress(f"rolled back migration {migration_id}")
     return rolled_back
