@@ -62,10 +62,11 @@ lint: setup
 
 # Two pytest processes, each with its own PostgreSQL, one test file apiece at a time: most of the
 # slow tests wait for the clock (pg_cron's minute, leases, a demo's two minutes), not for a core.
+# (PYTEST_WORKERS=0, or empty: one process.)
 PYTEST_WORKERS ?= 2
 
 pytest: setup
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests
+	$(BIN)/pytest -n $(or $(PYTEST_WORKERS),0) --dist loadfile --durations=15 tests
 
 test: lint pytest
 
