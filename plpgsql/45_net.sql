@@ -321,7 +321,7 @@ comment on function syncsched._net_warmup_answers() is
 
 create or replace function syncsched._net_sent(
     p_id bigint, p_kind text, p_integration_type text,
-    p_run_id bigint default null, p_scheduled_for timestamptz default null
+    p_run_id bigint default null, p_scheduled_for timestamptz default null, p_lease interval default null
 )
 returns void
 language plpgsql
@@ -338,7 +338,7 @@ begin
     if p_kind = 'run' then  -- (its lease from now: it may have waited for a warm-up)
         update syncsched.sync_run_log as r
         set net_request_id = p_id,
-            lease_expires_at = greatest(r.lease_expires_at, now() + syncsched.setting('net_lease')::interval)
+            lease_expires_at = greatest(r.lease_expires_at, now() + p_lease)
         where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for;
     elsif p_kind = 'health' then
         update syncsched.endpoint_health as h set net_request_id = p_id where h.integration_type = p_integration_type;
@@ -348,8 +348,8 @@ begin
     end if;
 end
 $$;
-comment on function syncsched._net_sent(bigint, text, text, bigint, timestamptz) is
-'Record a request queued through pg_net (a run''s call, a health check, a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.'; -- noqa: LT05
+comment on function syncsched._net_sent(bigint, text, text, bigint, timestamptz, interval) is
+'Record a request queued through pg_net (a run''s call, leased p_lease from now; a health check; a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.'; -- noqa: LT05
 
 create or replace function syncsched._net_refused(p_error text)
 returns text
@@ -400,6 +400,7 @@ declare
     v_secret text;
     v_problem text;
     v_request bigint;
+    v_lease interval := syncsched.setting('net_lease')::interval;
     v_sent integer := 0;
 begin
     for v_run in select * from syncsched._net_unsent() as r where r.integration_type = p_integration_type loop
@@ -426,7 +427,8 @@ begin
             jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key)
             || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
             v_run.timeout_ms;
-        perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for);
+        perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for,
+            v_lease);
         v_sent := v_sent + 1;
     end loop;
     return v_sent;
@@ -596,9 +598,9 @@ begin
     end loop;
     execute format('delete from %I._http_response where id = any($1)', 'net') using v_ids;
     -- (and the requests whose response pg_net has forgotten unread: pg_net.ttl)
+    delete from syncsched.net_requests as n where n.id = any(v_ids);
     delete from syncsched.net_requests as n
-    where n.id = any(v_ids)
-        or n.sent_at < now() - coalesce(current_setting('pg_net.ttl', true), '6 hours')::interval;
+    where n.sent_at < now() - coalesce(current_setting('pg_net.ttl', true), '6 hours')::interval;
     return cardinality(v_ids);
 end
 $$;
@@ -687,11 +689,9 @@ begin
     -- pg_net's liveness, as the runs see it: pg_net able to send for this database, and no request
     -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
     if v_problem is null then
-        execute format('select min(r.started_at) from syncsched.sync_run_log as r
-            where r.status = ''running'' and r.net_request_id in (
-                    select q.id from %I.http_request_queue as q
-                    join syncsched.net_requests as n on n.id = q.id and n.kind = ''run'')
-                and r.scheduled_for >= syncsched._live_from()', 'net')
+        -- (from the queue, which holds only what waits, to net_requests by its key: no run is read)
+        execute format('select min(n.sent_at) from %I.http_request_queue as q
+            join syncsched.net_requests as n on n.id = q.id and n.kind = ''run''', 'net')
         into v_oldest;
         if v_oldest < now() - syncsched.setting('net_stalled_after')::interval then
             v_problem := format('a request has waited in net.http_request_queue since %s: pg_net''s worker is '

@@ -2656,9 +2656,9 @@ begin
     end loop;
     execute format('delete from %I._http_response where id = any($1)', 'net') using v_ids;
     -- (and the requests whose response pg_net has forgotten unread: pg_net.ttl)
+    delete from syncsched.net_requests as n where n.id = any(v_ids);
     delete from syncsched.net_requests as n
-    where n.id = any(v_ids)
-        or n.sent_at < now() - coalesce(current_setting('pg_net.ttl', true), '6 hours')::interval;
+    where n.sent_at < now() - coalesce(current_setting('pg_net.ttl', true), '6 hours')::interval;
     return cardinality(v_ids);
 end
 $_$;
@@ -2933,6 +2933,7 @@ declare
     v_secret text;
     v_problem text;
     v_request bigint;
+    v_lease interval := syncsched.setting('net_lease')::interval;
     v_sent integer := 0;
 begin
     for v_run in select * from syncsched._net_unsent() as r where r.integration_type = p_integration_type loop
@@ -2959,7 +2960,8 @@ begin
             jsonb_build_object('Content-Type', 'application/json', 'Idempotency-Key', v_run.idempotency_key)
             || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
             v_run.timeout_ms;
-        perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for);
+        perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for,
+            v_lease);
         v_sent := v_sent + 1;
     end loop;
     return v_sent;
@@ -2970,7 +2972,7 @@ ALTER FUNCTION syncsched._net_send(p_integration_type text) OWNER TO syncsched_o
 
 COMMENT ON FUNCTION syncsched._net_send(p_integration_type text) IS 'Send the unsent runs of one pg_net type through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization (a refused URL or a missing secret fails the run); returns how many were sent.';
 
-CREATE FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint DEFAULT NULL::bigint, p_scheduled_for timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS void
+CREATE FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint DEFAULT NULL::bigint, p_scheduled_for timestamp with time zone DEFAULT NULL::timestamp with time zone, p_lease interval DEFAULT NULL::interval) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -2984,7 +2986,7 @@ begin
     if p_kind = 'run' then  -- (its lease from now: it may have waited for a warm-up)
         update syncsched.sync_run_log as r
         set net_request_id = p_id,
-            lease_expires_at = greatest(r.lease_expires_at, now() + syncsched.setting('net_lease')::interval)
+            lease_expires_at = greatest(r.lease_expires_at, now() + p_lease)
         where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for;
     elsif p_kind = 'health' then
         update syncsched.endpoint_health as h set net_request_id = p_id where h.integration_type = p_integration_type;
@@ -2995,9 +2997,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_lease interval) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone) IS 'Record a request queued through pg_net (a run''s call, a health check, a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.';
+COMMENT ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_lease interval) IS 'Record a request queued through pg_net (a run''s call, leased p_lease from now; a health check; a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.';
 
 CREATE FUNCTION syncsched._net_stalled(p_problem text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3011,11 +3013,9 @@ begin
     -- pg_net's liveness, as the runs see it: pg_net able to send for this database, and no request
     -- of a run waiting in its queue (the worker takes a batch each second) for net_stalled_after.
     if v_problem is null then
-        execute format('select min(r.started_at) from syncsched.sync_run_log as r
-            where r.status = ''running'' and r.net_request_id in (
-                    select q.id from %I.http_request_queue as q
-                    join syncsched.net_requests as n on n.id = q.id and n.kind = ''run'')
-                and r.scheduled_for >= syncsched._live_from()', 'net')
+        -- (from the queue, which holds only what waits, to net_requests by its key: no run is read)
+        execute format('select min(n.sent_at) from %I.http_request_queue as q
+            join syncsched.net_requests as n on n.id = q.id and n.kind = ''run''', 'net')
         into v_oldest;
         if v_oldest < now() - syncsched.setting('net_stalled_after')::interval then
             v_problem := format('a request has waited in net.http_request_queue since %s: pg_net''s worker is '
@@ -8373,7 +8373,7 @@ REVOKE ALL ON FUNCTION syncsched._net_secret(p_name text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_send(p_integration_type text) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_lease interval) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_stalled(p_problem text) FROM PUBLIC;
 
