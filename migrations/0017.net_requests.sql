@@ -9,10 +9,13 @@ create unlogged table syncsched.net_requests (
     integration_type text not null,
     run_id bigint,
     scheduled_for timestamptz,
+    attempt integer,
     sent_at timestamptz not null default now(),
     constraint net_requests_pkey primary key (id),
     constraint net_requests_kind_known check (kind in ('run', 'health', 'warmup')),
-    constraint net_requests_run_given check ((kind = 'run') = (run_id is not null and scheduled_for is not null))
+    constraint net_requests_run_given check (
+        (kind = 'run') = (run_id is not null and scheduled_for is not null and attempt is not null)
+    )
 );
 alter table syncsched.net_requests owner to syncsched_owner;
 revoke all on syncsched.net_requests from public;
@@ -21,11 +24,15 @@ comment on table syncsched.net_requests is
 comment on constraint net_requests_pkey on syncsched.net_requests is 'pg_net''s request id.';
 comment on constraint net_requests_kind_known on syncsched.net_requests is
 'A run''s call, a health check or a warm-up.';
-comment on constraint net_requests_run_given on syncsched.net_requests is 'A run''s call names its run.';
+comment on constraint net_requests_run_given on syncsched.net_requests is 'A run''s call names its run and attempt.';
 comment on column syncsched.net_requests.id is 'pg_net''s request id (net._http_response.id).';
 comment on column syncsched.net_requests.kind is 'run, health or warmup.';
 comment on column syncsched.net_requests.integration_type is 'The type whose endpoint it went to.';
 comment on column syncsched.net_requests.run_id is 'The run, for a run''s call.';
 comment on column syncsched.net_requests.scheduled_for is 'The run''s scheduled_for, for a run''s call.';
+comment on column syncsched.net_requests.attempt is
+'The run''s attempt it is the call of: its response is that attempt''s (a run claimed again since, by a worker, has another).';
+comment on column syncsched.sync_run_log.net_request_id is
+'pg_net transport: the net.http_post request id of the attempt in flight (its response is matched through net_requests, which also holds this attempt''s number).'; -- noqa: LT05
 comment on column syncsched.net_requests.sent_at is
 'When it was queued; forgotten after pg_net.ttl, when pg_net has forgotten its response too.';

@@ -175,7 +175,7 @@ begin
 end
 $$;
 comment on function syncsched._url_refusal(text) is
-'Why the URL guard refuses the URL (scheme; a host given as an address that is not public, unless allowed), or null.';
+'Why the URL guard refuses the URL (spaces or control characters; no host; scheme; a host libcurl would read otherwise, or not a plain name or address; a port outside 1-65535; a host given as an address that is not public, unless allowed), or null. Never repeats the URL.'; -- noqa: LT05
 
 create or replace function syncsched.set_net_secret(p_name text, p_secret text)
 returns void
@@ -321,7 +321,8 @@ comment on function syncsched._net_warmup_answers() is
 
 create or replace function syncsched._net_sent(
     p_id bigint, p_kind text, p_integration_type text,
-    p_run_id bigint default null, p_scheduled_for timestamptz default null, p_lease interval default null
+    p_run_id bigint default null, p_scheduled_for timestamptz default null, p_attempt integer default null,
+    p_lease interval default null
 )
 returns void
 language plpgsql
@@ -331,15 +332,16 @@ as $$
 begin
     -- recorded where its response is looked for (net_requests: only this server's requests since it
     -- started or was promoted), and on the run or the type's health for whoever reads them
-    insert into syncsched.net_requests as n (id, kind, integration_type, run_id, scheduled_for)
-    values (p_id, p_kind, p_integration_type, p_run_id, p_scheduled_for)
+    insert into syncsched.net_requests as n (id, kind, integration_type, run_id, scheduled_for, attempt)
+    values (p_id, p_kind, p_integration_type, p_run_id, p_scheduled_for, p_attempt)
     on conflict (id) do update set kind = excluded.kind, integration_type = excluded.integration_type,
-        run_id = excluded.run_id, scheduled_for = excluded.scheduled_for, sent_at = excluded.sent_at;
+        run_id = excluded.run_id, scheduled_for = excluded.scheduled_for, attempt = excluded.attempt,
+        sent_at = excluded.sent_at;
     if p_kind = 'run' then  -- (its lease from now: it may have waited for a warm-up)
         update syncsched.sync_run_log as r
         set net_request_id = p_id,
             lease_expires_at = greatest(r.lease_expires_at, now() + p_lease)
-        where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for;
+        where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for and r.attempt = p_attempt;
     elsif p_kind = 'health' then
         update syncsched.endpoint_health as h set net_request_id = p_id where h.integration_type = p_integration_type;
     else
@@ -348,8 +350,8 @@ begin
     end if;
 end
 $$;
-comment on function syncsched._net_sent(bigint, text, text, bigint, timestamptz, interval) is
-'Record a request queued through pg_net (a run''s call, leased p_lease from now; a health check; a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.'; -- noqa: LT05
+comment on function syncsched._net_sent(bigint, text, text, bigint, timestamptz, integer, interval) is
+'Record a request queued through pg_net (a run''s call, of its attempt, leased p_lease from now; a health check; a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.'; -- noqa: LT05
 
 create or replace function syncsched._net_refused(p_error text)
 returns text
@@ -357,8 +359,9 @@ language sql
 immutable
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
-    -- (pg_net quotes the URL, which may carry user:password@)
-    select 'pg_net refused the request: ' || regexp_replace(left(p_error, 500), '"[^"]*"', '(the URL)', 'g')
+    -- (pg_net quotes the URL, which may carry user:password@ and quotes of its own: all from the
+    -- first quote to the last goes)
+    select 'pg_net refused the request: ' || left(regexp_replace(p_error, '".*"', '(the URL)'), 500)
 $$;
 comment on function syncsched._net_refused(text) is
 'The error of a request pg_net would not queue (its libcurl refused the URL), without the URL.';
@@ -370,12 +373,13 @@ returns table (
     timeout_ms integer, auth_secret_env text
 )
 language sql
-stable
+volatile
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
     -- claimed by pg_net, not sent yet, and not held behind its type's warm-up; still leased (one
-    -- held past its lease is the reaper's: it goes again under a new claim)
+    -- held past its lease is the reaper's: it goes again under a new claim). Locked: a reaper that
+    -- takes a run back meanwhile waits, or went first and the run is not here.
     select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
         r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
     from syncsched.sync_run_log as r
@@ -385,9 +389,10 @@ as $$
         and r.lease_expires_at > now() and r.scheduled_for >= syncsched._live_from()
         and h.net_warmup_request_id is null
     order by r.run_id
+    for update of r skip locked
 $$;
 comment on function syncsched._net_unsent() is
-'The runs pg_net claimed and has not sent yet, except those held behind their type''s warm-up.';
+'The runs pg_net claimed and has not sent yet, still leased, except those held behind their type''s warm-up; locked.';
 
 create or replace function syncsched._net_send(p_integration_type text)
 returns integer
@@ -428,7 +433,7 @@ begin
             || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
             v_run.timeout_ms;
         perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for,
-            v_lease);
+            v_run.attempt, v_lease);
         v_sent := v_sent + 1;
     end loop;
     return v_sent;
@@ -470,10 +475,10 @@ begin
             execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
             using v_claimed.health_url, v_claimed.timeout_ms;
             perform syncsched._net_sent(v_request, 'warmup', v_claimed.integration_type);
-            v_warming := v_warming || v_claimed.integration_type;
-        exception when others then  -- (a cold_start alert; the runs go unwarmed)
+        exception when internal_error then  -- (a cold_start alert; the runs go unwarmed)
             perform syncsched.record_warmup(v_claimed.integration_type, false, null, syncsched._net_refused(sqlerrm), true);
         end;
+        v_warming := v_warming || v_claimed.integration_type;  -- (one warm-up, or one refusal, a type)
     end loop;
     -- One type at a time, in a block of its own: a URL that pg_net's libcurl refuses fails that
     -- type's runs, not the step (nor the other types' runs and responses). (A block per type, not
@@ -483,7 +488,7 @@ begin
     ) loop
         begin
             v_sent := v_sent + syncsched._net_send(v_type);
-        exception when others then
+        exception when internal_error then  -- (pg_net's: invalid URL; anything else ends the step)
             v_problem := syncsched._net_refused(sqlerrm);
             for v_run in select * from syncsched._net_unsent() as r where r.integration_type = v_type loop
                 perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
@@ -494,7 +499,7 @@ begin
 end
 $$;
 comment on function syncsched._net_dispatch() is
-'Claim ready runs of pg_net types (at most net_batch, leased for net_lease; a GET warm-up first for a type idle longer than warmup_after, its runs held until it answers) and send every claimed run not held through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.'; -- noqa: LT05
+'Claim ready runs of pg_net types (at most net_batch, leased for net_lease; a GET warm-up first for a type idle longer than warmup_after, its runs held until it answers) and send every claimed run not held and still leased, a type at a time, through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request (a URL the guard refuses or a missing secret fails the run; a URL pg_net refuses fails the type''s runs of this step); returns how many were sent.'; -- noqa: LT05
 
 create or replace function syncsched._net_outcome(
     p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb,
@@ -559,17 +564,15 @@ begin
          from %I._http_response as x
          join syncsched.net_requests as n on n.id = x.id and n.kind = ''run''
          join syncsched.sync_run_log as r on r.run_id = n.run_id and r.scheduled_for = n.scheduled_for
-             and r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
+             and r.attempt = n.attempt and r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
          join syncsched.integration_types as t on t.integration_type = r.integration_type
          where r.status in (''running'', ''pending'', ''failed'') and r.lease_token is not null
-             -- (a run a worker claimed again, its type moved back to the worker transport, is the worker''s)
-             and (r.status <> ''running'' or r.worker_id = ''pg_net'')
          order by x.id
          for update of r', 'net');
 end
 $$;
 comment on function syncsched._net_responses() is
-'The pg_net responses to runs'' requests that arrived, with what applying them needs (their runs locked).';
+'The pg_net responses to runs'' requests that arrived, each to the attempt net_requests says it is the call of, with what applying them needs (their runs locked).'; -- noqa: LT05
 
 create or replace function syncsched._net_collect()
 returns integer
@@ -605,7 +608,7 @@ begin
 end
 $$;
 comment on function syncsched._net_collect() is
-'Read the responses of runs sent through pg_net and apply each (completed, retried or failed); returns how many.';
+'Read the responses of runs sent through pg_net and apply each (completed, retried or failed), forgetting them and the requests pg_net has forgotten (pg_net.ttl); returns how many.'; -- noqa: LT05
 
 create or replace function syncsched._net_health_answers()
 returns table (
@@ -665,7 +668,7 @@ begin
             using v_check.url, v_check.timeout_ms;
             perform syncsched._net_sent(v_request, 'health', v_check.integration_type);
             v_sent := v_sent + 1;
-        exception when others then
+        exception when internal_error then
             perform syncsched.record_health_check(v_check.integration_type, false, null, syncsched._net_refused(sqlerrm), 0);
         end;
     end loop;

@@ -2665,7 +2665,7 @@ $_$;
 
 ALTER FUNCTION syncsched._net_collect() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_collect() IS 'Read the responses of runs sent through pg_net and apply each (completed, retried or failed); returns how many.';
+COMMENT ON FUNCTION syncsched._net_collect() IS 'Read the responses of runs sent through pg_net and apply each (completed, retried or failed), forgetting them and the requests pg_net has forgotten (pg_net.ttl); returns how many.';
 
 CREATE FUNCTION syncsched._net_dispatch() RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2698,10 +2698,10 @@ begin
             execute format('select %I.http_get(url := $1, timeout_milliseconds := $2)', 'net') into v_request
             using v_claimed.health_url, v_claimed.timeout_ms;
             perform syncsched._net_sent(v_request, 'warmup', v_claimed.integration_type);
-            v_warming := v_warming || v_claimed.integration_type;
-        exception when others then  -- (a cold_start alert; the runs go unwarmed)
+        exception when internal_error then  -- (a cold_start alert; the runs go unwarmed)
             perform syncsched.record_warmup(v_claimed.integration_type, false, null, syncsched._net_refused(sqlerrm), true);
         end;
+        v_warming := v_warming || v_claimed.integration_type;  -- (one warm-up, or one refusal, a type)
     end loop;
     -- One type at a time, in a block of its own: a URL that pg_net's libcurl refuses fails that
     -- type's runs, not the step (nor the other types' runs and responses). (A block per type, not
@@ -2711,7 +2711,7 @@ begin
     ) loop
         begin
             v_sent := v_sent + syncsched._net_send(v_type);
-        exception when others then
+        exception when internal_error then  -- (pg_net's: invalid URL; anything else ends the step)
             v_problem := syncsched._net_refused(sqlerrm);
             for v_run in select * from syncsched._net_unsent() as r where r.integration_type = v_type loop
                 perform syncsched.fail_run(v_run.run_id, v_run.lease_token, v_problem, null, false, null, 'pg_net');
@@ -2724,7 +2724,7 @@ $_$;
 
 ALTER FUNCTION syncsched._net_dispatch() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_dispatch() IS 'Claim ready runs of pg_net types (at most net_batch, leased for net_lease; a GET warm-up first for a type idle longer than warmup_after, its runs held until it answers) and send every claimed run not held through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request id (a refused URL or a missing secret fails the run); returns how many were sent.';
+COMMENT ON FUNCTION syncsched._net_dispatch() IS 'Claim ready runs of pg_net types (at most net_batch, leased for net_lease; a GET warm-up first for a type idle longer than warmup_after, its runs held until it answers) and send every claimed run not held and still leased, a type at a time, through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization, recording the request (a URL the guard refuses or a missing secret fails the run; a URL pg_net refuses fails the type''s runs of this step); returns how many were sent.';
 
 CREATE FUNCTION syncsched._net_health_answers() RETURNS TABLE(integration_type text, id bigint, status_code integer, timed_out boolean, error_msg text, duration_ms integer)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2780,7 +2780,7 @@ begin
             using v_check.url, v_check.timeout_ms;
             perform syncsched._net_sent(v_request, 'health', v_check.integration_type);
             v_sent := v_sent + 1;
-        exception when others then
+        exception when internal_error then
             perform syncsched.record_health_check(v_check.integration_type, false, null, syncsched._net_refused(sqlerrm), 0);
         end;
     end loop;
@@ -2864,8 +2864,9 @@ CREATE FUNCTION syncsched._net_refused(p_error text) RETURNS text
     LANGUAGE sql IMMUTABLE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-    -- (pg_net quotes the URL, which may carry user:password@)
-    select 'pg_net refused the request: ' || regexp_replace(left(p_error, 500), '"[^"]*"', '(the URL)', 'g')
+    -- (pg_net quotes the URL, which may carry user:password@ and quotes of its own: all from the
+    -- first quote to the last goes)
+    select 'pg_net refused the request: ' || left(regexp_replace(p_error, '".*"', '(the URL)'), 500)
 $$;
 
 ALTER FUNCTION syncsched._net_refused(p_error text) OWNER TO syncsched_owner;
@@ -2885,11 +2886,9 @@ begin
          from %I._http_response as x
          join syncsched.net_requests as n on n.id = x.id and n.kind = ''run''
          join syncsched.sync_run_log as r on r.run_id = n.run_id and r.scheduled_for = n.scheduled_for
-             and r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
+             and r.attempt = n.attempt and r.net_request_id = x.id and r.scheduled_for >= syncsched._live_from()
          join syncsched.integration_types as t on t.integration_type = r.integration_type
          where r.status in (''running'', ''pending'', ''failed'') and r.lease_token is not null
-             -- (a run a worker claimed again, its type moved back to the worker transport, is the worker''s)
-             and (r.status <> ''running'' or r.worker_id = ''pg_net'')
          order by x.id
          for update of r', 'net');
 end
@@ -2897,7 +2896,7 @@ $$;
 
 ALTER FUNCTION syncsched._net_responses() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_responses() IS 'The pg_net responses to runs'' requests that arrived, with what applying them needs (their runs locked).';
+COMMENT ON FUNCTION syncsched._net_responses() IS 'The pg_net responses to runs'' requests that arrived, each to the attempt net_requests says it is the call of, with what applying them needs (their runs locked).';
 
 CREATE FUNCTION syncsched._net_secret(p_name text) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -2961,7 +2960,7 @@ begin
             || coalesce(jsonb_build_object('Authorization', v_secret), '{}'),
             v_run.timeout_ms;
         perform syncsched._net_sent(v_request, 'run', p_integration_type, v_run.run_id, v_run.scheduled_for,
-            v_lease);
+            v_run.attempt, v_lease);
         v_sent := v_sent + 1;
     end loop;
     return v_sent;
@@ -2972,22 +2971,23 @@ ALTER FUNCTION syncsched._net_send(p_integration_type text) OWNER TO syncsched_o
 
 COMMENT ON FUNCTION syncsched._net_send(p_integration_type text) IS 'Send the unsent runs of one pg_net type through net.http_post with the worker''s JSON body, Idempotency-Key and Authorization (a refused URL or a missing secret fails the run); returns how many were sent.';
 
-CREATE FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint DEFAULT NULL::bigint, p_scheduled_for timestamp with time zone DEFAULT NULL::timestamp with time zone, p_lease interval DEFAULT NULL::interval) RETURNS void
+CREATE FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint DEFAULT NULL::bigint, p_scheduled_for timestamp with time zone DEFAULT NULL::timestamp with time zone, p_attempt integer DEFAULT NULL::integer, p_lease interval DEFAULT NULL::interval) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
     -- recorded where its response is looked for (net_requests: only this server's requests since it
     -- started or was promoted), and on the run or the type's health for whoever reads them
-    insert into syncsched.net_requests as n (id, kind, integration_type, run_id, scheduled_for)
-    values (p_id, p_kind, p_integration_type, p_run_id, p_scheduled_for)
+    insert into syncsched.net_requests as n (id, kind, integration_type, run_id, scheduled_for, attempt)
+    values (p_id, p_kind, p_integration_type, p_run_id, p_scheduled_for, p_attempt)
     on conflict (id) do update set kind = excluded.kind, integration_type = excluded.integration_type,
-        run_id = excluded.run_id, scheduled_for = excluded.scheduled_for, sent_at = excluded.sent_at;
+        run_id = excluded.run_id, scheduled_for = excluded.scheduled_for, attempt = excluded.attempt,
+        sent_at = excluded.sent_at;
     if p_kind = 'run' then  -- (its lease from now: it may have waited for a warm-up)
         update syncsched.sync_run_log as r
         set net_request_id = p_id,
             lease_expires_at = greatest(r.lease_expires_at, now() + p_lease)
-        where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for;
+        where r.run_id = p_run_id and r.scheduled_for = p_scheduled_for and r.attempt = p_attempt;
     elsif p_kind = 'health' then
         update syncsched.endpoint_health as h set net_request_id = p_id where h.integration_type = p_integration_type;
     else
@@ -2997,9 +2997,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_lease interval) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_attempt integer, p_lease interval) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_lease interval) IS 'Record a request queued through pg_net (a run''s call, leased p_lease from now; a health check; a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.';
+COMMENT ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_attempt integer, p_lease interval) IS 'Record a request queued through pg_net (a run''s call, of its attempt, leased p_lease from now; a health check; a warm-up): in net_requests, where its response is matched, and on its run or its type''s health.';
 
 CREATE FUNCTION syncsched._net_stalled(p_problem text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3035,11 +3035,12 @@ ALTER FUNCTION syncsched._net_stalled(p_problem text) OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched._net_stalled(p_problem text) IS 'Raise pg_net_stalled (or resolve it) as pg_net cannot send for this database (p_problem: _net_problem()) or its queue does not move, or does again.';
 
 CREATE FUNCTION syncsched._net_unsent() RETURNS TABLE(run_id bigint, lease_token uuid, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, attempt integer, idempotency_key text, payload jsonb, endpoint_url text, timeout_ms integer, auth_secret_env text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     -- claimed by pg_net, not sent yet, and not held behind its type's warm-up; still leased (one
-    -- held past its lease is the reaper's: it goes again under a new claim)
+    -- held past its lease is the reaper's: it goes again under a new claim). Locked: a reaper that
+    -- takes a run back meanwhile waits, or went first and the run is not here.
     select r.run_id, r.lease_token, r.org_id, r.integration_id, r.integration_type, r.scheduled_for, r.attempt,
         r.idempotency_key, r.payload, t.endpoint_url, t.timeout_ms, t.auth_secret_env
     from syncsched.sync_run_log as r
@@ -3049,11 +3050,12 @@ CREATE FUNCTION syncsched._net_unsent() RETURNS TABLE(run_id bigint, lease_token
         and r.lease_expires_at > now() and r.scheduled_for >= syncsched._live_from()
         and h.net_warmup_request_id is null
     order by r.run_id
+    for update of r skip locked
 $$;
 
 ALTER FUNCTION syncsched._net_unsent() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_unsent() IS 'The runs pg_net claimed and has not sent yet, except those held behind their type''s warm-up.';
+COMMENT ON FUNCTION syncsched._net_unsent() IS 'The runs pg_net claimed and has not sent yet, still leased, except those held behind their type''s warm-up; locked.';
 
 CREATE FUNCTION syncsched._net_warmup_answers() RETURNS TABLE(integration_type text, id bigint, status_code integer, error_msg text, duration_ms integer)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4175,7 +4177,7 @@ $_$;
 
 ALTER FUNCTION syncsched._url_refusal(p_url text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._url_refusal(p_url text) IS 'Why the URL guard refuses the URL (scheme; a host given as an address that is not public, unless allowed), or null.';
+COMMENT ON FUNCTION syncsched._url_refusal(p_url text) IS 'Why the URL guard refuses the URL (spaces or control characters; no host; scheme; a host libcurl would read otherwise, or not a plain name or address; a port outside 1-65535; a host given as an address that is not public, unless allowed), or null. Never repeats the URL.';
 
 CREATE FUNCTION syncsched._warmup_counted(p_type text, p_rate_limit integer, p_idle interval) RETURNS boolean
     LANGUAGE sql STABLE
@@ -6951,9 +6953,10 @@ CREATE UNLOGGED TABLE syncsched.net_requests (
     integration_type text NOT NULL,
     run_id bigint,
     scheduled_for timestamp with time zone,
+    attempt integer,
     sent_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT net_requests_kind_known CHECK ((kind = ANY (ARRAY['run'::text, 'health'::text, 'warmup'::text]))),
-    CONSTRAINT net_requests_run_given CHECK (((kind = 'run'::text) = ((run_id IS NOT NULL) AND (scheduled_for IS NOT NULL))))
+    CONSTRAINT net_requests_run_given CHECK (((kind = 'run'::text) = ((run_id IS NOT NULL) AND (scheduled_for IS NOT NULL) AND (attempt IS NOT NULL))))
 );
 
 ALTER TABLE syncsched.net_requests OWNER TO syncsched_owner;
@@ -6970,11 +6973,13 @@ COMMENT ON COLUMN syncsched.net_requests.run_id IS 'The run, for a run''s call.'
 
 COMMENT ON COLUMN syncsched.net_requests.scheduled_for IS 'The run''s scheduled_for, for a run''s call.';
 
+COMMENT ON COLUMN syncsched.net_requests.attempt IS 'The run''s attempt it is the call of: its response is that attempt''s (a run claimed again since, by a worker, has another).';
+
 COMMENT ON COLUMN syncsched.net_requests.sent_at IS 'When it was queued; forgotten after pg_net.ttl, when pg_net has forgotten its response too.';
 
 COMMENT ON CONSTRAINT net_requests_kind_known ON syncsched.net_requests IS 'A run''s call, a health check or a warm-up.';
 
-COMMENT ON CONSTRAINT net_requests_run_given ON syncsched.net_requests IS 'A run''s call names its run.';
+COMMENT ON CONSTRAINT net_requests_run_given ON syncsched.net_requests IS 'A run''s call names its run and attempt.';
 
 CREATE TABLE syncsched.net_secrets (
     name text NOT NULL,
@@ -7142,7 +7147,7 @@ COMMENT ON COLUMN syncsched.sync_run_log.error IS 'The last attempt''s error; nu
 
 COMMENT ON COLUMN syncsched.sync_run_log.response_excerpt IS 'Start of the endpoint response body, capped by the worker.';
 
-COMMENT ON COLUMN syncsched.sync_run_log.net_request_id IS 'pg_net transport: the net.http_post request id of the attempt in flight (its response is read from net._http_response by that id).';
+COMMENT ON COLUMN syncsched.sync_run_log.net_request_id IS 'pg_net transport: the net.http_post request id of the attempt in flight (its response is matched through net_requests, which also holds this attempt''s number).';
 
 COMMENT ON CONSTRAINT sync_run_log_attempt_range ON syncsched.sync_run_log IS 'Never more attempts than allowed.';
 
@@ -8373,7 +8378,7 @@ REVOKE ALL ON FUNCTION syncsched._net_secret(p_name text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_send(p_integration_type text) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_lease interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncsched._net_sent(p_id bigint, p_kind text, p_integration_type text, p_run_id bigint, p_scheduled_for timestamp with time zone, p_attempt integer, p_lease interval) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_stalled(p_problem text) FROM PUBLIC;
 

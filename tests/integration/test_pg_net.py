@@ -254,7 +254,7 @@ def test_a_url_pg_net_refuses_fails_its_types_runs_and_the_step_goes_on(net: db.
         db.execute(net, "select syncsched.set_endpoint_mode('dynamics', 'passive')")  # (no health check)
         db.execute(
             net,
-            "update syncsched.integration_types set endpoint_url = 'https://user:pw@[1:2:3]/x'"
+            "update syncsched.integration_types set endpoint_url = 'https://user:p\"w@[1:2:3]/x'"
             " where integration_type = 'dynamics'",
         )
         schedule_due(net, count=2, integration_type="xledger")
@@ -268,6 +268,47 @@ def test_a_url_pg_net_refuses_fails_its_types_runs_and_the_step_goes_on(net: db.
         ("dynamics", "failed", "pg_net refused the request: invalid URL (the URL): Bad IPv6 address"),
     }
     assert len(endpoint.requests) == 2
+    assert not any('p"w' in (r["error"] or "") for r in runs(net)), "the password reached the run log"
+
+
+def test_a_warm_up_pg_net_refuses_is_one_cold_start_and_the_runs_go(net: db.Connection) -> None:
+    """Before, each claimed run of the cold type tried the warm-up again: five runs, five alerts."""
+    with Endpoint() as endpoint:
+        use_pg_net(net, endpoint)
+        db.execute(net, "select syncsched.set_endpoint_mode('xledger', 'passive')")  # (no health check)
+        db.execute(net, "update syncsched.integration_types set health_url = 'https://[1:2:3]/h'")
+        schedule_due(net, count=5, integration_type="xledger")
+        step_until(net, lambda: statuses(net) == ["completed"] * 5, 10, "the runs completed, unwarmed")
+        alerts = db.fetch_all(net, "select detail from syncsched.scheduler_alerts where kind = 'cold_start'")
+    assert [a["detail"]["error"] for a in alerts] == [
+        "pg_net refused the request: invalid URL (the URL): Bad IPv6 address"
+    ]
+
+
+def test_a_late_pg_net_response_is_not_taken_by_a_workers_attempt(net: db.Connection) -> None:
+    """A type moved back to the worker transport while a pg_net request was out; the run reaped,
+    claimed by a worker (attempt 2), reaped again: the pg_net response is attempt 1's. Before, it
+    completed the run, recorded on the worker's attempt."""
+    with Endpoint() as endpoint:
+        use_pg_net(net, endpoint)
+        db.execute(net, WARM)
+        schedule_due(net, count=1, integration_type="xledger")
+        db.execute(net, "select syncsched.net_step()")
+        request = db.fetch_value(net, "select net_request_id from syncsched.sync_run_log")
+        answered = "select count(*) from net._http_response where id = %s"
+        wait_for(lambda: db.fetch_value(net, answered, (request,)) == 1, 10, "its response stored")
+        db.execute(
+            net, "update syncsched.integration_types set transport = 'worker' where integration_type = 'xledger'"
+        )
+        reap = "select syncsched.reap_expired_runs(now() + interval '1 hour')"
+        assert db.fetch_value(net, reap) == 1
+        db.execute(net, "update syncsched.sync_run_log set not_before = now()")
+        (claimed,) = db.fetch_all(net, "select attempt from syncsched.claim_runs('w1', 1)")
+        assert claimed["attempt"] == 2
+        assert db.fetch_value(net, reap) == 1  # the worker lost its lease too
+        db.execute(net, "select syncsched.net_step()")  # (other types are still pg_net's: it runs)
+        run = runs(net)[0]
+    assert (run["status"], run["attempt"]) == ("pending", 2), "a response of attempt 1 was taken by attempt 2"
 
 
 def test_200_runs_at_a_cap_of_5_never_have_more_than_5_in_flight(net: db.Connection) -> None:
