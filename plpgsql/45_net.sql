@@ -28,11 +28,57 @@ begin
         return format('pg_net''s worker serves database %s, not %s (set pg_net.database_name = ''%s'' and '
             'call net.worker_restart())', v_database, current_database(), current_database());
     end if;
-    return null;
+    return syncsched._net_privileges_missing();
 end
 $$;
 comment on function syncsched._net_problem() is
-'Why this database cannot send through pg_net (not installed here, not preloaded, its worker serving another database), or null.'; -- noqa: LT05
+'Why this database cannot send through pg_net (not installed here, not preloaded, its worker serving another database, the owner role without the privileges it needs), or null.'; -- noqa: LT05
+
+create or replace function syncsched._net_privileges_missing()
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_missing text[] := '{}';
+    v_sequence text := pg_get_serial_sequence('net.http_request_queue', 'id');
+begin
+    -- What syncsched's owner role needs of pg_net (net.http_post and http_get insert into the queue
+    -- as their caller): where PUBLIC's grants were narrowed (Supabase), the grants to make.
+    if not has_schema_privilege('syncsched_owner', 'net', 'usage') then
+        v_missing := v_missing || 'usage on schema net'::text;
+    else
+        if not exists (
+            select from pg_proc as p
+            where p.pronamespace = to_regnamespace('net') and p.proname = 'http_post'
+                and has_function_privilege('syncsched_owner', p.oid, 'execute')
+        ) or not exists (
+            select from pg_proc as p
+            where p.pronamespace = to_regnamespace('net') and p.proname = 'http_get'
+                and has_function_privilege('syncsched_owner', p.oid, 'execute')
+        ) then
+            v_missing := v_missing || 'execute on net.http_post and net.http_get'::text;
+        end if;
+        if not has_table_privilege('syncsched_owner', 'net.http_request_queue', 'select, insert') then
+            v_missing := v_missing || 'select, insert on net.http_request_queue'::text;
+        end if;
+        if v_sequence is not null and not has_sequence_privilege('syncsched_owner', v_sequence, 'usage') then
+            v_missing := v_missing || format('usage on sequence %s', v_sequence);
+        end if;
+        if not has_table_privilege('syncsched_owner', 'net._http_response', 'select, delete') then
+            v_missing := v_missing || 'select, delete on net._http_response'::text;
+        end if;
+    end if;
+    if cardinality(v_missing) = 0 then
+        return null;
+    end if;
+    return format('the role syncsched_owner cannot use pg_net: grant %s to syncsched_owner',
+        array_to_string(v_missing, '; '));
+end
+$$;
+comment on function syncsched._net_privileges_missing() is
+'The grants of pg_net''s schema, functions, queue, sequence and response table that syncsched_owner lacks (as one message naming them), or null.'; -- noqa: LT05
 
 create or replace function syncsched._integration_type_transport_check()
 returns trigger

@@ -2833,6 +2833,52 @@ ALTER FUNCTION syncsched._net_outcome(p_run_id bigint, p_lease_token uuid, p_run
 
 COMMENT ON FUNCTION syncsched._net_outcome(p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb, p_timed_out boolean, p_error_msg text, p_timeout_ms integer, p_secret text) IS 'Apply one pg_net response to its run with the worker''s rules, through complete_run and fail_run (fenced by the lease token).';
 
+CREATE FUNCTION syncsched._net_privileges_missing() RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_missing text[] := '{}';
+    v_sequence text := pg_get_serial_sequence('net.http_request_queue', 'id');
+begin
+    -- What syncsched's owner role needs of pg_net (net.http_post and http_get insert into the queue
+    -- as their caller): where PUBLIC's grants were narrowed (Supabase), the grants to make.
+    if not has_schema_privilege('syncsched_owner', 'net', 'usage') then
+        v_missing := v_missing || 'usage on schema net'::text;
+    else
+        if not exists (
+            select from pg_proc as p
+            where p.pronamespace = to_regnamespace('net') and p.proname = 'http_post'
+                and has_function_privilege('syncsched_owner', p.oid, 'execute')
+        ) or not exists (
+            select from pg_proc as p
+            where p.pronamespace = to_regnamespace('net') and p.proname = 'http_get'
+                and has_function_privilege('syncsched_owner', p.oid, 'execute')
+        ) then
+            v_missing := v_missing || 'execute on net.http_post and net.http_get'::text;
+        end if;
+        if not has_table_privilege('syncsched_owner', 'net.http_request_queue', 'select, insert') then
+            v_missing := v_missing || 'select, insert on net.http_request_queue'::text;
+        end if;
+        if v_sequence is not null and not has_sequence_privilege('syncsched_owner', v_sequence, 'usage') then
+            v_missing := v_missing || format('usage on sequence %s', v_sequence);
+        end if;
+        if not has_table_privilege('syncsched_owner', 'net._http_response', 'select, delete') then
+            v_missing := v_missing || 'select, delete on net._http_response'::text;
+        end if;
+    end if;
+    if cardinality(v_missing) = 0 then
+        return null;
+    end if;
+    return format('the role syncsched_owner cannot use pg_net: grant %s to syncsched_owner',
+        array_to_string(v_missing, '; '));
+end
+$$;
+
+ALTER FUNCTION syncsched._net_privileges_missing() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._net_privileges_missing() IS 'The grants of pg_net''s schema, functions, queue, sequence and response table that syncsched_owner lacks (as one message naming them), or null.';
+
 CREATE FUNCTION syncsched._net_problem() RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2852,13 +2898,13 @@ begin
         return format('pg_net''s worker serves database %s, not %s (set pg_net.database_name = ''%s'' and '
             'call net.worker_restart())', v_database, current_database(), current_database());
     end if;
-    return null;
+    return syncsched._net_privileges_missing();
 end
 $$;
 
 ALTER FUNCTION syncsched._net_problem() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._net_problem() IS 'Why this database cannot send through pg_net (not installed here, not preloaded, its worker serving another database), or null.';
+COMMENT ON FUNCTION syncsched._net_problem() IS 'Why this database cannot send through pg_net (not installed here, not preloaded, its worker serving another database, the owner role without the privileges it needs), or null.';
 
 CREATE FUNCTION syncsched._net_refused(p_error text) RETURNS text
     LANGUAGE sql IMMUTABLE
@@ -8361,6 +8407,11 @@ REVOKE ALL ON FUNCTION syncsched._net_health_answers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION syncsched._net_health_checks() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._net_outcome(p_run_id bigint, p_lease_token uuid, p_running boolean, p_status_code integer, p_content text, p_headers jsonb, p_timed_out boolean, p_error_msg text, p_timeout_ms integer, p_secret text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION syncsched._net_privileges_missing() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._net_privileges_missing() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._net_privileges_missing() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._net_privileges_missing() TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._net_problem() FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._net_problem() TO syncsched_admin;

@@ -519,6 +519,28 @@ def test_pg_net_serving_another_database_is_alerted(net: db.Connection, net_serv
     assert open_alerts(net, "pg_net_stalled") == []
 
 
+def test_grants_pg_net_lacks_are_named_in_pg_net_stalled_and_the_runs_wait(net: db.Connection) -> None:
+    """Where pg_net's grants to PUBLIC were narrowed (Supabase grants it to its own roles). Before,
+    every step failed on 'permission denied', the alert it would raise rolled back with it."""
+    with Endpoint() as endpoint:
+        use_pg_net(net, endpoint)
+        db.execute(net, WARM)
+        schedule_due(net, count=2, integration_type="xledger")
+        db.execute(net, "revoke all on net.http_request_queue from public")
+        try:
+            db.fetch_value(net, "select syncsched.net_step()")
+            [alert] = open_alerts(net, "pg_net_stalled")
+            waiting = statuses(net)
+        finally:
+            db.execute(net, "grant all on net.http_request_queue to public")
+        step_until(net, lambda: statuses(net) == ["completed"] * 2, 10, "the runs sent once granted")
+    assert alert["detail"]["problem"] == (
+        "the role syncsched_owner cannot use pg_net: grant select, insert on net.http_request_queue to syncsched_owner"
+    )
+    assert waiting == ["pending", "pending"]
+    assert open_alerts(net, "pg_net_stalled") == []
+
+
 def test_a_cold_endpoint_is_warmed_up_with_a_get_before_its_first_call(net: db.Connection) -> None:
     """The runs wait for the warm-up's answer; a failing warm-up is a cold_start, and they go after it."""
     with Endpoint(health=lambda _r, _n: Reply(status=503, body="", delay=2.0)) as endpoint:
