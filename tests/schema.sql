@@ -2846,15 +2846,11 @@ begin
     if not has_schema_privilege('syncsched_owner', 'net', 'usage') then
         v_missing := v_missing || 'usage on schema net'::text;
     else
-        if not exists (
-            select from pg_proc as p
-            where p.pronamespace = to_regnamespace('net') and p.proname = 'http_post'
+        if (
+            select count(distinct p.proname) from pg_proc as p
+            where p.pronamespace = to_regnamespace('net') and p.proname in ('http_post', 'http_get')
                 and has_function_privilege('syncsched_owner', p.oid, 'execute')
-        ) or not exists (
-            select from pg_proc as p
-            where p.pronamespace = to_regnamespace('net') and p.proname = 'http_get'
-                and has_function_privilege('syncsched_owner', p.oid, 'execute')
-        ) then
+        ) < 2 then
             v_missing := v_missing || 'execute on net.http_post and net.http_get'::text;
         end if;
         if not has_table_privilege('syncsched_owner', 'net.http_request_queue', 'select, insert') then

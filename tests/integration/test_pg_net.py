@@ -116,6 +116,12 @@ def attempts(conn: db.Connection) -> list[dict[str, Any]]:
     return db.fetch_all(conn, "select * from syncsched.sync_run_attempts order by run_id, attempt")
 
 
+def wait_answered(conn: db.Connection, request_id: int) -> None:
+    """Until pg_net has stored the response to the request (nothing has read it yet)."""
+    answered = "select count(*) from net._http_response where id = %s"
+    wait_for(lambda: db.fetch_value(conn, answered, (request_id,)) == 1, 10, "its response stored")
+
+
 def test_a_due_run_is_sent_through_pg_net_with_the_workers_body_and_headers(net: db.Connection) -> None:
     with Endpoint() as endpoint:
         use_pg_net(net, endpoint, auth_secret_env="XLEDGER_TOKEN")
@@ -227,8 +233,7 @@ def test_a_request_id_kept_from_before_a_crash_takes_no_response_of_a_new_reques
         db.execute(net, "select syncsched.net_step()")  # the first run sent
         sent = "select run_id, net_request_id from syncsched.sync_run_log where net_request_id > 0"
         (first,) = db.fetch_all(net, sent)
-        answered = "select count(*) from net._http_response where id = %s"
-        wait_for(lambda: db.fetch_value(net, answered, (first["net_request_id"],)) == 1, 10, "its response stored")
+        wait_answered(net, first["net_request_id"])
         # the crash: unlogged tables empty, pg_net's ids from the first run's again
         db.execute(net, "delete from net._http_response")
         db.execute(net, "truncate syncsched.net_requests")
@@ -295,8 +300,7 @@ def test_a_late_pg_net_response_is_not_taken_by_a_workers_attempt(net: db.Connec
         schedule_due(net, count=1, integration_type="xledger")
         db.execute(net, "select syncsched.net_step()")
         request = db.fetch_value(net, "select net_request_id from syncsched.sync_run_log")
-        answered = "select count(*) from net._http_response where id = %s"
-        wait_for(lambda: db.fetch_value(net, answered, (request,)) == 1, 10, "its response stored")
+        wait_answered(net, request)
         db.execute(
             net, "update syncsched.integration_types set transport = 'worker' where integration_type = 'xledger'"
         )
