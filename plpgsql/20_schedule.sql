@@ -310,7 +310,14 @@ begin
             new.timezone := v_canonical;
         end if;
     end if;
-    if tg_op = 'UPDATE' and (new.org_id, new.integration_id) is distinct from (old.org_id, old.integration_id) then
+    if tg_op = 'UPDATE' and new.org_id is distinct from old.org_id then
+        -- org_id is in every key of its state and runs, and on Citus it is the distribution column
+        raise exception 'syncsched: integration %/% cannot move to organization %: an integration keeps its organization',
+            syncsched._label(old.org_id), syncsched._label(old.integration_id), syncsched._label(new.org_id)
+            using errcode = 'invalid_parameter_value',
+                hint = 'create an integration in the other organization and disable or delete this one';
+    end if;
+    if tg_op = 'UPDATE' and new.integration_id is distinct from old.integration_id then
         -- its runs name it (and their idempotency keys): an integration with history keeps its name
         perform syncsched._lock_schedule(old.id);
         if syncsched._has_runs(old.org_id, old.integration_id) then
@@ -327,7 +334,6 @@ begin
         or new.interval_minutes is distinct from old.interval_minutes
         or new.timezone is distinct from old.timezone
         or new.is_enabled is distinct from old.is_enabled
-        or new.org_id is distinct from old.org_id
         or new.integration_id is distinct from old.integration_id
     ) then
         -- (an unchanged schedule was valid when written; a renamed one may resolve H anew)
@@ -349,7 +355,7 @@ begin
 end
 $$;
 comment on function syncsched._integration_before_write() is
-'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling; refuses to rename one with runs (55006).'; -- noqa: LT05
+'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling; refuses to move one to another organization (22023) or to rename one with runs (55006).'; -- noqa: LT05
 
 create or replace function syncsched._lock_schedule(p_id bigint)
 returns void
@@ -413,14 +419,16 @@ declare
 begin
     -- The state is always derived from the configuration, from now: the next period, and the
     -- staleness deadline of a schedule that starts now (none while disabled or unscheduled).
-    insert into syncsched.schedule_state as s (id, cron_spec, next_run_at, last_tick_at, stale_check_at, derived_at, problem)
+    insert into syncsched.schedule_state as s (
+        id, org_id, cron_spec, next_run_at, last_tick_at, stale_check_at, derived_at, problem
+    )
     values (
-        new.id, v_spec, v_next, null,
+        new.id, new.org_id, v_spec, v_next, null,
         case when v_next is not null then syncsched._stale_deadline(v_spec, new.interval_minutes, new.timezone,
             new.max_staleness, now()) end,
         now(), null
     )
-    on conflict (id) do update
+    on conflict (id, org_id) do update
     set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
         stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
     if tg_op = 'UPDATE' then
@@ -477,7 +485,6 @@ for each row when (
     or new.timezone is distinct from old.timezone
     or new.is_enabled is distinct from old.is_enabled
     or new.max_staleness is distinct from old.max_staleness
-    or new.org_id is distinct from old.org_id
     or new.integration_id is distinct from old.integration_id
 )
 execute function syncsched._derive_schedule_state();

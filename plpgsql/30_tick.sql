@@ -442,7 +442,7 @@ begin
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
         order by p.period, x.id
-        on conflict (idempotency_key, scheduled_for) do nothing
+        on conflict (idempotency_key, scheduled_for, org_id) do nothing
         returning scheduled_for
     ),
     advanced as (

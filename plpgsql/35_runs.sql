@@ -744,10 +744,11 @@ begin
     ),
     recorded as (
         insert into syncsched.sync_run_attempts as a (
-            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
+            run_id, scheduled_for, attempt, org_id, outcome, worker_id, started_at, finished_at, http_status,
+            response_excerpt
         )
-        select done.run_id, done.scheduled_for, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
-            done.http_status, done.response_excerpt
+        select done.run_id, done.scheduled_for, done.attempt, done.org_id, 'completed', done.worker_id, done.started_at,
+            done.finished_at, done.http_status, done.response_excerpt
         from done
         -- the attempt the reaper recorded as lost did complete: its outcome came late
         on conflict on constraint sync_run_attempts_pkey do update
@@ -913,10 +914,10 @@ as $$
     ),
     recorded as (
         insert into syncsched.sync_run_attempts (
-            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, error
+            run_id, scheduled_for, attempt, org_id, outcome, worker_id, started_at, finished_at, http_status, error
         )
-        select e.run_id, e.scheduled_for, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
-            p_http_status, e.error
+        select e.run_id, e.scheduled_for, e.attempt, e.org_id, p_outcome, e.worker_id, e.started_at,
+            greatest(now(), e.started_at), p_http_status, e.error
         from ended as e
     )
     select e.run_id, e.org_id, e.integration_id, e.integration_type, e.status, e.attempt, e.error, e.not_before

@@ -128,7 +128,8 @@ select
     a.error,
     a.response_excerpt
 from syncsched.sync_run_attempts as a
-inner join syncsched.sync_run_log as r on a.run_id = r.run_id and a.scheduled_for = r.scheduled_for
+inner join syncsched.sync_run_log as r
+    on a.run_id = r.run_id and a.scheduled_for = r.scheduled_for and a.org_id = r.org_id
 union all
 select
     r.run_id,
@@ -174,7 +175,7 @@ select
                 'finished_at', a.finished_at, 'http_status', a.http_status, 'error', left(a.error, 500)
             ) order by a.attempt), '[]'::jsonb)
         from syncsched.sync_run_attempts as a
-        where a.run_id = r.run_id and a.scheduled_for = r.scheduled_for
+        where a.run_id = r.run_id and a.scheduled_for = r.scheduled_for and a.org_id = r.org_id
     ) as attempts
 from syncsched.sync_run_log as r
 where r.enqueued_at > now() - interval '24 hours' or r.status in ('pending', 'running');

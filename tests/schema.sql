@@ -1985,14 +1985,16 @@ declare
 begin
     -- The state is always derived from the configuration, from now: the next period, and the
     -- staleness deadline of a schedule that starts now (none while disabled or unscheduled).
-    insert into syncsched.schedule_state as s (id, cron_spec, next_run_at, last_tick_at, stale_check_at, derived_at, problem)
+    insert into syncsched.schedule_state as s (
+        id, org_id, cron_spec, next_run_at, last_tick_at, stale_check_at, derived_at, problem
+    )
     values (
-        new.id, v_spec, v_next, null,
+        new.id, new.org_id, v_spec, v_next, null,
         case when v_next is not null then syncsched._stale_deadline(v_spec, new.interval_minutes, new.timezone,
             new.max_staleness, now()) end,
         now(), null
     )
-    on conflict (id) do update
+    on conflict (id, org_id) do update
     set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
         stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
     if tg_op = 'UPDATE' then
@@ -2176,10 +2178,10 @@ CREATE FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[
     ),
     recorded as (
         insert into syncsched.sync_run_attempts (
-            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, error
+            run_id, scheduled_for, attempt, org_id, outcome, worker_id, started_at, finished_at, http_status, error
         )
-        select e.run_id, e.scheduled_for, e.attempt, p_outcome, e.worker_id, e.started_at, greatest(now(), e.started_at),
-            p_http_status, e.error
+        select e.run_id, e.scheduled_for, e.attempt, e.org_id, p_outcome, e.worker_id, e.started_at,
+            greatest(now(), e.started_at), p_http_status, e.error
         from ended as e
     )
     select e.run_id, e.org_id, e.integration_id, e.integration_type, e.status, e.attempt, e.error, e.not_before
@@ -2376,7 +2378,14 @@ begin
             new.timezone := v_canonical;
         end if;
     end if;
-    if tg_op = 'UPDATE' and (new.org_id, new.integration_id) is distinct from (old.org_id, old.integration_id) then
+    if tg_op = 'UPDATE' and new.org_id is distinct from old.org_id then
+        -- org_id is in every key of its state and runs, and on Citus it is the distribution column
+        raise exception 'syncsched: integration %/% cannot move to organization %: an integration keeps its organization',
+            syncsched._label(old.org_id), syncsched._label(old.integration_id), syncsched._label(new.org_id)
+            using errcode = 'invalid_parameter_value',
+                hint = 'create an integration in the other organization and disable or delete this one';
+    end if;
+    if tg_op = 'UPDATE' and new.integration_id is distinct from old.integration_id then
         -- its runs name it (and their idempotency keys): an integration with history keeps its name
         perform syncsched._lock_schedule(old.id);
         if syncsched._has_runs(old.org_id, old.integration_id) then
@@ -2393,7 +2402,6 @@ begin
         or new.interval_minutes is distinct from old.interval_minutes
         or new.timezone is distinct from old.timezone
         or new.is_enabled is distinct from old.is_enabled
-        or new.org_id is distinct from old.org_id
         or new.integration_id is distinct from old.integration_id
     ) then
         -- (an unchanged schedule was valid when written; a renamed one may resolve H anew)
@@ -2417,7 +2425,7 @@ $$;
 
 ALTER FUNCTION syncsched._integration_before_write() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._integration_before_write() IS 'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling; refuses to rename one with runs (55006).';
+COMMENT ON FUNCTION syncsched._integration_before_write() IS 'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling; refuses to move one to another organization (22023) or to rename one with runs (55006).';
 
 CREATE FUNCTION syncsched._integration_id(p_org_id text, p_integration_id text) RETURNS bigint
     LANGUAGE plpgsql STABLE
@@ -4698,10 +4706,11 @@ begin
     ),
     recorded as (
         insert into syncsched.sync_run_attempts as a (
-            run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at, http_status, response_excerpt
+            run_id, scheduled_for, attempt, org_id, outcome, worker_id, started_at, finished_at, http_status,
+            response_excerpt
         )
-        select done.run_id, done.scheduled_for, done.attempt, 'completed', done.worker_id, done.started_at, done.finished_at,
-            done.http_status, done.response_excerpt
+        select done.run_id, done.scheduled_for, done.attempt, done.org_id, 'completed', done.worker_id, done.started_at,
+            done.finished_at, done.http_status, done.response_excerpt
         from done
         -- the attempt the reaper recorded as lost did complete: its outcome came late
         on conflict on constraint sync_run_attempts_pkey do update
@@ -6070,7 +6079,7 @@ begin
         cross join lateral unnest(x.periods) as p (period)
         where x.problem is null and not x.held
         order by p.period, x.id
-        on conflict (idempotency_key, scheduled_for) do nothing
+        on conflict (idempotency_key, scheduled_for, org_id) do nothing
         returning scheduled_for
     ),
     advanced as (
@@ -7063,6 +7072,7 @@ CREATE TABLE syncsched.sync_run_attempts (
     error text,
     response_excerpt text,
     net_request_id bigint,
+    org_id text NOT NULL,
     CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
     CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
     CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -7095,6 +7105,8 @@ COMMENT ON COLUMN syncsched.sync_run_attempts.error IS 'What went wrong; null fo
 COMMENT ON COLUMN syncsched.sync_run_attempts.response_excerpt IS 'Start of the endpoint''s answer to a completed attempt (capped by the worker).';
 
 COMMENT ON COLUMN syncsched.sync_run_attempts.net_request_id IS 'pg_net transport: the net.http_post request id of this attempt.';
+
+COMMENT ON COLUMN syncsched.sync_run_attempts.org_id IS 'The run''s organization.';
 
 COMMENT ON CONSTRAINT sync_run_attempts_attempt_positive ON syncsched.sync_run_attempts IS 'Attempts count from 1.';
 
@@ -7224,7 +7236,7 @@ CREATE VIEW syncsched.recent_runs AS
     r.error,
     ( SELECT COALESCE(jsonb_agg(jsonb_build_object('attempt', a.attempt, 'outcome', a.outcome, 'worker_id', a.worker_id, 'started_at', a.started_at, 'finished_at', a.finished_at, 'http_status', a.http_status, 'error', "left"(a.error, 500)) ORDER BY a.attempt), '[]'::jsonb) AS "coalesce"
            FROM syncsched.sync_run_attempts a
-          WHERE ((a.run_id = r.run_id) AND (a.scheduled_for = r.scheduled_for))) AS attempts
+          WHERE ((a.run_id = r.run_id) AND (a.scheduled_for = r.scheduled_for) AND (a.org_id = r.org_id))) AS attempts
    FROM syncsched.sync_run_log r
   WHERE ((r.enqueued_at > (now() - '24:00:00'::interval)) OR (r.status = ANY (ARRAY['pending'::syncsched.run_status, 'running'::syncsched.run_status])));
 
@@ -7266,7 +7278,7 @@ CREATE VIEW syncsched.run_attempts AS
     a.error,
     a.response_excerpt
    FROM (syncsched.sync_run_attempts a
-     JOIN syncsched.sync_run_log r ON (((a.run_id = r.run_id) AND (a.scheduled_for = r.scheduled_for))))
+     JOIN syncsched.sync_run_log r ON (((a.run_id = r.run_id) AND (a.scheduled_for = r.scheduled_for) AND (a.org_id = r.org_id))))
 UNION ALL
  SELECT r.run_id,
     r.org_id,
@@ -7314,7 +7326,8 @@ CREATE TABLE syncsched.schedule_state (
     last_tick_at timestamp with time zone,
     stale_check_at timestamp with time zone,
     derived_at timestamp with time zone DEFAULT now() NOT NULL,
-    problem text
+    problem text,
+    org_id text NOT NULL
 );
 
 ALTER TABLE syncsched.schedule_state OWNER TO syncsched_owner;
@@ -7334,6 +7347,8 @@ COMMENT ON COLUMN syncsched.schedule_state.stale_check_at IS 'When the tick next
 COMMENT ON COLUMN syncsched.schedule_state.derived_at IS 'When the schedule was last derived from the configuration: the start of its staleness clock.';
 
 COMMENT ON COLUMN syncsched.schedule_state.problem IS 'Why the tick stopped evaluating the schedule (it is not due again until the schedule is changed); null when fine.';
+
+COMMENT ON COLUMN syncsched.schedule_state.org_id IS 'The integration''s organization.';
 
 CREATE VIEW syncsched.schedule_overview AS
  SELECT o.org_id,
@@ -7519,6 +7534,7 @@ CREATE TABLE syncsched.sync_run_attempts_default (
     error text,
     response_excerpt text,
     net_request_id bigint,
+    org_id text NOT NULL,
     CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
     CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
     CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -7539,6 +7555,7 @@ CREATE TABLE syncsched.sync_run_attempts_p_initial (
     error text,
     response_excerpt text,
     net_request_id bigint,
+    org_id text NOT NULL,
     CONSTRAINT sync_run_attempts_attempt_positive CHECK ((attempt >= 1)),
     CONSTRAINT sync_run_attempts_finished_after_start CHECK ((finished_at >= started_at)),
     CONSTRAINT sync_run_attempts_http_status_range CHECK (((http_status >= 100) AND (http_status <= 599))),
@@ -7724,9 +7741,9 @@ ALTER TABLE ONLY syncsched.net_secrets
 COMMENT ON CONSTRAINT net_secrets_pkey ON syncsched.net_secrets IS 'One secret per name.';
 
 ALTER TABLE ONLY syncsched.organization_integrations
-    ADD CONSTRAINT organization_integrations_id_key UNIQUE (id);
+    ADD CONSTRAINT organization_integrations_id_key UNIQUE (id, org_id);
 
-COMMENT ON CONSTRAINT organization_integrations_id_key ON syncsched.organization_integrations IS 'The stable integer id (schedule_state''s key).';
+COMMENT ON CONSTRAINT organization_integrations_id_key ON syncsched.organization_integrations IS 'The integration''s id, unique by its identity; with org_id for schedule_state''s foreign key (a key on Citus holds the distribution column).';
 
 ALTER TABLE ONLY syncsched.organization_integrations
     ADD CONSTRAINT organization_integrations_pkey PRIMARY KEY (org_id, integration_id);
@@ -7739,7 +7756,7 @@ ALTER TABLE ONLY syncsched.run_log_state
 COMMENT ON CONSTRAINT run_log_state_pkey ON syncsched.run_log_state IS 'One row.';
 
 ALTER TABLE ONLY syncsched.schedule_state
-    ADD CONSTRAINT schedule_state_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT schedule_state_pkey PRIMARY KEY (id, org_id);
 
 COMMENT ON CONSTRAINT schedule_state_pkey ON syncsched.schedule_state IS 'One state per integration.';
 
@@ -7759,37 +7776,37 @@ ALTER TABLE ONLY syncsched.settings
 COMMENT ON CONSTRAINT settings_pkey ON syncsched.settings IS 'One row per setting.';
 
 ALTER TABLE ONLY syncsched.sync_run_attempts
-    ADD CONSTRAINT sync_run_attempts_pkey PRIMARY KEY (run_id, scheduled_for, attempt);
+    ADD CONSTRAINT sync_run_attempts_pkey PRIMARY KEY (run_id, scheduled_for, attempt, org_id);
 
 COMMENT ON CONSTRAINT sync_run_attempts_pkey ON syncsched.sync_run_attempts IS 'One row per attempt of a run.';
 
 ALTER TABLE ONLY syncsched.sync_run_attempts_default
-    ADD CONSTRAINT sync_run_attempts_default_pkey PRIMARY KEY (run_id, scheduled_for, attempt);
+    ADD CONSTRAINT sync_run_attempts_default_pkey PRIMARY KEY (run_id, scheduled_for, attempt, org_id);
 
 ALTER TABLE ONLY syncsched.sync_run_attempts_p_initial
-    ADD CONSTRAINT sync_run_attempts_p_initial_pkey PRIMARY KEY (run_id, scheduled_for, attempt);
+    ADD CONSTRAINT sync_run_attempts_p_initial_pkey PRIMARY KEY (run_id, scheduled_for, attempt, org_id);
 
 ALTER TABLE ONLY syncsched.sync_run_log
-    ADD CONSTRAINT sync_run_log_idempotency_key_key UNIQUE (idempotency_key, scheduled_for);
+    ADD CONSTRAINT sync_run_log_idempotency_key_key UNIQUE (idempotency_key, scheduled_for, org_id);
 
-COMMENT ON CONSTRAINT sync_run_log_idempotency_key_key ON syncsched.sync_run_log IS 'At most one run per key. A key names its period (org/integration/<period>, or manual/<time> for run_now), computed with scheduled_for from one value: two runs of one key have one scheduled_for, so this is UNIQUE (idempotency_key).';
+COMMENT ON CONSTRAINT sync_run_log_idempotency_key_key ON syncsched.sync_run_log IS 'At most one run per key. A key names its organization and its period (org/integration/<period>, or org/integration/manual/<time> for run_now), computed with scheduled_for from one value: two runs of one key have one scheduled_for and one org_id, so this is UNIQUE (idempotency_key).';
 
 ALTER TABLE ONLY syncsched.sync_run_log_default
-    ADD CONSTRAINT sync_run_log_default_idempotency_key_scheduled_for_key UNIQUE (idempotency_key, scheduled_for);
+    ADD CONSTRAINT sync_run_log_default_idempotency_key_scheduled_for_org_id_key UNIQUE (idempotency_key, scheduled_for, org_id);
 
 ALTER TABLE ONLY syncsched.sync_run_log
-    ADD CONSTRAINT sync_run_log_pkey PRIMARY KEY (run_id, scheduled_for);
+    ADD CONSTRAINT sync_run_log_pkey PRIMARY KEY (run_id, scheduled_for, org_id);
 
-COMMENT ON CONSTRAINT sync_run_log_pkey ON syncsched.sync_run_log IS 'The run: run_id alone is unique too (one identity), scheduled_for is here because a partitioned table''s keys must hold its partition key.';
+COMMENT ON CONSTRAINT sync_run_log_pkey ON syncsched.sync_run_log IS 'The run: run_id alone is unique too (one identity); scheduled_for is here because a partitioned table''s keys must hold its partition key, org_id because a distributed one''s must hold its distribution column.';
 
 ALTER TABLE ONLY syncsched.sync_run_log_default
-    ADD CONSTRAINT sync_run_log_default_pkey PRIMARY KEY (run_id, scheduled_for);
+    ADD CONSTRAINT sync_run_log_default_pkey PRIMARY KEY (run_id, scheduled_for, org_id);
 
 ALTER TABLE ONLY syncsched.sync_run_log_p_initial
-    ADD CONSTRAINT sync_run_log_p_initial_idempotency_key_scheduled_for_key UNIQUE (idempotency_key, scheduled_for);
+    ADD CONSTRAINT sync_run_log_p_initial_idempotency_key_scheduled_for_org_id_key UNIQUE (idempotency_key, scheduled_for, org_id);
 
 ALTER TABLE ONLY syncsched.sync_run_log_p_initial
-    ADD CONSTRAINT sync_run_log_p_initial_pkey PRIMARY KEY (run_id, scheduled_for);
+    ADD CONSTRAINT sync_run_log_p_initial_pkey PRIMARY KEY (run_id, scheduled_for, org_id);
 
 ALTER TABLE ONLY syncsched.web_tokens
     ADD CONSTRAINT web_tokens_pkey PRIMARY KEY (token_id);
@@ -7921,7 +7938,7 @@ ALTER INDEX syncsched.sync_run_log_enqueued_at_idx ATTACH PARTITION syncsched.sy
 
 ALTER INDEX syncsched.sync_run_log_finished_at_idx ATTACH PARTITION syncsched.sync_run_log_default_finished_at_idx;
 
-ALTER INDEX syncsched.sync_run_log_idempotency_key_key ATTACH PARTITION syncsched.sync_run_log_default_idempotency_key_scheduled_for_key;
+ALTER INDEX syncsched.sync_run_log_idempotency_key_key ATTACH PARTITION syncsched.sync_run_log_default_idempotency_key_scheduled_for_org_id_key;
 
 ALTER INDEX syncsched.sync_run_log_pending_org_idx ATTACH PARTITION syncsched.sync_run_log_default_integration_type_org_id_not_before_run_idx;
 
@@ -7939,7 +7956,7 @@ ALTER INDEX syncsched.sync_run_log_enqueued_at_idx ATTACH PARTITION syncsched.sy
 
 ALTER INDEX syncsched.sync_run_log_finished_at_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_finished_at_idx;
 
-ALTER INDEX syncsched.sync_run_log_idempotency_key_key ATTACH PARTITION syncsched.sync_run_log_p_initial_idempotency_key_scheduled_for_key;
+ALTER INDEX syncsched.sync_run_log_idempotency_key_key ATTACH PARTITION syncsched.sync_run_log_p_initial_idempotency_key_scheduled_for_org_id_key;
 
 ALTER INDEX syncsched.sync_run_log_pending_org_idx ATTACH PARTITION syncsched.sync_run_log_p_initial_integration_type_org_id_not_before_r_idx;
 
@@ -7989,7 +8006,7 @@ CREATE TRIGGER organization_integrations_keep_history BEFORE DELETE ON syncsched
 
 COMMENT ON TRIGGER organization_integrations_keep_history ON syncsched.organization_integrations IS 'An integration with runs is not deleted by a plain DELETE: its history would go with it.';
 
-CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness) OR (new.org_id IS DISTINCT FROM old.org_id) OR (new.integration_id IS DISTINCT FROM old.integration_id))) EXECUTE FUNCTION syncsched._derive_schedule_state();
+CREATE TRIGGER organization_integrations_rederive AFTER UPDATE ON syncsched.organization_integrations FOR EACH ROW WHEN (((new.cron_schedule IS DISTINCT FROM old.cron_schedule) OR (new.interval_minutes IS DISTINCT FROM old.interval_minutes) OR (new.timezone IS DISTINCT FROM old.timezone) OR (new.is_enabled IS DISTINCT FROM old.is_enabled) OR (new.max_staleness IS DISTINCT FROM old.max_staleness) OR (new.integration_id IS DISTINCT FROM old.integration_id))) EXECUTE FUNCTION syncsched._derive_schedule_state();
 
 COMMENT ON TRIGGER organization_integrations_rederive ON syncsched.organization_integrations IS 'A changed schedule (expression, interval, zone, enabled, max_staleness, or the identity H is resolved with) is derived anew, from now.';
 
@@ -8030,7 +8047,7 @@ ALTER TABLE ONLY syncsched.request_ledger
 COMMENT ON CONSTRAINT request_ledger_type_fkey ON syncsched.request_ledger IS 'Requests of a known type; they go with it.';
 
 ALTER TABLE ONLY syncsched.schedule_state
-    ADD CONSTRAINT schedule_state_integration_fkey FOREIGN KEY (id) REFERENCES syncsched.organization_integrations(id) ON UPDATE CASCADE ON DELETE CASCADE;
+    ADD CONSTRAINT schedule_state_integration_fkey FOREIGN KEY (id, org_id) REFERENCES syncsched.organization_integrations(id, org_id) ON DELETE CASCADE;
 
 COMMENT ON CONSTRAINT schedule_state_integration_fkey ON syncsched.schedule_state IS 'The state goes with its integration.';
 
@@ -8051,9 +8068,9 @@ ALTER TABLE syncsched.schedule_state ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY schedule_state_service ON syncsched.schedule_state FOR SELECT TO syncsched_owner, syncsched_admin, syncsched_reader USING (true);
 
-CREATE POLICY schedule_state_tenant ON syncsched.schedule_state FOR SELECT TO syncsched_tenant USING ((EXISTS ( SELECT
-   FROM syncsched.organization_integrations o
-  WHERE (o.id = schedule_state.id))));
+CREATE POLICY schedule_state_tenant ON syncsched.schedule_state FOR SELECT TO syncsched_tenant USING ((org_id = current_setting('syncsched.org_id'::text, true)));
+
+COMMENT ON POLICY schedule_state_tenant ON syncsched.schedule_state IS 'A tenant reads the state of its own organization''s integrations only.';
 
 ALTER TABLE syncsched.scheduler_alerts ENABLE ROW LEVEL SECURITY;
 
@@ -8067,9 +8084,9 @@ ALTER TABLE syncsched.sync_run_attempts ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY sync_run_attempts_service ON syncsched.sync_run_attempts TO syncsched_owner, syncsched_admin, syncsched_reader USING (true) WITH CHECK (true);
 
-CREATE POLICY sync_run_attempts_tenant ON syncsched.sync_run_attempts FOR SELECT TO syncsched_tenant USING ((EXISTS ( SELECT
-   FROM syncsched.sync_run_log r
-  WHERE ((r.run_id = sync_run_attempts.run_id) AND (r.scheduled_for = sync_run_attempts.scheduled_for)))));
+CREATE POLICY sync_run_attempts_tenant ON syncsched.sync_run_attempts FOR SELECT TO syncsched_tenant USING ((org_id = current_setting('syncsched.org_id'::text, true)));
+
+COMMENT ON POLICY sync_run_attempts_tenant ON syncsched.sync_run_attempts IS 'A tenant reads the attempts of its own organization''s runs only.';
 
 ALTER TABLE syncsched.sync_run_log ENABLE ROW LEVEL SECURITY;
 

@@ -211,8 +211,8 @@ def load_at_scale(conn: db.Connection, integrations: int, runs: int) -> None:
     )
     db.execute(
         conn,
-        "insert into syncsched.schedule_state (id, cron_spec, next_run_at, derived_at)"
-        " select o.id, case when o.cron_schedule is not null then syncsched.cron_parse('0 2 * * *') end,"
+        "insert into syncsched.schedule_state (id, org_id, cron_spec, next_run_at, derived_at)"
+        " select o.id, o.org_id, case when o.cron_schedule is not null then syncsched.cron_parse('0 2 * * *') end,"
         " case when o.is_enabled then now() + (o.id %% 1440) * interval '1 minute' end, now()"
         " from syncsched.organization_integrations as o",
     )

@@ -27,9 +27,9 @@ from generate_series(1, %(runs)s) as g
 cross join lateral (select %(start)s::timestamptz + (g %% 2592000) * interval '1 second' as at) as t
 """
 LOAD_ATTEMPTS = """
-insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, outcome, worker_id, started_at, finished_at,
-    http_status, response_excerpt)
-select run_id, scheduled_for, 1, 'completed', worker_id, started_at, finished_at, http_status, response_excerpt
+insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, org_id, outcome, worker_id, started_at,
+    finished_at, http_status, response_excerpt)
+select run_id, scheduled_for, 1, org_id, 'completed', worker_id, started_at, finished_at, http_status, response_excerpt
 from syncsched.sync_run_log
 """
 ROW_BY_ROW = """

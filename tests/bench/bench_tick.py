@@ -53,8 +53,8 @@ LOAD = [
     from generate_series(1, %(size)s) as g
     join bench_shape as s on s.n = g %% (select count(*) from bench_shape)""",
     # not due: a day ahead; never looked at for staleness during the bench
-    """insert into syncsched.schedule_state (id, cron_spec, next_run_at, stale_check_at, derived_at)
-    select o.id, s.spec, %(base)s::timestamptz + interval '1 day', 'infinity', %(base)s::timestamptz
+    """insert into syncsched.schedule_state (id, org_id, cron_spec, next_run_at, stale_check_at, derived_at)
+    select o.id, o.org_id, s.spec, %(base)s::timestamptz + interval '1 day', 'infinity', %(base)s::timestamptz
     from syncsched.organization_integrations as o
     join bench_shape as s on s.n = o.id %% (select count(*) from bench_shape)""",
     "set session_replication_role = origin",

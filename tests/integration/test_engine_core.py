@@ -608,8 +608,9 @@ def test_retention_deletes_in_batches_keeps_the_last_runs_and_every_open_conditi
     )
     db.execute(
         conn,
-        "insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, outcome, started_at, finished_at)"
-        " select run_id, scheduled_for, 1, 'completed', started_at, finished_at from syncsched.sync_run_log",
+        "insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, org_id, outcome, started_at,"
+        " finished_at) select run_id, scheduled_for, 1, org_id, 'completed', started_at, finished_at"
+        " from syncsched.sync_run_log",
     )
     db.execute(
         conn,

@@ -283,6 +283,21 @@ def test_a_populated_database_of_the_previous_release_migrates_with_nothing_lost
             {"attempt": 1, "outcome": "completed", "http_status": 200, "error": None},
             {"attempt": 3, "outcome": "failed", "http_status": 503, "error": "HTTP 503"},
         ]
+        # org_id in every key (0018): the attempts and the schedule states got their run's and integration's
+        assert (
+            db.fetch_all(
+                conn,
+                "select a.org_id, r.org_id as run_org_id from syncsched.sync_run_attempts as a"
+                " left join syncsched.sync_run_log as r on (r.run_id, r.scheduled_for) = (a.run_id, a.scheduled_for)"
+                " order by a.run_id",
+            )
+            == [{"org_id": "acme", "run_org_id": "acme"}] * 2
+        )
+        assert db.fetch_all(
+            conn,
+            "select o.org_id, s.org_id as state_org_id from syncsched.organization_integrations as o"
+            " left join syncsched.schedule_state as s on s.id = o.id order by o.id",
+        ) == [{"org_id": o, "state_org_id": o} for o in ("acme", "acme", "beta")]
         assert db.fetch_all(conn, "select kind, is_condition from syncsched.scheduler_alerts order by kind") == [
             {"kind": "drift", "is_condition": False},
             {"kind": "stale", "is_condition": True},

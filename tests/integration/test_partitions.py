@@ -32,8 +32,8 @@ def insert_runs(conn: db.Connection, org: str, start: datetime, stop: datetime, 
     db.execute(conn, INSERT_RUNS, {"org": org, "start": start, "stop": stop, "step": step, "status": status})
     db.execute(
         conn,
-        "insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, outcome, started_at, finished_at)"
-        " select r.run_id, r.scheduled_for, 1, 'completed', r.started_at, r.finished_at"
+        "insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, org_id, outcome, started_at,"
+        " finished_at) select r.run_id, r.scheduled_for, 1, r.org_id, 'completed', r.started_at, r.finished_at"
         " from syncsched.sync_run_log as r where r.org_id = %s and r.finished_at is not null"
         " on conflict do nothing",
         (org,),
@@ -110,7 +110,7 @@ def test_three_months_of_runs_live_in_their_partitions_and_one_period_has_one_ru
     )
     assert run["p"] == partition_of(conn, boundary) and run["idempotency_key"] == f"acme/i/{boundary:%Y-%m-%dT%H:%MZ}"
     # the key names the period: a second run of it meets the first in the same partition
-    with pytest.raises(psycopg.errors.UniqueViolation, match=r"\(idempotency_key, scheduled_for\)"):
+    with pytest.raises(psycopg.errors.UniqueViolation, match=r"\(idempotency_key, scheduled_for, org_id\)"):
         insert_runs(conn, "acme", boundary, boundary, "1 day", "pending")
     # every run the tick made carries the key of its own period
     assert (

@@ -81,9 +81,9 @@ def history(conn: db.Connection) -> None:
     )
     db.execute(
         conn,
-        "insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, outcome, worker_id, started_at,"
-        " finished_at, http_status, error) select run_id, scheduled_for, 1, status::text, worker_id, started_at,"
-        " finished_at, http_status, error"
+        "insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, org_id, outcome, worker_id,"
+        " started_at, finished_at, http_status, error) select run_id, scheduled_for, 1, org_id, status::text,"
+        " worker_id, started_at, finished_at, http_status, error"
         " from syncsched.sync_run_log",
     )
 

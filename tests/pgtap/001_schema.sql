@@ -1,6 +1,6 @@
 -- The schema of migration 0001: tables, columns, constraints, indexes, roles, grants.
 begin;
-select plan(57);
+select plan(59);
 
 select has_schema('syncsched');
 select tables_are('syncsched', array[
@@ -16,7 +16,7 @@ select enum_has_labels('syncsched', 'misfire_policy', array['run_once', 'catch_u
 
 -- organization_integrations
 select col_is_pk('syncsched', 'organization_integrations', array['org_id', 'integration_id'], 'col_is_pk syncsched, organization_integrations, array[org_id, integration_id]');
-select col_is_unique('syncsched', 'organization_integrations', array['id'], 'col_is_unique syncsched, organization_integrations, array[id]');
+select col_is_unique('syncsched', 'organization_integrations', array['id', 'org_id'], 'col_is_unique syncsched, organization_integrations, array[id, org_id]');
 select col_is_fk('syncsched', 'organization_integrations', 'integration_type', 'col_is_fk syncsched, organization_integrations, integration_type');
 select col_default_is('syncsched', 'organization_integrations', 'timezone', 'UTC', 'col_default_is syncsched, organization_integrations, timezone, UTC');
 select col_default_is('syncsched', 'organization_integrations', 'misfire_policy', 'run_once', 'col_default_is syncsched, organization_integrations, misfire_policy, run_once');
@@ -40,8 +40,11 @@ select throws_ok(
     '22023', null, 'cron and interval at once are refused');
 
 -- sync_run_log
-select col_is_pk('syncsched', 'sync_run_log', array['run_id', 'scheduled_for'], 'col_is_pk syncsched, sync_run_log, array[run_id, scheduled_for]');
-select col_is_unique('syncsched', 'sync_run_log', array['idempotency_key', 'scheduled_for'], 'col_is_unique syncsched, sync_run_log, array[idempotency_key, scheduled_for]');
+-- org_id in every key of the per-tenant tables: the keys Citus enforces per shard (docs/citus.md)
+select col_is_pk('syncsched', 'sync_run_log', array['run_id', 'scheduled_for', 'org_id'], 'col_is_pk syncsched, sync_run_log, array[run_id, scheduled_for, org_id]');
+select col_is_unique('syncsched', 'sync_run_log', array['idempotency_key', 'scheduled_for', 'org_id'], 'col_is_unique syncsched, sync_run_log, array[idempotency_key, scheduled_for, org_id]');
+select col_is_pk('syncsched', 'sync_run_attempts', array['run_id', 'scheduled_for', 'attempt', 'org_id'], 'col_is_pk syncsched, sync_run_attempts, array[run_id, scheduled_for, attempt, org_id]');
+select col_is_pk('syncsched', 'schedule_state', array['id', 'org_id'], 'col_is_pk syncsched, schedule_state, array[id, org_id]');
 select col_type_is('syncsched', 'sync_run_log', 'status', 'syncsched.run_status', 'col_type_is syncsched, sync_run_log, status, syncsched.run_status');
 select col_default_is('syncsched', 'sync_run_log', 'status', 'pending', 'col_default_is syncsched, sync_run_log, status, pending');
 select col_type_is('syncsched', 'sync_run_log', 'lease_token', 'uuid', 'col_type_is syncsched, sync_run_log, lease_token, uuid');

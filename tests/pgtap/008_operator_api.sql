@@ -2,7 +2,7 @@
 -- scheduling and dispatch, retry and cancel in place, the circuit breaker after fixing an
 -- endpoint, deleting with history, stale writes that name who wrote, and one error style.
 begin;
-select plan(112);
+select plan(113);
 
 create function pg_temp.row_of(p_integration text) returns jsonb language sql as $$
     select to_jsonb(o) - 'id' - 'created_at' - 'updated_at'
@@ -428,6 +428,10 @@ select throws_ok($$update syncsched.organization_integrations set integration_id
     where integration_id = 'named'$$, '55006', 'syncsched: integration acme/named has runs: it cannot be renamed',
     'a rename of an integration with runs is refused');
 select syncsched.create_integration('acme', 'fresh', 'bufdir', 'H 2 * * *');
+-- org_id is in every key of its state and runs (and on Citus the distribution column)
+select throws_ok($$update syncsched.organization_integrations set org_id = 'other' where integration_id = 'fresh'$$,
+    '22023', 'syncsched: integration acme/fresh cannot move to organization other: an integration keeps its organization',
+    'an integration, even without runs, is not moved to another organization');
 update syncsched.organization_integrations set integration_id = 'fresh2' where integration_id = 'fresh';
 select is((select resolved_schedule from syncsched.schedule_overview where integration_id = 'fresh2'),
     syncsched.cron_resolve('H 2 * * *', 'acme/fresh2'), 'one without runs is renamed, and its H resolved anew');
