@@ -157,6 +157,18 @@ async def async_fetch_all(pool: Pool, query: str, params: Sequence[Any] | dict[s
         return await cur.fetchall() if cur.description else []
 
 
+def session_role(role: str, org_id: str | None = None, actor: str | None = None) -> sql.Composed:
+    """The statements that put a transaction under `role`, its organization and actor (SET_SESSION_ROLE)."""
+    return sql.SQL(queries.SET_SESSION_ROLE).format(
+        role=sql.Literal(role), org_id=sql.Literal(org_id or ""), actor=sql.Literal(actor or "")
+    )
+
+
+def set_session_role(conn: Connection, role: str, org_id: str | None = None, actor: str | None = None) -> None:
+    """In the transaction open on `conn`: see session_role."""
+    conn.execute(session_role(role, org_id, actor), prepare=False)
+
+
 @asynccontextmanager
 async def async_transaction_as(
     pool: Pool, role: str, org_id: str | None = None, actor: str | None = None
@@ -165,7 +177,7 @@ async def async_transaction_as(
     does not matter for the statements run here; the role's grants and row-level security do.
     `actor` is who the audit trail names (syncsched.actor)."""
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute(queries.SET_SESSION_ROLE, (role, org_id or "", actor or ""))
+        await conn.execute(session_role(role, org_id, actor), prepare=False)
         yield conn
 
 

@@ -464,9 +464,14 @@ order by integration_type
 # handful of rows of a partial index (the overview: 3.7 times its time at 10^4); from 3 to 5 million
 # runs the guessed costs pass jit_above_cost and each overview would compile its plans (28-36 ms per
 # query, measured at 10^6 with the threshold lowered) to read nothing.
+# The organization and the actor by SET LOCAL, not set_config: on Citus only a SET statement reaches
+# the shards (citus.propagate_set_commands), where row-level security reads syncsched.org_id; set
+# by set_config, a tenant saw none of its rows there. (Literals composed by db.session_role: SET
+# takes no parameters. On plain PostgreSQL the citus setting is a placeholder and does nothing.)
 SET_SESSION_ROLE = (
-    "select set_config('role', %s, true), set_config('syncsched.org_id', %s, true),"
-    " set_config('syncsched.actor', %s, true), set_config('max_parallel_workers_per_gather', '0', true),"
+    "set local citus.propagate_set_commands = 'local'; set local syncsched.org_id = {org_id};"
+    " set local syncsched.actor = {actor};"
+    " select set_config('role', {role}, true), set_config('max_parallel_workers_per_gather', '0', true),"
     " set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
 

@@ -504,7 +504,7 @@ def test_the_consoles_reads_plan_neither_jit_nor_parallel_workers(conn: db.Conne
         queries.WEB_RUNS_OVER_TIME,
     ]
     with db.transaction(conn):
-        db.execute(conn, queries.SET_SESSION_ROLE, ("syncsched_admin", "", "test"))
+        db.set_session_role(conn, "syncsched_admin", actor="test")
         for setting in (
             "jit_above_cost",
             "parallel_setup_cost",
@@ -521,7 +521,6 @@ def test_the_consoles_reads_plan_neither_jit_nor_parallel_workers(conn: db.Conne
 def test_the_consoles_lists_keep_a_plan_for_their_values_when_prepared(conn: db.Connection) -> None:
     """psycopg prepares a statement run five times on a connection; PostgreSQL then may choose one
     generic plan for every value, which cannot use the index an optional filter needs."""
-    from syncsched import queries
     from syncsched.web.data import integration_query
 
     db.execute(
@@ -533,7 +532,7 @@ def test_the_consoles_lists_keep_a_plan_for_their_values_when_prepared(conn: db.
     filters = {"q": "org12", "org": None, "type": None, "enabled": None, "status": None, "health": None}
     page, count, params = integration_query(filters, "org", None, 26)
     with db.transaction(conn):
-        db.execute(conn, queries.SET_SESSION_ROLE, ("syncsched_admin", "", "test"))
+        db.set_session_role(conn, "syncsched_admin", actor="test")
         for _ in range(12):
             for query in (page, count):
                 conn.execute(query, params, prepare=True)

@@ -129,7 +129,7 @@ def check_login(dsn: str) -> None:
                 f"the login {login['login']} is not a member of syncsched_web: grant syncsched_web to {login['login']}"
             )
         with db.transaction(conn):
-            db.execute(conn, queries.SET_SESSION_ROLE, (CONSOLE_ROLE, "", ""))
+            db.set_session_role(conn, CONSOLE_ROLE)
             if not db.fetch_value(conn, queries.WEB_SCHEMA_READY):
                 raise ConfigError(not_installed)
 
