@@ -6,7 +6,7 @@ Skipped, with the reason, where Citus is not installed (it is not in Debian's pa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,29 +16,50 @@ from endpoint import Endpoint
 from harness import WorkerProcess, point_types_at, set_next_run, statuses, wait_for
 from syncsched import db, localpg
 from syncsched.migrate import migrate
+from syncsched.resources import plpgsql_files, sql_dir
 from syncsched.testing import TestServer
 
 CITUS_SETTINGS = {"shared_preload_libraries": "'citus,pg_cron'"}  # citus first
 
 
-@pytest.fixture(scope="module")
-def coordinator(syncsched_server: TestServer) -> Iterator[localpg.LocalCluster]:
-    """A coordinator with two workers, Citus created in `syncsched` on each, the workers added."""
-    with db.connect(syncsched_server.admin_dsn) as admin:
+@contextmanager
+def citus_nodes(server: TestServer) -> Iterator[list[localpg.LocalCluster]]:
+    """A coordinator and two workers, Citus and pg_cron preloaded."""
+    with db.connect(server.admin_dsn) as admin:
         available = db.fetch_value(admin, "select count(*) from pg_available_extensions where name = 'citus'")
     if not available:
         pytest.skip("Citus is not installed on this machine (not in Debian's packages): the Citus tests need it")
     with ExitStack() as stack:
-        nodes = [stack.enter_context(localpg.throwaway(extra_settings=CITUS_SETTINGS)) for _ in range(3)]
-        for node in nodes:
-            with db.connect(node.dsn()) as conn:
-                db.execute(conn, "create extension citus")
-        coordinator, *workers = nodes
-        with db.connect(coordinator.dsn()) as conn:
-            db.execute(conn, "select citus_set_coordinator_host('127.0.0.1', %s)", (coordinator.port,))
-            for worker in workers:
-                db.execute(conn, "select citus_add_node('127.0.0.1', %s)", (worker.port,))
-        yield coordinator
+        yield [stack.enter_context(localpg.throwaway(extra_settings=CITUS_SETTINGS)) for _ in range(3)]
+
+
+@pytest.fixture(scope="module")
+def nodes(syncsched_server: TestServer) -> Iterator[list[localpg.LocalCluster]]:
+    with citus_nodes(syncsched_server) as cluster:
+        yield cluster
+
+
+def citus_database(nodes: list[localpg.LocalCluster], dbname: str | None = None) -> str:
+    """Citus created in the database on each node (a new one if named), the workers added to it."""
+    coordinator, *workers = nodes
+    for node in nodes:
+        if dbname:
+            with db.connect(node.dsn("postgres")) as conn:
+                db.execute(conn, f'create database "{dbname}"')
+        with db.connect(node.dsn(dbname)) as conn:
+            db.execute(conn, "create extension citus")
+    with db.connect(coordinator.dsn(dbname)) as conn:
+        db.execute(conn, "select citus_set_coordinator_host('127.0.0.1', %s)", (coordinator.port,))
+        for worker in workers:
+            db.execute(conn, "select citus_add_node('127.0.0.1', %s)", (worker.port,))
+    return coordinator.dsn(dbname)
+
+
+@pytest.fixture(scope="module")
+def coordinator(nodes: list[localpg.LocalCluster]) -> localpg.LocalCluster:
+    """The coordinator, Citus created in `syncsched` on each node, the workers added."""
+    citus_database(nodes)
+    return nodes[0]
 
 
 def on_workers(conn: db.Connection, query: str) -> list[str]:
@@ -89,3 +110,153 @@ def test_pg_cron_ticks_on_the_coordinator_and_a_worker_completes_the_runs(
             worker.stop()
         assert len({r.body["idempotency_key"] for r in endpoint.requests}) == len(endpoint.requests) >= 20
         assert db.fetch_value(conn, "select count(*) from cron.job_run_details where status = 'succeeded'") >= 1
+
+
+# Distributed mode (#17) asks this of the schema: its per-tenant tables distributed by org_id and
+# colocated, the shared ones reference tables. These tests hold the schema to it (org_id in every
+# key, tenant policies without subqueries, foreign keys Citus accepts), on a database whose
+# syncsched objects were created with Citus' DDL propagation on (by the superuser: Citus creates
+# them on the workers as the role that runs the DDL, and syncsched's owner cannot log in).
+DISTRIBUTE = [
+    "set citus.enable_unsafe_triggers = on",
+    # the integrations' foreign key to the types comes after: were the types a reference table
+    # first, Citus would turn every table of that foreign-key graph into a local one of its own
+    "alter table syncsched.organization_integrations drop constraint organization_integrations_type_fkey",
+    "select create_distributed_table('syncsched.organization_integrations', 'org_id')",
+    *(
+        f"select create_distributed_table('syncsched.{table}', 'org_id',"
+        " colocate_with => 'syncsched.organization_integrations')"
+        for table in ("schedule_state", "sync_run_log", "sync_run_attempts")
+    ),
+    # (its insert trigger, which writes endpoint_health, would fire on the workers' copies)
+    "alter table syncsched.integration_types disable trigger integration_types_health",
+    *(
+        f"select create_reference_table('syncsched.{table}')"
+        for table in ("integration_types", "endpoint_health", "dispatch_state", "request_ledger", "settings")
+    ),
+    "alter table syncsched.integration_types enable trigger integration_types_health",
+    "alter table syncsched.organization_integrations add constraint organization_integrations_type_fkey"
+    " foreign key (integration_type) references syncsched.integration_types (integration_type) on update cascade",
+]
+DISTRIBUTED = {"organization_integrations", "schedule_state", "sync_run_log", "sync_run_attempts"}
+
+
+@pytest.fixture(scope="module")
+def distributed(syncsched_server: TestServer) -> Iterator[list[str]]:
+    """syncsched on a cluster of its own (its roles made on every node), its tables distributed:
+    the DSNs of the coordinator and the workers."""
+    with citus_nodes(syncsched_server) as cluster:
+        install_distributed(citus_database(cluster))
+        yield [node.dsn() for node in cluster]
+
+
+def install_distributed(dsn: str) -> str:
+    db.yoyo_apply(dsn, sql_dir("migrations"))
+    with db.connect(dsn) as conn:
+        with db.transaction(conn):
+            for path in plpgsql_files():
+                db.execute_script(conn, path.read_text(encoding="utf-8"))
+        for statement in DISTRIBUTE:
+            db.execute(conn, statement)
+    return dsn
+
+
+def test_the_schema_distributes_by_org_id_colocated_with_the_shared_tables_as_reference_tables(
+    distributed: list[str],
+) -> None:
+    """Before (0017's keys): 'Distributed relations cannot have UNIQUE, EXCLUDE, or PRIMARY KEY
+    constraints that do not include the partition column', 'SET NULL, SET DEFAULT or CASCADE is not
+    supported in ON UPDATE operation when distribution key included in the foreign constraint',
+    'Subqueries are not supported in policies on distributed tables'."""
+    with db.connect(distributed[0]) as conn:
+        tables = db.fetch_all(
+            conn,
+            "select c.relname as name, p.partmethod as method, p.colocationid as colocation,"
+            " column_to_column_name(p.logicalrelid, p.partkey) as column"
+            " from pg_dist_partition as p join pg_class as c on c.oid = p.logicalrelid"
+            " where c.relnamespace = 'syncsched'::regnamespace and not c.relispartition",
+        )
+        by_name = {t["name"]: t for t in tables}
+        assert {n for n, t in by_name.items() if t["method"] == "h"} == DISTRIBUTED
+        assert {by_name[n]["column"] for n in DISTRIBUTED} == {"org_id"}
+        assert len({by_name[n]["colocation"] for n in DISTRIBUTED}) == 1, "colocated"
+        assert {n for n, t in by_name.items() if t["method"] == "n"} >= {
+            "integration_types",
+            "endpoint_health",
+            "dispatch_state",
+            "request_ledger",
+            "settings",
+        }
+        # the run log's partitions are distributed with it, and its keys hold across shards
+        assert db.fetch_value(
+            conn,
+            "select count(*) from pg_dist_partition as p join pg_inherits as i on i.inhrelid = p.logicalrelid"
+            " where i.inhparent = 'syncsched.sync_run_log'::regclass",
+        ) == db.fetch_value(
+            conn, "select count(*) from pg_inherits where inhparent = 'syncsched.sync_run_log'::regclass"
+        )
+
+
+TENANT_ROWS = [
+    # (the schedule triggers do not run on the shards yet: the rows are written as they would write them)
+    "set local citus.propagate_set_commands = 'local'",
+    "set local session_replication_role = replica",
+    "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)"
+    " select 'org' || o, 'i' || i, 'xledger', 60 from generate_series(1, 8) as o, generate_series(1, 3) as i",
+    "insert into syncsched.schedule_state (id, org_id) select id, org_id from syncsched.organization_integrations",
+    "insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key,"
+    " trigger, status, attempt, max_attempts, started_at, finished_at)"
+    " select org_id, integration_id, integration_type, p, syncsched._period_key(org_id, integration_id, p),"
+    " 'schedule', 'completed', 1, 3, p, p from syncsched.organization_integrations,"
+    " generate_series(now() - interval '3 hours', now(), interval '1 hour') as p",
+    "insert into syncsched.sync_run_attempts (run_id, scheduled_for, attempt, org_id, outcome, started_at,"
+    " finished_at) select run_id, scheduled_for, 1, org_id, 'completed', started_at, finished_at"
+    " from syncsched.sync_run_log",
+]
+TENANT_VIEW = """
+select (select array_agg(distinct org_id) from syncsched.organization_integrations) as integrations,
+    (select array_agg(distinct org_id) from syncsched.schedule_state) as states,
+    (select array_agg(distinct org_id) from syncsched.sync_run_log) as runs,
+    (select array_agg(distinct org_id) from syncsched.sync_run_attempts) as attempts,
+    (select count(*) from syncsched.sync_run_log) as run_count
+"""
+
+
+def test_a_tenant_reads_the_rows_of_its_own_organization_on_the_shards_and_no_other(distributed: list[str]) -> None:
+    """The console's tenant sessions (db.session_role) on distributed tables. Before: the organization
+    set by set_config did not reach the shards, and a tenant saw none of its own rows."""
+    coordinator, *workers = distributed
+    for worker in workers:
+        # Citus reads the shards as the statement's role: on the workers the console's roles log in
+        with db.connect(worker) as conn:
+            db.execute(conn, "set citus.enable_ddl_propagation = off")
+            for role in ("syncsched_tenant", "syncsched_reader"):
+                db.execute(conn, f"alter role {role} login")
+    with db.connect(coordinator) as conn:
+        with db.transaction(conn):
+            for statement in TENANT_ROWS:
+                db.execute(conn, statement)
+        # the organizations lie on shards of both workers
+        assert (
+            db.fetch_value(
+                conn,
+                "select count(distinct s.nodeport) from syncsched.organization_integrations as o"
+                " join pg_dist_shard_placement as s on s.shardid = get_shard_id_for_distribution_column("
+                "'syncsched.organization_integrations', o.org_id)",
+            )
+            == 2
+        )
+        for org in ("org1", "org2", "org7"):
+            with db.transaction(conn):
+                db.set_session_role(conn, "syncsched_tenant", org, "test")
+                seen = db.fetch_one(conn, TENANT_VIEW)
+            assert seen == {
+                "integrations": [org],
+                "states": [org],
+                "runs": [org],
+                "attempts": [org],
+                "run_count": 12,
+            }, org
+        with db.transaction(conn):
+            db.set_session_role(conn, "syncsched_reader")
+            assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log") == 8 * 3 * 4
