@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap \
-                postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl chromium \
-                postgresql-15-auto-failover
+# What syncsched runs on; what its tests need besides (pgTAP, plpgsql_check, a browser, a failover monitor).
+RUN_PACKAGES := postgresql-15 postgresql-15-cron
+DEB_PACKAGES := $(RUN_PACKAGES) postgresql-15-pgtap postgresql-15-plpgsql-check \
+                libtap-parser-sourcehandler-pgtap-perl chromium postgresql-15-auto-failover
 SQL_DIRS := migrations plpgsql sql
 
 .PHONY: help setup system-packages venv demo test lint pytest bench soak schema clean
@@ -50,7 +51,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# make demo DEMO_ARGS="--duration 120 --orgs 20"
+# make demo DEMO_ARGS="--duration 120 --orgs 20" (installs what syncsched runs on, not the test tools)
+demo: DEB_PACKAGES := $(RUN_PACKAGES)
 demo: setup
 	$(BIN)/syncsched demo $(DEMO_ARGS)
 
