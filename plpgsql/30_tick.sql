@@ -327,30 +327,19 @@ $$;
 comment on function syncsched.due_integrations(timestamptz) is
 'Enabled integrations whose schedule fires in the minute containing p_at (stateless: reads the configuration only). Schedules that cannot be evaluated are left out with a WARNING.'; -- noqa: LT05
 
-create or replace function syncsched.run_scheduled_jobs(p_now timestamptz default now(), p_limit integer default 5000)
-returns jsonb
+create or replace function syncsched._schedule_batch(
+    p_now timestamptz, p_limit integer, p_orgs text[], p_paused_types text[],
+    out due integer, out attempted integer, out triggered integer, out oldest_created timestamptz,
+    out held integer, out invalid integer
+)
 language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
-    v_started timestamptz := clock_timestamp();
-    v_paused boolean := syncsched.setting('scheduler_paused')::boolean;
-    -- types whose scheduling is paused (pause_scheduling(type)): their due rows wait, unchanged
-    v_paused_types text[] := array(
-        select d.integration_type from syncsched.dispatch_state as d where d.scheduling_paused
-        order by d.integration_type
-    );
     v_skip_window interval := syncsched.setting('running_skip_window')::interval;
     v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
     v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
-    v_due integer := 0;
-    v_attempted integer := 0;
-    v_triggered integer := 0;
-    v_oldest_created timestamptz;
-    v_held integer := 0;
-    v_invalid integer := 0;
-    v_left integer := 0;
     v_kinds text[];
     v_orgs text[];
     v_integrations text[];
@@ -358,31 +347,26 @@ declare
     v_details jsonb[];
     v_warnings text[];
     v_warning text;
-    v_result jsonb;
 begin
-    if p_now is null or p_limit is null or p_limit < 1 then
-        raise exception 'run_scheduled_jobs: p_now must be given and p_limit at least 1'
-            using errcode = 'invalid_parameter_value';
-    end if;
-
     -- One statement: the due schedules (through the next_run_at index, oldest first, rows another
     -- tick or run_now holds skipped), each distinct schedule evaluated once, the runs inserted (at
     -- most one per period: the UNIQUE idempotency key), the schedules advanced; the alerts to raise
-    -- come back as arrays.
+    -- come back as arrays. On Citus every table in it is read in the shard of p_orgs' group.
     with batch as (
-        select s.ctid as state_ctid, s.id, s.next_run_at, s.cron_spec
+        select s.id, s.org_id, s.next_run_at, s.cron_spec
         from syncsched.schedule_state as s
-        where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
-            and (cardinality(v_paused_types) = 0 or not exists (
+        where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now
+            and (p_orgs is null or s.org_id = any(p_orgs))
+            and (cardinality(p_paused_types) = 0 or not exists (
                 select from syncsched.organization_integrations as paused
-                where paused.id = s.id and paused.integration_type = any(v_paused_types)
+                where paused.id = s.id and paused.org_id = s.org_id and paused.integration_type = any(p_paused_types)
             ))
         order by s.next_run_at
         limit p_limit
         for update skip locked
     ),
     due as (
-        select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
+        select b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
             o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
             t.spread,
             -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
@@ -393,7 +377,7 @@ begin
                     and (r.status = 'pending' or r.lease_expires_at > now() or r.started_at > now() - v_skip_window)
             ) as held
         from batch as b
-        join syncsched.organization_integrations as o on o.id = b.id
+        join syncsched.organization_integrations as o on o.id = b.id and o.org_id = b.org_id
         join syncsched.integration_types as t on t.integration_type = o.integration_type
     ),
     -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
@@ -401,7 +385,7 @@ begin
     -- to them. Materialized: evaluated once per schedule whatever the planner's estimates.
     schedules as materialized (
         select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
-            array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
+            array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
             array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
             array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
             array_agg(d.spread) as spreads
@@ -414,9 +398,9 @@ begin
         from schedules as s
         cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
             s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
-        cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
+        cross join lateral unnest(s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
             s.max_attempts, s.helds, s.spreads)
-            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
+            as u (id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
                 spread)
     ),
     runs as (
@@ -456,7 +440,7 @@ begin
             problem = x.problem,
             stale_check_at = case when x.problem is null then s.stale_check_at end
         from decided as x
-        where s.ctid = x.state_ctid  -- the row this statement locked: one page read, whatever the estimates
+        where s.id = x.id and s.org_id = x.org_id  -- (by its key: Citus refuses a ctid here)
         returning 1
     ),
     alerts as (
@@ -488,7 +472,7 @@ begin
         array_agg(a.detail),
         array_agg(format('syncsched: integration %s/%s skipped: %s', a.org_id, a.integration_id, a.detail ->> 'error'))
             filter (where a.kind = 'invalid_schedule')
-    into v_due, v_attempted, v_triggered, v_oldest_created, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
+    into due, attempted, triggered, oldest_created, held, invalid, v_kinds, v_orgs, v_integrations, v_types,
         v_details, v_warnings
     from alerts as a;
 
@@ -498,6 +482,57 @@ begin
     foreach v_warning in array coalesce(v_warnings, '{}') loop
         raise warning '%', v_warning;
     end loop;
+end
+$$;
+comment on function syncsched._schedule_batch(timestamptz, integer, text[], text[]) is
+'The statement of run_scheduled_jobs for the schedules of the organizations p_orgs (null: all) not of a type in p_paused_types, at most p_limit: runs created, schedules advanced, alerts raised. Returns its counts.'; -- noqa: LT05
+
+create or replace function syncsched.run_scheduled_jobs(p_now timestamptz default now(), p_limit integer default 5000)
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_started timestamptz := clock_timestamp();
+    v_paused boolean := syncsched.setting('scheduler_paused')::boolean;
+    -- types whose scheduling is paused (pause_scheduling(type)): their due rows wait, unchanged
+    v_paused_types text[] := array(
+        select d.integration_type from syncsched.dispatch_state as d where d.scheduling_paused
+        order by d.integration_type
+    );
+    v_orgs text[];
+    v_batch record;
+    v_due integer := 0;
+    v_attempted integer := 0;
+    v_triggered integer := 0;
+    v_oldest_created timestamptz;
+    v_held integer := 0;
+    v_invalid integer := 0;
+    v_left integer := 0;
+    v_result jsonb;
+begin
+    if p_now is null or p_limit is null or p_limit < 1 then
+        raise exception 'run_scheduled_jobs: p_now must be given and p_limit at least 1'
+            using errcode = 'invalid_parameter_value';
+    end if;
+
+    -- One statement for all organizations; on Citus (tables distributed), one per shard group.
+    for v_orgs in
+        select g.orgs from syncsched._org_groups(case when syncsched._distributed() and not v_paused then array(
+            select distinct s.org_id from syncsched.schedule_state as s
+            where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now
+        ) end) as g (orgs)
+    loop
+        exit when v_paused or v_due >= p_limit;
+        v_batch := syncsched._schedule_batch(p_now, p_limit - v_due, v_orgs, v_paused_types);
+        v_due := v_due + v_batch.due;
+        v_attempted := v_attempted + v_batch.attempted;
+        v_triggered := v_triggered + v_batch.triggered;
+        v_oldest_created := least(v_oldest_created, v_batch.oldest_created);
+        v_held := v_held + v_batch.held;
+        v_invalid := v_invalid + v_batch.invalid;
+    end loop;
 
     -- what is still due after this batch: beyond its limit, or held by another tick
     select count(*)::integer into v_left
@@ -505,7 +540,7 @@ begin
     where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
         and (cardinality(v_paused_types) = 0 or not exists (
             select from syncsched.organization_integrations as paused
-            where paused.id = s.id and paused.integration_type = any(v_paused_types)
+            where paused.id = s.id and paused.org_id = s.org_id and paused.integration_type = any(v_paused_types)
         ));
     if v_triggered > 0 then
         -- (a catch-up may have created a run in a partition of history: it is live again)
@@ -556,6 +591,8 @@ declare
     v_integrations text[];
     v_types text[];
     v_details jsonb[];
+    v_orgs_due text[];
+    v_raised integer := 0;
 begin
     -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
     -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
@@ -565,51 +602,62 @@ begin
     if syncsched.setting('scheduler_paused')::boolean then
         return 0;
     end if;
-    with due as (
-        select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
-            o.integration_type,
-            o.interval_minutes, o.timezone, o.max_staleness
-        from syncsched.schedule_state as s
-        join syncsched.organization_integrations as o on o.id = s.id
-        where s.stale_check_at <= p_now and s.next_run_at is not null
-            and not exists (
-                select from syncsched.dispatch_state as d
-                where d.integration_type = o.integration_type and d.scheduling_paused
-            )
-        order by s.stale_check_at
-        limit p_limit
-        for update of s skip locked
-    ),
-    judged as (
-        select due.*, last_success.scheduled_for as last_success_for,
-            syncsched._stale_deadline(due.cron_spec, due.interval_minutes, due.timezone, due.max_staleness,
-                greatest(last_success.scheduled_for, due.derived_at)) as deadline
-        from due
-        left join lateral (
-            select r.scheduled_for
-            from syncsched.sync_run_log as r
-            where r.org_id = due.org_id and r.integration_id = due.integration_id and r.status = 'completed'
-            order by r.scheduled_for desc
-            limit 1
-        ) as last_success on true
-    ),
-    rescheduled as (
-        update syncsched.schedule_state as s
-        set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
-        from judged as j
-        where s.ctid = j.state_ctid
-        returning j.*
-    )
-    select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
-        array_agg(jsonb_build_object('last_success_for', x.last_success_for, 'stale_since', x.deadline))
-    into v_kinds, v_orgs, v_integrations, v_types, v_details
-    from rescheduled as x
-    where x.deadline <= p_now
-        and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null));
-    if v_kinds is null then
-        return 0;
-    end if;
-    return syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
+    -- (on Citus, tables distributed: one statement per shard group, 05_citus.sql)
+    for v_orgs_due in
+        select g.orgs from syncsched._org_groups(case when syncsched._distributed() then array(
+            select distinct s.org_id from syncsched.schedule_state as s
+            where s.stale_check_at <= p_now and s.next_run_at is not null
+        ) end) as g (orgs)
+    loop
+        with due as (
+            select s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id, o.integration_type,
+                o.interval_minutes, o.timezone, o.max_staleness, last_success.scheduled_for as last_success_for
+            from syncsched.schedule_state as s
+            join syncsched.organization_integrations as o on o.id = s.id and o.org_id = s.org_id
+            -- (in this statement, not after it: on Citus a lateral join to a distributed table must
+            -- stay in the single-shard statement; the lateral reads only the rows the limit keeps)
+            left join lateral (
+                select r.scheduled_for
+                from syncsched.sync_run_log as r
+                where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'completed'
+                    and (v_orgs_due is null or r.org_id = any(v_orgs_due))
+                order by r.scheduled_for desc
+                limit 1
+            ) as last_success on true
+            where s.stale_check_at <= p_now and s.next_run_at is not null
+                -- (on each table: Citus prunes each by a condition of its own)
+                and (v_orgs_due is null or s.org_id = any(v_orgs_due) and o.org_id = any(v_orgs_due))
+                and not exists (
+                    select from syncsched.dispatch_state as d
+                    where d.integration_type = o.integration_type and d.scheduling_paused
+                )
+            order by s.stale_check_at
+            limit p_limit
+            for update of s skip locked
+        ),
+        judged as (
+            select due.*, syncsched._stale_deadline(due.cron_spec, due.interval_minutes, due.timezone,
+                due.max_staleness, greatest(due.last_success_for, due.derived_at)) as deadline
+            from due
+        ),
+        rescheduled as (
+            update syncsched.schedule_state as s
+            set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
+            from judged as j
+            where s.id = j.id and s.org_id = j.org_id
+            returning j.*
+        )
+        select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
+            array_agg(jsonb_build_object('last_success_for', x.last_success_for, 'stale_since', x.deadline))
+        into v_kinds, v_orgs, v_integrations, v_types, v_details
+        from rescheduled as x
+        where x.deadline <= p_now
+            and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null));
+        if v_kinds is not null then
+            v_raised := v_raised + syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
+        end if;
+    end loop;
+    return v_raised;
 end
 $$;
 comment on function syncsched.check_staleness(timestamptz, integer) is

@@ -2011,6 +2011,25 @@ ALTER FUNCTION syncsched._derive_schedule_state() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._derive_schedule_state() IS 'Derives schedule_state (parsed cron, next period, staleness deadline) from an integration''s schedule when it is created or its schedule changes.';
 
+CREATE FUNCTION syncsched._distributed() RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+declare
+    v_distributed boolean := false;
+begin
+    if to_regclass('pg_catalog.pg_dist_partition') is not null then
+        execute format('select exists (select from %s where logicalrelid = $1)', 'pg_catalog.pg_dist_partition')
+            into v_distributed using 'syncsched.schedule_state'::regclass;
+    end if;
+    return v_distributed;
+end
+$_$;
+
+ALTER FUNCTION syncsched._distributed() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._distributed() IS 'Whether syncsched''s per-tenant tables are distributed by Citus (distributed mode, docs/citus.md).';
+
 CREATE FUNCTION syncsched._drop_run_log_partition(p_runs regclass, p_attempts regclass, p_cutoff timestamp with time zone, p_keep_per_integration integer) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -3173,6 +3192,29 @@ ALTER FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) OWNE
 
 COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) IS 'The next run of an integration, as its schedule state says (read under the caller''s row-level security).';
 
+CREATE FUNCTION syncsched._org_groups(p_orgs text[]) RETURNS SETOF text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $_$
+begin
+    if p_orgs is null then
+        -- not distributed: one group, every organization
+        return next null;
+        return;
+    end if;
+    -- (shard ids of the integrations' table: its colocated tables have their shards on the same nodes
+    -- in the same order)
+    return query execute format(
+        'select array_agg(o order by o) from unnest($1) as o group by %s($2, o) order by min(o)',
+        'pg_catalog.get_shard_id_for_distribution_column'
+    ) using p_orgs, 'syncsched.organization_integrations'::regclass;
+end
+$_$;
+
+ALTER FUNCTION syncsched._org_groups(p_orgs text[]) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._org_groups(p_orgs text[]) IS 'The organizations p_orgs in groups whose rows share a shard (null: one group, null, meaning every organization).';
+
 CREATE FUNCTION syncsched._partitions_of(p_parent regclass) RETURNS TABLE(partition_name regclass, from_at timestamp with time zone, to_at timestamp with time zone, is_default boolean)
     LANGUAGE sql STABLE
     AS $$
@@ -3672,6 +3714,163 @@ $$;
 ALTER FUNCTION syncsched._runs_moved(p_what text, p_count integer) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) IS 'NOTIFY syncsched_run_events {what, runs} when p_count > 0: runs were claimed, completed or failed (for live views).';
+
+CREATE FUNCTION syncsched._schedule_batch(p_now timestamp with time zone, p_limit integer, p_orgs text[], p_paused_types text[], OUT due integer, OUT attempted integer, OUT triggered integer, OUT oldest_created timestamp with time zone, OUT held integer, OUT invalid integer) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_skip_window interval := syncsched.setting('running_skip_window')::interval;
+    v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
+    v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
+    v_kinds text[];
+    v_orgs text[];
+    v_integrations text[];
+    v_types text[];
+    v_details jsonb[];
+    v_warnings text[];
+    v_warning text;
+begin
+    -- One statement: the due schedules (through the next_run_at index, oldest first, rows another
+    -- tick or run_now holds skipped), each distinct schedule evaluated once, the runs inserted (at
+    -- most one per period: the UNIQUE idempotency key), the schedules advanced; the alerts to raise
+    -- come back as arrays. On Citus every table in it is read in the shard of p_orgs' group.
+    with batch as (
+        select s.id, s.org_id, s.next_run_at, s.cron_spec
+        from syncsched.schedule_state as s
+        where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now
+            and (p_orgs is null or s.org_id = any(p_orgs))
+            and (cardinality(p_paused_types) = 0 or not exists (
+                select from syncsched.organization_integrations as paused
+                where paused.id = s.id and paused.org_id = s.org_id and paused.integration_type = any(p_paused_types)
+            ))
+        order by s.next_run_at
+        limit p_limit
+        for update skip locked
+    ),
+    due as (
+        select b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
+            o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
+            t.spread,
+            -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
+            exists (
+                select from syncsched.sync_run_log as r
+                where r.org_id = o.org_id and r.integration_id = o.integration_id
+                    and r.status in ('pending', 'running')
+                    and (r.status = 'pending' or r.lease_expires_at > now() or r.started_at > now() - v_skip_window)
+            ) as held
+        from batch as b
+        join syncsched.organization_integrations as o on o.id = b.id and o.org_id = b.org_id
+        join syncsched.integration_types as t on t.integration_type = o.integration_type
+    ),
+    -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
+    -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
+    -- to them. Materialized: evaluated once per schedule whatever the planner's estimates.
+    schedules as materialized (
+        select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
+            array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
+            array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
+            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
+            array_agg(d.spread) as spreads
+        from due as d
+        group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
+    ),
+    decided as (
+        select u.*, s.interval_minutes, s.timezone, s.misfire_policy, s.misfire_grace, p.periods, p.missed,
+            p.first_missed, p.last_missed, p.next_run_at as new_next_run_at, p.problem
+        from schedules as s
+        cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
+            s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
+        cross join lateral unnest(s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
+            s.max_attempts, s.helds, s.spreads)
+            as u (id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
+                spread)
+    ),
+    runs as (
+        insert into syncsched.sync_run_log (
+            org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
+            max_attempts, payload, not_before, enqueued_at, drift
+        )
+        select x.org_id, x.integration_id, x.integration_type, p.period,
+            syncsched._period_key(x.org_id, x.integration_id, p.period),
+            -- a period run later than the tick after it is a catch-up (late by design)
+            case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
+                then 'catch_up' else 'schedule' end,
+            -- a type's spread: each integration's run waits until its own offset after the period (the
+            -- wait left at p_now, on the workers' clock); within half the way to its next period, so
+            -- that a spread longer than a schedule's period never makes its next period an overlap
+            coalesce(x.max_attempts, v_default_attempts), x.payload,
+            now() + greatest(p.period + case when x.spread is not null then syncsched._spread_offset(
+                syncsched._integration_seed(x.org_id, x.integration_id),
+                least(x.spread, coalesce((x.new_next_run_at - p.period) / 2, x.spread))
+            ) end - p_now, interval '0'),
+            now(), p_now - p.period
+        from decided as x
+        cross join lateral unnest(x.periods) as p (period)
+        where x.problem is null and not x.held
+        order by p.period, x.id
+        on conflict (idempotency_key, scheduled_for, org_id) do nothing
+        returning scheduled_for
+    ),
+    advanced as (
+        update syncsched.schedule_state as s
+        set next_run_at = case
+                when x.problem is not null then null  -- not due again until the schedule is fixed
+                when x.held and x.misfire_policy = 'catch_up' then s.next_run_at  -- the periods stay owed
+                else x.new_next_run_at
+            end,
+            last_tick_at = p_now,
+            problem = x.problem,
+            stale_check_at = case when x.problem is null then s.stale_check_at end
+        from decided as x
+        where s.id = x.id and s.org_id = x.org_id  -- (by its key: Citus refuses a ctid here)
+        returning 1
+    ),
+    alerts as (
+        select 'invalid_schedule' as kind, x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('error', x.problem, 'cron_schedule', x.cron_schedule, 'interval_minutes',
+                x.interval_minutes, 'timezone', x.timezone) as detail
+        from decided as x
+        where x.problem is not null
+        union all
+        select 'missed', x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('policy', x.misfire_policy, 'missed', x.missed, 'first', x.first_missed,
+                'last', x.last_missed)
+        from decided as x
+        where x.problem is null and x.missed > 0
+        union all
+        select 'skipped_overlap', x.org_id, x.integration_id, x.integration_type,
+            jsonb_build_object('periods', to_jsonb(x.periods))
+        from decided as x
+        where x.problem is null and x.held and cardinality(x.periods) > 0
+    )
+    select
+        (select count(*) from decided),
+        (select coalesce(sum(cardinality(x.periods)), 0) from decided as x where x.problem is null and not x.held),
+        (select count(*) from runs),
+        (select min(runs.scheduled_for) from runs),
+        (select count(*) from decided as x where x.problem is null and x.held and cardinality(x.periods) > 0),
+        (select count(*) from decided as x where x.problem is not null),
+        array_agg(a.kind), array_agg(a.org_id), array_agg(a.integration_id), array_agg(a.integration_type),
+        array_agg(a.detail),
+        array_agg(format('syncsched: integration %s/%s skipped: %s', a.org_id, a.integration_id, a.detail ->> 'error'))
+            filter (where a.kind = 'invalid_schedule')
+    into due, attempted, triggered, oldest_created, held, invalid, v_kinds, v_orgs, v_integrations, v_types,
+        v_details, v_warnings
+    from alerts as a;
+
+    if v_kinds[1] is not null then
+        perform syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
+    end if;
+    foreach v_warning in array coalesce(v_warnings, '{}') loop
+        raise warning '%', v_warning;
+    end loop;
+end
+$$;
+
+ALTER FUNCTION syncsched._schedule_batch(p_now timestamp with time zone, p_limit integer, p_orgs text[], p_paused_types text[], OUT due integer, OUT attempted integer, OUT triggered integer, OUT oldest_created timestamp with time zone, OUT held integer, OUT invalid integer) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._schedule_batch(p_now timestamp with time zone, p_limit integer, p_orgs text[], p_paused_types text[], OUT due integer, OUT attempted integer, OUT triggered integer, OUT oldest_created timestamp with time zone, OUT held integer, OUT invalid integer) IS 'The statement of run_scheduled_jobs for the schedules of the organizations p_orgs (null: all) not of a type in p_paused_types, at most p_limit: runs created, schedules advanced, alerts raised. Returns its counts.';
 
 CREATE FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -4449,6 +4648,8 @@ declare
     v_integrations text[];
     v_types text[];
     v_details jsonb[];
+    v_orgs_due text[];
+    v_raised integer := 0;
 begin
     -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
     -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
@@ -4458,51 +4659,62 @@ begin
     if syncsched.setting('scheduler_paused')::boolean then
         return 0;
     end if;
-    with due as (
-        select s.ctid as state_ctid, s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id,
-            o.integration_type,
-            o.interval_minutes, o.timezone, o.max_staleness
-        from syncsched.schedule_state as s
-        join syncsched.organization_integrations as o on o.id = s.id
-        where s.stale_check_at <= p_now and s.next_run_at is not null
-            and not exists (
-                select from syncsched.dispatch_state as d
-                where d.integration_type = o.integration_type and d.scheduling_paused
-            )
-        order by s.stale_check_at
-        limit p_limit
-        for update of s skip locked
-    ),
-    judged as (
-        select due.*, last_success.scheduled_for as last_success_for,
-            syncsched._stale_deadline(due.cron_spec, due.interval_minutes, due.timezone, due.max_staleness,
-                greatest(last_success.scheduled_for, due.derived_at)) as deadline
-        from due
-        left join lateral (
-            select r.scheduled_for
-            from syncsched.sync_run_log as r
-            where r.org_id = due.org_id and r.integration_id = due.integration_id and r.status = 'completed'
-            order by r.scheduled_for desc
-            limit 1
-        ) as last_success on true
-    ),
-    rescheduled as (
-        update syncsched.schedule_state as s
-        set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
-        from judged as j
-        where s.ctid = j.state_ctid
-        returning j.*
-    )
-    select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
-        array_agg(jsonb_build_object('last_success_for', x.last_success_for, 'stale_since', x.deadline))
-    into v_kinds, v_orgs, v_integrations, v_types, v_details
-    from rescheduled as x
-    where x.deadline <= p_now
-        and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null));
-    if v_kinds is null then
-        return 0;
-    end if;
-    return syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
+    -- (on Citus, tables distributed: one statement per shard group, 05_citus.sql)
+    for v_orgs_due in
+        select g.orgs from syncsched._org_groups(case when syncsched._distributed() then array(
+            select distinct s.org_id from syncsched.schedule_state as s
+            where s.stale_check_at <= p_now and s.next_run_at is not null
+        ) end) as g (orgs)
+    loop
+        with due as (
+            select s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id, o.integration_type,
+                o.interval_minutes, o.timezone, o.max_staleness, last_success.scheduled_for as last_success_for
+            from syncsched.schedule_state as s
+            join syncsched.organization_integrations as o on o.id = s.id and o.org_id = s.org_id
+            -- (in this statement, not after it: on Citus a lateral join to a distributed table must
+            -- stay in the single-shard statement; the lateral reads only the rows the limit keeps)
+            left join lateral (
+                select r.scheduled_for
+                from syncsched.sync_run_log as r
+                where r.org_id = o.org_id and r.integration_id = o.integration_id and r.status = 'completed'
+                    and (v_orgs_due is null or r.org_id = any(v_orgs_due))
+                order by r.scheduled_for desc
+                limit 1
+            ) as last_success on true
+            where s.stale_check_at <= p_now and s.next_run_at is not null
+                -- (on each table: Citus prunes each by a condition of its own)
+                and (v_orgs_due is null or s.org_id = any(v_orgs_due) and o.org_id = any(v_orgs_due))
+                and not exists (
+                    select from syncsched.dispatch_state as d
+                    where d.integration_type = o.integration_type and d.scheduling_paused
+                )
+            order by s.stale_check_at
+            limit p_limit
+            for update of s skip locked
+        ),
+        judged as (
+            select due.*, syncsched._stale_deadline(due.cron_spec, due.interval_minutes, due.timezone,
+                due.max_staleness, greatest(due.last_success_for, due.derived_at)) as deadline
+            from due
+        ),
+        rescheduled as (
+            update syncsched.schedule_state as s
+            set stale_check_at = case when j.deadline > p_now then j.deadline else greatest(j.next_run_at, p_now) end
+            from judged as j
+            where s.id = j.id and s.org_id = j.org_id
+            returning j.*
+        )
+        select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
+            array_agg(jsonb_build_object('last_success_for', x.last_success_for, 'stale_since', x.deadline))
+        into v_kinds, v_orgs, v_integrations, v_types, v_details
+        from rescheduled as x
+        where x.deadline <= p_now
+            and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null));
+        if v_kinds is not null then
+            v_raised := v_raised + syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
+        end if;
+    end loop;
+    return v_raised;
 end
 $$;
 
@@ -5978,9 +6190,8 @@ declare
         select d.integration_type from syncsched.dispatch_state as d where d.scheduling_paused
         order by d.integration_type
     );
-    v_skip_window interval := syncsched.setting('running_skip_window')::interval;
-    v_catch_up_limit integer := syncsched.setting('catch_up_limit')::integer;
-    v_default_attempts integer := syncsched.setting('default_max_attempts')::integer;
+    v_orgs text[];
+    v_batch record;
     v_due integer := 0;
     v_attempted integer := 0;
     v_triggered integer := 0;
@@ -5988,13 +6199,6 @@ declare
     v_held integer := 0;
     v_invalid integer := 0;
     v_left integer := 0;
-    v_kinds text[];
-    v_orgs text[];
-    v_integrations text[];
-    v_types text[];
-    v_details jsonb[];
-    v_warnings text[];
-    v_warning text;
     v_result jsonb;
 begin
     if p_now is null or p_limit is null or p_limit < 1 then
@@ -6002,138 +6206,21 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
 
-    -- One statement: the due schedules (through the next_run_at index, oldest first, rows another
-    -- tick or run_now holds skipped), each distinct schedule evaluated once, the runs inserted (at
-    -- most one per period: the UNIQUE idempotency key), the schedules advanced; the alerts to raise
-    -- come back as arrays.
-    with batch as (
-        select s.ctid as state_ctid, s.id, s.next_run_at, s.cron_spec
-        from syncsched.schedule_state as s
-        where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
-            and (cardinality(v_paused_types) = 0 or not exists (
-                select from syncsched.organization_integrations as paused
-                where paused.id = s.id and paused.integration_type = any(v_paused_types)
-            ))
-        order by s.next_run_at
-        limit p_limit
-        for update skip locked
-    ),
-    due as (
-        select b.state_ctid, b.id, b.next_run_at, b.cron_spec, o.org_id, o.integration_id, o.integration_type, o.cron_schedule,
-            o.interval_minutes, o.timezone, o.misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
-            t.spread,
-            -- the overlap rule: a pending run, or a running one that is alive (lease) or recent
-            exists (
-                select from syncsched.sync_run_log as r
-                where r.org_id = o.org_id and r.integration_id = o.integration_id
-                    and r.status in ('pending', 'running')
-                    and (r.status = 'pending' or r.lease_expires_at > now() or r.started_at > now() - v_skip_window)
-            ) as held
-        from batch as b
-        join syncsched.organization_integrations as o on o.id = b.id
-        join syncsched.integration_types as t on t.integration_type = o.integration_type
-    ),
-    -- Rows with the same schedule, zone, next period and policy share one evaluation; their own
-    -- columns travel along as arrays, so that no join (and no plan choice) is needed to get back
-    -- to them. Materialized: evaluated once per schedule whatever the planner's estimates.
-    schedules as materialized (
-        select d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace,
-            array_agg(d.state_ctid) as state_ctids, array_agg(d.id) as ids, array_agg(d.org_id) as org_ids, array_agg(d.integration_id) as integration_ids,
-            array_agg(d.integration_type) as types, array_agg(d.cron_schedule) as crons,
-            array_agg(d.payload) as payloads, array_agg(d.max_attempts) as max_attempts, array_agg(d.held) as helds,
-            array_agg(d.spread) as spreads
-        from due as d
-        group by d.cron_spec, d.interval_minutes, d.timezone, d.next_run_at, d.misfire_policy, d.misfire_grace
-    ),
-    decided as (
-        select u.*, s.interval_minutes, s.timezone, s.misfire_policy, s.misfire_grace, p.periods, p.missed,
-            p.first_missed, p.last_missed, p.next_run_at as new_next_run_at, p.problem
-        from schedules as s
-        cross join lateral syncsched._due_periods(s.cron_spec, s.interval_minutes, s.timezone, s.next_run_at, p_now,
-            s.misfire_policy::syncsched.misfire_policy, s.misfire_grace, v_catch_up_limit) as p
-        cross join lateral unnest(s.state_ctids, s.ids, s.org_ids, s.integration_ids, s.types, s.crons, s.payloads,
-            s.max_attempts, s.helds, s.spreads)
-            as u (state_ctid, id, org_id, integration_id, integration_type, cron_schedule, payload, max_attempts, held,
-                spread)
-    ),
-    runs as (
-        insert into syncsched.sync_run_log (
-            org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
-            max_attempts, payload, not_before, enqueued_at, drift
-        )
-        select x.org_id, x.integration_id, x.integration_type, p.period,
-            syncsched._period_key(x.org_id, x.integration_id, p.period),
-            -- a period run later than the tick after it is a catch-up (late by design)
-            case when x.misfire_policy = 'catch_up' and p_now - p.period >= interval '1 minute'
-                then 'catch_up' else 'schedule' end,
-            -- a type's spread: each integration's run waits until its own offset after the period (the
-            -- wait left at p_now, on the workers' clock); within half the way to its next period, so
-            -- that a spread longer than a schedule's period never makes its next period an overlap
-            coalesce(x.max_attempts, v_default_attempts), x.payload,
-            now() + greatest(p.period + case when x.spread is not null then syncsched._spread_offset(
-                syncsched._integration_seed(x.org_id, x.integration_id),
-                least(x.spread, coalesce((x.new_next_run_at - p.period) / 2, x.spread))
-            ) end - p_now, interval '0'),
-            now(), p_now - p.period
-        from decided as x
-        cross join lateral unnest(x.periods) as p (period)
-        where x.problem is null and not x.held
-        order by p.period, x.id
-        on conflict (idempotency_key, scheduled_for, org_id) do nothing
-        returning scheduled_for
-    ),
-    advanced as (
-        update syncsched.schedule_state as s
-        set next_run_at = case
-                when x.problem is not null then null  -- not due again until the schedule is fixed
-                when x.held and x.misfire_policy = 'catch_up' then s.next_run_at  -- the periods stay owed
-                else x.new_next_run_at
-            end,
-            last_tick_at = p_now,
-            problem = x.problem,
-            stale_check_at = case when x.problem is null then s.stale_check_at end
-        from decided as x
-        where s.ctid = x.state_ctid  -- the row this statement locked: one page read, whatever the estimates
-        returning 1
-    ),
-    alerts as (
-        select 'invalid_schedule' as kind, x.org_id, x.integration_id, x.integration_type,
-            jsonb_build_object('error', x.problem, 'cron_schedule', x.cron_schedule, 'interval_minutes',
-                x.interval_minutes, 'timezone', x.timezone) as detail
-        from decided as x
-        where x.problem is not null
-        union all
-        select 'missed', x.org_id, x.integration_id, x.integration_type,
-            jsonb_build_object('policy', x.misfire_policy, 'missed', x.missed, 'first', x.first_missed,
-                'last', x.last_missed)
-        from decided as x
-        where x.problem is null and x.missed > 0
-        union all
-        select 'skipped_overlap', x.org_id, x.integration_id, x.integration_type,
-            jsonb_build_object('periods', to_jsonb(x.periods))
-        from decided as x
-        where x.problem is null and x.held and cardinality(x.periods) > 0
-    )
-    select
-        (select count(*) from decided),
-        (select coalesce(sum(cardinality(x.periods)), 0) from decided as x where x.problem is null and not x.held),
-        (select count(*) from runs),
-        (select min(runs.scheduled_for) from runs),
-        (select count(*) from decided as x where x.problem is null and x.held and cardinality(x.periods) > 0),
-        (select count(*) from decided as x where x.problem is not null),
-        array_agg(a.kind), array_agg(a.org_id), array_agg(a.integration_id), array_agg(a.integration_type),
-        array_agg(a.detail),
-        array_agg(format('syncsched: integration %s/%s skipped: %s', a.org_id, a.integration_id, a.detail ->> 'error'))
-            filter (where a.kind = 'invalid_schedule')
-    into v_due, v_attempted, v_triggered, v_oldest_created, v_held, v_invalid, v_kinds, v_orgs, v_integrations, v_types,
-        v_details, v_warnings
-    from alerts as a;
-
-    if v_kinds[1] is not null then
-        perform syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
-    end if;
-    foreach v_warning in array coalesce(v_warnings, '{}') loop
-        raise warning '%', v_warning;
+    -- One statement for all organizations; on Citus (tables distributed), one per shard group.
+    for v_orgs in
+        select g.orgs from syncsched._org_groups(case when syncsched._distributed() and not v_paused then array(
+            select distinct s.org_id from syncsched.schedule_state as s
+            where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now
+        ) end) as g (orgs)
+    loop
+        exit when v_paused or v_due >= p_limit;
+        v_batch := syncsched._schedule_batch(p_now, p_limit - v_due, v_orgs, v_paused_types);
+        v_due := v_due + v_batch.due;
+        v_attempted := v_attempted + v_batch.attempted;
+        v_triggered := v_triggered + v_batch.triggered;
+        v_oldest_created := least(v_oldest_created, v_batch.oldest_created);
+        v_held := v_held + v_batch.held;
+        v_invalid := v_invalid + v_batch.invalid;
     end loop;
 
     -- what is still due after this batch: beyond its limit, or held by another tick
@@ -6142,7 +6229,7 @@ begin
     where s.next_run_at <= p_now and s.last_tick_at is distinct from p_now and not v_paused
         and (cardinality(v_paused_types) = 0 or not exists (
             select from syncsched.organization_integrations as paused
-            where paused.id = s.id and paused.integration_type = any(v_paused_types)
+            where paused.id = s.id and paused.org_id = s.org_id and paused.integration_type = any(v_paused_types)
         ));
     if v_triggered > 0 then
         -- (a catch-up may have created a run in a partition of history: it is live again)
@@ -8321,6 +8408,11 @@ GRANT ALL ON FUNCTION syncsched._cron_value(p_text text, p_field integer) TO syn
 
 REVOKE ALL ON FUNCTION syncsched._derive_schedule_state() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._distributed() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._distributed() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._distributed() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._distributed() TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._drop_run_log_partition(p_runs regclass, p_attempts regclass, p_cutoff timestamp with time zone, p_keep_per_integration integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) FROM PUBLIC;
@@ -8457,6 +8549,11 @@ GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id tex
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_reader;
 
+REVOKE ALL ON FUNCTION syncsched._org_groups(p_orgs text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._org_groups(p_orgs text[]) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._org_groups(p_orgs text[]) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._org_groups(p_orgs text[]) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._partitions_of(p_parent regclass) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._partitions_of(p_parent regclass) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._partitions_of(p_parent regclass) TO syncsched_tenant;
@@ -8526,6 +8623,8 @@ REVOKE ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) FROM 
 GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._runs_moved(p_what text, p_count integer) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._schedule_batch(p_now timestamp with time zone, p_limit integer, p_orgs text[], p_paused_types text[], OUT due integer, OUT attempted integer, OUT triggered integer, OUT oldest_created timestamp with time zone, OUT held integer, OUT invalid integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._schedule_next(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_after timestamp with time zone) TO syncsched_admin;

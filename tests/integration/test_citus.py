@@ -5,12 +5,15 @@ Skipped, with the reason, where Citus is not installed (it is not in Debian's pa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from psycopg.types.json import Jsonb
 
 from endpoint import Endpoint
 from harness import WorkerProcess, point_types_at, set_next_run, statuses, wait_for
@@ -147,6 +150,13 @@ def distributed(syncsched_server: TestServer) -> Iterator[list[str]]:
     the DSNs of the coordinator and the workers."""
     with citus_nodes(syncsched_server) as cluster:
         install_distributed(citus_database(cluster))
+        for worker in cluster[1:]:
+            # Citus reads and writes the shards as the statement's role (a SECURITY DEFINER function's
+            # owner included): on the workers these roles log in
+            with db.connect(worker.dsn()) as conn:
+                db.execute(conn, "set citus.enable_ddl_propagation = off")
+                for role in ("syncsched_owner", "syncsched_tenant", "syncsched_reader"):
+                    db.execute(conn, f"alter role {role} login")
         yield [node.dsn() for node in cluster]
 
 
@@ -197,10 +207,10 @@ def test_the_schema_distributes_by_org_id_colocated_with_the_shared_tables_as_re
         )
 
 
+# (the schedule triggers do not run on the shards yet: the rows are written as they would write them)
+WITHOUT_TRIGGERS = ["set local citus.propagate_set_commands = 'local'", "set local session_replication_role = replica"]
 TENANT_ROWS = [
-    # (the schedule triggers do not run on the shards yet: the rows are written as they would write them)
-    "set local citus.propagate_set_commands = 'local'",
-    "set local session_replication_role = replica",
+    *WITHOUT_TRIGGERS,
     "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)"
     " select 'org' || o, 'i' || i, 'xledger', 60 from generate_series(1, 8) as o, generate_series(1, 3) as i",
     "insert into syncsched.schedule_state (id, org_id) select id, org_id from syncsched.organization_integrations",
@@ -225,14 +235,7 @@ select (select array_agg(distinct org_id) from syncsched.organization_integratio
 def test_a_tenant_reads_the_rows_of_its_own_organization_on_the_shards_and_no_other(distributed: list[str]) -> None:
     """The console's tenant sessions (db.session_role) on distributed tables. Before: the organization
     set by set_config did not reach the shards, and a tenant saw none of its own rows."""
-    coordinator, *workers = distributed
-    for worker in workers:
-        # Citus reads the shards as the statement's role: on the workers the console's roles log in
-        with db.connect(worker) as conn:
-            db.execute(conn, "set citus.enable_ddl_propagation = off")
-            for role in ("syncsched_tenant", "syncsched_reader"):
-                db.execute(conn, f"alter role {role} login")
-    with db.connect(coordinator) as conn:
+    with db.connect(distributed[0]) as conn:
         with db.transaction(conn):
             for statement in TENANT_ROWS:
                 db.execute(conn, statement)
@@ -260,3 +263,86 @@ def test_a_tenant_reads_the_rows_of_its_own_organization_on_the_shards_and_no_ot
         with db.transaction(conn):
             db.set_session_role(conn, "syncsched_reader")
             assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log") == 8 * 3 * 4
+
+
+TICK_ROWS = [
+    *WITHOUT_TRIGGERS,
+    "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, cron_schedule,"
+    " misfire_policy) select 'tick' || (g %% 20), 'i' || g, (array['xledger', 'dynamics', 'bufdir'])[1 + g %% 3],"
+    " '* * * * *', 'catch_up' from generate_series(1, 1000) as g",
+    "insert into syncsched.schedule_state (id, org_id, cron_spec, next_run_at, stale_check_at)"
+    " select id, org_id, syncsched.cron_parse(cron_schedule), %(first)s, 'infinity'"
+    " from syncsched.organization_integrations where org_id like 'tick%%'",
+]
+
+
+def test_eight_concurrent_ticks_make_exactly_one_run_per_period_on_the_shards(distributed: list[str]) -> None:
+    """1,000 integrations of 20 organizations, four periods each due, eight ticks at once, each in
+    batches of 100 as tick() runs them: one statement per shard group (05_citus.sql). Before: 'could
+    not run distributed query with FOR UPDATE/SHARE commands'."""
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    now, first = minute + timedelta(seconds=5), minute - timedelta(minutes=3)
+    with db.connect(distributed[0]) as conn, db.transaction(conn):
+        for statement in TICK_ROWS:
+            db.execute(conn, statement, {"first": first})
+    barrier = threading.Barrier(8)
+
+    def tick() -> int:
+        triggered = 0
+        with db.connect(distributed[0]) as conn:
+            barrier.wait()
+            while True:
+                result = db.fetch_value(conn, "select syncsched.run_scheduled_jobs(%s, 100)", (now,))
+                triggered += result["triggered"]
+                if db.fetch_value(conn, "select syncsched._tick_done(%s, 100)", (Jsonb(result),)):
+                    return triggered
+
+    with ThreadPoolExecutor(8) as pool:
+        triggered = list(pool.map(lambda _: tick(), range(8)))
+    with db.connect(distributed[0]) as conn:
+        runs = db.fetch_one(
+            conn,
+            "select count(*) as runs, count(distinct idempotency_key) as keys,"
+            " count(distinct (org_id, integration_id, scheduled_for)) as periods, min(scheduled_for) as first,"
+            " max(scheduled_for) as last from syncsched.sync_run_log where org_id like 'tick%%'",
+        )
+        advanced = db.fetch_all(
+            conn,
+            "select next_run_at, last_tick_at, count(*) from syncsched.schedule_state where org_id like 'tick%%'"
+            " group by 1, 2",
+        )
+    assert runs == {"runs": 4000, "keys": 4000, "periods": 4000, "first": first, "last": minute}
+    assert sum(triggered) == 4000 and sum(1 for t in triggered if t) >= 2, triggered
+    assert advanced == [{"next_run_at": minute + timedelta(minutes=1), "last_tick_at": now, "count": 1000}]
+
+
+def test_the_staleness_check_runs_on_the_shards(distributed: list[str]) -> None:
+    """Before: 'could not run distributed query with FOR UPDATE/SHARE commands', then 'cannot perform a
+    lateral outer join when a distributed subquery references complex subqueries, CTEs or local tables'."""
+    with db.connect(distributed[0]) as conn:
+        with db.transaction(conn):
+            for statement in WITHOUT_TRIGGERS:
+                db.execute(conn, statement)
+            db.execute(
+                conn,
+                "insert into syncsched.organization_integrations (org_id, integration_id, integration_type,"
+                " interval_minutes) select 'stale' || (g %% 10), 'i' || g, 'bufdir', 60"
+                " from generate_series(1, 100) as g",
+            )
+            # a day without a success, looked at a minute ago
+            db.execute(
+                conn,
+                "insert into syncsched.schedule_state (id, org_id, next_run_at, stale_check_at, derived_at)"
+                " select id, org_id, now() + interval '1 hour', now() - interval '1 minute', now() - interval '1 day'"
+                " from syncsched.organization_integrations where org_id like 'stale%%'",
+            )
+        assert db.fetch_value(conn, "select syncsched.check_staleness(now())") == 100
+        assert (
+            db.fetch_value(
+                conn,
+                "select count(distinct org_id) from syncsched.alerts_open"
+                " where kind = 'stale' and org_id like 'stale%%'",
+            )
+            == 10
+        )
+        assert db.fetch_value(conn, "select syncsched.check_staleness(now())") == 0, "looked at again next period"

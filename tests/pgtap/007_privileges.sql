@@ -55,7 +55,7 @@ select is(pg_temp.not_executable('syncsched_admin'), array[
     '_net_outcome', '_net_responses', '_net_secret', '_net_send', '_net_sent', '_net_stalled', '_net_unsent',
     '_net_warmup_answers', '_net_warmups', '_possible_duplicates', '_prune_batch', '_raise_alerts',
     '_raise_live_from', '_rate_limited', '_reset_endpoint_health', '_resolve_alerts', '_run_log_after_delete',
-    '_runs_failed', '_runs_live_from', '_set_pause', '_settings_before_write', '_stale_write',
+    '_runs_failed', '_runs_live_from', '_schedule_batch', '_set_pause', '_settings_before_write', '_stale_write',
     'claim_alert_deliveries', 'claim_health_checks', 'claim_prewarm', 'claim_runs', 'complete_and_claim',
     'complete_run', 'complete_runs', 'fail_run', 'heartbeat', 'record_alert_delivery', 'record_health_check',
     'record_warmup', 'release_run'
