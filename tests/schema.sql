@@ -2169,29 +2169,45 @@ ALTER FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_min
 
 COMMENT ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) IS 'The periods of a schedule due at p_now: those that get a run (by misfire policy), how many are missed with the first and last, the next period, or the problem that stops its evaluation. Never raises.';
 
-CREATE FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer DEFAULT NULL::integer, p_retry_after interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, org_id text, integration_id text, integration_type text, status syncsched.run_status, attempt integer, error text, not_before timestamp with time zone)
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer DEFAULT NULL::integer, p_retry_after interval DEFAULT NULL::interval, p_orgs text[] DEFAULT NULL::text[]) RETURNS TABLE(run_id bigint, org_id text, integration_id text, integration_type text, status syncsched.run_status, attempt integer, error text, not_before timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+#variable_conflict use_column
+declare
+    -- (read here: on Citus the statement runs on a worker, and run_log_state is the coordinator's)
+    v_live_from timestamptz := syncsched._live_from();
+begin
     -- Attempts that end without a success (failed, lost with the lease, released at shutdown), each
     -- fenced by its lease token: recorded in sync_run_attempts; the run goes back to pending while
-    -- it may be tried again (after the retry backoff for a failure), else it has failed.
-    with ended as (
-        update syncsched.sync_run_log as r
-        set status = case when p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
-                then 'pending' else 'failed' end::syncsched.run_status,
-            not_before = case when p_outcome = 'failed' and p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
-                then now() + syncsched.retry_delay(r.attempt, p_retry_after) else now() end,
-            finished_at = case when p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts)
-                then null else now() end,
-            error = left(coalesce(p_error, format('lease expired (worker %s stopped renewing it)', r.worker_id)), 8192),
-            http_status = p_http_status,
+    -- it may be tried again (after the retry backoff for a failure), else it has failed. On Citus
+    -- p_orgs are one shard group's organizations (05_citus.sql).
+    return query
+    with target as (
+        -- The new values are computed from the locked row, before the UPDATE: Citus takes no function
+        -- of a column, and only immutable ones in a CASE, in an UPDATE of a distributed table. (Each
+        -- run matched to its token by its position: a join to unnest() of the arrays fails there.)
+        select r.run_id, r.scheduled_for, r.org_id,
+            case when again.again then 'pending' else 'failed' end::syncsched.run_status as status,
+            case when p_outcome = 'failed' and again.again then now() + syncsched.retry_delay(r.attempt, p_retry_after)
+                else now() end as not_before,
+            case when again.again then null else now() end as finished_at,
+            left(coalesce(p_error, format('lease expired (worker %s stopped renewing it)', r.worker_id)), 8192) as error,
             -- a lost lease's token stays until the next claim: its worker's late completion is still taken
-            lease_token = case when p_outcome = 'lost' then r.lease_token end,
-            lease_expires_at = null
-        from unnest(p_run_ids, p_lease_tokens) as u (id, token)
-        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token
-            and r.scheduled_for >= (select syncsched._live_from())
+            case when p_outcome = 'lost' then r.lease_token end as lease_token
+        from syncsched.sync_run_log as r
+        cross join lateral (select p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts) as again) as again
+        where r.run_id = any(p_run_ids) and r.lease_token = p_lease_tokens[array_position(p_run_ids, r.run_id)]
+            and r.status = 'running' and r.scheduled_for >= v_live_from
+            and (p_orgs is null or r.org_id = any(p_orgs))
+        for update of r
+    ),
+    ended as (
+        update syncsched.sync_run_log as r
+        set status = t.status, not_before = t.not_before, finished_at = t.finished_at, error = t.error,
+            http_status = p_http_status, lease_token = t.lease_token, lease_expires_at = null
+        from target as t
+        where r.run_id = t.run_id and r.scheduled_for = t.scheduled_for and r.org_id = t.org_id
         returning r.run_id, r.scheduled_for, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt,
             r.error, r.not_before, r.worker_id, r.started_at
     ),
@@ -2204,12 +2220,13 @@ CREATE FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[
         from ended as e
     )
     select e.run_id, e.org_id, e.integration_id, e.integration_type, e.status, e.attempt, e.error, e.not_before
-    from ended as e
+    from ended as e;
+end
 $$;
 
-ALTER FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval, p_orgs text[]) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval) IS 'End running attempts without a success (fenced by their lease tokens) and record them: pending again while attempts are left and p_retryable, else failed. Returns the runs ended.';
+COMMENT ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval, p_orgs text[]) IS 'End running attempts without a success (fenced by their lease tokens; of the organizations p_orgs, null: any) and record them: pending again while attempts are left and p_retryable, else failed. Returns the runs ended.';
 
 CREATE FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval DEFAULT NULL::interval) RETURNS TABLE(integration_type text, url text, method text, timeout_ms integer, connect_timeout_ms integer)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -3667,18 +3684,29 @@ ALTER FUNCTION syncsched._run_log_after_delete() OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched._run_log_after_delete() IS 'Delete the attempts of the runs a statement deleted.';
 
 CREATE FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer DEFAULT NULL::integer) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+declare
+    v_live_from timestamptz := syncsched._live_from();
+    v_kinds text[];
+    v_orgs text[];
+    v_integrations text[];
+    v_types text[];
+    v_details jsonb[];
+begin
     -- a run out of attempts: a failing alert (a condition, until a run of the integration completes)
-    select syncsched._raise_alerts(
-        array_agg('failing'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
+    -- (PL/pgSQL: Citus plans no query of a distributed table in a SQL function with parameters)
+    select array_agg('failing'::text), array_agg(r.org_id), array_agg(r.integration_id), array_agg(r.integration_type),
         array_agg(jsonb_build_object('run_id', r.run_id, 'attempts', r.attempt, 'http_status', p_http_status,
             'error', left(r.error, 500)))
-    )
+    into v_kinds, v_orgs, v_integrations, v_types, v_details
     from syncsched.sync_run_log as r
-    where r.run_id = any(p_run_ids) and r.status = 'failed' and r.scheduled_for >= (select syncsched._live_from())
-    having count(*) > 0
+    where r.run_id = any(p_run_ids) and r.status = 'failed' and r.scheduled_for >= v_live_from;
+    if v_kinds is not null then
+        perform syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details);
+    end if;
+end
 $$;
 
 ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) OWNER TO syncsched_owner;
@@ -5792,25 +5820,37 @@ declare
     v_tokens uuid[];
     v_failed bigint[];
     v_live_from timestamptz := syncsched._live_from();
+    v_orgs text[];
+    v_reaped integer := 0;
 begin
     -- Liveness comes from the lease: a run whose worker stopped renewing it is taken back. Leases
-    -- are wall-clock times, so p_now is the wall clock (a test may pass a later one).
-    select array_agg(r.run_id), array_agg(r.lease_token) into v_ids, v_tokens
-    from (
-        select r.run_id, r.lease_token
-        from syncsched.sync_run_log as r
-        where r.status = 'running' and r.lease_expires_at < p_now and r.scheduled_for >= v_live_from
-        for update skip locked
-    ) as r;
-    if v_ids is null then
-        return 0;
+    -- are wall-clock times, so p_now is the wall clock (a test may pass a later one). On Citus
+    -- (tables distributed), one shard group at a time (05_citus.sql).
+    for v_orgs in
+        select g.orgs from syncsched._org_groups(case when syncsched._distributed() then array(
+            select distinct r.org_id from syncsched.sync_run_log as r
+            where r.status = 'running' and r.lease_expires_at < p_now and r.scheduled_for >= v_live_from
+        ) end) as g (orgs)
+    loop
+        select array_agg(r.run_id), array_agg(r.lease_token) into v_ids, v_tokens
+        from (
+            select r.run_id, r.lease_token
+            from syncsched.sync_run_log as r
+            where r.status = 'running' and r.lease_expires_at < p_now and r.scheduled_for >= v_live_from
+                and (v_orgs is null or r.org_id = any(v_orgs))
+            for update skip locked
+        ) as r;
+        continue when v_ids is null;
+        select array_agg(e.run_id) filter (where e.status = 'failed') into v_failed
+        from syncsched._end_attempts(v_ids, v_tokens, 'lost', true, null, null, null, v_orgs) as e;
+        -- the last attempt lost with its worker: as failed as any other
+        perform syncsched._runs_failed(v_failed);
+        v_reaped := v_reaped + cardinality(v_ids);
+    end loop;
+    if v_reaped > 0 then
+        perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'reaped', v_reaped)::text);
     end if;
-    select array_agg(e.run_id) filter (where e.status = 'failed') into v_failed
-    from syncsched._end_attempts(v_ids, v_tokens, 'lost', true, null) as e;
-    -- the last attempt lost with its worker: as failed as any other
-    perform syncsched._runs_failed(v_failed);
-    perform pg_notify('syncsched_runs', json_build_object('at', p_now, 'reaped', cardinality(v_ids))::text);
-    return cardinality(v_ids);
+    return v_reaped;
 end
 $$;
 
@@ -8420,7 +8460,7 @@ GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_inter
 GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._due_periods(p_spec syncsched.cron_spec, p_interval_minutes integer, p_timezone text, p_next_run_at timestamp with time zone, p_now timestamp with time zone, p_policy syncsched.misfire_policy, p_grace interval, p_catch_up_limit integer, OUT periods timestamp with time zone[], OUT missed bigint, OUT first_missed timestamp with time zone, OUT last_missed timestamp with time zone, OUT next_run_at timestamp with time zone, OUT problem text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncsched._end_attempts(p_run_ids bigint[], p_lease_tokens uuid[], p_outcome text, p_retryable boolean, p_error text, p_http_status integer, p_retry_after interval, p_orgs text[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval) FROM PUBLIC;
 

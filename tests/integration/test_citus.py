@@ -346,3 +346,46 @@ def test_the_staleness_check_runs_on_the_shards(distributed: list[str]) -> None:
             == 10
         )
         assert db.fetch_value(conn, "select syncsched.check_staleness(now())") == 0, "looked at again next period"
+
+
+REAP_ROWS = [
+    *WITHOUT_TRIGGERS,
+    "insert into syncsched.organization_integrations (org_id, integration_id, integration_type, interval_minutes)"
+    " select 'reap' || (g %% 12), 'i' || g, 'dynamics', 60 from generate_series(1, 60) as g",
+    # each one's run, running on a worker that stopped renewing its lease; every other one on its last attempt
+    "insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for, idempotency_key,"
+    " trigger, status, attempt, max_attempts, started_at, worker_id, lease_token, lease_expires_at)"
+    " select org_id, integration_id, integration_type, now() - interval '10 minutes',"
+    " syncsched._period_key(org_id, integration_id, now() - interval '10 minutes'), 'schedule', 'running', 1,"
+    " 1 + id %% 2, now() - interval '9 minutes', 'gone', gen_random_uuid(), now() - interval '1 minute'"
+    " from syncsched.organization_integrations where org_id like 'reap%%'",
+]
+
+
+def test_the_reaper_takes_back_expired_leases_on_the_shards(distributed: list[str]) -> None:
+    """Before: 'could not run distributed query with FOR UPDATE/SHARE commands', then (one by one)
+    'non-IMMUTABLE functions are not allowed in CASE or COALESCE statements', 'relation
+    "syncsched.run_log_state" does not exist' (on a worker), 'invalid input syntax for type bigint:
+    "PGCOPY"' and 'Possibly this is caused by the use of parameters in SQL functions'."""
+    with db.connect(distributed[0]) as conn:
+        with db.transaction(conn):
+            for statement in REAP_ROWS:
+                db.execute(conn, statement)
+        assert db.fetch_value(conn, "select syncsched.reap_expired_runs()") == 60
+        assert db.fetch_all(
+            conn,
+            "select r.status::text, r.attempt, count(*), count(a.run_id) as lost"
+            " from syncsched.sync_run_log as r left join syncsched.sync_run_attempts as a"
+            " on (a.run_id, a.scheduled_for, a.org_id) = (r.run_id, r.scheduled_for, r.org_id) and a.outcome = 'lost'"
+            " where r.org_id like 'reap%%' group by 1, 2 order by 1",
+        ) == [
+            {"status": "failed", "attempt": 1, "count": 30, "lost": 30},
+            {"status": "pending", "attempt": 1, "count": 30, "lost": 30},
+        ]
+        assert (
+            db.fetch_value(
+                conn, "select count(*) from syncsched.alerts_open where kind = 'failing' and org_id like 'reap%%'"
+            )
+            == 30
+        )
+        assert db.fetch_value(conn, "select syncsched.reap_expired_runs()") == 0
