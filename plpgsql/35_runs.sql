@@ -896,6 +896,11 @@ as $$
 declare
     -- (read here: on Citus the statement runs on a worker, and run_log_state is the coordinator's)
     v_live_from timestamptz := syncsched._live_from();
+    -- each run's token by its id: a join to unnest() of the arrays fails in the statement on Citus
+    -- ('invalid input syntax for type bigint: "PGCOPY"'), array_position would be quadratic
+    v_tokens jsonb := (
+        select jsonb_object_agg(u.id, u.token) from unnest(p_run_ids, p_lease_tokens) as u (id, token)
+    );
 begin
     -- Attempts that end without a success (failed, lost with the lease, released at shutdown), each
     -- fenced by its lease token: recorded in sync_run_attempts; the run goes back to pending while
@@ -904,8 +909,7 @@ begin
     return query
     with target as (
         -- The new values are computed from the locked row, before the UPDATE: Citus takes no function
-        -- of a column, and only immutable ones in a CASE, in an UPDATE of a distributed table. (Each
-        -- run matched to its token by its position: a join to unnest() of the arrays fails there.)
+        -- of a column, and only immutable ones in a CASE, in an UPDATE of a distributed table.
         select r.run_id, r.scheduled_for, r.org_id,
             case when again.again then 'pending' else 'failed' end::syncsched.run_status as status,
             case when p_outcome = 'failed' and again.again then now() + syncsched.retry_delay(r.attempt, p_retry_after)
@@ -916,7 +920,7 @@ begin
             case when p_outcome = 'lost' then r.lease_token end as lease_token
         from syncsched.sync_run_log as r
         cross join lateral (select p_retryable and syncsched._attempts_left(r.attempt, r.max_attempts) as again) as again
-        where r.run_id = any(p_run_ids) and r.lease_token = p_lease_tokens[array_position(p_run_ids, r.run_id)]
+        where r.run_id = any(p_run_ids) and r.lease_token = (v_tokens ->> r.run_id::text)::uuid
             and r.status = 'running' and r.scheduled_for >= v_live_from
             and (p_orgs is null or r.org_id = any(p_orgs))
         for update of r
