@@ -593,6 +593,8 @@ declare
     v_details jsonb[];
     v_orgs_due text[];
     v_raised integer := 0;
+    v_judged integer;
+    v_judged_all integer := 0;
 begin
     -- The integrations whose staleness deadline has passed, through the stale_check_at index: O(due).
     -- Each is judged by its last success: not stale yet, it gets the deadline that success gives;
@@ -609,6 +611,7 @@ begin
             where s.stale_check_at <= p_now and s.next_run_at is not null
         ) end) as g (orgs)
     loop
+        exit when v_judged_all >= p_limit;  -- (p_limit for all the groups together)
         with due as (
             select s.id, s.cron_spec, s.derived_at, s.next_run_at, o.org_id, o.integration_id, o.integration_type,
                 o.interval_minutes, o.timezone, o.max_staleness, last_success.scheduled_for as last_success_for
@@ -632,7 +635,7 @@ begin
                     where d.integration_type = o.integration_type and d.scheduling_paused
                 )
             order by s.stale_check_at
-            limit p_limit
+            limit p_limit - v_judged_all
             for update of s skip locked
         ),
         judged as (
@@ -647,12 +650,18 @@ begin
             where s.id = j.id and s.org_id = j.org_id
             returning j.*
         )
-        select array_agg('stale'::text), array_agg(x.org_id), array_agg(x.integration_id), array_agg(x.integration_type),
+        select count(*)::integer, array_agg('stale'::text) filter (where j.stale),
+            array_agg(x.org_id) filter (where j.stale), array_agg(x.integration_id) filter (where j.stale),
+            array_agg(x.integration_type) filter (where j.stale),
             array_agg(jsonb_build_object('last_success_for', x.last_success_for, 'stale_since', x.deadline))
-        into v_kinds, v_orgs, v_integrations, v_types, v_details
+                filter (where j.stale)
+        into v_judged, v_kinds, v_orgs, v_integrations, v_types, v_details
         from rescheduled as x
-        where x.deadline <= p_now
-            and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null));
+        cross join lateral (
+            select x.deadline <= p_now
+                and not syncsched._alert_open(syncsched._alert_key('stale', x.org_id, x.integration_id, null)) as stale
+        ) as j;
+        v_judged_all := v_judged_all + v_judged;
         if v_kinds is not null then
             v_raised := v_raised + syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details, p_now);
         end if;
