@@ -36,12 +36,61 @@ begin
         return;
     end if;
     -- (shard ids of the integrations' table: its colocated tables have their shards on the same nodes
-    -- in the same order)
+    -- in the same order. In shard order: statements that lock rows shard by shard take them in the same
+    -- order, and wait for each other rather than deadlock.)
     return query execute format(
-        'select array_agg(o order by o) from unnest($1) as o group by %s($2, o) order by min(o)',
+        'select g.orgs from (select %s($2, o) as shard, array_agg(distinct o order by o) as orgs'
+        ' from unnest($1) as o group by 1) as g order by g.shard',
         'pg_catalog.get_shard_id_for_distribution_column'
     ) using p_orgs, 'syncsched.organization_integrations'::regclass;
 end
 $$;
 comment on function syncsched._org_groups(text[]) is
 'The organizations p_orgs in groups whose rows share a shard (null: one group, null, meaning every organization).';
+
+create or replace function syncsched._plan_for_citus()
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+begin
+    -- Where the tables are distributed, custom plans for the calling function (its SET clause
+    -- restores the setting when it returns): Citus plans a distributed statement with parameters no
+    -- other way ("Possibly this is caused by the use of parameters in SQL functions"); the worker's
+    -- hot path forces generic plans elsewhere.
+    if syncsched._distributed() then
+        perform set_config('plan_cache_mode', 'auto', true);
+    end if;
+end
+$$;
+comment on function syncsched._plan_for_citus() is
+'Where syncsched''s tables are distributed (Citus): custom plans for the calling function, whose SET clause restores the setting.'; -- noqa: LT05
+
+create or replace function syncsched._run_orgs(p_run_ids bigint[])
+returns text[]
+language plpgsql
+stable
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    -- (read here: the statement below runs on the workers, and run_log_state is the coordinator's)
+    v_live_from timestamptz := syncsched._live_from();
+begin
+    -- Where the run log is distributed, the organizations of these runs, so that a statement that
+    -- locks them runs on their shard alone; NULL, every organization, elsewhere.
+    if not syncsched._distributed() then
+        return null;
+    end if;
+    -- (read over one connection per worker: Citus refuses to write a reference table tied by foreign
+    -- keys to the distributed ones, as the run functions may next, after a read of shards in parallel)
+    perform set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    return (
+        select coalesce(array_agg(distinct r.org_id), '{}')
+        from syncsched.sync_run_log as r
+        where r.run_id = any(p_run_ids) and r.scheduled_for >= v_live_from
+    );
+end
+$$;
+comment on function syncsched._run_orgs(bigint[]) is
+'Where syncsched''s tables are distributed (Citus), the organizations of these runs (empty when none is left); NULL elsewhere.'; -- noqa: LT05

@@ -18,15 +18,18 @@ comment on function syncsched._circuit_open(text, text) is
 
 create or replace function syncsched._health_checked(p_mode text, p_integration_type text)
 returns boolean
-language sql
+language plpgsql
 stable
 parallel safe
 as $$
-    -- active mode, and in use: an unconfigured example type is never pinged
-    select p_mode = 'active' and exists (
-        select from syncsched.organization_integrations as o
+begin
+    -- active mode, and in use: an unconfigured example type is never pinged (PL/pgSQL: Citus plans
+    -- no distributed query in a SQL function with parameters)
+    return p_mode = 'active' and exists (
+        select 1 from syncsched.organization_integrations as o
         where o.integration_type = p_integration_type and o.is_enabled
-    )
+    );
+end
 $$;
 comment on function syncsched._health_checked(text, text) is
 'Whether the workers send health checks to a type: active mode, and an enabled integration of that type.';

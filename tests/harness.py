@@ -7,14 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from endpoint import Endpoint
+from endpoint import Endpoint, Request
 from syncsched import db
 
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
@@ -146,3 +147,42 @@ def login_role(conn: db.Connection, *member_of: str) -> Iterator[str]:
 
 def connect_as(dsn: str, role: str) -> db.Connection:
     return db.connect(db.with_database(dsn, db.parse_dsn(dsn)["dbname"]) + f" user={role}")
+
+
+def most_at_once(requests: Iterable[Request]) -> int:
+    """The most requests the endpoint was answering at the same time."""
+    requests = list(requests)
+    events = sorted(
+        [(r.started, 1) for r in requests] + [(r.finished, -1) for r in requests],
+        key=lambda event: (event[0], event[1]),  # a request that ended frees its place first
+    )
+    active = peak = 0
+    for _, step in events:
+        active += step
+        peak = max(peak, active)
+    return peak
+
+
+def claim_concurrently(dsn: str, sessions: int, per_claim: int, rounds: int) -> list[list[int]]:
+    """`sessions` connections claim `rounds` times each, started together; the run ids each got."""
+    got: list[list[int]] = [[] for _ in range(sessions)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(sessions)
+
+    def session(n: int) -> None:
+        try:
+            with db.connect(dsn) as conn:
+                barrier.wait()
+                for _ in range(rounds):
+                    rows = db.fetch_all(conn, "select run_id from syncsched.claim_runs(%s, %s)", (f"w{n}", per_claim))
+                    got[n] += [r["run_id"] for r in rows]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    return got

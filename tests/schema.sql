@@ -256,6 +256,18 @@ ALTER FUNCTION syncsched._audit_setting_writes() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._audit_setting_writes() IS 'Statement trigger: every setting whose value changed, in audit_log (url values only as set or empty).';
 
+CREATE FUNCTION syncsched._backoff(p_attempt integer, p_base interval, p_cap interval, p_retry_after interval) RETURNS interval
+    LANGUAGE sql
+    AS $$
+    -- exponential backoff with full jitter; a larger Retry-After from the endpoint wins
+    select greatest(least(p_cap, p_base * power(2, least(greatest(p_attempt - 1, 0), 30))) * random(),
+        coalesce(p_retry_after, interval '0'))
+$$;
+
+ALTER FUNCTION syncsched._backoff(p_attempt integer, p_base interval, p_cap interval, p_retry_after interval) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._backoff(p_attempt integer, p_base interval, p_cap interval, p_retry_after interval) IS 'retry_delay of the given retry_backoff_base and retry_backoff_cap (a statement that runs on Citus'' workers reads no setting).';
+
 CREATE FUNCTION syncsched._bit_low(p_mask bigint) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -380,6 +392,7 @@ declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
     v_threshold interval := syncsched.setting('drift_alert_threshold')::interval;
     v_idle interval := syncsched.setting('warmup_after')::interval;
+    v_candidates text[];
     v_types text[];
     v_live_from timestamptz := syncsched._live_from();
     v_type text;
@@ -388,6 +401,7 @@ declare
     v_got integer;
     v_pass integer;
 begin
+    perform syncsched._plan_for_citus();
     if p_worker_id is null or p_worker_id = '' or length(p_worker_id) > 200 then
         raise exception 'syncsched: claim_runs needs a worker id (1-200 characters)'
             using errcode = 'invalid_parameter_value';
@@ -407,13 +421,9 @@ begin
     -- The types with ready work, except those whose circuit is open (unhealthy in active
     -- mode: their runs wait, spending no attempt, until a health check succeeds) and those
     -- whose dispatch is paused (pause_dispatch(type)) or that wait out an answer 429.
-    select array_agg(t.integration_type order by t.integration_type) into v_types
+    select array_agg(t.integration_type order by t.integration_type) into v_candidates
     from syncsched.integration_types as t
-    where t.transport = p_transport and exists (
-        select from syncsched.sync_run_log as r
-        where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before <= now()
-            and r.scheduled_for >= v_live_from
-    )
+    where t.transport = p_transport
         and not exists (
             select from syncsched.endpoint_health as h
             where h.integration_type = t.integration_type and syncsched._circuit_open(h.mode, h.status)
@@ -423,6 +433,18 @@ begin
             where d.integration_type = t.integration_type
                 and (d.dispatch_paused or d.rate_limited_until > now())
         );
+    -- Of those, the ones with ready work: a probe of the pending index per type (a statement of its
+    -- own: on Citus, a distributed table in a subquery correlated to a reference table is refused;
+    -- and a select list, which Citus needs in an EXISTS over a distributed table).
+    foreach v_type in array coalesce(v_candidates, '{}') loop
+        if exists (
+            select 1 from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = v_type and r.not_before <= now()
+                and r.scheduled_for >= v_live_from
+        ) then
+            v_types := array_append(v_types, v_type);
+        end if;
+    end loop;
     if v_types is null then
         return;
     end if;
@@ -461,10 +483,17 @@ declare
     v_orgs text[];
     v_per_org integer;
     v_capped boolean;
+    v_sharded boolean := syncsched._distributed();
+    v_group text[];
+    v_cand_ids bigint[];
+    v_cand_orgs text[];
+    v_cand_pos bigint[];
+    v_cand_ranks bigint[];
     v_chosen bigint[];
+    v_chosen_orgs text[];
     v_last_org text;
-    v_claimed syncsched.sync_run_log[];
-    v_reclaimed jsonb[];
+    v_claimed syncsched.sync_run_log[] := '{}';
+    v_reclaimed jsonb[] := '{}';
     v_budget_warmup boolean;
     v_cold boolean := false;
     v_state syncsched.dispatch_state;
@@ -504,68 +533,100 @@ begin
     -- organization's whole backlog, at the cost of what is handed out.
     v_per_org := ceil(v_room::numeric / cardinality(v_orgs))::integer;
     loop
-        with orgs as (
-            select u.org_id, u.pos from unnest(v_orgs) with ordinality as u (org_id, pos)
-        ),
-        candidates as (
-            select c.run_id, o.org_id, o.pos,
-                row_number() over (partition by o.pos order by c.not_before, c.run_id) as org_rank
-            from orgs as o
-            cross join lateral (
-                select r.run_id, r.not_before
-                from syncsched.sync_run_log as r
-                where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
-                    and r.not_before <= now() and r.scheduled_for >= v_live_from
-                order by r.not_before, r.run_id
-                limit v_per_org
-            ) as c
+        -- each group of organizations that share a shard in a statement of its own (Citus), then the
+        -- choice across them; one group, all of them, elsewhere
+        v_cand_ids := '{}';
+        v_cand_orgs := '{}';
+        v_cand_pos := '{}';
+        v_cand_ranks := '{}';
+        for v_group in select g.orgs from syncsched._org_groups(case when v_sharded then v_orgs end) as g (orgs) loop
+            with orgs as (
+                select u.org_id, u.pos from unnest(v_orgs) with ordinality as u (org_id, pos)
+                where v_group is null or u.org_id = any(v_group)
+            ),
+            candidates as (
+                select c.run_id, o.org_id, o.pos,
+                    row_number() over (partition by o.pos order by c.not_before, c.run_id) as org_rank
+                from orgs as o
+                cross join lateral (
+                    select r.run_id, r.not_before
+                    from syncsched.sync_run_log as r
+                    where r.status = 'pending' and r.integration_type = p_type and r.org_id = o.org_id
+                        and (v_group is null or r.org_id = any(v_group))
+                        and r.not_before <= now() and r.scheduled_for >= v_live_from
+                    order by r.not_before, r.run_id
+                    limit v_per_org
+                ) as c
+            )
+            select v_cand_ids || coalesce(array_agg(c.run_id), '{}'), v_cand_orgs || coalesce(array_agg(c.org_id), '{}'),
+                v_cand_pos || coalesce(array_agg(c.pos), '{}'), v_cand_ranks || coalesce(array_agg(c.org_rank), '{}')
+            into v_cand_ids, v_cand_orgs, v_cand_pos, v_cand_ranks
+            from candidates as c;
+        end loop;
+        with candidates as (
+            select * from unnest(v_cand_ids, v_cand_orgs, v_cand_pos, v_cand_ranks) as c (run_id, org_id, pos, org_rank)
         ),
         chosen as (
             select c.* from candidates as c order by c.org_rank, c.pos limit v_room
         )
-        select (select array_agg(chosen.run_id) from chosen),
+        select (select array_agg(chosen.run_id) from chosen), (select array_agg(chosen.org_id) from chosen),
             (select c.org_id from chosen as c order by c.org_rank desc, c.pos desc limit 1),
             (select coalesce(bool_or(c.org_rank = v_per_org), false) from candidates as c)
-        into v_chosen, v_last_org, v_capped;
+        into v_chosen, v_chosen_orgs, v_last_org, v_capped;
         exit when coalesce(cardinality(v_chosen), 0) >= v_room or not v_capped or v_per_org >= v_room;
         v_per_org := least(v_room, v_per_org * 4);
     end loop;
-    -- still pending once locked (another session may have cancelled one meanwhile)
-    with locked as (
-        select r.run_id, r.scheduled_for, r.lease_token as lost_token, r.worker_id as lost_by
-        from syncsched.sync_run_log as r
-        where r.run_id = any(v_chosen) and r.status = 'pending' and r.scheduled_for >= v_live_from
-        for update skip locked
-    ),
-    claimed as (
-        update syncsched.sync_run_log as r
-        set status = 'running',
-            attempt = r.attempt + 1,
-            started_at = now(),
-            heartbeat_at = now(),
-            worker_id = p_worker_id,
-            lease_token = gen_random_uuid(),
-            lease_expires_at = now() + p_lease,
-            -- first claim: the tick's lateness plus the time the run waited here once it could start
-            -- (after its type's spread offset: not_before)
-            drift = case when r.started_at is null
-                then coalesce(r.drift, interval '0') + (now() - greatest(r.enqueued_at, r.not_before))
-                else r.drift end
-        from locked
-        where r.run_id = locked.run_id and r.scheduled_for = locked.scheduled_for and r.scheduled_for >= v_live_from
-        returning r, locked.lost_token is not null as lost, locked.lost_by
-    )
-    select array_agg(claimed.r order by (claimed.r).run_id),
-        array_agg(jsonb_build_object('run_id', (claimed.r).run_id, 'idempotency_key', (claimed.r).idempotency_key,
-            'attempt', (claimed.r).attempt, 'lost_by', claimed.lost_by, 'claimed_by', p_worker_id))
-            filter (where claimed.lost)
-    into v_claimed, v_reclaimed
-    from claimed;
+    -- Claimed once locked and still pending (another session may have cancelled one meanwhile). The
+    -- new values are computed before the UPDATE: Citus refuses a volatile function, and a function
+    -- of a column, in an UPDATE of a distributed table.
+    for v_group in
+        select g.orgs from syncsched._org_groups(case when v_sharded then array(select distinct unnest(v_chosen_orgs)) end) as g (orgs)
+    loop
+        with locked as (
+            select r.run_id, r.scheduled_for, r.org_id, r.lease_token as lost_token, r.worker_id as lost_by,
+                gen_random_uuid() as lease_token,
+                -- first claim: the tick's lateness plus the time the run waited here once it could start
+                -- (after its type's spread offset: not_before)
+                case when r.started_at is null
+                    then coalesce(r.drift, interval '0') + (now() - greatest(r.enqueued_at, r.not_before))
+                    else r.drift end as drift
+            from syncsched.sync_run_log as r
+            where r.run_id = any(v_chosen) and (v_group is null or r.org_id = any(v_group)) and r.status = 'pending'
+                and r.scheduled_for >= v_live_from
+            for update skip locked
+        ),
+        claimed as (
+            update syncsched.sync_run_log as r
+            set status = 'running',
+                attempt = r.attempt + 1,
+                started_at = now(),
+                heartbeat_at = now(),
+                worker_id = p_worker_id,
+                lease_token = locked.lease_token,
+                lease_expires_at = now() + p_lease,
+                drift = locked.drift
+            from locked
+            where r.run_id = locked.run_id and r.scheduled_for = locked.scheduled_for and r.org_id = locked.org_id
+                and r.scheduled_for >= v_live_from
+                -- (the group again: Citus would send the UPDATE to every shard, a join of each whole)
+                and (v_group is null or r.org_id = any(v_group))
+            -- (as the table's row type: where Citus runs the statement on a shard, r is the shard's)
+            returning row(r.*)::syncsched.sync_run_log as r, locked.lost_token is not null as lost, locked.lost_by
+        )
+        select v_claimed || coalesce(array_agg(claimed.r order by (claimed.r).run_id), '{}'),
+            v_reclaimed || coalesce(array_agg(jsonb_build_object('run_id', (claimed.r).run_id,
+                'org_id', (claimed.r).org_id, 'integration_id', (claimed.r).integration_id,
+                'integration_type', (claimed.r).integration_type, 'idempotency_key', (claimed.r).idempotency_key,
+                'attempt', (claimed.r).attempt, 'lost_by', claimed.lost_by, 'claimed_by', p_worker_id))
+                filter (where claimed.lost), '{}')
+        into v_claimed, v_reclaimed
+        from claimed;
+    end loop;
     if v_last_org is not null then
-        insert into syncsched.dispatch_state as d (integration_type, last_org_id) values (p_type, v_last_org)
-        on conflict (integration_type) do update set last_org_id = excluded.last_org_id, updated_at = now();
+        update syncsched.dispatch_state as d set last_org_id = v_last_org, updated_at = now()
+        where d.integration_type = p_type;
     end if;
-    if v_claimed is null then
+    if cardinality(v_claimed) = 0 then
         return;
     end if;
     -- Scheduled runs that started later than drift_alert_threshold (read from the claimed rows in hand).
@@ -578,7 +639,7 @@ begin
     where r.attempt = 1 and r.trigger = 'schedule' and r.drift > p_drift_threshold
     having count(*) > 0;
     -- Runs whose lease expired during their call: their first worker may still be calling.
-    if v_reclaimed is not null then
+    if cardinality(v_reclaimed) > 0 then
         perform syncsched._possible_duplicates(v_reclaimed);
     end if;
     -- The endpoint is in use now; one idle for longer than warmup_after is warmed up first.
@@ -609,7 +670,8 @@ begin
         r.scheduled_for, r.idempotency_key, r.attempt, r.max_attempts, r.payload, v_type.endpoint_url,
         v_type.timeout_ms, v_type.connect_timeout_ms, v_type.auth_secret_env, v_cold,
         coalesce(v_type.health_url, v_type.endpoint_url), v_type.health_method
-    from unnest(v_claimed) as r;
+    from unnest(v_claimed) as r
+    order by r.run_id;
 end
 $$;
 
@@ -2182,18 +2244,25 @@ declare
     v_tokens jsonb := (
         select jsonb_object_agg(u.id, u.token) from unnest(p_run_ids, p_lease_tokens) as u (id, token)
     );
+    -- (settings too: a function that reads one cannot run on a worker)
+    v_backoff_base interval := syncsched.setting('retry_backoff_base')::interval;
+    v_backoff_cap interval := syncsched.setting('retry_backoff_cap')::interval;
 begin
     -- Attempts that end without a success (failed, lost with the lease, released at shutdown), each
     -- fenced by its lease token: recorded in sync_run_attempts; the run goes back to pending while
     -- it may be tried again (after the retry backoff for a failure), else it has failed. On Citus
-    -- p_orgs are one shard group's organizations (05_citus.sql).
+    -- p_orgs are one shard group's organizations (05_citus.sql); none, none of the runs is left.
+    if cardinality(p_orgs) = 0 then
+        return;
+    end if;
     return query
     with target as (
         -- The new values are computed from the locked row, before the UPDATE: Citus takes no function
         -- of a column, and only immutable ones in a CASE, in an UPDATE of a distributed table.
         select r.run_id, r.scheduled_for, r.org_id,
             case when again.again then 'pending' else 'failed' end::syncsched.run_status as status,
-            case when p_outcome = 'failed' and again.again then now() + syncsched.retry_delay(r.attempt, p_retry_after)
+            case when p_outcome = 'failed' and again.again then now() + syncsched._backoff(r.attempt, v_backoff_base,
+                    v_backoff_cap, p_retry_after)
                 else now() end as not_before,
             case when again.again then null else now() end as finished_at,
             left(coalesce(p_error, format('lease expired (worker %s stopped renewing it)', r.worker_id)), 8192) as error,
@@ -2212,6 +2281,8 @@ begin
             http_status = p_http_status, lease_token = t.lease_token, lease_expires_at = null
         from target as t
         where r.run_id = t.run_id and r.scheduled_for = t.scheduled_for and r.org_id = t.org_id
+            -- (the group again: Citus would send the UPDATE to every shard, a join of each whole)
+            and (p_orgs is null or r.org_id = any(p_orgs))
         returning r.run_id, r.scheduled_for, r.org_id, r.integration_id, r.integration_type, r.status, r.attempt,
             r.error, r.not_before, r.worker_id, r.started_at
     ),
@@ -2281,13 +2352,16 @@ ALTER FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p
 COMMENT ON FUNCTION syncsched._health_changed(p_integration_type text, p_from text, p_to text, p_detail jsonb) IS 'Alerts of a health transition: endpoint_unhealthy when a type turns unhealthy, endpoint_recovered (resolving it, and waking the workers) when it is healthy again.';
 
 CREATE FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
-    -- active mode, and in use: an unconfigured example type is never pinged
-    select p_mode = 'active' and exists (
-        select from syncsched.organization_integrations as o
+begin
+    -- active mode, and in use: an unconfigured example type is never pinged (PL/pgSQL: Citus plans
+    -- no distributed query in a SQL function with parameters)
+    return p_mode = 'active' and exists (
+        select 1 from syncsched.organization_integrations as o
         where o.integration_type = p_integration_type and o.is_enabled
-    )
+    );
+end
 $$;
 
 ALTER FUNCTION syncsched._health_checked(p_mode text, p_integration_type text) OWNER TO syncsched_owner;
@@ -2670,6 +2744,14 @@ begin
     -- by callers that take several. The row comes back as it is once locked: a 429 or a pause
     -- committed while this claim waited for its turn holds it (what the caller read before the
     -- wait is out of date).
+    if syncsched._distributed() then
+        -- (Citus: a row lock of a reference table is taken on the coordinator's copy alone, and is let
+        -- go when the coordinator commits, before the workers do: the next claim would count running
+        -- runs the workers have not committed yet. A write locks every copy until the workers commit.)
+        update syncsched.dispatch_state as d set updated_at = d.updated_at where d.integration_type = p_type
+        returning * into v_state;
+        return v_state;
+    end if;
     select * into v_state from syncsched.dispatch_state as d where d.integration_type = p_type for update;
     return v_state;
 end
@@ -3224,9 +3306,11 @@ begin
         return;
     end if;
     -- (shard ids of the integrations' table: its colocated tables have their shards on the same nodes
-    -- in the same order)
+    -- in the same order. In shard order: statements that lock rows shard by shard take them in the same
+    -- order, and wait for each other rather than deadlock.)
     return query execute format(
-        'select array_agg(o order by o) from unnest($1) as o group by %s($2, o) order by min(o)',
+        'select g.orgs from (select %s($2, o) as shard, array_agg(distinct o order by o) as orgs'
+        ' from unnest($1) as o group by 1) as g order by g.shard',
         'pg_catalog.get_shard_id_for_distribution_column'
     ) using p_orgs, 'syncsched.organization_integrations'::regclass;
 end
@@ -3270,6 +3354,22 @@ begin
     -- probe per organization. The first entry of an organization holds its earliest not_before, so
     -- an organization whose runs all wait (backoff) costs one probe and is passed over: it cannot
     -- fill the window and starve the ready ones behind it. At most 10,000 probes per call.
+    if syncsched._distributed() then
+        -- (Citus plans no recursive walk over a distributed table: each shard's first organizations
+        -- with a ready run, merged; an organization's waiting runs are read and passed over)
+        return (
+            select coalesce(array_agg(o.org_id order by o.org_id), '{}')
+            from (
+                select distinct r.org_id
+                from syncsched.sync_run_log as r
+                where r.status = 'pending' and r.integration_type = p_type and r.org_id > p_after
+                    and (p_upto is null or r.org_id <= p_upto) and r.not_before <= now()
+                    and r.scheduled_for >= v_live_from
+                order by r.org_id
+                limit p_count
+            ) as o
+        );
+    end if;
     return (with recursive walk (org_id, ready, n_ready, n) as (
         (
             select r.org_id, r.not_before <= now(), (r.not_before <= now())::integer, 1
@@ -3311,27 +3411,44 @@ ALTER FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_per
 
 COMMENT ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) IS 'Idempotency key of a scheduled period: org_id/integration_id/<period in UTC, ISO minute>. Stable like to_char, so that the planner inlines it.';
 
+CREATE FUNCTION syncsched._plan_for_citus() RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+begin
+    -- Where the tables are distributed, custom plans for the calling function (its SET clause
+    -- restores the setting when it returns): Citus plans a distributed statement with parameters no
+    -- other way ("Possibly this is caused by the use of parameters in SQL functions"); the worker's
+    -- hot path forces generic plans elsewhere.
+    if syncsched._distributed() then
+        perform set_config('plan_cache_mode', 'auto', true);
+    end if;
+end
+$$;
+
+ALTER FUNCTION syncsched._plan_for_citus() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._plan_for_citus() IS 'Where syncsched''s tables are distributed (Citus): custom plans for the calling function, whose SET clause restores the setting.';
+
 CREATE FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select syncsched._raise_alerts(
-        array_agg('possible_duplicate'::text), array_agg(r.org_id), array_agg(r.integration_id),
-        array_agg(r.integration_type),
+        array_agg('possible_duplicate'::text), array_agg(c.run ->> 'org_id'), array_agg(c.run ->> 'integration_id'),
+        array_agg(c.run ->> 'integration_type'),
         array_agg(c.run || jsonb_build_object('problem', format(
             'run %s of %s/%s (Idempotency-Key %s) claimed again by worker %s after worker %s lost its lease '
             || 'during the call: if %s was still calling, the endpoint sees the key twice',
-            r.run_id, r.org_id, r.integration_id, r.idempotency_key, c.run ->> 'claimed_by', c.run ->> 'lost_by',
-            c.run ->> 'lost_by'))))
+            c.run ->> 'run_id', c.run ->> 'org_id', c.run ->> 'integration_id', c.run ->> 'idempotency_key',
+            c.run ->> 'claimed_by', c.run ->> 'lost_by', c.run ->> 'lost_by'))))
     from unnest(p_runs) as c (run)
-    join syncsched.sync_run_log as r on r.run_id = (c.run ->> 'run_id')::bigint
-        and r.scheduled_for >= (select syncsched._live_from())
     having count(*) > 0
 $$;
 
 ALTER FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) IS 'Raise possible_duplicate for runs claimed again after their lease expired during the call (run_id, idempotency_key, attempt, lost_by, claimed_by each).';
+COMMENT ON FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) IS 'Raise possible_duplicate for runs claimed again after their lease expired during the call (run_id, org_id, integration_id, integration_type, idempotency_key, attempt, lost_by, claimed_by each).';
 
 CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, p_ranges_from timestamp with time zone, p_ranges_to timestamp with time zone, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3687,7 +3804,35 @@ ALTER FUNCTION syncsched._run_log_after_delete() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._run_log_after_delete() IS 'Delete the attempts of the runs a statement deleted.';
 
-CREATE FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer DEFAULT NULL::integer) RETURNS void
+CREATE FUNCTION syncsched._run_orgs(p_run_ids bigint[]) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    -- (read here: the statement below runs on the workers, and run_log_state is the coordinator's)
+    v_live_from timestamptz := syncsched._live_from();
+begin
+    -- Where the run log is distributed, the organizations of these runs, so that a statement that
+    -- locks them runs on their shard alone; NULL, every organization, elsewhere.
+    if not syncsched._distributed() then
+        return null;
+    end if;
+    -- (read over one connection per worker: Citus refuses to write a reference table tied by foreign
+    -- keys to the distributed ones, as the run functions may next, after a read of shards in parallel)
+    perform set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    return (
+        select coalesce(array_agg(distinct r.org_id), '{}')
+        from syncsched.sync_run_log as r
+        where r.run_id = any(p_run_ids) and r.scheduled_for >= v_live_from
+    );
+end
+$$;
+
+ALTER FUNCTION syncsched._run_orgs(p_run_ids bigint[]) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._run_orgs(p_run_ids bigint[]) IS 'Where syncsched''s tables are distributed (Citus), the organizations of these runs (empty when none is left); NULL elsewhere.';
+
+CREATE FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer DEFAULT NULL::integer, p_orgs text[] DEFAULT NULL::text[]) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -3706,16 +3851,17 @@ begin
             'error', left(r.error, 500)))
     into v_kinds, v_orgs, v_integrations, v_types, v_details
     from syncsched.sync_run_log as r
-    where r.run_id = any(p_run_ids) and r.status = 'failed' and r.scheduled_for >= v_live_from;
+    where r.run_id = any(p_run_ids) and r.status = 'failed' and r.scheduled_for >= v_live_from
+        and (p_orgs is null or r.org_id = any(p_orgs));
     if v_kinds is not null then
         perform syncsched._raise_alerts(v_kinds, v_orgs, v_integrations, v_types, v_details);
     end if;
 end
 $$;
 
-ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer, p_orgs text[]) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) IS 'Raise failing for those of these runs that have failed for good.';
+COMMENT ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer, p_orgs text[]) IS 'Raise failing for those of these runs that have failed for good.';
 
 CREATE FUNCTION syncsched._runs_live_from(p_scheduled_for timestamp with time zone) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -4887,7 +5033,7 @@ ALTER FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease int
 
 COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true), of types whose transport is worker. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.';
 
-CREATE FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval DEFAULT NULL::interval) RETURNS TABLE(applied boolean, run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
+CREATE FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval DEFAULT NULL::interval, p_org_ids text[] DEFAULT NULL::text[]) RETURNS TABLE(applied boolean, run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
@@ -4904,8 +5050,8 @@ begin
         select c.applied, c.run_id, null::uuid, null::timestamptz, null::text, null::text, null::text,
             null::timestamptz, null::text, null::integer, null::integer, null::jsonb, null::text, null::integer,
             null::integer, null::text, null::boolean, null::text, null::text
-        from syncsched.complete_runs(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts, p_worker_id)
-            as c;
+        from syncsched.complete_runs(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts, p_worker_id,
+            p_org_ids) as c;
     end if;
     if p_max > 0 then
         return query select null::boolean, c.* from syncsched.claim_runs(p_worker_id, p_max, p_lease) as c;
@@ -4913,24 +5059,25 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval, p_org_ids text[]) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) IS 'complete_runs of the given runs (fenced by their lease tokens), then claim_runs of up to p_max (none when 0), in one transaction: a worker''s round trip. A completion comes back as (applied, run_id), applied false when stale; a claimed run with applied null and claim_runs'' columns.';
+COMMENT ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval, p_org_ids text[]) IS 'complete_runs of the given runs (fenced by their lease tokens; p_org_ids, their organizations), then claim_runs of up to p_max (none when 0), in one transaction: a worker''s round trip. A completion comes back as (applied, run_id), applied false when stale; a claimed run with applied null and claim_runs'' columns.';
 
-CREATE FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer DEFAULT NULL::integer, p_response_excerpt text DEFAULT NULL::text, p_worker_id text DEFAULT NULL::text) RETURNS boolean
+CREATE FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer DEFAULT NULL::integer, p_response_excerpt text DEFAULT NULL::text, p_worker_id text DEFAULT NULL::text, p_org_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
     select c.applied
     from syncsched.complete_runs(array[p_run_id], array[p_lease_token], array[p_http_status],
-                                 array[p_response_excerpt], p_worker_id) as c
+                                 array[p_response_excerpt], p_worker_id,
+                                 case when p_org_id is not null then array[p_org_id] end) as c
 $$;
 
-ALTER FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text, p_org_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) IS 'Mark a running run completed (fenced by its lease token); false when this worker no longer holds it.';
+COMMENT ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text, p_org_id text) IS 'Mark a running run completed (fenced by its lease token); false when this worker no longer holds it. p_org_id as complete_runs'' p_org_ids.';
 
-CREATE FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text DEFAULT NULL::text) RETURNS TABLE(run_id bigint, applied boolean)
+CREATE FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text DEFAULT NULL::text, p_org_ids text[] DEFAULT NULL::text[]) RETURNS TABLE(run_id bigint, applied boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     SET plan_cache_mode TO 'force_generic_plan'
@@ -4941,19 +5088,32 @@ declare
     v_keys text[];
     -- (a late completion of a run that failed in a partition that is history since is a stale write)
     v_live_from timestamptz := syncsched._live_from();
+    v_group text[];
+    v_done_ids bigint[] := '{}';
+    v_done_orgs text[] := '{}';
+    v_done_integrations text[] := '{}';
+    v_done_types text[] := '{}';
 begin
+    perform syncsched._plan_for_citus();
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'complete_runs');
-    -- one statement for many runs: the worker writes completions in batches
+    -- one statement for many runs: the worker writes completions in batches (on Citus one per group of
+    -- the runs' organizations that share a shard: a statement over several shards would lock them all)
+    for v_group in
+        select g.orgs from syncsched._org_groups(
+            case when syncsched._distributed() then coalesce(p_org_ids, syncsched._run_orgs(p_run_ids)) end) as g (orgs)
+    loop
     with done as (
         update syncsched.sync_run_log as r
         set status = 'completed', finished_at = now(), http_status = u.http_status,
             response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
         from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
-        -- (status compared as text: the partial index of running runs must not drive this join, one
-        -- pass over every running run per completion when its row estimate is stale; the primary key does.)
+        -- (three statuses: no partial index matches them, and the primary key drives this join. Not
+        -- compared as text: Citus refuses a stable function of a column, an enum's output, in an UPDATE.)
         -- A run not running that still holds this token lost its lease and was not claimed again.
-        where r.run_id = u.id and r.status::text in ('running', 'pending', 'failed') and r.lease_token = u.token
+        where r.run_id = u.id and r.status in ('running', 'pending', 'failed') and r.lease_token = u.token
+            -- (the group is of p_org_ids: one condition, as Citus finds the shard of one only)
             and r.scheduled_for >= v_live_from
+            and (coalesce(v_group, p_org_ids) is null or r.org_id = any(coalesce(v_group, p_org_ids)))
         returning r.run_id, r.scheduled_for, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
             r.org_id, r.integration_id, r.integration_type
     ),
@@ -4971,11 +5131,18 @@ begin
             response_excerpt = excluded.response_excerpt,
             error = 'completed: the outcome was written after the lease expired'
         where a.outcome = 'lost'
-    ),
-    outcome as (
+    )
+    select v_done_ids || coalesce(array_agg(done.run_id), '{}'), v_done_orgs || coalesce(array_agg(done.org_id), '{}'),
+        v_done_integrations || coalesce(array_agg(done.integration_id), '{}'),
+        v_done_types || coalesce(array_agg(done.integration_type), '{}')
+    into v_done_ids, v_done_orgs, v_done_integrations, v_done_types
+    from done;
+    end loop;
+    with outcome as (
         select u.id, done.org_id, done.integration_id, done.integration_type
         from unnest(p_run_ids) as u (id)
-        left join done on done.run_id = u.id
+        left join unnest(v_done_ids, v_done_orgs, v_done_integrations, v_done_types)
+            as done (run_id, org_id, integration_id, integration_type) on done.run_id = u.id
     )
     select coalesce(array_agg(o.id) filter (where o.org_id is null and k.kind = 'failing'), '{}'),
         array_agg(distinct o.integration_type) filter (where o.org_id is not null),
@@ -4994,9 +5161,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text, p_org_ids text[]) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) IS 'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. A run whose lease expired and that was not claimed again still takes its worker''s late completion (the attempt recorded lost becomes completed). Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert.';
+COMMENT ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text, p_org_ids text[]) IS 'Mark many running runs completed in one statement (each fenced by its lease token) and record their attempts; applied per run. A run whose lease expired and that was not claimed again still takes its worker''s late completion (the attempt recorded lost becomes completed). Resolves the integrations'' failing and stale alerts; passive-mode types become healthy. p_worker_id names the worker in a stale_write alert; p_org_ids, the runs'' organizations, take the statement to their shards alone on Citus.';
 
 CREATE FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text DEFAULT NULL::text, p_interval_minutes integer DEFAULT NULL::integer, p_timezone text DEFAULT 'UTC'::text, p_payload jsonb DEFAULT '{}'::jsonb, p_is_enabled boolean DEFAULT true, p_misfire_policy text DEFAULT 'run_once'::text, p_misfire_grace interval DEFAULT '00:15:00'::interval, p_max_attempts integer DEFAULT NULL::integer, p_max_staleness interval DEFAULT NULL::interval) RETURNS bigint
     LANGUAGE plpgsql
@@ -5373,17 +5540,19 @@ ALTER FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zon
 
 COMMENT ON FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone) IS 'Create the partitions of the run log up to run_log_partitions_ahead after the one holding p_now (run_log_partition_interval each, from the last one''s end), and move live_from past the partitions without a pending or running run. Called by tick(); returns created, until and live_from.';
 
-CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval, p_worker_id text DEFAULT NULL::text) RETURNS boolean
+CREATE FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer DEFAULT NULL::integer, p_retryable boolean DEFAULT true, p_retry_after interval DEFAULT NULL::interval, p_worker_id text DEFAULT NULL::text, p_org_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
     v_run record;
 begin
+    perform syncsched._plan_for_citus();
     perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'fail_run');
     select * into v_run
     from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'failed', coalesce(p_retryable, false),
-        coalesce(p_error, 'failed'), p_http_status, p_retry_after);
+        coalesce(p_error, 'failed'), p_http_status, p_retry_after,
+        case when p_org_id is not null then array[p_org_id] else syncsched._run_orgs(array[p_run_id]) end);
     if v_run.run_id is null then
         perform syncsched._stale_write('fail', array[p_run_id], p_worker_id);
         return false;
@@ -5397,7 +5566,7 @@ begin
         perform syncsched._rate_limited(v_run.integration_type, p_retry_after, p_run_id);
     end if;
     if v_run.status = 'failed' then
-        perform syncsched._runs_failed(array[p_run_id], p_http_status);
+        perform syncsched._runs_failed(array[p_run_id], p_http_status, array[v_run.org_id]);
     else
         perform pg_notify('syncsched_runs', json_build_object('retry', p_run_id, 'at', v_run.not_before)::text);
     end if;
@@ -5405,36 +5574,52 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text, p_org_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) IS 'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert. p_worker_id names the worker in a stale_write alert.';
+COMMENT ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text, p_org_id text) IS 'A failed attempt (fenced), recorded: retryable and attempts left -> pending after retry_delay; else failed with a failing alert. p_worker_id names the worker in a stale_write alert; p_org_id, the run''s organization, takes the statement to its shard on Citus (found otherwise).';
 
-CREATE FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval DEFAULT NULL::interval) RETURNS TABLE(run_id bigint, applied boolean, lease_expires_at timestamp with time zone)
+CREATE FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval DEFAULT NULL::interval, p_org_ids text[] DEFAULT NULL::text[]) RETURNS TABLE(run_id bigint, applied boolean, lease_expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
     v_lease interval := coalesce(p_lease, syncsched.setting('lease')::interval);
     v_live_from timestamptz := syncsched._live_from();
+    v_group text[];
+    v_renewed_ids bigint[] := '{}';
+    v_renewed_until timestamptz[] := '{}';
 begin
+    perform syncsched._plan_for_citus();
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'heartbeat');
-    return query
+    -- (on Citus a statement per group of the runs' organizations that share a shard, as complete_runs)
+    for v_group in
+        select g.orgs from syncsched._org_groups(
+            case when syncsched._distributed() then coalesce(p_org_ids, syncsched._run_orgs(p_run_ids)) end) as g (orgs)
+    loop
     with renewed as (
         update syncsched.sync_run_log as r
         set lease_expires_at = now() + v_lease, heartbeat_at = now()
         from unnest(p_run_ids, p_lease_tokens) as u (id, token)
         where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token and r.scheduled_for >= v_live_from
+            -- (the group is of p_org_ids: one condition, as Citus finds the shard of one only)
+            and (coalesce(v_group, p_org_ids) is null or r.org_id = any(coalesce(v_group, p_org_ids)))
         returning r.run_id, r.lease_expires_at
     )
+    select v_renewed_ids || coalesce(array_agg(renewed.run_id), '{}'),
+        v_renewed_until || coalesce(array_agg(renewed.lease_expires_at), '{}')
+    into v_renewed_ids, v_renewed_until
+    from renewed;
+    end loop;
+    return query
     select u.id, renewed.run_id is not null, renewed.lease_expires_at
     from unnest(p_run_ids) as u (id)
-    left join renewed on renewed.run_id = u.id;
+    left join unnest(v_renewed_ids, v_renewed_until) as renewed (run_id, lease_expires_at) on renewed.run_id = u.id;
 end
 $$;
 
-ALTER FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval, p_org_ids text[]) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) IS 'Extend the leases of running runs (fenced by their tokens); applied = false for a run this worker no longer holds.';
+COMMENT ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval, p_org_ids text[]) IS 'Extend the leases of running runs (fenced by their tokens); applied = false for a run this worker no longer holds. p_org_ids, the runs'' organizations (claim_runs gives them), take the statement to their shards alone on Citus.';
 
 CREATE FUNCTION syncsched.install_cron(p_schedule text DEFAULT '* * * * *'::text) RETURNS jsonb
     LANGUAGE plpgsql
@@ -5585,6 +5770,9 @@ CREATE FUNCTION syncsched.next_claim_at() RETURNS timestamp with time zone
 declare
     v_idle interval;
     v_live_from timestamptz := syncsched._live_from();
+    v_types text[];
+    v_type text;
+    v_at timestamptz;
 begin
     -- What time alone releases, the earliest first: a run's retry backoff or spread offset ending,
     -- an answer 429's Retry-After passing, a spent request budget's oldest request leaving its
@@ -5595,38 +5783,43 @@ begin
         return null;
     end if;
     v_idle := syncsched.setting('warmup_after')::interval;
-    return (
-        select min(w.at)
-        from syncsched.integration_types as t
-        left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
-        left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
-        cross join lateral (
-            select d.rate_limited_until as at
-            where d.rate_limited_until > now()
-            union all
-            (
-                -- (through the pending-by-type index: its first run not ready yet)
-                select r.not_before
-                from syncsched.sync_run_log as r
-                where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
-                    and r.scheduled_for >= v_live_from
-                order by r.not_before
-                limit 1
-            )
-            union all
-            select (
-                select min(l.at)
-                from syncsched.request_ledger as l
-                where l.integration_type = t.integration_type and l.at > now() - t.rate_window - interval '1 second'
-            ) + t.rate_window + interval '1 second'
-            -- (spent: what is left does not cover a claim's first request, and its warm-up if due)
-            where t.rate_limit is not null
-                and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
-                    - syncsched._warmup_counted(t.integration_type, t.rate_limit, v_idle)::integer <= 0
-        ) as w
-        where t.transport = 'worker' and not coalesce(d.dispatch_paused, false)
-            and not coalesce(syncsched._circuit_open(h.mode, h.status), false)
-    );
+    select array_agg(t.integration_type) into v_types
+    from syncsched.integration_types as t
+    left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
+    left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
+    where t.transport = 'worker' and not coalesce(d.dispatch_paused, false)
+        and not coalesce(syncsched._circuit_open(h.mode, h.status), false);
+    select min(w.at) into v_at
+    from syncsched.integration_types as t
+    left join syncsched.dispatch_state as d on d.integration_type = t.integration_type
+    cross join lateral (
+        select d.rate_limited_until as at
+        where d.rate_limited_until > now()
+        union all
+        select (
+            select min(l.at)
+            from syncsched.request_ledger as l
+            where l.integration_type = t.integration_type and l.at > now() - t.rate_window - interval '1 second'
+        ) + t.rate_window + interval '1 second'
+        -- (spent: what is left does not cover a claim's first request, and its warm-up if due)
+        where t.rate_limit is not null
+            and syncsched._budget_left(t.integration_type, t.rate_limit, t.rate_window)
+                - syncsched._warmup_counted(t.integration_type, t.rate_limit, v_idle)::integer <= 0
+    ) as w
+    where t.integration_type = any(v_types);
+    -- each type's first run not ready yet, through the pending-by-type index (a statement of its own:
+    -- on Citus, the run log is distributed and the types are not)
+    foreach v_type in array coalesce(v_types, '{}') loop
+        v_at := least(v_at, (
+            select r.not_before
+            from syncsched.sync_run_log as r
+            where r.status = 'pending' and r.integration_type = v_type and r.not_before > now()
+                and r.scheduled_for >= v_live_from
+            order by r.not_before
+            limit 1
+        ));
+    end loop;
+    return v_at;
 end
 $$;
 
@@ -5857,7 +6050,7 @@ begin
         select array_agg(e.run_id) filter (where e.status = 'failed') into v_failed
         from syncsched._end_attempts(v_ids, v_tokens, 'lost', true, null, null, null, v_orgs) as e;
         -- the last attempt lost with its worker: as failed as any other
-        perform syncsched._runs_failed(v_failed);
+        perform syncsched._runs_failed(v_failed, null, v_orgs);
         v_reaped := v_reaped + cardinality(v_ids);
     end loop;
     if v_reaped > 0 then
@@ -5979,24 +6172,26 @@ ALTER FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_
 
 COMMENT ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text, p_claimed boolean) IS 'The outcome of a warm-up request: slower than cold_start_threshold, or failing, is a cold_start alert. p_claimed: the warm-up of a claim, whose runs go now (the budget counts them from now). Returns whether it was cold.';
 
-CREATE FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text DEFAULT NULL::text) RETURNS boolean
+CREATE FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text DEFAULT NULL::text, p_org_id text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
     v_run record;
 begin
+    perform syncsched._plan_for_citus();
     perform syncsched._require_held_runs(array[p_run_id], array[p_lease_token], 'release_run');
     -- The call may have reached the endpoint before the worker gave up on it: the attempt counts.
     select * into v_run
     from syncsched._end_attempts(array[p_run_id], array[p_lease_token], 'released', true,
-        'released by its worker at shutdown');
+        'released by its worker at shutdown',
+        p_orgs => case when p_org_id is not null then array[p_org_id] else syncsched._run_orgs(array[p_run_id]) end);
     if v_run.run_id is null then
         perform syncsched._stale_write('release', array[p_run_id], p_worker_id);
         return false;
     end if;
     if v_run.status = 'failed' then
-        perform syncsched._runs_failed(array[p_run_id]);
+        perform syncsched._runs_failed(array[p_run_id], null, array[v_run.org_id]);
     else
         perform pg_notify('syncsched_runs', json_build_object('released', p_run_id)::text);
     end if;
@@ -6004,9 +6199,9 @@ begin
 end
 $$;
 
-ALTER FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text, p_org_id text) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) IS 'Give a running run back at worker shutdown (fenced by its lease token): the attempt is recorded as released and counts; pending again while attempts are left.';
+COMMENT ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text, p_org_id text) IS 'Give a running run back at worker shutdown (fenced by its lease token): the attempt is recorded as released and counts; pending again while attempts are left. p_org_id as fail_run''s.';
 
 CREATE FUNCTION syncsched.reset_setting(p_key text) RETURNS text
     LANGUAGE plpgsql
@@ -6062,13 +6257,9 @@ CREATE FUNCTION syncsched.retry_delay(p_attempt integer, p_retry_after interval 
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
-declare
-    v_base interval := syncsched.setting('retry_backoff_base')::interval;
-    v_cap interval := syncsched.setting('retry_backoff_cap')::interval;
-    v_ceiling interval := least(v_cap, v_base * power(2, least(greatest(p_attempt - 1, 0), 30)));
 begin
-    -- exponential backoff with full jitter; a larger Retry-After from the endpoint wins
-    return greatest(v_ceiling * random(), coalesce(p_retry_after, interval '0'));
+    return syncsched._backoff(p_attempt, syncsched.setting('retry_backoff_base')::interval,
+        syncsched.setting('retry_backoff_cap')::interval, p_retry_after);
 end
 $$;
 
@@ -8289,6 +8480,11 @@ GRANT ALL ON FUNCTION syncsched._audit_on_behalf_of() TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._audit_setting_writes() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._backoff(p_attempt integer, p_base interval, p_cap interval, p_retry_after interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._backoff(p_attempt integer, p_base interval, p_cap interval, p_retry_after interval) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._backoff(p_attempt integer, p_base interval, p_cap interval, p_retry_after interval) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._backoff(p_attempt integer, p_base interval, p_cap interval, p_retry_after interval) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._bit_low(p_mask bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._bit_low(p_mask bigint) TO syncsched_tenant;
@@ -8622,6 +8818,11 @@ GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text
 GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, p_period timestamp with time zone) TO syncsched_reader;
 
+REVOKE ALL ON FUNCTION syncsched._plan_for_citus() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._plan_for_citus() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._plan_for_citus() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._plan_for_citus() TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._possible_duplicates(p_runs jsonb[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep_per_integration integer, p_batch_size integer, p_ranges_from timestamp with time zone, p_ranges_to timestamp with time zone, INOUT p_after_finished_at timestamp with time zone, INOUT p_after_run_id bigint, OUT runs integer, OUT ticks integer, OUT alerts integer, OUT more boolean) FROM PUBLIC;
@@ -8668,7 +8869,12 @@ GRANT ALL ON FUNCTION syncsched._retry_after(p_headers jsonb) TO syncsched_reade
 
 REVOKE ALL ON FUNCTION syncsched._run_log_after_delete() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syncsched._run_orgs(p_run_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._run_orgs(p_run_ids bigint[]) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._run_orgs(p_run_ids bigint[]) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._run_orgs(p_run_ids bigint[]) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._runs_failed(p_run_ids bigint[], p_http_status integer, p_orgs text[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._runs_live_from(p_scheduled_for timestamp with time zone) FROM PUBLIC;
 
@@ -8817,14 +9023,14 @@ GRANT ALL ON FUNCTION syncsched.claim_prewarm(p_within interval) TO syncsched_wo
 REVOKE ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval, p_org_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval, p_org_ids text[]) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text, p_org_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_run(p_run_id bigint, p_lease_token uuid, p_http_status integer, p_response_excerpt text, p_worker_id text, p_org_id text) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text, p_org_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.complete_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_worker_id text, p_org_ids text[]) TO syncsched_worker;
 
 REVOKE ALL ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.create_integration(p_org_id text, p_integration_id text, p_integration_type text, p_cron_schedule text, p_interval_minutes integer, p_timezone text, p_payload jsonb, p_is_enabled boolean, p_misfire_policy text, p_misfire_grace interval, p_max_attempts integer, p_max_staleness interval) TO syncsched_admin;
@@ -8884,11 +9090,11 @@ GRANT ALL ON FUNCTION syncsched.endpoint_states() TO syncsched_admin;
 REVOKE ALL ON FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.ensure_run_log_partitions(p_now timestamp with time zone) TO syncsched_admin;
 
-REVOKE ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text, p_org_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.fail_run(p_run_id bigint, p_lease_token uuid, p_error text, p_http_status integer, p_retryable boolean, p_retry_after interval, p_worker_id text, p_org_id text) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval, p_org_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.heartbeat(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_lease interval, p_org_ids text[]) TO syncsched_worker;
 
 REVOKE ALL ON FUNCTION syncsched.install_cron(p_schedule text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.install_cron(p_schedule text) TO syncsched_admin;
@@ -8947,8 +9153,8 @@ GRANT ALL ON FUNCTION syncsched.record_health_check(p_integration_type text, p_o
 REVOKE ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text, p_claimed boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.record_warmup(p_integration_type text, p_ok boolean, p_duration_ms integer, p_error text, p_claimed boolean) TO syncsched_worker;
 
-REVOKE ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text) TO syncsched_worker;
+REVOKE ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text, p_org_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.release_run(p_run_id bigint, p_lease_token uuid, p_worker_id text, p_org_id text) TO syncsched_worker;
 
 REVOKE ALL ON FUNCTION syncsched.reset_setting(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.reset_setting(p_key text) TO syncsched_admin;

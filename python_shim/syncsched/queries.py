@@ -85,7 +85,7 @@ RUN_EVENTS_CHANNEL = "syncsched_run_events"
 
 # The worker's round trip: completions written and the next runs claimed in one transaction. A
 # completion comes back as (applied, run_id); a claimed run with applied null and claim_runs' columns.
-COMPLETE_AND_CLAIM = "select * from syncsched.complete_and_claim(%s, %s, %s, %s, %s, %s, %s)"
+COMPLETE_AND_CLAIM = "select * from syncsched.complete_and_claim(%s, %s, %s, %s, %s, %s, %s, %s)"
 
 # After a claim that came back short: seconds until time alone releases a run (NULL: nothing waits on time).
 NEXT_CLAIM_IN = "select extract(epoch from syncsched.next_claim_at() - clock_timestamp())::float8 as seconds"
@@ -93,11 +93,11 @@ NEXT_CLAIM_IN = "select extract(epoch from syncsched.next_claim_at() - clock_tim
 # Leases are reaped on the workers' cadence (and the tick's), not in every claim.
 REAP_EXPIRED_RUNS = "select syncsched.reap_expired_runs() as reaped"
 
-HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s)"
+HEARTBEAT = "select run_id, applied from syncsched.heartbeat(%s, %s, %s, %s, %s)"
 
-FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s, %s) as applied"
+FAIL_RUN = "select syncsched.fail_run(%s, %s, %s, %s, %s, %s, %s, %s) as applied"
 
-RELEASE_RUN = "select syncsched.release_run(%s, %s, %s) as applied"
+RELEASE_RUN = "select syncsched.release_run(%s, %s, %s, %s) as applied"
 
 # What a worker calls (WORKER_PREFLIGHT checks them all before it starts).
 WORKER_FUNCTIONS = (

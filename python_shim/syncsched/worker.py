@@ -518,6 +518,8 @@ class Worker:
                     [done.outcome.excerpt for done in batch],
                     want,
                     timedelta(seconds=self.lease),
+                    # (each run's organization: on Citus the writes go to their shards alone)
+                    [done.run.org_id for done in batch],
                 ),
             )
         except (db.Error, ConnectError) as exc:
@@ -716,6 +718,7 @@ class Worker:
                 outcome.kind == "retry",
                 retry_after,
                 self.settings.worker_id,
+                run.org_id,
             ),
         )
         applied = bool(rows and rows[0]["applied"])
@@ -770,6 +773,7 @@ class Worker:
                         [h.run.run_id for h in held],
                         [h.run.lease_token for h in held],
                         timedelta(seconds=self.lease),
+                        [h.run.org_id for h in held],
                     ),
                 )
             except db.Error as exc:
@@ -914,7 +918,9 @@ class Worker:
         with contextlib.suppress(asyncio.CancelledError):
             await held.task
         run = held.run
-        rows = await self._write(queries.RELEASE_RUN, (run.run_id, run.lease_token, self.settings.worker_id))
+        rows = await self._write(
+            queries.RELEASE_RUN, (run.run_id, run.lease_token, self.settings.worker_id, run.org_id)
+        )
         applied = bool(rows and rows[0]["applied"])
         self._transition(
             run,

@@ -5,7 +5,9 @@ Skipped, with the reason, where Citus is not installed (it is not in Debian's pa
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -15,8 +17,16 @@ from pathlib import Path
 import pytest
 from psycopg.types.json import Jsonb
 
-from endpoint import Endpoint
-from harness import WorkerProcess, point_types_at, set_next_run, statuses, wait_for
+from endpoint import Endpoint, Reply, Request
+from harness import (
+    WorkerProcess,
+    claim_concurrently,
+    most_at_once,
+    point_types_at,
+    set_next_run,
+    statuses,
+    wait_for,
+)
 from syncsched import db, localpg
 from syncsched.migrate import migrate
 from syncsched.resources import plpgsql_files, sql_dir
@@ -391,3 +401,130 @@ def test_the_reaper_takes_back_expired_leases_on_the_shards(distributed: list[st
             == 30
         )
         assert db.fetch_value(conn, "select syncsched.reap_expired_runs()") == 0
+
+
+def runs_of(orgs: str, count: int) -> str:
+    """A statement that adds `count` ready runs of 'orgs%%' (bypassing triggers: WITHOUT_TRIGGERS first), their
+    organizations' integrations with them; each organization's runs of the three types."""
+    return (
+        "with runs as (select 'org-' || %(tag)s || (g %% " + orgs + ") as org_id, 'i' || g as integration_id,"
+        " (array['xledger', 'dynamics', 'bufdir'])[1 + g %% 3] as integration_type from generate_series(1, "
+        + str(count)
+        + ") as g), integrations as (insert into syncsched.organization_integrations (org_id, integration_id,"
+        " integration_type, interval_minutes) select org_id, integration_id, integration_type, 60 from runs)"
+        " insert into syncsched.sync_run_log (org_id, integration_id, integration_type, scheduled_for,"
+        " idempotency_key, trigger, max_attempts) select org_id, integration_id, integration_type,"
+        " now() - interval '1 minute', syncsched._period_key(org_id, integration_id, now() - interval '1 minute'),"
+        " 'manual', 3 from runs"
+    )
+
+
+def statuses_of(conn: db.Connection, orgs: str) -> list[str]:
+    return [
+        r["status"]
+        for r in db.fetch_all(
+            conn, "select status::text from syncsched.sync_run_log where org_id like %s order by 1", (orgs,)
+        )
+    ]
+
+
+def without_other_runs(conn: db.Connection, *settings: str) -> None:
+    """The runs of the tests before gone (they share the database), type settings as given."""
+    with db.transaction(conn):
+        for statement in WITHOUT_TRIGGERS:
+            db.execute(conn, statement)
+        for setting in settings:  # (first: Citus writes no reference table after a statement over shards)
+            db.execute(conn, setting)
+        db.execute(conn, "delete from syncsched.sync_run_attempts")
+        db.execute(conn, "delete from syncsched.sync_run_log")
+
+
+def test_claims_on_the_shards_hold_max_concurrency_across_the_cluster(distributed: list[str]) -> None:
+    """Six sessions claim at once, their runs on shards of both workers. Before: 'could not create
+    distributed plan' (claim_runs), then 'could not run distributed query with FOR UPDATE/SHARE
+    commands'. The type's claims take turns on its dispatch_state row, locked by a write: a row lock
+    of a reference table is taken on the coordinator's copy alone and let go before the workers
+    commit, and the next claim would count running runs that are not committed there yet."""
+    with db.connect(distributed[0]) as conn:
+        without_other_runs(
+            conn,
+            "update syncsched.integration_types set max_concurrency = case integration_type when 'xledger' then 37"
+            " else 5 end",
+        )
+        with db.transaction(conn):
+            for statement in WITHOUT_TRIGGERS:
+                db.execute(conn, statement)
+            db.execute(conn, runs_of("20", 1500), {"tag": "cap"})
+        got = claim_concurrently(distributed[0], sessions=6, per_claim=10, rounds=8)
+        claimed = [run_id for ids in got for run_id in ids]
+        assert len(claimed) == len(set(claimed)), "a run was handed to two claims"
+        running = db.fetch_all(
+            conn,
+            "select integration_type, count(*) from syncsched.sync_run_log where status = 'running'"
+            " group by 1 order by 1",
+        )
+        assert running == [
+            {"integration_type": "bufdir", "count": 5},
+            {"integration_type": "dynamics", "count": 5},
+            {"integration_type": "xledger", "count": 37},
+        ]
+        assert len(claimed) == 47
+
+
+@pytest.mark.slow
+def test_three_workers_complete_every_run_on_the_shards_and_a_killed_ones_run_within_a_lease(
+    distributed: list[str], tmp_path: Path
+) -> None:
+    """A worker is killed during its call; three others complete every run, one call per run (the
+    killed one's twice), within each type's max_concurrency across all of them."""
+
+    def behaviour(_request: Request, n: int) -> Reply:
+        return Reply(delay=60.0 if n == 0 else 0.05)  # the first call: the doomed worker's
+
+    dsn = distributed[0]
+    with db.connect(dsn) as conn, Endpoint(behaviour) as endpoint:
+        without_other_runs(conn, "update syncsched.integration_types set max_concurrency = 4")
+        with db.transaction(conn):
+            for statement in WITHOUT_TRIGGERS:
+                db.execute(conn, statement)
+            point_types_at(conn, endpoint)
+            db.execute(conn, runs_of("1", 1), {"tag": "doomed"})
+        doomed = WorkerProcess(dsn, tmp_path / "doomed.log", "--worker-id", "doomed", "--lease", "5s")
+        try:
+            wait_for(lambda: endpoint.requests, 30, "the doomed worker's call")
+            doomed.signal(signal.SIGKILL)
+            doomed.wait(timeout=10)
+        finally:
+            doomed.stop()
+        killed_at = time.monotonic()
+        with db.transaction(conn):
+            for statement in WITHOUT_TRIGGERS:
+                db.execute(conn, statement)
+            db.execute(conn, runs_of("20", 60), {"tag": "many"})
+        workers = [
+            WorkerProcess(dsn, tmp_path / f"w{n}.log", "--worker-id", f"w{n}", "--lease", "5s", "--concurrency", "8")
+            for n in range(3)
+        ]
+        try:
+            # within its lease of 5 s, a poll of the workers (1 s) and a claim
+            wait_for(lambda: statuses_of(conn, "org-doomed0") == ["completed"], 20, "the killed worker's run")
+            taken_over_in = time.monotonic() - killed_at
+            wait_for(lambda: statuses_of(conn, "org-many%") == ["completed"] * 60, 90, "every run to complete")
+            taken_over = db.fetch_one(
+                conn,
+                "select r.attempt, array_agg(a.outcome::text order by a.attempt) as outcomes"
+                " from syncsched.sync_run_log as r join syncsched.sync_run_attempts as a"
+                " on (a.run_id, a.org_id) = (r.run_id, r.org_id) where r.org_id = 'org-doomed0' group by r.attempt",
+            )
+        finally:
+            for worker in workers:
+                worker.stop()
+        requests = list(endpoint.requests)
+    assert taken_over["attempt"] == 2 and taken_over["outcomes"] == ["lost", "completed"], taken_over
+    keys = [r.headers["Idempotency-Key"] for r in requests]
+    assert len(keys) == 62 and len(set(keys)) == 61, "one call per run, the killed worker's run twice"
+    by_worker = {n: sum(1 for r in requests if f"(w{n})" in r.headers["User-Agent"]) for n in range(3)}
+    assert all(by_worker.values()), by_worker
+    for path in ("/xledger", "/dynamics", "/bufdir"):
+        assert most_at_once(r for r in requests if r.path == path and r.body["org_id"] != "org-doomed0") <= 4, path
+    assert taken_over_in < 20

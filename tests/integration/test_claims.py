@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+from harness import claim_concurrently
 from syncsched import db
 
 LOAD = """
@@ -24,31 +25,6 @@ def add_runs(conn: db.Connection, count: int, integration_type: str = "xledger")
         " on conflict do nothing",
     )
     db.execute(conn, LOAD, (integration_type, integration_type, count))
-
-
-def claim_concurrently(dsn: str, sessions: int, per_claim: int, rounds: int) -> list[list[int]]:
-    """`sessions` connections claim `rounds` times each, started together; the run ids each got."""
-    got: list[list[int]] = [[] for _ in range(sessions)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(sessions)
-
-    def session(n: int) -> None:
-        try:
-            with db.connect(dsn) as conn:
-                barrier.wait()
-                for _ in range(rounds):
-                    rows = db.fetch_all(conn, "select run_id from syncsched.claim_runs(%s, %s)", (f"w{n}", per_claim))
-                    got[n] += [r["run_id"] for r in rows]
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=session, args=(n,)) for n in range(sessions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
-    return got
 
 
 def test_concurrent_claims_hand_out_each_run_once_and_never_come_back_empty(

@@ -4,25 +4,11 @@ leases come back on the workers' own cadence, whether or not anything is claimed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from endpoint import Endpoint, Reply, Request
-from harness import WorkerProcess, point_types_at, schedule_due, statuses, wait_for
+from harness import WorkerProcess, most_at_once, point_types_at, schedule_due, statuses, wait_for
 from syncsched import db
-
-
-def most_at_once(requests: Iterable[Request]) -> int:
-    """The most requests the endpoint was answering at the same time."""
-    requests = list(requests)
-    events = sorted(
-        [(r.started, 1) for r in requests] + [(r.finished, -1) for r in requests],
-        key=lambda event: (event[0], event[1]),  # a request that ended frees its place first
-    )
-    active = peak = 0
-    for _, step in events:
-        active += step
-        peak = max(peak, active)
-    return peak
 
 
 def test_pipelined_workers_keep_to_their_concurrency_and_to_a_types_max_concurrency(
