@@ -184,5 +184,5 @@ def claim_concurrently(dsn: str, sessions: int, per_claim: int, rounds: int) -> 
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert errors == []
+    assert errors == [], errors
     return got

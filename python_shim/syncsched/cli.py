@@ -48,7 +48,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         rolled_back = rollback_all(args.dsn, progress=say)
         say(f"rolled back {len(rolled_back)} migration(s)")
         return 0
-    result = migrate(args.dsn, require_pg_cron=not args.without_pg_cron, progress=say)
+    result = migrate(
+        args.dsn, require_pg_cron=not args.without_pg_cron, citus_distribute=args.citus_distribute, progress=say
+    )
     if result.applied:
         say(f"migrated: {len(result.applied)} migration(s) applied")
     else:
@@ -192,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_database(p_migrate, Needs(MIGRATOR, installed=False))
     p_migrate.add_argument("--rollback-all", action="store_true", help="roll every migration back: an empty schema")
     p_migrate.add_argument("--without-pg-cron", action="store_true", help="do not require pg_cron on the server")
+    p_migrate.add_argument(
+        "--citus-distribute",
+        action="store_true",
+        help="on a Citus coordinator, install in distributed mode: the per-tenant tables distributed by org_id "
+        "(docs/citus.md); later migrations keep the mode without it",
+    )
     p_migrate.set_defaults(func=_cmd_migrate)
 
     p_db = commands.add_parser(

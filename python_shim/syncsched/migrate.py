@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import sqlparse
+
 from syncsched import db, queries
 from syncsched.errors import PrerequisiteError
 from syncsched.resources import plpgsql_files, sql_dir
@@ -46,38 +48,114 @@ def check_server(conn: db.Connection, *, require_pg_cron: bool) -> None:
 # otherwise send each CREATE FUNCTION to the workers, connecting as the role that runs it, the
 # NOLOGIN owner.
 COORDINATOR_LOCAL = {"citus.enable_ddl_propagation": "off"}
+# Distributed mode: every object on every node (Citus' DDL propagation, as by default), and the
+# triggers of the distributed tables run on their shards.
+DISTRIBUTED = {"citus.enable_unsafe_triggers": "on"}
 
 
-def _session_settings(dsn: str) -> dict[str, str]:
-    """The settings of migrate's sessions: on a database with Citus, DDL that stays on the coordinator."""
+@dataclass
+class _Citus:
+    """What migrate finds of Citus in the database."""
+
+    installed: bool = False
+    distributed: bool = False  # syncsched's tables distributed already
+    workers: int = 0
+    syncsched_installed: bool = False
+
+
+def _citus(dsn: str) -> _Citus:
     with db.connect(dsn, application_name="syncsched migrate") as conn:
-        citus = db.fetch_value(conn, queries.EXTENSION_INSTALLED, ("citus",))
-    return COORDINATOR_LOCAL if citus else {}
+        if not db.fetch_value(conn, queries.EXTENSION_INSTALLED, ("citus",)):
+            return _Citus()
+        return _Citus(
+            installed=True,
+            distributed=bool(db.fetch_value(conn, queries.SYNCSCHED_DISTRIBUTED)),
+            workers=int(db.fetch_value(conn, queries.CITUS_WORKERS)),
+            syncsched_installed=bool(db.fetch_value(conn, queries.SCHEMA_EXISTS)),
+        )
 
 
-def migrate(dsn: str, *, require_pg_cron: bool = True, progress: Progress = _quiet) -> MigrateResult:
-    """Bring the database to the current schema and code. Safe to run concurrently and again."""
+def _session_settings(citus: _Citus, *, distributing: bool) -> dict[str, str]:
+    """The settings of migrate's sessions: on a database with Citus, DDL that stays on the coordinator
+    (coordinator mode) or goes to every node (distributed mode)."""
+    if distributing:
+        return DISTRIBUTED
+    return COORDINATOR_LOCAL if citus.installed else {}
+
+
+def _check_distributable(citus: _Citus) -> None:
+    if not citus.installed:
+        raise PrerequisiteError(
+            "--citus-distribute needs the citus extension in this database (create extension citus on the "
+            "coordinator and each worker, then add the workers with citus_add_node)"
+        )
+    if citus.workers == 0:
+        raise PrerequisiteError("--citus-distribute needs Citus workers: add them with citus_add_node() first")
+    if citus.syncsched_installed and not citus.distributed:
+        raise PrerequisiteError(
+            "syncsched is installed here in coordinator mode, its objects on the coordinator only: distributed "
+            "mode is installed in a database without syncsched (docs/citus.md)"
+        )
+
+
+def migrate(
+    dsn: str, *, require_pg_cron: bool = True, citus_distribute: bool = False, progress: Progress = _quiet
+) -> MigrateResult:
+    """Bring the database to the current schema and code. Safe to run concurrently and again.
+    citus_distribute: install in Citus' distributed mode (docs/citus.md); a database in that mode is
+    migrated in it whether or not it is asked."""
     result = MigrateResult()
-    settings = _session_settings(dsn)
+    citus = _citus(dsn)
+    if citus_distribute:
+        _check_distributable(citus)
+    distributing = citus_distribute or citus.distributed
+    settings = _session_settings(citus, distributing=distributing)
     with db.connect(dsn, application_name="syncsched migrate", settings=settings) as conn:
         check_server(conn, require_pg_cron=require_pg_cron)
         with db.session_advisory_lock(conn, queries.MIGRATE_LOCK):
             result.applied = db.yoyo_apply(dsn, sql_dir("migrations"), settings=settings)
             for migration_id in result.applied:
                 progress(f"applied migration {migration_id}")
+            if distributing:
+                # (before the code: its owner creates it on the workers too)
+                db.execute_script(conn, queries.CITUS_ROLES_LOG_IN)
             with db.transaction(conn):
                 # Code belongs to the NOLOGIN owner role, like the tables.
                 db.execute(conn, queries.SET_OWNER_ROLE)
                 for path in plpgsql_files():
-                    db.execute_script(conn, path.read_text(encoding="utf-8"))
+                    _run_file(conn, path.read_text(encoding="utf-8"), one_by_one=distributing)
                     result.code_files.append(path.name)
             progress(f"applied {len(result.code_files)} plpgsql/ files")
+            if citus_distribute and not citus.distributed:
+                _distribute(conn)
+                progress(f"distributed syncsched's tables over {citus.workers} Citus worker(s)")
     return result
+
+
+def _run_file(conn: db.Connection, text: str, *, one_by_one: bool) -> None:
+    """A file in one round trip, or (distributed mode) statement by statement: Citus refuses a
+    trigger on a distributed table among several commands ('cannot insert multiple commands into a
+    prepared statement')."""
+    if not one_by_one:
+        db.execute_script(conn, text)
+        return
+    for statement in sqlparse.split(text):
+        if sqlparse.format(statement, strip_comments=True).strip():
+            db.execute_script(conn, statement)
+
+
+def _distribute(conn: db.Connection) -> None:
+    comment = db.fetch_value(conn, queries.TYPE_FKEY_COMMENT)
+    for statement in queries.CITUS_DISTRIBUTE:
+        db.execute(conn, statement)
+    if comment is not None:
+        db.execute(conn, db.fetch_value(conn, queries.COMMENT_TYPE_FKEY, (comment,)))
 
 
 def rollback_all(dsn: str, *, progress: Progress = _quiet) -> list[str]:
     """Drop the code, then roll back every migration: back to an empty schema."""
-    settings = _session_settings(dsn)
+    citus = _citus(dsn)
+    settings = _session_settings(citus, distributing=citus.distributed)
     with (
         db.connect(dsn, application_name="syncsched migrate", settings=settings) as conn,
         db.session_advisory_lock(conn, queries.MIGRATE_LOCK),

@@ -28,6 +28,69 @@ SCHEMA_EXISTS = "select exists (select from pg_namespace where nspname = 'syncsc
 
 SET_OWNER_ROLE = "set local role syncsched_owner"
 
+# --- Citus (docs/citus.md) ---
+
+# Distributed mode: syncsched's per-tenant tables are distributed by org_id.
+SYNCSCHED_DISTRIBUTED = (
+    "select exists (select from pg_catalog.pg_class where relname = 'pg_dist_partition'"
+    " and relnamespace = 'pg_catalog'::regnamespace)"
+    " and exists (select from pg_dist_partition where logicalrelid = to_regclass('syncsched.schedule_state'))"
+)
+
+CITUS_WORKERS = "select count(*) from pg_dist_node where noderole = 'primary' and groupid <> 0"
+
+# Citus opens its connections to the nodes (workers, and the coordinator itself at times) as the role
+# of the statement: the owner of syncsched's code (SECURITY DEFINER), and the roles of the console's
+# and the operators' sessions. They may log in (on every node: Citus propagates it); pg_hba.conf and
+# pg_dist_authinfo say from where and how (docs/citus.md).
+CITUS_ROLES_LOG_IN = """
+do $login$
+declare
+    v_role text;
+begin
+    for v_role in
+        select r.rolname from pg_roles as r
+        where r.rolname in ('syncsched_owner', 'syncsched_admin', 'syncsched_reader', 'syncsched_tenant',
+            'syncsched_worker', 'syncsched_web') and not r.rolcanlogin
+    loop
+        execute format('alter role %I login', v_role);
+    end loop;
+end
+$login$
+"""
+
+# The per-tenant tables distributed by org_id and colocated, the shared ones as reference tables.
+CITUS_DISTRIBUTE = [
+    # the integrations' foreign key to the types comes after: were the types a reference table
+    # first, Citus would turn every table of that foreign-key graph into a local one of its own
+    "alter table syncsched.organization_integrations drop constraint organization_integrations_type_fkey",
+    "select create_distributed_table('syncsched.organization_integrations', 'org_id')",
+    *(
+        f"select create_distributed_table('syncsched.{table}', 'org_id',"
+        " colocate_with => 'syncsched.organization_integrations')"
+        for table in ("schedule_state", "sync_run_log", "sync_run_attempts")
+    ),
+    # (its insert trigger, which writes endpoint_health, would fire on the workers' copies)
+    "alter table syncsched.integration_types disable trigger integration_types_health",
+    *(
+        f"select create_reference_table('syncsched.{table}')"
+        for table in ("integration_types", "endpoint_health", "dispatch_state", "request_ledger", "settings")
+    ),
+    "alter table syncsched.integration_types enable trigger integration_types_health",
+    "alter table syncsched.organization_integrations add constraint organization_integrations_type_fkey"
+    " foreign key (integration_type) references syncsched.integration_types (integration_type) on update cascade",
+]
+# (the foreign key's comment, read before it is dropped, written again once it is back)
+TYPE_FKEY_COMMENT = (
+    "select obj_description(c.oid, 'pg_constraint') from pg_constraint as c"
+    " where c.conname = 'organization_integrations_type_fkey'"
+    " and c.conrelid = 'syncsched.organization_integrations'::regclass"
+)
+COMMENT_TYPE_FKEY = (
+    "select format('comment on constraint organization_integrations_type_fkey"
+    " on syncsched.organization_integrations is %%L', %s::text)"
+)
+
 # Functions, procedures and views are not versioned by yoyo: rollback-all drops them
 # before the migrations' own rollbacks run.
 DROP_CODE = """

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from psycopg.types.json import Jsonb
 
+from conftest import run_syncsched
 from endpoint import Endpoint, Reply, Request
 from harness import (
     WorkerProcess,
@@ -29,7 +30,7 @@ from harness import (
 )
 from syncsched import db, localpg
 from syncsched.migrate import migrate
-from syncsched.resources import plpgsql_files, sql_dir
+from syncsched.resources import plpgsql_files
 from syncsched.testing import TestServer
 
 CITUS_SETTINGS = {"shared_preload_libraries": "'citus,pg_cron'"}  # citus first
@@ -125,60 +126,57 @@ def test_pg_cron_ticks_on_the_coordinator_and_a_worker_completes_the_runs(
         assert db.fetch_value(conn, "select count(*) from cron.job_run_details where status = 'succeeded'") >= 1
 
 
-# Distributed mode (#17) asks this of the schema: its per-tenant tables distributed by org_id and
-# colocated, the shared ones reference tables. These tests hold the schema to it (org_id in every
-# key, tenant policies without subqueries, foreign keys Citus accepts), on a database whose
-# syncsched objects were created with Citus' DDL propagation on (by the superuser: Citus creates
-# them on the workers as the role that runs the DDL, and syncsched's owner cannot log in).
-DISTRIBUTE = [
-    "set citus.enable_unsafe_triggers = on",
-    # the integrations' foreign key to the types comes after: were the types a reference table
-    # first, Citus would turn every table of that foreign-key graph into a local one of its own
-    "alter table syncsched.organization_integrations drop constraint organization_integrations_type_fkey",
-    "select create_distributed_table('syncsched.organization_integrations', 'org_id')",
-    *(
-        f"select create_distributed_table('syncsched.{table}', 'org_id',"
-        " colocate_with => 'syncsched.organization_integrations')"
-        for table in ("schedule_state", "sync_run_log", "sync_run_attempts")
-    ),
-    # (its insert trigger, which writes endpoint_health, would fire on the workers' copies)
-    "alter table syncsched.integration_types disable trigger integration_types_health",
-    *(
-        f"select create_reference_table('syncsched.{table}')"
-        for table in ("integration_types", "endpoint_health", "dispatch_state", "request_ledger", "settings")
-    ),
-    "alter table syncsched.integration_types enable trigger integration_types_health",
-    "alter table syncsched.organization_integrations add constraint organization_integrations_type_fkey"
-    " foreign key (integration_type) references syncsched.integration_types (integration_type) on update cascade",
-]
+# Distributed mode (#17): `syncsched migrate --citus-distribute` installs syncsched with Citus' DDL
+# propagation (every object on every node), lets its roles log in on the workers (Citus connects as
+# the statement's role) and distributes the per-tenant tables by org_id, colocated, the shared ones
+# as reference tables. These tests hold the schema to it (org_id in every key, tenant policies
+# without subqueries, foreign keys Citus accepts) and the engine to one shard per locking statement.
 DISTRIBUTED = {"organization_integrations", "schedule_state", "sync_run_log", "sync_run_attempts"}
 
 
 @pytest.fixture(scope="module")
 def distributed(syncsched_server: TestServer) -> Iterator[list[str]]:
-    """syncsched on a cluster of its own (its roles made on every node), its tables distributed:
-    the DSNs of the coordinator and the workers."""
+    """syncsched in distributed mode on a cluster of its own: the DSNs of the coordinator and the workers."""
     with citus_nodes(syncsched_server) as cluster:
-        install_distributed(citus_database(cluster))
-        for worker in cluster[1:]:
-            # Citus reads and writes the shards as the statement's role (a SECURITY DEFINER function's
-            # owner included): on the workers these roles log in
-            with db.connect(worker.dsn()) as conn:
-                db.execute(conn, "set citus.enable_ddl_propagation = off")
-                for role in ("syncsched_owner", "syncsched_tenant", "syncsched_reader"):
-                    db.execute(conn, f"alter role {role} login")
+        migrate(citus_database(cluster), citus_distribute=True)
         yield [node.dsn() for node in cluster]
 
 
-def install_distributed(dsn: str) -> str:
-    db.yoyo_apply(dsn, sql_dir("migrations"))
-    with db.connect(dsn) as conn:
-        with db.transaction(conn):
-            for path in plpgsql_files():
-                db.execute_script(conn, path.read_text(encoding="utf-8"))
-        for statement in DISTRIBUTE:
-            db.execute(conn, statement)
-    return dsn
+def test_migrate_again_keeps_distributed_mode_and_its_code_on_every_node(distributed: list[str]) -> None:
+    """Before: 'cannot insert multiple commands into a prepared statement' (a trigger of a distributed
+    table among the statements of a file), 'triggers are not supported on reference tables'."""
+    again = migrate(distributed[0])
+    assert again.applied == [] and len(again.code_files) == len(plpgsql_files())
+    code = (
+        "select count(*) || ' owned by ' || string_agg(distinct pg_get_userbyid(p.proowner), ', ')"
+        " from pg_proc as p join pg_namespace as n on n.oid = p.pronamespace where n.nspname = 'syncsched'"
+    )
+    with db.connect(distributed[0]) as conn:
+        on_coordinator = db.fetch_value(conn, code)
+        assert on_coordinator.endswith(" owned by syncsched_owner")
+        assert on_workers(conn, code) == [on_coordinator] * 2
+        # the integrations' foreign key, dropped and added again around the distribution, kept its comment
+        assert db.fetch_value(
+            conn,
+            "select obj_description(oid, 'pg_constraint') from pg_constraint"
+            " where conname = 'organization_integrations_type_fkey'",
+        ) == ("The type must exist; renaming a type renames it here.")
+
+
+def refused(dsn: str) -> str:
+    """`migrate --citus-distribute`'s one line on stderr, having exited with 2."""
+    proc = run_syncsched("migrate", "--citus-distribute", "--dsn", dsn, env={"SYNCSCHED_DSN": ""})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    return proc.stderr
+
+
+def test_distributed_mode_is_refused_in_one_line_without_citus(empty_dsn: str) -> None:
+    assert refused(empty_dsn).startswith("syncsched: error: --citus-distribute needs the citus extension")
+
+
+def test_distributed_mode_is_refused_in_one_line_over_coordinator_mode(coordinator: localpg.LocalCluster) -> None:
+    migrate(coordinator.dsn())
+    assert refused(coordinator.dsn()).startswith("syncsched: error: syncsched is installed here in coordinator mode")
 
 
 def test_the_schema_distributes_by_org_id_colocated_with_the_shared_tables_as_reference_tables(
