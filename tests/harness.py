@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from endpoint import Endpoint, Request
-from syncsched import db
+from syncsched import db, localpg
 
 SYNCSCHED = str(Path(sys.executable).parent / "syncsched")
 
@@ -186,3 +186,22 @@ def claim_concurrently(dsn: str, sessions: int, per_claim: int, rounds: int) -> 
         thread.join(timeout=120)
     assert errors == [], errors
     return got
+
+
+CITUS_SETTINGS = {"shared_preload_libraries": "'citus,pg_cron'"}  # citus first
+
+
+def citus_database(nodes: list[localpg.LocalCluster], dbname: str | None = None) -> str:
+    """Citus created in the database on each node (a new one if named), the workers added to it."""
+    coordinator, *workers = nodes
+    for node in nodes:
+        if dbname:
+            with db.connect(node.dsn("postgres")) as conn:
+                db.execute(conn, f'create database "{dbname}"')
+        with db.connect(node.dsn(dbname)) as conn:
+            db.execute(conn, "create extension citus")
+    with db.connect(coordinator.dsn(dbname)) as conn:
+        db.execute(conn, "select citus_set_coordinator_host('127.0.0.1', %s)", (coordinator.port,))
+        for worker in workers:
+            db.execute(conn, "select citus_add_node('127.0.0.1', %s)", (worker.port,))
+    return coordinator.dsn(dbname)

@@ -72,14 +72,7 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         minute = 0
         for size in SIZES:
             t0 = time.perf_counter()
-            params = {
-                "base": bench_tick.BASE,
-                "crons": bench_tick.CRONS,
-                "intervals": bench_tick.INTERVALS,
-                "zones": bench_tick.ZONES,
-                "policies": bench_tick.POLICIES,
-                "size": size,
-            }
+            params = bench_tick.load_params(size)
             for statement in bench_tick.LOAD:
                 db.execute(conn, statement, params)
             db.execute(conn, "drop table if exists bench_bare")

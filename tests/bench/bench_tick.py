@@ -33,11 +33,8 @@ POLICIES = ["run_once", "catch_up", "skip"]
 HISTORY = 1_000_000
 BASE = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)
 
-LOAD = [
-    "set session_replication_role = replica",
-    "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations,"
-    " syncsched.schedule_state,"
-    " syncsched.scheduler_ticks, syncsched.scheduler_alerts cascade",
+# the rows' shapes: each cron expression and interval in each zone with each policy
+SHAPES = [
     "drop table if exists bench_shape",
     """create temporary table bench_shape as
     select row_number() over () - 1 as n, s.cron, s.minutes, z as tz, p::syncsched.misfire_policy as policy,
@@ -45,6 +42,9 @@ LOAD = [
     from (select c as cron, null::integer as minutes from unnest(%(crons)s::text[]) as c
           union all select null, m from unnest(%(intervals)s::integer[]) as m) as s,
         unnest(%(zones)s::text[]) as z, unnest(%(policies)s::text[]) as p""",
+]
+# the integrations and their schedule state, written as the schedule triggers would (bypassed)
+INTEGRATIONS = [
     """insert into syncsched.organization_integrations (id, org_id, integration_id, integration_type, cron_schedule,
         interval_minutes, timezone, misfire_policy, payload)
     overriding system value
@@ -57,6 +57,14 @@ LOAD = [
     select o.id, o.org_id, s.spec, %(base)s::timestamptz + interval '1 day', 'infinity', %(base)s::timestamptz
     from syncsched.organization_integrations as o
     join bench_shape as s on s.n = o.id %% (select count(*) from bench_shape)""",
+]
+LOAD = [
+    "set session_replication_role = replica",
+    "truncate syncsched.sync_run_log, syncsched.sync_run_attempts, syncsched.organization_integrations,"
+    " syncsched.schedule_state,"
+    " syncsched.scheduler_ticks, syncsched.scheduler_alerts cascade",
+    *SHAPES,
+    *INTEGRATIONS,
     "set session_replication_role = origin",
     "vacuum analyze syncsched.organization_integrations, syncsched.schedule_state",
     # the physical limit's table: the run log's columns, defaults and indexes, nothing else
@@ -80,17 +88,17 @@ update syncsched.schedule_state as s set next_run_at = %(at)s, last_tick_at = nu
 from bench_due as d where s.id = d.id
 """
 
-# the same rows the tick inserts, with no scheduling logic
-BARE_INSERT = """
+# the same rows the tick inserts, with no scheduling logic ({due}: the due integrations, as o)
+BARE_INSERT_OF = """
 insert into bench_bare (org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger,
     max_attempts, payload, not_before, enqueued_at, drift)
 select o.org_id, o.integration_id, o.integration_type, %(at)s::timestamptz,
     o.org_id || '/' || o.integration_id || '/'
         || to_char(%(at)s::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'),
     'schedule', 5, o.payload, now(), now(), interval '1 second'
-from bench_due as d
-join syncsched.organization_integrations as o on o.id = d.id
+from {due}
 """
+BARE_INSERT = BARE_INSERT_OF.format(due="bench_due as d join syncsched.organization_integrations as o on o.id = d.id")
 
 HISTORY_ROWS = """
 insert into {table} (org_id, integration_id, integration_type, scheduled_for, idempotency_key, trigger, status,
@@ -111,6 +119,11 @@ NAIVE_TICK = """
 select count(*) from syncsched.organization_integrations as o
 where o.is_enabled and o.cron_schedule is not null and syncsched.cron_matches(o.cron_schedule, %s, o.timezone)
 """
+
+
+def load_params(size: int) -> dict[str, Any]:
+    """The parameters of SHAPES and INTEGRATIONS for `size` integrations."""
+    return {"base": BASE, "crons": CRONS, "intervals": INTERVALS, "zones": ZONES, "policies": POLICIES, "size": size}
 
 
 def _timed(conn: db.Connection, sql: str, params: Any = ()) -> float:
@@ -155,14 +168,7 @@ def run(dsn: str, progress: Any = print) -> dict[str, Any]:
         minute = 0
         for size in SIZES:
             t0 = time.perf_counter()
-            params = {
-                "base": BASE,
-                "crons": CRONS,
-                "intervals": INTERVALS,
-                "zones": ZONES,
-                "policies": POLICIES,
-                "size": size,
-            }
+            params = load_params(size)
             for statement in LOAD:
                 db.execute(conn, statement, params)
             progress(f"   loaded {size:>9,} integrations in {time.perf_counter() - t0:.1f} s")

@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_capacity
+import bench_citus
 import bench_cron
 import bench_dispatch
 import bench_retention
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "web": bench_web,
     "capacity": bench_capacity,
     "retention": bench_retention,
+    "citus": bench_citus,
 }
 
 

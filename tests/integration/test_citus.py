@@ -20,7 +20,9 @@ from psycopg.types.json import Jsonb
 from conftest import run_syncsched
 from endpoint import Endpoint, Reply, Request
 from harness import (
+    CITUS_SETTINGS,
     WorkerProcess,
+    citus_database,
     claim_concurrently,
     most_at_once,
     point_types_at,
@@ -32,8 +34,6 @@ from syncsched import db, localpg
 from syncsched.migrate import migrate
 from syncsched.resources import plpgsql_files
 from syncsched.testing import TestServer
-
-CITUS_SETTINGS = {"shared_preload_libraries": "'citus,pg_cron'"}  # citus first
 
 
 @contextmanager
@@ -51,22 +51,6 @@ def citus_nodes(server: TestServer) -> Iterator[list[localpg.LocalCluster]]:
 def nodes(syncsched_server: TestServer) -> Iterator[list[localpg.LocalCluster]]:
     with citus_nodes(syncsched_server) as cluster:
         yield cluster
-
-
-def citus_database(nodes: list[localpg.LocalCluster], dbname: str | None = None) -> str:
-    """Citus created in the database on each node (a new one if named), the workers added to it."""
-    coordinator, *workers = nodes
-    for node in nodes:
-        if dbname:
-            with db.connect(node.dsn("postgres")) as conn:
-                db.execute(conn, f'create database "{dbname}"')
-        with db.connect(node.dsn(dbname)) as conn:
-            db.execute(conn, "create extension citus")
-    with db.connect(coordinator.dsn(dbname)) as conn:
-        db.execute(conn, "select citus_set_coordinator_host('127.0.0.1', %s)", (coordinator.port,))
-        for worker in workers:
-            db.execute(conn, "select citus_add_node('127.0.0.1', %s)", (worker.port,))
-    return coordinator.dsn(dbname)
 
 
 @pytest.fixture(scope="module")
