@@ -3,12 +3,13 @@
 -- that lock are run once per group of organizations whose rows share a shard; elsewhere (plain
 -- PostgreSQL, Citus' coordinator mode) once for all. Citus' catalog and functions are named in
 -- dynamic SQL of computed text: they exist only where Citus does (plpgsql_check reads constant text).
+-- The helpers leave search_path unpinned (every name qualified): the worker's hot path calls them
+-- about ten times per round trip, and a SET clause makes each call cost more.
 
 create or replace function syncsched._distributed()
 returns boolean
 language plpgsql
 stable
-set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_distributed boolean := false;
@@ -27,7 +28,6 @@ create or replace function syncsched._org_groups(p_orgs text[])
 returns setof text[]
 language plpgsql
 stable
-set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
     if p_orgs is null then
@@ -52,13 +52,12 @@ create or replace function syncsched._plan_for_citus()
 returns void
 language plpgsql
 stable
-set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    -- Where the tables are distributed, custom plans for the calling function (its SET clause
-    -- restores the setting when it returns): Citus plans a distributed statement with parameters no
-    -- other way ("Possibly this is caused by the use of parameters in SQL functions"); the worker's
-    -- hot path forces generic plans elsewhere.
+    -- Where the tables are distributed, custom plans for the calling function, until it returns (it
+    -- pins plan_cache_mode with a SET clause, which restores it then): Citus plans a distributed
+    -- statement with parameters no other way ("Possibly this is caused by the use of parameters in
+    -- SQL functions"); the worker's hot path forces generic plans elsewhere.
     if syncsched._distributed() then
         perform set_config('plan_cache_mode', 'auto', true);
     end if;
@@ -82,8 +81,9 @@ begin
     if not syncsched._distributed() then
         return null;
     end if;
-    -- (read over one connection per worker: Citus refuses to write a reference table tied by foreign
-    -- keys to the distributed ones, as the run functions may next, after a read of shards in parallel)
+    -- (read, and the rest of the transaction run, over one connection per worker: Citus refuses to
+    -- write a reference table tied by foreign keys to the distributed ones, as the run functions may
+    -- next, after a read of shards in parallel)
     perform set_config('citus.multi_shard_modify_mode', 'sequential', true);
     return (
         select coalesce(array_agg(distinct r.org_id), '{}')

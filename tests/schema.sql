@@ -2075,7 +2075,6 @@ COMMENT ON FUNCTION syncsched._derive_schedule_state() IS 'Derives schedule_stat
 
 CREATE FUNCTION syncsched._distributed() RETURNS boolean
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $_$
 declare
     v_distributed boolean := false;
@@ -3297,7 +3296,6 @@ COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text)
 
 CREATE FUNCTION syncsched._org_groups(p_orgs text[]) RETURNS SETOF text[]
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $_$
 begin
     if p_orgs is null then
@@ -3413,13 +3411,12 @@ COMMENT ON FUNCTION syncsched._period_key(p_org_id text, p_integration_id text, 
 
 CREATE FUNCTION syncsched._plan_for_citus() RETURNS void
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    -- Where the tables are distributed, custom plans for the calling function (its SET clause
-    -- restores the setting when it returns): Citus plans a distributed statement with parameters no
-    -- other way ("Possibly this is caused by the use of parameters in SQL functions"); the worker's
-    -- hot path forces generic plans elsewhere.
+    -- Where the tables are distributed, custom plans for the calling function, until it returns (it
+    -- pins plan_cache_mode with a SET clause, which restores it then): Citus plans a distributed
+    -- statement with parameters no other way ("Possibly this is caused by the use of parameters in
+    -- SQL functions"); the worker's hot path forces generic plans elsewhere.
     if syncsched._distributed() then
         perform set_config('plan_cache_mode', 'auto', true);
     end if;
@@ -3817,8 +3814,9 @@ begin
     if not syncsched._distributed() then
         return null;
     end if;
-    -- (read over one connection per worker: Citus refuses to write a reference table tied by foreign
-    -- keys to the distributed ones, as the run functions may next, after a read of shards in parallel)
+    -- (read, and the rest of the transaction run, over one connection per worker: Citus refuses to
+    -- write a reference table tied by foreign keys to the distributed ones, as the run functions may
+    -- next, after a read of shards in parallel)
     perform set_config('citus.multi_shard_modify_mode', 'sequential', true);
     return (
         select coalesce(array_agg(distinct r.org_id), '{}')
