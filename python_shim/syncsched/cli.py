@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_migrate.add_argument(
         "--citus-distribute",
         action="store_true",
-        help="on a Citus coordinator, install in distributed mode: the per-tenant tables distributed by org_id "
-        "(docs/citus.md); later migrations keep the mode without it",
+        help="on a Citus coordinator, install in distributed mode: the per-tenant tables distributed by org_id; "
+        "later migrations keep the mode without it. Not ready for production: integrations cannot be added "
+        "there yet (docs/citus.md)",
     )
     p_migrate.set_defaults(func=_cmd_migrate)
 

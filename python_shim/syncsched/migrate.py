@@ -128,7 +128,10 @@ def migrate(
             progress(f"applied {len(result.code_files)} plpgsql/ files")
             if citus_distribute and not citus.distributed:
                 _distribute(conn)
-                progress(f"distributed syncsched's tables over {citus.workers} Citus worker(s)")
+                progress(
+                    f"distributed syncsched's tables over {citus.workers} Citus worker(s); distributed mode"
+                    " cannot add integrations yet (docs/citus.md, what is left)"
+                )
     return result
 
 
