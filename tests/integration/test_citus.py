@@ -461,7 +461,7 @@ def test_three_workers_complete_every_run_on_the_shards_and_a_killed_ones_run_wi
     killed one's twice), within each type's max_concurrency across all of them."""
 
     def behaviour(_request: Request, n: int) -> Reply:
-        return Reply(delay=60.0 if n == 0 else 0.05)  # the first call: the doomed worker's
+        return Reply(delay=60.0 if n == 0 else 0.2)  # the first call: the doomed worker's
 
     dsn = distributed[0]
     with db.connect(dsn) as conn, Endpoint(behaviour) as endpoint:
@@ -506,7 +506,7 @@ def test_three_workers_complete_every_run_on_the_shards_and_a_killed_ones_run_wi
     keys = [r.headers["Idempotency-Key"] for r in requests]
     assert len(keys) == 62 and len(set(keys)) == 61, "one call per run, the killed worker's run twice"
     by_worker = {n: sum(1 for r in requests if f"(w{n})" in r.headers["User-Agent"]) for n in range(3)}
-    assert all(by_worker.values()), by_worker
+    assert sum(by_worker.values()) == 61, by_worker  # every call but the killed one's first
     for path in ("/xledger", "/dynamics", "/bufdir"):
         assert most_at_once(r for r in requests if r.path == path and r.body["org_id"] != "org-doomed0") <= 4, path
     assert taken_over_in < 20
