@@ -94,3 +94,18 @@ end
 $$;
 comment on function syncsched._run_orgs(bigint[]) is
 'Where syncsched''s tables are distributed (Citus), the organizations of these runs (empty when none is left); NULL elsewhere.'; -- noqa: LT05
+
+create or replace function syncsched._run_groups(p_run_ids bigint[], p_org_ids text[])
+returns setof text[]
+language plpgsql
+stable
+as $$
+begin
+    -- The shard groups of these runs' organizations (p_org_ids when the caller knows them, else found);
+    -- one group, null, where the tables are not distributed: what a run function's writes loop over.
+    return query select g.orgs from syncsched._org_groups(
+        case when syncsched._distributed() then coalesce(p_org_ids, syncsched._run_orgs(p_run_ids)) end) as g (orgs);
+end
+$$;
+comment on function syncsched._run_groups(bigint[], text[]) is
+'The organizations of these runs (p_org_ids, else found) in groups that share a shard (Citus); one null group elsewhere.'; -- noqa: LT05

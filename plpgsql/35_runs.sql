@@ -786,23 +786,20 @@ begin
     perform syncsched._plan_for_citus();
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'heartbeat');
     -- (on Citus a statement per group of the runs' organizations that share a shard, as complete_runs)
-    for v_group in
-        select g.orgs from syncsched._org_groups(
-            case when syncsched._distributed() then coalesce(p_org_ids, syncsched._run_orgs(p_run_ids)) end) as g (orgs)
-    loop
-    with renewed as (
-        update syncsched.sync_run_log as r
-        set lease_expires_at = now() + v_lease, heartbeat_at = now()
-        from unnest(p_run_ids, p_lease_tokens) as u (id, token)
-        where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token and r.scheduled_for >= v_live_from
-            -- (the group is of p_org_ids: one condition, as Citus finds the shard of one only)
-            and (coalesce(v_group, p_org_ids) is null or r.org_id = any(coalesce(v_group, p_org_ids)))
-        returning r.run_id, r.lease_expires_at
-    )
-    select v_renewed_ids || coalesce(array_agg(renewed.run_id), '{}'),
-        v_renewed_until || coalesce(array_agg(renewed.lease_expires_at), '{}')
-    into v_renewed_ids, v_renewed_until
-    from renewed;
+    for v_group in select g.orgs from syncsched._run_groups(p_run_ids, p_org_ids) as g (orgs) loop
+        with renewed as (
+            update syncsched.sync_run_log as r
+            set lease_expires_at = now() + v_lease, heartbeat_at = now()
+            from unnest(p_run_ids, p_lease_tokens) as u (id, token)
+            where r.run_id = u.id and r.status = 'running' and r.lease_token = u.token and r.scheduled_for >= v_live_from
+                -- (the group is of p_org_ids: one condition, as Citus finds the shard of one only)
+                and (coalesce(v_group, p_org_ids) is null or r.org_id = any(coalesce(v_group, p_org_ids)))
+            returning r.run_id, r.lease_expires_at
+        )
+        select v_renewed_ids || coalesce(array_agg(renewed.run_id), '{}'),
+            v_renewed_until || coalesce(array_agg(renewed.lease_expires_at), '{}')
+        into v_renewed_ids, v_renewed_until
+        from renewed;
     end loop;
     return query
     select u.id, renewed.run_id is not null, renewed.lease_expires_at
@@ -841,45 +838,42 @@ begin
     perform syncsched._require_held_runs(p_run_ids, p_lease_tokens, 'complete_runs');
     -- one statement for many runs: the worker writes completions in batches (on Citus one per group of
     -- the runs' organizations that share a shard: a statement over several shards would lock them all)
-    for v_group in
-        select g.orgs from syncsched._org_groups(
-            case when syncsched._distributed() then coalesce(p_org_ids, syncsched._run_orgs(p_run_ids)) end) as g (orgs)
-    loop
-    with done as (
-        update syncsched.sync_run_log as r
-        set status = 'completed', finished_at = now(), http_status = u.http_status,
-            response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
-        from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
-        -- (three statuses: no partial index matches them, and the primary key drives this join. Not
-        -- compared as text: Citus refuses a stable function of a column, an enum's output, in an UPDATE.)
-        -- A run not running that still holds this token lost its lease and was not claimed again.
-        where r.run_id = u.id and r.status in ('running', 'pending', 'failed') and r.lease_token = u.token
-            -- (the group is of p_org_ids: one condition, as Citus finds the shard of one only)
-            and r.scheduled_for >= v_live_from
-            and (coalesce(v_group, p_org_ids) is null or r.org_id = any(coalesce(v_group, p_org_ids)))
-        returning r.run_id, r.scheduled_for, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
-            r.org_id, r.integration_id, r.integration_type
-    ),
-    recorded as (
-        insert into syncsched.sync_run_attempts as a (
-            run_id, scheduled_for, attempt, org_id, outcome, worker_id, started_at, finished_at, http_status,
-            response_excerpt
+    for v_group in select g.orgs from syncsched._run_groups(p_run_ids, p_org_ids) as g (orgs) loop
+        with done as (
+            update syncsched.sync_run_log as r
+            set status = 'completed', finished_at = now(), http_status = u.http_status,
+                response_excerpt = left(u.excerpt, 1048576), error = null, lease_expires_at = null
+            from unnest(p_run_ids, p_lease_tokens, p_http_statuses, p_response_excerpts) as u (id, token, http_status, excerpt)
+            -- (three statuses: no partial index matches them, and the primary key drives this join. Not
+            -- compared as text: Citus refuses a stable function of a column, an enum's output, in an UPDATE.)
+            -- A run not running that still holds this token lost its lease and was not claimed again.
+            where r.run_id = u.id and r.status in ('running', 'pending', 'failed') and r.lease_token = u.token
+                and r.scheduled_for >= v_live_from
+                -- (the group is of p_org_ids: one condition, as Citus finds the shard of one only)
+                and (coalesce(v_group, p_org_ids) is null or r.org_id = any(coalesce(v_group, p_org_ids)))
+            returning r.run_id, r.scheduled_for, r.attempt, r.worker_id, r.started_at, r.finished_at, r.http_status, r.response_excerpt,
+                r.org_id, r.integration_id, r.integration_type
+        ),
+        recorded as (
+            insert into syncsched.sync_run_attempts as a (
+                run_id, scheduled_for, attempt, org_id, outcome, worker_id, started_at, finished_at, http_status,
+                response_excerpt
+            )
+            select done.run_id, done.scheduled_for, done.attempt, done.org_id, 'completed', done.worker_id, done.started_at,
+                done.finished_at, done.http_status, done.response_excerpt
+            from done
+            -- the attempt the reaper recorded as lost did complete: its outcome came late
+            on conflict on constraint sync_run_attempts_pkey do update
+            set outcome = 'completed', finished_at = excluded.finished_at, http_status = excluded.http_status,
+                response_excerpt = excluded.response_excerpt,
+                error = 'completed: the outcome was written after the lease expired'
+            where a.outcome = 'lost'
         )
-        select done.run_id, done.scheduled_for, done.attempt, done.org_id, 'completed', done.worker_id, done.started_at,
-            done.finished_at, done.http_status, done.response_excerpt
-        from done
-        -- the attempt the reaper recorded as lost did complete: its outcome came late
-        on conflict on constraint sync_run_attempts_pkey do update
-        set outcome = 'completed', finished_at = excluded.finished_at, http_status = excluded.http_status,
-            response_excerpt = excluded.response_excerpt,
-            error = 'completed: the outcome was written after the lease expired'
-        where a.outcome = 'lost'
-    )
-    select v_done_ids || coalesce(array_agg(done.run_id), '{}'), v_done_orgs || coalesce(array_agg(done.org_id), '{}'),
-        v_done_integrations || coalesce(array_agg(done.integration_id), '{}'),
-        v_done_types || coalesce(array_agg(done.integration_type), '{}')
-    into v_done_ids, v_done_orgs, v_done_integrations, v_done_types
-    from done;
+        select v_done_ids || coalesce(array_agg(done.run_id), '{}'), v_done_orgs || coalesce(array_agg(done.org_id), '{}'),
+            v_done_integrations || coalesce(array_agg(done.integration_id), '{}'),
+            v_done_types || coalesce(array_agg(done.integration_type), '{}')
+        into v_done_ids, v_done_orgs, v_done_integrations, v_done_types
+        from done;
     end loop;
     with outcome as (
         select u.id, done.org_id, done.integration_id, done.integration_type
