@@ -24,6 +24,48 @@ $$;
 comment on function syncsched._distributed() is
 'Whether syncsched''s per-tenant tables are distributed by Citus (distributed mode, docs/citus.md).';
 
+create or replace function syncsched._on_citus_worker()
+returns boolean
+language plpgsql
+stable
+as $$
+declare
+    v_group integer := 0;
+begin
+    -- Citus fires a distributed table's triggers on its shards and a reference table's on each node's
+    -- copy: on a worker, where the coordinator's own tables (audit_log, scheduler_alerts) are absent
+    -- and a write that reaches another node is refused. Such triggers leave that work to the
+    -- coordinator (its copy of a reference table; the API functions for the integrations).
+    if to_regclass('pg_catalog.pg_dist_local_group') is not null then
+        execute format('select groupid from %s', 'pg_catalog.pg_dist_local_group') into v_group;
+    end if;
+    return v_group > 0;
+end
+$$;
+comment on function syncsched._on_citus_worker() is
+'Whether this node is a Citus worker (where triggers run on shards and reference-table copies, docs/citus.md).';
+
+create or replace function syncsched._local_copy(p_table regclass)
+returns regclass
+language plpgsql
+stable
+as $$
+declare
+    v_copy regclass;
+begin
+    -- Where Citus made p_table a reference table, this node's copy of it (its one shard): what a
+    -- trigger on each copy of another reference table writes. p_table itself elsewhere.
+    if to_regclass('pg_catalog.pg_dist_shard') is not null then
+        execute format('select %s($1, s.shardid)::regclass from %s as s where s.logicalrelid = $1',
+            'pg_catalog.shard_name', 'pg_catalog.pg_dist_shard')
+            into v_copy using p_table;
+    end if;
+    return coalesce(v_copy, p_table);
+end
+$$;
+comment on function syncsched._local_copy(regclass) is
+'This node''s copy of a reference table (Citus), else the table itself.';
+
 create or replace function syncsched._org_groups(p_orgs text[])
 returns setof text[]
 language plpgsql

@@ -34,6 +34,26 @@ $$;
 comment on function syncsched._audit(text, text, text, text, bigint, jsonb) is
 'Record an operator''s action in audit_log (actor: session_user; on_behalf_of: the syncsched.actor the session set).';
 
+create or replace function syncsched._integration_audit_detail(p_old jsonb, p_new jsonb)
+returns jsonb
+language sql
+immutable
+as $$
+    -- Created or deleted: the configuration (id, created_at and updated_at say nothing the entry does
+    -- not). Changed: only the fields that changed, each as [before, after]; NULL when none did.
+    select case
+        when p_old is null then p_new - '{id,created_at,updated_at}'::text[]
+        when p_new is null then p_old - '{id,created_at,updated_at}'::text[]
+        else (
+            select jsonb_object_agg(f.key, jsonb_build_array(f.value, p_new -> f.key))
+            from jsonb_each(p_old - '{created_at,updated_at}'::text[]) as f
+            where f.value is distinct from p_new -> f.key
+        )
+    end
+$$;
+comment on function syncsched._integration_audit_detail(jsonb, jsonb) is
+'The detail of an integration''s audit entry: its configuration when created or deleted, the fields that changed ([before, after]) otherwise, NULL when nothing did.'; -- noqa: LT05
+
 create or replace function syncsched._audit_integrations_created()
 returns trigger
 language plpgsql
@@ -41,10 +61,12 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    -- the configuration as written (id, created_at and updated_at say nothing the entry does not)
+    if syncsched._on_citus_worker() then
+        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+    end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_created', n.org_id, n.integration_id, n.integration_type,
-        to_jsonb(n) - '{id,created_at,updated_at}'::text[]
+        syncsched._integration_audit_detail(null, to_jsonb(n))
     from new_rows as n;
     return null;
 end
@@ -59,16 +81,16 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    -- only the fields that changed, each as [before, after]; a write that changed nothing is no entry
+    if syncsched._on_citus_worker() then
+        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+    end if;
+    -- a write that changed nothing is no entry
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_changed', c.org_id, c.integration_id, c.integration_type,
         c.changes
     from (
-        select n.org_id, n.integration_id, n.integration_type, (
-            select jsonb_object_agg(f.key, jsonb_build_array(f.value, to_jsonb(n) -> f.key))
-            from jsonb_each(to_jsonb(o) - '{created_at,updated_at}'::text[]) as f
-            where f.value is distinct from to_jsonb(n) -> f.key
-        ) as changes
+        select n.org_id, n.integration_id, n.integration_type,
+            syncsched._integration_audit_detail(to_jsonb(o), to_jsonb(n)) as changes
         from old_rows as o
         join new_rows as n on n.id = o.id
     ) as c
@@ -86,9 +108,12 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
+    if syncsched._on_citus_worker() then
+        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+    end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_deleted', o.org_id, o.integration_id, o.integration_type,
-        to_jsonb(o) - '{id,created_at,updated_at}'::text[]
+        syncsched._integration_audit_detail(to_jsonb(o), null)
     from old_rows as o;
     return null;
 end
@@ -103,6 +128,9 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
+    if syncsched._on_citus_worker() then
+        return null;  -- a copy of the reference table on a worker: the coordinator's copy records it
+    end if;
     -- a url setting may carry a token in its path (a webhook): only whether it is set is recorded
     insert into syncsched.audit_log (on_behalf_of, action, detail)
     select syncsched._audit_on_behalf_of(), 'setting_changed', jsonb_build_object(

@@ -319,7 +319,7 @@ begin
     end if;
     if tg_op = 'UPDATE' and new.integration_id is distinct from old.integration_id then
         -- its runs name it (and their idempotency keys): an integration with history keeps its name
-        perform syncsched._lock_schedule(old.id);
+        perform syncsched._lock_schedule(old.org_id, old.id);
         if syncsched._has_runs(old.org_id, old.integration_id) then
             raise exception 'syncsched: integration %/% has runs: it cannot be renamed',
                 syncsched._label(old.org_id), syncsched._label(old.integration_id)
@@ -327,7 +327,8 @@ begin
                     hint = 'create an integration of the new name and disable this one (its history stays)';
         end if;
     end if;
-    v_problem := syncsched._config_problem(new);
+    -- (as the table's row type: on a Citus shard, NEW is the shard's)
+    v_problem := syncsched._config_problem(row(new.*)::syncsched.organization_integrations);
     if v_problem is null and (
         tg_op = 'INSERT'
         or new.cron_schedule is distinct from old.cron_schedule
@@ -357,24 +358,31 @@ $$;
 comment on function syncsched._integration_before_write() is
 'Checks every integration written, plain SQL or API (SQLSTATE 22023 naming org, integration and problem, with a hint); stores zone names in their canonical spelling; refuses to move one to another organization (22023) or to rename one with runs (55006).'; -- noqa: LT05
 
-create or replace function syncsched._lock_schedule(p_id bigint)
+-- (it takes the organization: on Citus, the shard of the row)
+drop function if exists syncsched._lock_schedule(bigint);
+create or replace function syncsched._lock_schedule(p_org_id text, p_id bigint)
 returns void
-language sql
+language plpgsql
 as $$
+begin
     -- what the tick (FOR UPDATE SKIP LOCKED) and run_now (FOR UPDATE) lock while they create runs
-    select null from syncsched.schedule_state as s where s.id = p_id for update
+    perform from syncsched.schedule_state as s where s.org_id = p_org_id and s.id = p_id for update;
+end
 $$;
-comment on function syncsched._lock_schedule(bigint) is
+comment on function syncsched._lock_schedule(text, bigint) is
 'Wait for the tick or run_now creating runs for this integration (its schedule_state row lock), and keep them out.';
 
 create or replace function syncsched._has_runs(p_org_id text, p_integration_id text)
 returns boolean
-language sql
+language plpgsql
 stable
 as $$
-    select exists (
-        select from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id
-    )
+begin
+    -- (PL/pgSQL: on a Citus shard, where its trigger calls it, Citus plans no SQL function's parameters)
+    return exists (
+        select 1 from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id
+    );
+end
 $$;
 comment on function syncsched._has_runs(text, text) is
 'Whether an integration has runs (history that names it).';
@@ -389,7 +397,7 @@ begin
     -- Runs are history: a plain DELETE does not take them along (delete_integration does, when asked).
     -- The schedule's state row first: a tick or run_now creating a run for it holds it until commit,
     -- so that the run is seen here (the runs have no foreign key to keep them company).
-    perform syncsched._lock_schedule(old.id);
+    perform syncsched._lock_schedule(old.org_id, old.id);
     if syncsched._has_runs(old.org_id, old.integration_id) then
         raise exception 'syncsched: integration %/% has runs: deleting it would delete their history',
             syncsched._label(old.org_id), syncsched._label(old.integration_id)
@@ -431,8 +439,9 @@ begin
     on conflict (id, org_id) do update
     set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
         stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
-    if tg_op = 'UPDATE' then
-        -- a valid schedule again: the tick's invalid_schedule alert is over
+    if tg_op = 'UPDATE' and not syncsched._on_citus_worker() then
+        -- a valid schedule again: the tick's invalid_schedule alert is over (not from a Citus shard:
+        -- the alerts are the coordinator's; docs/citus.md)
         perform syncsched._resolve_alerts(
             array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
         );

@@ -52,13 +52,22 @@ language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
+declare
+    v_orgs text[];
+    v_runs bigint[];
+    v_periods timestamptz[];
 begin
     -- Attempts go with their run. (No foreign key: dropping a partition that one points at needs a
     -- DETACH that checks every referencing row under an exclusive lock. Dropping a partition of runs
     -- drops its partition of attempts too: 70_retention.sql.)
+    -- The deleted runs are read first, apart: on a Citus shard the statement over the attempts is
+    -- planned by Citus, which cannot read a transition table; by their organizations it stays on
+    -- this shard's colocated attempts (their periods prune the partitions everywhere).
+    select array_agg(distinct g.org_id), array_agg(g.run_id), array_agg(distinct g.scheduled_for)
+    into v_orgs, v_runs, v_periods
+    from gone as g;
     delete from syncsched.sync_run_attempts as a
-    using gone as g
-    where a.run_id = g.run_id and a.scheduled_for = g.scheduled_for;
+    where a.org_id = any(v_orgs) and a.run_id = any(v_runs) and a.scheduled_for = any(v_periods);
     return null;
 end
 $$;

@@ -283,6 +283,7 @@ as $$
 declare
     v_threshold integer;
     v_change record;
+    v_now timestamptz := now();  -- (Citus allows no now() in a CASE of a reference table's UPDATE)
 begin
     -- Passive mode only, and only rows that change: nothing is written while all is well, and
     -- nothing is read past this check on the hot path when no type is passive.
@@ -308,7 +309,7 @@ begin
                 when h.consecutive_failures + 1 >= v_threshold then 'unhealthy'
                 else h.status
             end,
-            last_success_at = case when p_ok then now() else h.last_success_at end,
+            last_success_at = case when p_ok then v_now else h.last_success_at end,
             last_error = case when p_ok then null else left(p_error, 1000) end,
             updated_at = now()
         from previous
@@ -426,13 +427,15 @@ language plpgsql
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
+declare
+    v_now timestamptz := now();  -- (Citus allows no now() in a CASE of a reference table's UPDATE)
 begin
     if p_mode is null or p_mode not in ('active', 'passive') then
         raise exception 'syncsched: endpoint mode must be active or passive' using errcode = 'invalid_parameter_value';
     end if;
     update syncsched.endpoint_health as h
     set mode = p_mode, status = 'unknown', consecutive_failures = 0, updated_at = now(),
-        next_check_at = case when p_mode = 'active' then now() end
+        next_check_at = case when p_mode = 'active' then v_now end
     where h.integration_type = p_integration_type;
     if not found then
         raise exception 'syncsched: no integration type %', left(p_integration_type, 100) using errcode = 'no_data_found';
@@ -453,10 +456,14 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
-    insert into syncsched.endpoint_health (integration_type) values (new.integration_type)
-    on conflict (integration_type) do nothing;
-    insert into syncsched.dispatch_state (integration_type) values (new.integration_type)
-    on conflict (integration_type) do nothing;
+    -- (into this node's copies where Citus made them reference tables, as each copy of the types
+    -- fires this: a write from here to every node's would wait on this statement's own locks)
+    execute format('insert into %s (integration_type) values ($1) on conflict (integration_type) do nothing',
+        syncsched._local_copy('syncsched.endpoint_health'))
+        using new.integration_type;
+    execute format('insert into %s (integration_type) values ($1) on conflict (integration_type) do nothing',
+        syncsched._local_copy('syncsched.dispatch_state'))
+        using new.integration_type;
     return null;
 end
 $$;
@@ -469,7 +476,11 @@ for each row execute function syncsched._integration_type_after_insert();
 comment on trigger integration_types_health on syncsched.integration_types is
 'Each new type gets its endpoint_health and dispatch_state rows.';
 
-create or replace function syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb)
+-- (it grew p_health: a trigger on each copy of the types resets that node's copy, on Citus)
+drop function if exists syncsched._reset_endpoint_health(text, text, jsonb);
+create or replace function syncsched._reset_endpoint_health(
+    p_integration_type text, p_action text, p_detail jsonb, p_health regclass default 'syncsched.endpoint_health'
+)
 returns void
 language plpgsql
 security definer
@@ -477,14 +488,18 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_before syncsched.endpoint_health%rowtype;
+    v_now timestamptz := now();  -- (Citus allows no now() in a CASE of a reference table's UPDATE)
 begin
     -- Health starts over: unknown (the circuit is closed: runs are claimed again), a check due at
     -- once in active mode (the workers look at the health schedule at least every 15 seconds).
-    select * into v_before from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
-    update syncsched.endpoint_health as h
-    set status = 'unknown', consecutive_failures = 0, last_error = null, updated_at = now(),
-        next_check_at = case when h.mode = 'active' then now() end
-    where h.integration_type = p_integration_type;
+    execute format('select * from %s as h where h.integration_type = $1 for update', p_health)
+        into v_before using p_integration_type;
+    execute format('update %s as h set status = %L, consecutive_failures = 0, last_error = null, updated_at = $2,'
+        ' next_check_at = case when h.mode = %L then $2 end where h.integration_type = $1', p_health, 'unknown', 'active')
+        using p_integration_type, v_now;
+    if syncsched._on_citus_worker() then
+        return;  -- a worker's copy: the alert and the audit entry are the coordinator's (its copy does them)
+    end if;
     perform syncsched._resolve_alerts(
         array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
     );
@@ -493,7 +508,7 @@ begin
             'consecutive_failures_before', v_before.consecutive_failures));
 end
 $$;
-comment on function syncsched._reset_endpoint_health(text, text, jsonb) is
+comment on function syncsched._reset_endpoint_health(text, text, jsonb, regclass) is
 'Start a type''s health over (unknown, a check due at once in active mode, its endpoint_unhealthy alert resolved), audited.';
 
 create or replace function syncsched.check_endpoint_now(p_integration_type text)
@@ -522,10 +537,12 @@ security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
+    -- (this node's copy of the health where Citus made it a reference table: each copy of the types
+    -- fires this, and a write from here to every node's would wait on this statement's own locks)
     perform syncsched._reset_endpoint_health(new.integration_type, 'endpoint_changed', jsonb_build_object(
         'endpoint_url', jsonb_build_object('from', old.endpoint_url, 'to', new.endpoint_url),
         'health_url', jsonb_build_object('from', old.health_url, 'to', new.health_url)
-    ));
+    ), syncsched._local_copy('syncsched.endpoint_health'));
     return null;
 end
 $$;

@@ -32,13 +32,19 @@ comment on function syncsched._check_name(text, text) is
 
 create or replace function syncsched._next_run_at(p_org_id text, p_integration_id text)
 returns timestamptz
-language sql
+language plpgsql
 stable
 as $$
-    select s.next_run_at
-    from syncsched.schedule_state as s
-    join syncsched.organization_integrations as o on o.id = s.id
-    where o.org_id = p_org_id and o.integration_id = p_integration_id
+begin
+    -- (PL/pgSQL, joined on org_id too: Citus plans neither an SQL function's parameters nor a join of
+    -- its distributed tables off their distribution column)
+    return (
+        select s.next_run_at
+        from syncsched.schedule_state as s
+        join syncsched.organization_integrations as o on o.org_id = s.org_id and o.id = s.id
+        where o.org_id = p_org_id and o.integration_id = p_integration_id
+    );
+end
 $$;
 comment on function syncsched._next_run_at(text, text) is
 'The next run of an integration, as its schedule state says (read under the caller''s row-level security).';
@@ -207,10 +213,10 @@ begin
         when p_max_staleness is not null then 'max_staleness = $11' end;
     v_sets := array_remove(v_sets, null);
     if cardinality(v_sets) > 0 then
-        execute format('update syncsched.organization_integrations as o set %s where o.id = $1',
+        execute format('update syncsched.organization_integrations as o set %s where o.org_id = $12 and o.id = $1',
             array_to_string(v_sets, ', '))
             using v_id, p_integration_type, p_cron_schedule, p_interval_minutes, p_timezone, p_payload, p_is_enabled,
-                p_misfire_policy, p_misfire_grace, p_max_attempts, p_max_staleness;
+                p_misfire_policy, p_misfire_grace, p_max_attempts, p_max_staleness, p_org_id;
     end if;
     return v_id;
 end
@@ -360,7 +366,7 @@ begin
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
     -- the tick locks this row too (and skips it while run_now holds it): one run decision at a time
-    perform syncsched._lock_schedule(v_row.id);
+    perform syncsched._lock_schedule(v_row.org_id, v_row.id);
     if not p_force then
         if not v_row.is_enabled then
             raise exception 'syncsched: integration %/% is disabled: it gets no runs', p_org_id, p_integration_id
@@ -622,7 +628,7 @@ begin
     where o.org_id = p_org_id and o.integration_id = p_integration_id
     for update;
     -- no tick or run_now creates a run meanwhile (both lock this row), no claim takes a pending one
-    perform syncsched._lock_schedule(v_row.id);
+    perform syncsched._lock_schedule(v_row.org_id, v_row.id);
     perform from syncsched.sync_run_log as r
     where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status in ('pending', 'running')
     for update;
@@ -664,7 +670,7 @@ begin
     select coalesce(array_agg(cancelled.run_id order by cancelled.run_id), '{}') into v_cancelled from cancelled;
     delete from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id;
     get diagnostics v_deleted = row_count;
-    delete from syncsched.organization_integrations as o where o.id = v_row.id;
+    delete from syncsched.organization_integrations as o where o.org_id = v_row.org_id and o.id = v_row.id;
     -- its open conditions (failing, stale, invalid_schedule) are over with it
     perform syncsched._resolve_alerts(array(
         select syncsched._alert_key(k.kind, p_org_id, p_integration_id, null)

@@ -84,7 +84,8 @@ as $$
 declare
     v_problem text;
 begin
-    if new.transport = 'pg_net' then
+    -- (on a Citus worker's copy of the types, not: pg_net serves the coordinator, whose copy checks)
+    if new.transport = 'pg_net' and not syncsched._on_citus_worker() then
         v_problem := coalesce(syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url),
             syncsched._url_refusal(new.health_url));
         if v_problem is not null then

@@ -166,16 +166,16 @@ CREATE FUNCTION syncsched._audit_integrations_changed() RETURNS trigger
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    -- only the fields that changed, each as [before, after]; a write that changed nothing is no entry
+    if syncsched._on_citus_worker() then
+        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+    end if;
+    -- a write that changed nothing is no entry
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_changed', c.org_id, c.integration_id, c.integration_type,
         c.changes
     from (
-        select n.org_id, n.integration_id, n.integration_type, (
-            select jsonb_object_agg(f.key, jsonb_build_array(f.value, to_jsonb(n) -> f.key))
-            from jsonb_each(to_jsonb(o) - '{created_at,updated_at}'::text[]) as f
-            where f.value is distinct from to_jsonb(n) -> f.key
-        ) as changes
+        select n.org_id, n.integration_id, n.integration_type,
+            syncsched._integration_audit_detail(to_jsonb(o), to_jsonb(n)) as changes
         from old_rows as o
         join new_rows as n on n.id = o.id
     ) as c
@@ -193,10 +193,12 @@ CREATE FUNCTION syncsched._audit_integrations_created() RETURNS trigger
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
-    -- the configuration as written (id, created_at and updated_at say nothing the entry does not)
+    if syncsched._on_citus_worker() then
+        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+    end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_created', n.org_id, n.integration_id, n.integration_type,
-        to_jsonb(n) - '{id,created_at,updated_at}'::text[]
+        syncsched._integration_audit_detail(null, to_jsonb(n))
     from new_rows as n;
     return null;
 end
@@ -211,9 +213,12 @@ CREATE FUNCTION syncsched._audit_integrations_deleted() RETURNS trigger
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
+    if syncsched._on_citus_worker() then
+        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+    end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_deleted', o.org_id, o.integration_id, o.integration_type,
-        to_jsonb(o) - '{id,created_at,updated_at}'::text[]
+        syncsched._integration_audit_detail(to_jsonb(o), null)
     from old_rows as o;
     return null;
 end
@@ -238,6 +243,9 @@ CREATE FUNCTION syncsched._audit_setting_writes() RETURNS trigger
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
+    if syncsched._on_citus_worker() then
+        return null;  -- a copy of the reference table on a worker: the coordinator's copy records it
+    end if;
     -- a url setting may carry a token in its path (a webhook): only whether it is set is recorded
     insert into syncsched.audit_log (on_behalf_of, action, detail)
     select syncsched._audit_on_behalf_of(), 'setting_changed', jsonb_build_object(
@@ -2059,8 +2067,9 @@ begin
     on conflict (id, org_id) do update
     set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
         stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
-    if tg_op = 'UPDATE' then
-        -- a valid schedule again: the tick's invalid_schedule alert is over
+    if tg_op = 'UPDATE' and not syncsched._on_citus_worker() then
+        -- a valid schedule again: the tick's invalid_schedule alert is over (not from a Citus shard:
+        -- the alerts are the coordinator's; docs/citus.md)
         perform syncsched._resolve_alerts(
             array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
         );
@@ -2317,11 +2326,14 @@ ALTER FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap in
 COMMENT ON FUNCTION syncsched._endpoints(p_integration_types text[], p_timeout_cap interval) IS 'Where a health check or warm-up of these types goes: health_url (else endpoint_url), method and timeouts.';
 
 CREATE FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select exists (
-        select from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id
-    )
+begin
+    -- (PL/pgSQL: on a Citus shard, where its trigger calls it, Citus plans no SQL function's parameters)
+    return exists (
+        select 1 from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id
+    );
+end
 $$;
 
 ALTER FUNCTION syncsched._has_runs(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
@@ -2374,6 +2386,7 @@ CREATE FUNCTION syncsched._health_from_runs(p_integration_types text[], p_ok boo
 declare
     v_threshold integer;
     v_change record;
+    v_now timestamptz := now();  -- (Citus allows no now() in a CASE of a reference table's UPDATE)
 begin
     -- Passive mode only, and only rows that change: nothing is written while all is well, and
     -- nothing is read past this check on the hot path when no type is passive.
@@ -2399,7 +2412,7 @@ begin
                 when h.consecutive_failures + 1 >= v_threshold then 'unhealthy'
                 else h.status
             end,
-            last_success_at = case when p_ok then now() else h.last_success_at end,
+            last_success_at = case when p_ok then v_now else h.last_success_at end,
             last_error = case when p_ok then null else left(p_error, 1000) end,
             updated_at = now()
         from previous
@@ -2448,6 +2461,26 @@ ALTER FUNCTION syncsched._integration_after_disable() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._integration_after_disable() IS 'Disabling an integration cancels its pending runs.';
 
+CREATE FUNCTION syncsched._integration_audit_detail(p_old jsonb, p_new jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    -- Created or deleted: the configuration (id, created_at and updated_at say nothing the entry does
+    -- not). Changed: only the fields that changed, each as [before, after]; NULL when none did.
+    select case
+        when p_old is null then p_new - '{id,created_at,updated_at}'::text[]
+        when p_new is null then p_old - '{id,created_at,updated_at}'::text[]
+        else (
+            select jsonb_object_agg(f.key, jsonb_build_array(f.value, p_new -> f.key))
+            from jsonb_each(p_old - '{created_at,updated_at}'::text[]) as f
+            where f.value is distinct from p_new -> f.key
+        )
+    end
+$$;
+
+ALTER FUNCTION syncsched._integration_audit_detail(p_old jsonb, p_new jsonb) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._integration_audit_detail(p_old jsonb, p_new jsonb) IS 'The detail of an integration''s audit entry: its configuration when created or deleted, the fields that changed ([before, after]) otherwise, NULL when nothing did.';
+
 CREATE FUNCTION syncsched._integration_before_delete() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
@@ -2456,7 +2489,7 @@ begin
     -- Runs are history: a plain DELETE does not take them along (delete_integration does, when asked).
     -- The schedule's state row first: a tick or run_now creating a run for it holds it until commit,
     -- so that the run is seen here (the runs have no foreign key to keep them company).
-    perform syncsched._lock_schedule(old.id);
+    perform syncsched._lock_schedule(old.org_id, old.id);
     if syncsched._has_runs(old.org_id, old.integration_id) then
         raise exception 'syncsched: integration %/% has runs: deleting it would delete their history',
             syncsched._label(old.org_id), syncsched._label(old.integration_id)
@@ -2500,7 +2533,7 @@ begin
     end if;
     if tg_op = 'UPDATE' and new.integration_id is distinct from old.integration_id then
         -- its runs name it (and their idempotency keys): an integration with history keeps its name
-        perform syncsched._lock_schedule(old.id);
+        perform syncsched._lock_schedule(old.org_id, old.id);
         if syncsched._has_runs(old.org_id, old.integration_id) then
             raise exception 'syncsched: integration %/% has runs: it cannot be renamed',
                 syncsched._label(old.org_id), syncsched._label(old.integration_id)
@@ -2508,7 +2541,8 @@ begin
                     hint = 'create an integration of the new name and disable this one (its history stays)';
         end if;
     end if;
-    v_problem := syncsched._config_problem(new);
+    -- (as the table's row type: on a Citus shard, NEW is the shard's)
+    v_problem := syncsched._config_problem(row(new.*)::syncsched.organization_integrations);
     if v_problem is null and (
         tg_op = 'INSERT'
         or new.cron_schedule is distinct from old.cron_schedule
@@ -2579,10 +2613,12 @@ CREATE FUNCTION syncsched._integration_type_after_endpoint_change() RETURNS trig
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 begin
+    -- (this node's copy of the health where Citus made it a reference table: each copy of the types
+    -- fires this, and a write from here to every node's would wait on this statement's own locks)
     perform syncsched._reset_endpoint_health(new.integration_type, 'endpoint_changed', jsonb_build_object(
         'endpoint_url', jsonb_build_object('from', old.endpoint_url, 'to', new.endpoint_url),
         'health_url', jsonb_build_object('from', old.health_url, 'to', new.health_url)
-    ));
+    ), syncsched._local_copy('syncsched.endpoint_health'));
     return null;
 end
 $$;
@@ -2594,15 +2630,19 @@ COMMENT ON FUNCTION syncsched._integration_type_after_endpoint_change() IS 'A ty
 CREATE FUNCTION syncsched._integration_type_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
-    AS $$
+    AS $_$
 begin
-    insert into syncsched.endpoint_health (integration_type) values (new.integration_type)
-    on conflict (integration_type) do nothing;
-    insert into syncsched.dispatch_state (integration_type) values (new.integration_type)
-    on conflict (integration_type) do nothing;
+    -- (into this node's copies where Citus made them reference tables, as each copy of the types
+    -- fires this: a write from here to every node's would wait on this statement's own locks)
+    execute format('insert into %s (integration_type) values ($1) on conflict (integration_type) do nothing',
+        syncsched._local_copy('syncsched.endpoint_health'))
+        using new.integration_type;
+    execute format('insert into %s (integration_type) values ($1) on conflict (integration_type) do nothing',
+        syncsched._local_copy('syncsched.dispatch_state'))
+        using new.integration_type;
     return null;
 end
-$$;
+$_$;
 
 ALTER FUNCTION syncsched._integration_type_after_insert() OWNER TO syncsched_owner;
 
@@ -2615,7 +2655,8 @@ CREATE FUNCTION syncsched._integration_type_transport_check() RETURNS trigger
 declare
     v_problem text;
 begin
-    if new.transport = 'pg_net' then
+    -- (on a Citus worker's copy of the types, not: pg_net serves the coordinator, whose copy checks)
+    if new.transport = 'pg_net' and not syncsched._on_citus_worker() then
         v_problem := coalesce(syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url),
             syncsched._url_refusal(new.health_url));
         if v_problem is not null then
@@ -2695,16 +2736,39 @@ ALTER FUNCTION syncsched._live_from() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._live_from() IS 'Where the live part of the run log starts: every pending or running run has scheduled_for >= this. A qual scheduled_for >= _live_from() prunes the partitions of history.';
 
-CREATE FUNCTION syncsched._lock_schedule(p_id bigint) RETURNS void
-    LANGUAGE sql
+CREATE FUNCTION syncsched._local_copy(p_table regclass) RETURNS regclass
+    LANGUAGE plpgsql STABLE
+    AS $_$
+declare
+    v_copy regclass;
+begin
+    -- Where Citus made p_table a reference table, this node's copy of it (its one shard): what a
+    -- trigger on each copy of another reference table writes. p_table itself elsewhere.
+    if to_regclass('pg_catalog.pg_dist_shard') is not null then
+        execute format('select %s($1, s.shardid)::regclass from %s as s where s.logicalrelid = $1',
+            'pg_catalog.shard_name', 'pg_catalog.pg_dist_shard')
+            into v_copy using p_table;
+    end if;
+    return coalesce(v_copy, p_table);
+end
+$_$;
+
+ALTER FUNCTION syncsched._local_copy(p_table regclass) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._local_copy(p_table regclass) IS 'This node''s copy of a reference table (Citus), else the table itself.';
+
+CREATE FUNCTION syncsched._lock_schedule(p_org_id text, p_id bigint) RETURNS void
+    LANGUAGE plpgsql
     AS $$
+begin
     -- what the tick (FOR UPDATE SKIP LOCKED) and run_now (FOR UPDATE) lock while they create runs
-    select null from syncsched.schedule_state as s where s.id = p_id for update
+    perform from syncsched.schedule_state as s where s.org_id = p_org_id and s.id = p_id for update;
+end
 $$;
 
-ALTER FUNCTION syncsched._lock_schedule(p_id bigint) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._lock_schedule(p_org_id text, p_id bigint) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._lock_schedule(p_id bigint) IS 'Wait for the tick or run_now creating runs for this integration (its schedule_state row lock), and keep them out.';
+COMMENT ON FUNCTION syncsched._lock_schedule(p_org_id text, p_id bigint) IS 'Wait for the tick or run_now creating runs for this integration (its schedule_state row lock), and keep them out.';
 
 CREATE TABLE syncsched.dispatch_state (
     integration_type text NOT NULL,
@@ -3282,17 +3346,44 @@ ALTER FUNCTION syncsched._net_warmups() OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched._net_warmups() IS 'Record the warm-ups of pg_net types that answered or timed out (warmup_timeout); their types'' runs go next.';
 
 CREATE FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) RETURNS timestamp with time zone
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select s.next_run_at
-    from syncsched.schedule_state as s
-    join syncsched.organization_integrations as o on o.id = s.id
-    where o.org_id = p_org_id and o.integration_id = p_integration_id
+begin
+    -- (PL/pgSQL, joined on org_id too: Citus plans neither an SQL function's parameters nor a join of
+    -- its distributed tables off their distribution column)
+    return (
+        select s.next_run_at
+        from syncsched.schedule_state as s
+        join syncsched.organization_integrations as o on o.org_id = s.org_id and o.id = s.id
+        where o.org_id = p_org_id and o.integration_id = p_integration_id
+    );
+end
 $$;
 
 ALTER FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) IS 'The next run of an integration, as its schedule state says (read under the caller''s row-level security).';
+
+CREATE FUNCTION syncsched._on_citus_worker() RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_group integer := 0;
+begin
+    -- Citus fires a distributed table's triggers on its shards and a reference table's on each node's
+    -- copy: on a worker, where the coordinator's own tables (audit_log, scheduler_alerts) are absent
+    -- and a write that reaches another node is refused. Such triggers leave that work to the
+    -- coordinator (its copy of a reference table; the API functions for the integrations).
+    if to_regclass('pg_catalog.pg_dist_local_group') is not null then
+        execute format('select groupid from %s', 'pg_catalog.pg_dist_local_group') into v_group;
+    end if;
+    return v_group > 0;
+end
+$$;
+
+ALTER FUNCTION syncsched._on_citus_worker() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._on_citus_worker() IS 'Whether this node is a Citus worker (where triggers run on shards and reference-table copies, docs/citus.md).';
 
 CREATE FUNCTION syncsched._org_groups(p_orgs text[]) RETURNS SETOF text[]
     LANGUAGE plpgsql STABLE
@@ -3692,20 +3783,79 @@ ALTER FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens u
 
 COMMENT ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) IS 'Raise unless the run ids and lease tokens of a worker''s write pair up, none null.';
 
-CREATE FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) RETURNS void
+CREATE TABLE syncsched.endpoint_health (
+    integration_type text NOT NULL,
+    status text DEFAULT 'unknown'::text NOT NULL,
+    mode text DEFAULT 'active'::text NOT NULL,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    last_check_at timestamp with time zone,
+    next_check_at timestamp with time zone,
+    last_success_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    net_request_id bigint,
+    net_warmup_request_id bigint,
+    net_warmup_sent_at timestamp with time zone,
+    CONSTRAINT endpoint_health_failures_nonnegative CHECK ((consecutive_failures >= 0)),
+    CONSTRAINT endpoint_health_mode_known CHECK ((mode = ANY (ARRAY['active'::text, 'passive'::text]))),
+    CONSTRAINT endpoint_health_status_known CHECK ((status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text])))
+);
+
+ALTER TABLE syncsched.endpoint_health OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.endpoint_health IS 'Health of each integration type endpoint, shared by all workers.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.integration_type IS 'The integration type.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.status IS 'healthy, unhealthy or unknown.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.mode IS 'active: the worker sends health checks; passive: health follows run outcomes only.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.consecutive_failures IS 'Failed checks (active) or failed attempts (passive) in a row.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_check_at IS 'When the last health check ended.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.next_check_at IS 'No worker checks before this time (interval, backed off after failures).';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_success_at IS 'When a check or a run last succeeded.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_used_at IS 'Last time a run was sent to the endpoint: an endpoint idle for longer than warmup_after is warmed up first.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.last_error IS 'Why the last check or attempt failed.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.updated_at IS 'When the row was last written.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.net_request_id IS 'pg_net transport: the net.http_get request id of the health check in flight (null when none is).';
+
+COMMENT ON COLUMN syncsched.endpoint_health.net_warmup_request_id IS 'pg_net transport: the net.http_get request id of the warm-up in flight; the claimed runs of the type wait for it.';
+
+COMMENT ON COLUMN syncsched.endpoint_health.net_warmup_sent_at IS 'pg_net transport: when the warm-up in flight was sent (it is given up after warmup_timeout).';
+
+COMMENT ON CONSTRAINT endpoint_health_failures_nonnegative ON syncsched.endpoint_health IS 'A count of failures.';
+
+COMMENT ON CONSTRAINT endpoint_health_mode_known ON syncsched.endpoint_health IS 'active or passive.';
+
+COMMENT ON CONSTRAINT endpoint_health_status_known ON syncsched.endpoint_health IS 'healthy, unhealthy or unknown.';
+
+CREATE FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb, p_health regclass DEFAULT 'syncsched.endpoint_health'::regclass) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
-    AS $$
+    AS $_$
 declare
     v_before syncsched.endpoint_health%rowtype;
+    v_now timestamptz := now();  -- (Citus allows no now() in a CASE of a reference table's UPDATE)
 begin
     -- Health starts over: unknown (the circuit is closed: runs are claimed again), a check due at
     -- once in active mode (the workers look at the health schedule at least every 15 seconds).
-    select * into v_before from syncsched.endpoint_health as h where h.integration_type = p_integration_type for update;
-    update syncsched.endpoint_health as h
-    set status = 'unknown', consecutive_failures = 0, last_error = null, updated_at = now(),
-        next_check_at = case when h.mode = 'active' then now() end
-    where h.integration_type = p_integration_type;
+    execute format('select * from %s as h where h.integration_type = $1 for update', p_health)
+        into v_before using p_integration_type;
+    execute format('update %s as h set status = %L, consecutive_failures = 0, last_error = null, updated_at = $2,'
+        ' next_check_at = case when h.mode = %L then $2 end where h.integration_type = $1', p_health, 'unknown', 'active')
+        using p_integration_type, v_now;
+    if syncsched._on_citus_worker() then
+        return;  -- a worker's copy: the alert and the audit entry are the coordinator's (its copy does them)
+    end if;
     perform syncsched._resolve_alerts(
         array[syncsched._alert_key('endpoint_unhealthy', null, null, p_integration_type)]
     );
@@ -3713,11 +3863,11 @@ begin
         coalesce(p_detail, '{}') || jsonb_build_object('status_before', v_before.status, 'mode', v_before.mode,
             'consecutive_failures_before', v_before.consecutive_failures));
 end
-$$;
+$_$;
 
-ALTER FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) OWNER TO syncsched_owner;
+ALTER FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb, p_health regclass) OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) IS 'Start a type''s health over (unknown, a check due at once in active mode, its endpoint_unhealthy alert resolved), audited.';
+COMMENT ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb, p_health regclass) IS 'Start a type''s health over (unknown, a check due at once in active mode, its endpoint_unhealthy alert resolved), audited.';
 
 CREATE FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3801,13 +3951,22 @@ CREATE FUNCTION syncsched._run_log_after_delete() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+declare
+    v_orgs text[];
+    v_runs bigint[];
+    v_periods timestamptz[];
 begin
     -- Attempts go with their run. (No foreign key: dropping a partition that one points at needs a
     -- DETACH that checks every referencing row under an exclusive lock. Dropping a partition of runs
     -- drops its partition of attempts too: 70_retention.sql.)
+    -- The deleted runs are read first, apart: on a Citus shard the statement over the attempts is
+    -- planned by Citus, which cannot read a transition table; by their organizations it stays on
+    -- this shard's colocated attempts (their periods prune the partitions everywhere).
+    select array_agg(distinct g.org_id), array_agg(g.run_id), array_agg(distinct g.scheduled_for)
+    into v_orgs, v_runs, v_periods
+    from gone as g;
     delete from syncsched.sync_run_attempts as a
-    using gone as g
-    where a.run_id = g.run_id and a.scheduled_for = g.scheduled_for;
+    where a.org_id = any(v_orgs) and a.run_id = any(v_runs) and a.scheduled_for = any(v_periods);
     return null;
 end
 $$;
@@ -4737,10 +4896,10 @@ begin
         when p_max_staleness is not null then 'max_staleness = $11' end;
     v_sets := array_remove(v_sets, null);
     if cardinality(v_sets) > 0 then
-        execute format('update syncsched.organization_integrations as o set %s where o.id = $1',
+        execute format('update syncsched.organization_integrations as o set %s where o.org_id = $12 and o.id = $1',
             array_to_string(v_sets, ', '))
             using v_id, p_integration_type, p_cron_schedule, p_interval_minutes, p_timezone, p_payload, p_is_enabled,
-                p_misfire_policy, p_misfire_grace, p_max_attempts, p_max_staleness;
+                p_misfire_policy, p_misfire_grace, p_max_attempts, p_max_staleness, p_org_id;
     end if;
     return v_id;
 end
@@ -5353,7 +5512,7 @@ begin
     where o.org_id = p_org_id and o.integration_id = p_integration_id
     for update;
     -- no tick or run_now creates a run meanwhile (both lock this row), no claim takes a pending one
-    perform syncsched._lock_schedule(v_row.id);
+    perform syncsched._lock_schedule(v_row.org_id, v_row.id);
     perform from syncsched.sync_run_log as r
     where r.org_id = p_org_id and r.integration_id = p_integration_id and r.status in ('pending', 'running')
     for update;
@@ -5395,7 +5554,7 @@ begin
     select coalesce(array_agg(cancelled.run_id order by cancelled.run_id), '{}') into v_cancelled from cancelled;
     delete from syncsched.sync_run_log as r where r.org_id = p_org_id and r.integration_id = p_integration_id;
     get diagnostics v_deleted = row_count;
-    delete from syncsched.organization_integrations as o where o.id = v_row.id;
+    delete from syncsched.organization_integrations as o where o.org_id = v_row.org_id and o.id = v_row.id;
     -- its open conditions (failing, stale, invalid_schedule) are over with it
     perform syncsched._resolve_alerts(array(
         select syncsched._alert_key(k.kind, p_org_id, p_integration_id, null)
@@ -6389,7 +6548,7 @@ begin
     from syncsched.organization_integrations as o
     where o.org_id = p_org_id and o.integration_id = p_integration_id;
     -- the tick locks this row too (and skips it while run_now holds it): one run decision at a time
-    perform syncsched._lock_schedule(v_row.id);
+    perform syncsched._lock_schedule(v_row.org_id, v_row.id);
     if not p_force then
         if not v_row.is_enabled then
             raise exception 'syncsched: integration %/% is disabled: it gets no runs', p_org_id, p_integration_id
@@ -6573,13 +6732,15 @@ CREATE FUNCTION syncsched.set_endpoint_mode(p_integration_type text, p_mode text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+declare
+    v_now timestamptz := now();  -- (Citus allows no now() in a CASE of a reference table's UPDATE)
 begin
     if p_mode is null or p_mode not in ('active', 'passive') then
         raise exception 'syncsched: endpoint mode must be active or passive' using errcode = 'invalid_parameter_value';
     end if;
     update syncsched.endpoint_health as h
     set mode = p_mode, status = 'unknown', consecutive_failures = 0, updated_at = now(),
-        next_check_at = case when p_mode = 'active' then now() end
+        next_check_at = case when p_mode = 'active' then v_now end
     where h.integration_type = p_integration_type;
     if not found then
         raise exception 'syncsched: no integration type %', left(p_integration_type, 100) using errcode = 'no_data_found';
@@ -7099,61 +7260,6 @@ ALTER TABLE syncsched.audit_log ALTER COLUMN audit_id ADD GENERATED ALWAYS AS ID
     NO MAXVALUE
     CACHE 1
 );
-
-CREATE TABLE syncsched.endpoint_health (
-    integration_type text NOT NULL,
-    status text DEFAULT 'unknown'::text NOT NULL,
-    mode text DEFAULT 'active'::text NOT NULL,
-    consecutive_failures integer DEFAULT 0 NOT NULL,
-    last_check_at timestamp with time zone,
-    next_check_at timestamp with time zone,
-    last_success_at timestamp with time zone,
-    last_used_at timestamp with time zone,
-    last_error text,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    net_request_id bigint,
-    net_warmup_request_id bigint,
-    net_warmup_sent_at timestamp with time zone,
-    CONSTRAINT endpoint_health_failures_nonnegative CHECK ((consecutive_failures >= 0)),
-    CONSTRAINT endpoint_health_mode_known CHECK ((mode = ANY (ARRAY['active'::text, 'passive'::text]))),
-    CONSTRAINT endpoint_health_status_known CHECK ((status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text])))
-);
-
-ALTER TABLE syncsched.endpoint_health OWNER TO syncsched_owner;
-
-COMMENT ON TABLE syncsched.endpoint_health IS 'Health of each integration type endpoint, shared by all workers.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.integration_type IS 'The integration type.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.status IS 'healthy, unhealthy or unknown.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.mode IS 'active: the worker sends health checks; passive: health follows run outcomes only.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.consecutive_failures IS 'Failed checks (active) or failed attempts (passive) in a row.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.last_check_at IS 'When the last health check ended.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.next_check_at IS 'No worker checks before this time (interval, backed off after failures).';
-
-COMMENT ON COLUMN syncsched.endpoint_health.last_success_at IS 'When a check or a run last succeeded.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.last_used_at IS 'Last time a run was sent to the endpoint: an endpoint idle for longer than warmup_after is warmed up first.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.last_error IS 'Why the last check or attempt failed.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.updated_at IS 'When the row was last written.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.net_request_id IS 'pg_net transport: the net.http_get request id of the health check in flight (null when none is).';
-
-COMMENT ON COLUMN syncsched.endpoint_health.net_warmup_request_id IS 'pg_net transport: the net.http_get request id of the warm-up in flight; the claimed runs of the type wait for it.';
-
-COMMENT ON COLUMN syncsched.endpoint_health.net_warmup_sent_at IS 'pg_net transport: when the warm-up in flight was sent (it is given up after warmup_timeout).';
-
-COMMENT ON CONSTRAINT endpoint_health_failures_nonnegative ON syncsched.endpoint_health IS 'A count of failures.';
-
-COMMENT ON CONSTRAINT endpoint_health_mode_known ON syncsched.endpoint_health IS 'active or passive.';
-
-COMMENT ON CONSTRAINT endpoint_health_status_known ON syncsched.endpoint_health IS 'healthy, unhealthy or unknown.';
 
 CREATE TABLE syncsched.integration_types (
     integration_type text NOT NULL,
@@ -8701,6 +8807,11 @@ GRANT ALL ON FUNCTION syncsched._host_allowed(p_host text, p_setting text) TO sy
 
 REVOKE ALL ON FUNCTION syncsched._integration_after_disable() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._integration_audit_detail(p_old jsonb, p_new jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._integration_audit_detail(p_old jsonb, p_new jsonb) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._integration_audit_detail(p_old jsonb, p_new jsonb) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._integration_audit_detail(p_old jsonb, p_new jsonb) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._integration_before_delete() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._integration_before_write() FROM PUBLIC;
@@ -8746,10 +8857,15 @@ GRANT ALL ON FUNCTION syncsched._live_from() TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._live_from() TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._live_from() TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_admin;
-GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_tenant;
-GRANT ALL ON FUNCTION syncsched._lock_schedule(p_id bigint) TO syncsched_reader;
+REVOKE ALL ON FUNCTION syncsched._local_copy(p_table regclass) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._local_copy(p_table regclass) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._local_copy(p_table regclass) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._local_copy(p_table regclass) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._lock_schedule(p_org_id text, p_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._lock_schedule(p_org_id text, p_id bigint) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._lock_schedule(p_org_id text, p_id bigint) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._lock_schedule(p_org_id text, p_id bigint) TO syncsched_reader;
 
 GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_admin;
 GRANT SELECT ON TABLE syncsched.dispatch_state TO syncsched_reader;
@@ -8804,6 +8920,11 @@ REVOKE ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id te
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._next_run_at(p_org_id text, p_integration_id text) TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._on_citus_worker() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._on_citus_worker() TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._on_citus_worker() TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._on_citus_worker() TO syncsched_reader;
 
 REVOKE ALL ON FUNCTION syncsched._org_groups(p_orgs text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._org_groups(p_orgs text[]) TO syncsched_admin;
@@ -8860,7 +8981,10 @@ GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_t
 GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) TO syncsched_tenant;
 GRANT ALL ON FUNCTION syncsched._require_held_runs(p_run_ids bigint[], p_lease_tokens uuid[], p_caller text) TO syncsched_reader;
 
-REVOKE ALL ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb) FROM PUBLIC;
+GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_admin;
+GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_reader;
+
+REVOKE ALL ON FUNCTION syncsched._reset_endpoint_health(p_integration_type text, p_action text, p_detail jsonb, p_health regclass) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) FROM PUBLIC;
 
@@ -9260,9 +9384,6 @@ GRANT SELECT ON TABLE syncsched.alerts_open TO syncsched_reader;
 GRANT SELECT ON TABLE syncsched.alerts_open TO syncsched_tenant;
 
 GRANT SELECT ON TABLE syncsched.audit_log TO syncsched_admin;
-
-GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_admin;
-GRANT SELECT ON TABLE syncsched.endpoint_health TO syncsched_reader;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE syncsched.integration_types TO syncsched_admin;
 GRANT SELECT ON TABLE syncsched.integration_types TO syncsched_reader;

@@ -119,20 +119,31 @@ def migrate(
             if distributing:
                 # (before the code: its owner creates it on the workers too)
                 db.execute_script(conn, queries.CITUS_ROLES_LOG_IN)
-            with db.transaction(conn):
-                # Code belongs to the NOLOGIN owner role, like the tables.
-                db.execute(conn, queries.SET_OWNER_ROLE)
-                for path in plpgsql_files():
-                    _run_file(conn, path.read_text(encoding="utf-8"), one_by_one=distributing)
-                    result.code_files.append(path.name)
+            result.code_files = _apply_code(conn, one_by_one=distributing)
             progress(f"applied {len(result.code_files)} plpgsql/ files")
             if citus_distribute and not citus.distributed:
                 _distribute(conn)
+                # and the code again: Citus created on the workers only the functions whose argument
+                # types were there, and the tables' row types reached them with the distribution
+                _apply_code(conn, one_by_one=True)
                 progress(
-                    f"distributed syncsched's tables over {citus.workers} Citus worker(s); distributed mode"
-                    " cannot add integrations yet (docs/citus.md, what is left)"
+                    f"distributed syncsched's tables over {citus.workers} Citus worker(s); not ready for"
+                    " production: the audit log misses the integrations' changes, and the operator's views"
+                    " cannot be read yet (docs/citus.md)"
                 )
     return result
+
+
+def _apply_code(conn: db.Connection, *, one_by_one: bool) -> list[str]:
+    """Every plpgsql/ file, in one transaction; the names of the files."""
+    applied = []
+    with db.transaction(conn):
+        # Code belongs to the NOLOGIN owner role, like the tables.
+        db.execute(conn, queries.SET_OWNER_ROLE)
+        for path in plpgsql_files():
+            _run_file(conn, path.read_text(encoding="utf-8"), one_by_one=one_by_one)
+            applied.append(path.name)
+    return applied
 
 
 def _run_file(conn: db.Connection, text: str, *, one_by_one: bool) -> None:

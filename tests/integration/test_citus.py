@@ -13,6 +13,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -254,6 +255,122 @@ def test_a_tenant_reads_the_rows_of_its_own_organization_on_the_shards_and_no_ot
         with db.transaction(conn):
             db.set_session_role(conn, "syncsched_reader")
             assert db.fetch_value(conn, "select count(*) from syncsched.sync_run_log") == 8 * 3 * 4
+
+
+def audit_actions(conn: db.Connection, org: str) -> list[str]:
+    return [
+        r["action"]
+        for r in db.fetch_all(
+            conn, "select action from syncsched.audit_log where org_id = %s order by audit_id", (org,)
+        )
+    ]
+
+
+def test_the_api_and_plain_sql_configure_integrations_on_the_shards(distributed: list[str]) -> None:
+    """Before: 'function syncsched._config_problem(organization_integrations_102036) does not exist' (the
+    schedule trigger on a shard), and deleting runs failed there ('unrecognized RTE kind: 7')."""
+    org = "cfg-a"
+    with db.connect(distributed[0]) as conn:
+        db.execute(
+            conn,
+            "select syncsched.create_integration(%s, 'i1', 'xledger', '0 2 * * *', p_timezone => 'europe/oslo')",
+            (org,),
+        )
+        created = db.fetch_one(
+            conn,
+            "select o.timezone, s.next_run_at from syncsched.organization_integrations as o"
+            " join syncsched.schedule_state as s on s.org_id = o.org_id and s.id = o.id where o.org_id = %s",
+            (org,),
+        )
+        assert created is not None and created["timezone"] == "Europe/Oslo" and created["next_run_at"] is not None
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as bad:
+            db.execute(conn, "select syncsched.set_schedule(%s, 'i1', '61 * * * *')", (org,))
+        assert (
+            str(bad.value).splitlines()[0].startswith(f"syncsched: integration {org}/i1 has an invalid cron schedule")
+        )
+        db.execute(conn, "select syncsched.set_schedule(%s, 'i1', '*/15 * * * *')", (org,))
+        db.execute(conn, "select syncsched.alter_integration(%s, 'i1', p_payload => '{\"company\": 7}')", (org,))
+        db.execute(conn, "select syncsched.run_now(%s, 'i1')", (org,))
+        assert db.fetch_value(conn, "select syncsched.disable_integration(%s, 'i1')", (org,)) == 1
+        assert db.fetch_value(conn, "select syncsched.enable_integration(%s, 'i1')", (org,)) is not None
+        db.execute(conn, "select syncsched.upsert_integration(%s, 'i1', 'xledger', p_interval_minutes => 30)", (org,))
+        # plain SQL too: checked and derived on the shard
+        db.execute(
+            conn, "update syncsched.organization_integrations set interval_minutes = 20 where org_id = %s", (org,)
+        )
+        state = db.fetch_one(
+            conn,
+            "select o.payload, o.is_enabled, s.next_run_at from syncsched.organization_integrations as o"
+            " join syncsched.schedule_state as s on s.org_id = o.org_id and s.id = o.id where o.org_id = %s",
+            (org,),
+        )
+        assert state is not None and state["payload"] == {} and state["is_enabled"]
+        assert state["next_run_at"].timestamp() % 1200 == 0
+        assert (
+            db.fetch_value(conn, "select status::text from syncsched.sync_run_log where org_id = %s", (org,))
+            == "cancelled"
+        )
+        # the history deleted with its attempts (their statement trigger, on the shards)
+        run = db.fetch_one(conn, "select run_id, scheduled_for from syncsched.sync_run_log where org_id = %s", (org,))
+        assert run is not None
+        db.execute(
+            conn,
+            "insert into syncsched.sync_run_attempts (run_id, scheduled_for, org_id, attempt, outcome, started_at,"
+            " finished_at) values (%s, %s, %s, 1, 'failed', now(), now())",
+            (run["run_id"], run["scheduled_for"], org),
+        )
+        deleted = db.fetch_value(
+            conn, "select syncsched.delete_integration(%s, 'i1', p_delete_history => true)", (org,)
+        )
+        assert deleted == {"deleted": True, "runs_deleted": 1, "cancelled": 0}
+        left = db.fetch_value(
+            conn,
+            "select (select count(*) from syncsched.sync_run_attempts where org_id = %(o)s)"
+            " + (select count(*) from syncsched.schedule_state where org_id = %(o)s)",
+            {"o": org},
+        )
+        assert left == 0
+        # what the coordinator records; the integrations' own changes are left out on the shards (docs/citus.md)
+        assert audit_actions(conn, org) == ["run_now", "delete_integration"]
+
+
+def test_types_and_settings_change_every_copy_and_are_audited_once(distributed: list[str]) -> None:
+    """The triggers of the reference tables fire on each node's copy. Before: a new type deadlocked
+    (its health row written to every node from each copy), 'relation "syncsched.audit_log" does not
+    exist' (set_setting: the audit trigger on a worker's copy)."""
+    with db.connect(distributed[0]) as conn:
+        db.execute(
+            conn,
+            "insert into syncsched.integration_types (integration_type, endpoint_url) values ('cfgtype', 'http://127.0.0.1:9/a')",
+        )
+        db.execute(
+            conn,
+            "update syncsched.endpoint_health set status = 'unhealthy', next_check_at = 'infinity'"
+            " where integration_type = 'cfgtype'",
+        )
+        db.execute(
+            conn,
+            "update syncsched.integration_types set endpoint_url = 'http://127.0.0.1:9/b'"
+            " where integration_type = 'cfgtype'",
+        )
+        db.execute(conn, "select syncsched.set_setting('default_max_attempts', '4')")
+        copies = db.fetch_all(
+            conn,
+            "select result from run_command_on_all_nodes($$select (select status || ' ' || (next_check_at <= now())"
+            " from syncsched.endpoint_health where integration_type = 'cfgtype') || ' '"
+            " || (select count(*) from syncsched.dispatch_state where integration_type = 'cfgtype') || ' '"
+            " || (select value from syncsched.settings where key = 'default_max_attempts')$$)",
+        )
+        assert [c["result"] for c in copies] == ["unknown true 1 4"] * 3
+        audited = db.fetch_all(
+            conn,
+            "select action from syncsched.audit_log where integration_type = 'cfgtype'"
+            " or detail ->> 'key' = 'default_max_attempts' order by audit_id",
+        )
+        assert [a["action"] for a in audited] == ["endpoint_changed", "setting_changed"]
+        db.execute(conn, "select syncsched.set_endpoint_mode('cfgtype', 'passive')")
+        db.execute(conn, "select syncsched.reset_setting('default_max_attempts')")
+        db.execute(conn, "delete from syncsched.integration_types where integration_type = 'cfgtype'")
 
 
 TICK_ROWS = [
