@@ -54,6 +54,72 @@ $$;
 comment on function syncsched._integration_audit_detail(jsonb, jsonb) is
 'The detail of an integration''s audit entry: its configuration when created or deleted, the fields that changed ([before, after]) otherwise, NULL when nothing did.'; -- noqa: LT05
 
+create or replace function syncsched._shard_outbox_add(
+    p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb,
+    p_resolves_alert text default null
+)
+returns void
+language plpgsql
+as $$
+begin
+    -- On a Citus shard (distributed mode), what a trigger would write into audit_log or resolve in
+    -- scheduler_alerts, the coordinator's tables: into the shard's outbox, beside the integration
+    -- (a trigger may write its own shard only), for the coordinator's tick to move.
+    insert into syncsched.shard_outbox (
+        org_id, on_behalf_of, action, integration_id, integration_type, detail, resolves_alert
+    ) values (
+        p_org_id, syncsched._audit_on_behalf_of(), p_action, p_integration_id, p_integration_type, p_detail,
+        p_resolves_alert
+    );
+end
+$$;
+comment on function syncsched._shard_outbox_add(text, text, text, text, jsonb, text) is
+'On a Citus shard: an audit entry (p_action, p_detail) or an alert to resolve (p_resolves_alert) for the coordinator, in shard_outbox.'; -- noqa: LT05
+
+create or replace function syncsched.collect_shard_outbox()
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, syncsched, pg_temp
+as $$
+declare
+    v_entry record;
+    v_count integer := 0;
+begin
+    -- Distributed mode (Citus): what the integrations' triggers on the shards left for the
+    -- coordinator, moved in the order it was written: the audit entries into audit_log (at the time
+    -- of the change), the alerts they ended resolved. Taken by a DELETE: two ticks at once move each
+    -- entry once. Nothing to do elsewhere.
+    if not syncsched._distributed() then
+        return 0;
+    end if;
+    for v_entry in
+        with taken as (delete from syncsched.shard_outbox returning *)
+        select * from taken order by taken.at, taken.org_id, taken.entry_id
+    loop
+        if v_entry.action is not null then
+            insert into syncsched.audit_log (
+                at, actor, on_behalf_of, action, org_id, integration_id, integration_type, detail
+            ) values (
+                v_entry.at, v_entry.actor, v_entry.on_behalf_of, v_entry.action, v_entry.org_id,
+                v_entry.integration_id, v_entry.integration_type, coalesce(v_entry.detail, '{}')
+            );
+        end if;
+        -- (an alert raised after the change, which the coordinator learns of later, stays open)
+        if v_entry.resolves_alert is not null and exists (
+            select from syncsched.scheduler_alerts as a
+            where a.is_open and a.alert_key = v_entry.resolves_alert and a.at <= v_entry.at
+        ) then
+            perform syncsched._resolve_alerts(array[v_entry.resolves_alert], v_entry.at);
+        end if;
+        v_count := v_count + 1;
+    end loop;
+    return v_count;
+end
+$$;
+comment on function syncsched.collect_shard_outbox() is
+'Distributed mode (Citus): move what the integrations'' triggers left on the shards (shard_outbox) into audit_log and scheduler_alerts; the tick calls it. Returns how many entries it moved; 0 elsewhere.'; -- noqa: LT05
+
 create or replace function syncsched._audit_integrations_created()
 returns trigger
 language plpgsql
@@ -62,7 +128,11 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
     if syncsched._on_citus_worker() then
-        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+        -- a Citus shard, where audit_log is not: for the coordinator
+        perform syncsched._shard_outbox_add('integration_created', n.org_id, n.integration_id, n.integration_type,
+            syncsched._integration_audit_detail(null, to_jsonb(n)))
+        from new_rows as n;
+        return null;
     end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_created', n.org_id, n.integration_id, n.integration_type,
@@ -82,7 +152,17 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
     if syncsched._on_citus_worker() then
-        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+        -- a Citus shard, where audit_log is not: for the coordinator
+        perform syncsched._shard_outbox_add('integration_changed', c.org_id, c.integration_id, c.integration_type,
+            c.changes)
+        from (
+            select n.org_id, n.integration_id, n.integration_type,
+                syncsched._integration_audit_detail(to_jsonb(o), to_jsonb(n)) as changes
+            from old_rows as o
+            join new_rows as n on n.id = o.id
+        ) as c
+        where c.changes is not null;
+        return null;
     end if;
     -- a write that changed nothing is no entry
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
@@ -109,7 +189,11 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 begin
     if syncsched._on_citus_worker() then
-        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+        -- a Citus shard, where audit_log is not: for the coordinator
+        perform syncsched._shard_outbox_add('integration_deleted', o.org_id, o.integration_id, o.integration_type,
+            syncsched._integration_audit_detail(to_jsonb(o), null))
+        from old_rows as o;
+        return null;
     end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_deleted', o.org_id, o.integration_id, o.integration_type,

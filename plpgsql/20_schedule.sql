@@ -439,9 +439,12 @@ begin
     on conflict (id, org_id) do update
     set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
         stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
-    if tg_op = 'UPDATE' and not syncsched._on_citus_worker() then
-        -- a valid schedule again: the tick's invalid_schedule alert is over (not from a Citus shard:
-        -- the alerts are the coordinator's; docs/citus.md)
+    if tg_op = 'UPDATE' and syncsched._on_citus_worker() then
+        -- (a Citus shard, where the alerts are not: for the coordinator)
+        perform syncsched._shard_outbox_add(null, new.org_id, new.integration_id, new.integration_type, null,
+            syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null));
+    elsif tg_op = 'UPDATE' then
+        -- a valid schedule again: the tick's invalid_schedule alert is over
         perform syncsched._resolve_alerts(
             array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
         );

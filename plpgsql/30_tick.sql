@@ -712,6 +712,14 @@ begin
     perform syncsched.check_staleness(v_now);
     perform syncsched.reap_expired_runs();
     commit;
+    -- The audit entries the shards left (Citus' distributed mode); a failure here holds up nothing above.
+    begin
+        perform syncsched.collect_shard_outbox();
+    exception
+        when others then
+            raise warning 'syncsched: the shards'' outbox was not collected: %', sqlerrm;
+    end;
+    commit;
     -- Runs of pg_net types go out from here (and from the syncsched_net job where pg_cron has
     -- sub-minute schedules); a failure there holds up nothing above.
     begin
@@ -723,4 +731,4 @@ begin
 end
 $$;
 comment on procedure syncsched.tick(timestamptz) is -- noqa: LT01
-'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are), then net_step (the pg_net transport). Call it outside an explicit transaction.'; -- noqa: LT05
+'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now), reap_expired_runs (at the wall clock: leases are) and collect_shard_outbox (distributed mode on Citus), then net_step (the pg_net transport). Call it outside an explicit transaction.'; -- noqa: LT05

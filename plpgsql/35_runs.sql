@@ -1290,15 +1290,18 @@ stable
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
+declare
+    -- (read here: on Citus the counts below run on the shards, where run_log_state is not)
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- held: pending runs no claim hands out now for a reason other than the type's max_concurrency:
     -- dispatch paused, circuit open (all of them), or waiting out a retry backoff. (PL/pgSQL: the
     -- circuit's rule, _circuit_open, is defined by a later file.)
     return query
-    select t.integration_type, q.pending, q.running,
+    select t.integration_type, coalesce(q.pending, 0), coalesce(r.running, 0),
         case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false)
-                or d.rate_limited_until > now() then q.pending
-            else q.backing_off end,
+                or d.rate_limited_until > now() then coalesce(q.pending, 0)
+            else coalesce(q.backing_off, 0) end,
         p.paused
     from syncsched.integration_types as t
     left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
@@ -1308,21 +1311,22 @@ begin
         from syncsched.settings as s
         where s.key = 'dispatch_paused'
     ) as p
-    cross join lateral (select syncsched._live_from() as live_from) as l
-    cross join lateral (
-        -- (each count through its partial index: pending by type, running; in the live partitions)
-        select
-            (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type
-                and r.scheduled_for >= l.live_from) as pending,
-            (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'running' and r.integration_type = t.integration_type
-                and r.scheduled_for >= l.live_from) as running,
-            (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
-                and r.scheduled_for >= l.live_from)
-                as backing_off
-    ) as q
+    -- (each type's counts in one pass over its partial index, pending by type, running; in the live
+    -- partitions. Grouped, not counted per type: Citus plans no subquery correlated by a column that
+    -- is not the distribution column.)
+    left join (
+        select w.integration_type, count(*)::integer as pending,
+            (count(*) filter (where w.not_before > now()))::integer as backing_off
+        from syncsched.sync_run_log as w
+        where w.status = 'pending' and w.scheduled_for >= v_live_from
+        group by w.integration_type
+    ) as q on q.integration_type = t.integration_type
+    left join (
+        select x.integration_type, count(*)::integer as running
+        from syncsched.sync_run_log as x
+        where x.status = 'running' and x.scheduled_for >= v_live_from
+        group by x.integration_type
+    ) as r on r.integration_type = t.integration_type
     order by t.integration_type;
 end
 $$;

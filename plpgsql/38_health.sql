@@ -363,16 +363,20 @@ create or replace function syncsched.upcoming_runs(
     p_within interval default interval '1 minute', p_now timestamptz default now()
 )
 returns table (org_id text, integration_id text, integration_type text, next_run_at timestamptz)
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, syncsched, pg_temp
 as $$
+begin
+    -- (PL/pgSQL: Citus plans no SQL function's parameters)
+    return query
     select o.org_id, o.integration_id, o.integration_type, s.next_run_at
     from syncsched.schedule_state as s
-    join syncsched.organization_integrations as o on o.id = s.id
+    join syncsched.organization_integrations as o on o.org_id = s.org_id and o.id = s.id
     where s.next_run_at <= p_now + p_within
-    order by s.next_run_at, s.id
+    order by s.next_run_at, s.id;
+end
 $$;
 comment on function syncsched.upcoming_runs(interval, timestamptz) is
 'Integrations whose next scheduled run is within p_within (or overdue), soonest first; read through the next_run_at index.';

@@ -35,11 +35,7 @@ select
                 || to_char(waiting.not_before at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"')
         when syncsched._budget_left(o.integration_type, types.rate_limit, types.rate_window) <= 0
             then format('rate budget spent (%s per %s)', types.rate_limit, types.rate_window)
-        when (
-            select count(*)
-            from syncsched.sync_run_log as r
-            where r.status = 'running' and r.integration_type = o.integration_type
-        ) >= types.max_concurrency then 'type at max_concurrency'
+        when coalesce(running.runs, 0) >= types.max_concurrency then 'type at max_concurrency'
     end as held_reason,
     -- what H resolved to for this integration (the schedule as written otherwise)
     case when syncsched._cron_has_h(o.cron_schedule)
@@ -48,9 +44,19 @@ select
     end as resolved_schedule
 from syncsched.organization_integrations as o
 inner join syncsched.integration_types as types on o.integration_type = types.integration_type
-left join syncsched.schedule_state as state on o.id = state.id
+left join syncsched.schedule_state as state on o.org_id = state.org_id and o.id = state.id
 left join syncsched.endpoint_health as health on o.integration_type = health.integration_type
 left join syncsched.dispatch_state as dispatch on o.integration_type = dispatch.integration_type
+left join (
+    -- each type's running runs, counted once (on Citus: a subquery correlated by the type, which is not
+    -- the distribution column, is not planned)
+    select
+        r.integration_type,
+        count(*) as runs
+    from syncsched.sync_run_log as r
+    where r.status = 'running'
+    group by r.integration_type
+) as running on o.integration_type = running.integration_type
 cross join (
     select
         coalesce(bool_or(s.value::boolean) filter (where s.key = 'scheduler_paused'), false) as scheduling,

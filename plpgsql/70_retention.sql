@@ -9,12 +9,16 @@ create or replace function syncsched._retention_keeps_from(
     p_org_id text, p_integration_id text, p_keep_per_integration integer
 )
 returns timestamptz
-language sql
+language plpgsql
 stable
 as $$
+begin
     -- The scheduled_for from which an integration's finished runs are its last p_keep_per_integration
-    -- (NULL: it has no more than that, all stay).
-    select case when p_keep_per_integration = 0 then 'infinity'::timestamptz else (
+    -- (NULL: it has no more than that, all stay). (PL/pgSQL: Citus plans no SQL function's parameters.)
+    if p_keep_per_integration = 0 then
+        return 'infinity';
+    end if;
+    return (
         select r.scheduled_for
         from syncsched.sync_run_log as r
         where r.org_id = p_org_id and r.integration_id = p_integration_id
@@ -22,7 +26,8 @@ as $$
         order by r.scheduled_for desc
         offset greatest(p_keep_per_integration - 1, 0)
         limit 1
-    ) end
+    );
+end
 $$;
 comment on function syncsched._retention_keeps_from(text, text, integer) is
 'Retention keeps an integration''s finished runs scheduled from this time on (its last p_keep_per_integration); NULL keeps them all.'; -- noqa: LT05
@@ -47,11 +52,22 @@ set search_path = pg_catalog, syncsched, pg_temp
 as $$
 declare
     v_scanned integer;
+    v_candidates record;
+    v_doomed record;
+    v_group text[];
+    v_deleted integer;
 begin
     -- runs: the next p_batch_size finished before the cutoff (keyset order of finished_at) outside the
     -- partitions of one interval ([p_ranges_from, p_ranges_to): they are dropped whole), minus the
-    -- last p_keep_per_integration of each of their integrations
-    with candidates as (
+    -- last p_keep_per_integration of each of their integrations. In steps, the deletes by shard
+    -- group: on Citus, where the run log is distributed, a statement that deletes runs stays on one
+    -- shard (and its attempts' trigger with it); elsewhere one group.
+    select count(*)::integer as n, array_agg(c.run_id) as run_ids, array_agg(c.org_id) as orgs,
+        array_agg(c.integration_id) as integrations, array_agg(c.scheduled_for) as periods,
+        (array_agg(c.finished_at order by c.finished_at desc, c.run_id desc))[1] as last_finished_at,
+        (array_agg(c.run_id order by c.finished_at desc, c.run_id desc))[1] as last_run_id
+    into v_candidates
+    from (
         select r.run_id, r.org_id, r.integration_id, r.scheduled_for, r.finished_at
         from syncsched.sync_run_log as r
         where r.finished_at < p_cutoff and (r.finished_at, r.run_id) > (p_after_finished_at, p_after_run_id)
@@ -59,23 +75,38 @@ begin
             and (r.scheduled_for < p_ranges_from or r.scheduled_for >= p_ranges_to)
         order by r.finished_at, r.run_id
         limit p_batch_size
+    ) as c;
+    v_scanned := v_candidates.n;
+    p_after_finished_at := v_candidates.last_finished_at;
+    p_after_run_id := v_candidates.last_run_id;
+    -- (thresholds materialized: one per integration, not one per row)
+    with candidates as (
+        select c.run_id, c.org_id, c.integration_id, c.scheduled_for
+        from unnest(v_candidates.run_ids, v_candidates.orgs, v_candidates.integrations, v_candidates.periods)
+            as c (run_id, org_id, integration_id, scheduled_for)
     ),
     kept_from as materialized (
         select k.org_id, k.integration_id,
             syncsched._retention_keeps_from(k.org_id, k.integration_id, p_keep_per_integration) as threshold
         from (select distinct c.org_id, c.integration_id from candidates as c) as k
-    ),
-    deleted as (
-        delete from syncsched.sync_run_log as r
-        using candidates as c
-        join kept_from as k on k.org_id = c.org_id and k.integration_id = c.integration_id
-        where r.run_id = c.run_id and r.scheduled_for = c.scheduled_for and c.scheduled_for < k.threshold
-        returning 1
     )
-    select (select count(*) from deleted), (select count(*) from candidates),
-        (select c.finished_at from candidates as c order by c.finished_at desc, c.run_id desc limit 1),
-        (select c.run_id from candidates as c order by c.finished_at desc, c.run_id desc limit 1)
-    into runs, v_scanned, p_after_finished_at, p_after_run_id;
+    select array_agg(c.run_id) as run_ids, array_agg(distinct c.scheduled_for) as periods,
+        array_agg(distinct c.org_id) as orgs
+    into v_doomed
+    from candidates as c
+    join kept_from as k on k.org_id = c.org_id and k.integration_id = c.integration_id
+    where c.scheduled_for < k.threshold;
+    runs := 0;
+    for v_group in
+        select g.orgs from syncsched._org_groups(case when syncsched._distributed() then v_doomed.orgs end) as g (orgs)
+        where v_doomed.run_ids is not null
+    loop
+        delete from syncsched.sync_run_log as r
+        where r.run_id = any(v_doomed.run_ids) and r.scheduled_for = any(v_doomed.periods)
+            and (v_group is null or r.org_id = any(v_group));
+        get diagnostics v_deleted = row_count;
+        runs := runs + v_deleted;
+    end loop;
     more := v_scanned = p_batch_size;
     delete from syncsched.scheduler_ticks as t
     where t.tick_id in (

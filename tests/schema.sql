@@ -167,7 +167,17 @@ CREATE FUNCTION syncsched._audit_integrations_changed() RETURNS trigger
     AS $$
 begin
     if syncsched._on_citus_worker() then
-        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+        -- a Citus shard, where audit_log is not: for the coordinator
+        perform syncsched._shard_outbox_add('integration_changed', c.org_id, c.integration_id, c.integration_type,
+            c.changes)
+        from (
+            select n.org_id, n.integration_id, n.integration_type,
+                syncsched._integration_audit_detail(to_jsonb(o), to_jsonb(n)) as changes
+            from old_rows as o
+            join new_rows as n on n.id = o.id
+        ) as c
+        where c.changes is not null;
+        return null;
     end if;
     -- a write that changed nothing is no entry
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
@@ -194,7 +204,11 @@ CREATE FUNCTION syncsched._audit_integrations_created() RETURNS trigger
     AS $$
 begin
     if syncsched._on_citus_worker() then
-        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+        -- a Citus shard, where audit_log is not: for the coordinator
+        perform syncsched._shard_outbox_add('integration_created', n.org_id, n.integration_id, n.integration_type,
+            syncsched._integration_audit_detail(null, to_jsonb(n)))
+        from new_rows as n;
+        return null;
     end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_created', n.org_id, n.integration_id, n.integration_type,
@@ -214,7 +228,11 @@ CREATE FUNCTION syncsched._audit_integrations_deleted() RETURNS trigger
     AS $$
 begin
     if syncsched._on_citus_worker() then
-        return null;  -- on a Citus shard, where audit_log is not (docs/citus.md)
+        -- a Citus shard, where audit_log is not: for the coordinator
+        perform syncsched._shard_outbox_add('integration_deleted', o.org_id, o.integration_id, o.integration_type,
+            syncsched._integration_audit_detail(to_jsonb(o), null))
+        from old_rows as o;
+        return null;
     end if;
     insert into syncsched.audit_log (on_behalf_of, action, org_id, integration_id, integration_type, detail)
     select syncsched._audit_on_behalf_of(), 'integration_deleted', o.org_id, o.integration_id, o.integration_type,
@@ -2067,9 +2085,12 @@ begin
     on conflict (id, org_id) do update
     set cron_spec = excluded.cron_spec, next_run_at = excluded.next_run_at, last_tick_at = null,
         stale_check_at = excluded.stale_check_at, derived_at = excluded.derived_at, problem = null;
-    if tg_op = 'UPDATE' and not syncsched._on_citus_worker() then
-        -- a valid schedule again: the tick's invalid_schedule alert is over (not from a Citus shard:
-        -- the alerts are the coordinator's; docs/citus.md)
+    if tg_op = 'UPDATE' and syncsched._on_citus_worker() then
+        -- (a Citus shard, where the alerts are not: for the coordinator)
+        perform syncsched._shard_outbox_add(null, new.org_id, new.integration_id, new.integration_type, null,
+            syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null));
+    elsif tg_op = 'UPDATE' then
+        -- a valid schedule again: the tick's invalid_schedule alert is over
         perform syncsched._resolve_alerts(
             array[syncsched._alert_key('invalid_schedule', new.org_id, new.integration_id, null)]
         );
@@ -3544,11 +3565,22 @@ CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep
     AS $$
 declare
     v_scanned integer;
+    v_candidates record;
+    v_doomed record;
+    v_group text[];
+    v_deleted integer;
 begin
     -- runs: the next p_batch_size finished before the cutoff (keyset order of finished_at) outside the
     -- partitions of one interval ([p_ranges_from, p_ranges_to): they are dropped whole), minus the
-    -- last p_keep_per_integration of each of their integrations
-    with candidates as (
+    -- last p_keep_per_integration of each of their integrations. In steps, the deletes by shard
+    -- group: on Citus, where the run log is distributed, a statement that deletes runs stays on one
+    -- shard (and its attempts' trigger with it); elsewhere one group.
+    select count(*)::integer as n, array_agg(c.run_id) as run_ids, array_agg(c.org_id) as orgs,
+        array_agg(c.integration_id) as integrations, array_agg(c.scheduled_for) as periods,
+        (array_agg(c.finished_at order by c.finished_at desc, c.run_id desc))[1] as last_finished_at,
+        (array_agg(c.run_id order by c.finished_at desc, c.run_id desc))[1] as last_run_id
+    into v_candidates
+    from (
         select r.run_id, r.org_id, r.integration_id, r.scheduled_for, r.finished_at
         from syncsched.sync_run_log as r
         where r.finished_at < p_cutoff and (r.finished_at, r.run_id) > (p_after_finished_at, p_after_run_id)
@@ -3556,23 +3588,38 @@ begin
             and (r.scheduled_for < p_ranges_from or r.scheduled_for >= p_ranges_to)
         order by r.finished_at, r.run_id
         limit p_batch_size
+    ) as c;
+    v_scanned := v_candidates.n;
+    p_after_finished_at := v_candidates.last_finished_at;
+    p_after_run_id := v_candidates.last_run_id;
+    -- (thresholds materialized: one per integration, not one per row)
+    with candidates as (
+        select c.run_id, c.org_id, c.integration_id, c.scheduled_for
+        from unnest(v_candidates.run_ids, v_candidates.orgs, v_candidates.integrations, v_candidates.periods)
+            as c (run_id, org_id, integration_id, scheduled_for)
     ),
     kept_from as materialized (
         select k.org_id, k.integration_id,
             syncsched._retention_keeps_from(k.org_id, k.integration_id, p_keep_per_integration) as threshold
         from (select distinct c.org_id, c.integration_id from candidates as c) as k
-    ),
-    deleted as (
-        delete from syncsched.sync_run_log as r
-        using candidates as c
-        join kept_from as k on k.org_id = c.org_id and k.integration_id = c.integration_id
-        where r.run_id = c.run_id and r.scheduled_for = c.scheduled_for and c.scheduled_for < k.threshold
-        returning 1
     )
-    select (select count(*) from deleted), (select count(*) from candidates),
-        (select c.finished_at from candidates as c order by c.finished_at desc, c.run_id desc limit 1),
-        (select c.run_id from candidates as c order by c.finished_at desc, c.run_id desc limit 1)
-    into runs, v_scanned, p_after_finished_at, p_after_run_id;
+    select array_agg(c.run_id) as run_ids, array_agg(distinct c.scheduled_for) as periods,
+        array_agg(distinct c.org_id) as orgs
+    into v_doomed
+    from candidates as c
+    join kept_from as k on k.org_id = c.org_id and k.integration_id = c.integration_id
+    where c.scheduled_for < k.threshold;
+    runs := 0;
+    for v_group in
+        select g.orgs from syncsched._org_groups(case when syncsched._distributed() then v_doomed.orgs end) as g (orgs)
+        where v_doomed.run_ids is not null
+    loop
+        delete from syncsched.sync_run_log as r
+        where r.run_id = any(v_doomed.run_ids) and r.scheduled_for = any(v_doomed.periods)
+            and (v_group is null or r.org_id = any(v_group));
+        get diagnostics v_deleted = row_count;
+        runs := runs + v_deleted;
+    end loop;
     more := v_scanned = p_batch_size;
     delete from syncsched.scheduler_ticks as t
     where t.tick_id in (
@@ -3889,11 +3936,15 @@ ALTER FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time
 COMMENT ON FUNCTION syncsched._resolve_alerts(p_keys text[], p_at timestamp with time zone) IS 'Mark the open conditions of these keys resolved: what caused them has cleared.';
 
 CREATE FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) RETURNS timestamp with time zone
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
+begin
     -- The scheduled_for from which an integration's finished runs are its last p_keep_per_integration
-    -- (NULL: it has no more than that, all stay).
-    select case when p_keep_per_integration = 0 then 'infinity'::timestamptz else (
+    -- (NULL: it has no more than that, all stay). (PL/pgSQL: Citus plans no SQL function's parameters.)
+    if p_keep_per_integration = 0 then
+        return 'infinity';
+    end if;
+    return (
         select r.scheduled_for
         from syncsched.sync_run_log as r
         where r.org_id = p_org_id and r.integration_id = p_integration_id
@@ -3901,7 +3952,8 @@ CREATE FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id 
         order by r.scheduled_for desc
         offset greatest(p_keep_per_integration - 1, 0)
         limit 1
-    ) end
+    );
+end
 $$;
 
 ALTER FUNCTION syncsched._retention_keeps_from(p_org_id text, p_integration_id text, p_keep_per_integration integer) OWNER TO syncsched_owner;
@@ -4391,6 +4443,26 @@ $$;
 ALTER FUNCTION syncsched._settings_before_write() OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched._settings_before_write() IS 'Refuses a setting value that does not fit its type and range (SQLSTATE 22023 naming key, value and the expected form).';
+
+CREATE FUNCTION syncsched._shard_outbox_add(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_resolves_alert text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    -- On a Citus shard (distributed mode), what a trigger would write into audit_log or resolve in
+    -- scheduler_alerts, the coordinator's tables: into the shard's outbox, beside the integration
+    -- (a trigger may write its own shard only), for the coordinator's tick to move.
+    insert into syncsched.shard_outbox (
+        org_id, on_behalf_of, action, integration_id, integration_type, detail, resolves_alert
+    ) values (
+        p_org_id, syncsched._audit_on_behalf_of(), p_action, p_integration_id, p_integration_type, p_detail,
+        p_resolves_alert
+    );
+end
+$$;
+
+ALTER FUNCTION syncsched._shard_outbox_add(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_resolves_alert text) OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched._shard_outbox_add(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_resolves_alert text) IS 'On a Citus shard: an audit entry (p_action, p_detail) or an alert to resolve (p_resolves_alert) for the coordinator, in shard_outbox.';
 
 CREATE FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone DEFAULT now()) RETURNS void
     LANGUAGE plpgsql
@@ -5204,6 +5276,50 @@ $$;
 ALTER FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) OWNER TO syncsched_owner;
 
 COMMENT ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) IS 'Claim up to p_max pending runs whose not_before has passed: round robin across organizations over each type''s whole backlog (each organization oldest first), within each type''s max_concurrency across all workers, skipping types whose circuit is open or whose dispatch is paused (all of them while the dispatch_paused setting is true), of types whose transport is worker. Each becomes running with its next attempt number, a fresh lease_token and lease (default: the lease setting). Records drift (alert above drift_alert_threshold); warmup says the endpoint was idle longer than warmup_after. Expired leases are not reaped here: reap_expired_runs.';
+
+CREATE FUNCTION syncsched.collect_shard_outbox() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
+    AS $$
+declare
+    v_entry record;
+    v_count integer := 0;
+begin
+    -- Distributed mode (Citus): what the integrations' triggers on the shards left for the
+    -- coordinator, moved in the order it was written: the audit entries into audit_log (at the time
+    -- of the change), the alerts they ended resolved. Taken by a DELETE: two ticks at once move each
+    -- entry once. Nothing to do elsewhere.
+    if not syncsched._distributed() then
+        return 0;
+    end if;
+    for v_entry in
+        with taken as (delete from syncsched.shard_outbox returning *)
+        select * from taken order by taken.at, taken.org_id, taken.entry_id
+    loop
+        if v_entry.action is not null then
+            insert into syncsched.audit_log (
+                at, actor, on_behalf_of, action, org_id, integration_id, integration_type, detail
+            ) values (
+                v_entry.at, v_entry.actor, v_entry.on_behalf_of, v_entry.action, v_entry.org_id,
+                v_entry.integration_id, v_entry.integration_type, coalesce(v_entry.detail, '{}')
+            );
+        end if;
+        -- (an alert raised after the change, which the coordinator learns of later, stays open)
+        if v_entry.resolves_alert is not null and exists (
+            select from syncsched.scheduler_alerts as a
+            where a.is_open and a.alert_key = v_entry.resolves_alert and a.at <= v_entry.at
+        ) then
+            perform syncsched._resolve_alerts(array[v_entry.resolves_alert], v_entry.at);
+        end if;
+        v_count := v_count + 1;
+    end loop;
+    return v_count;
+end
+$$;
+
+ALTER FUNCTION syncsched.collect_shard_outbox() OWNER TO syncsched_owner;
+
+COMMENT ON FUNCTION syncsched.collect_shard_outbox() IS 'Distributed mode (Citus): move what the integrations'' triggers left on the shards (shard_outbox) into audit_log and scheduler_alerts; the tick calls it. Returns how many entries it moved; 0 elsewhere.';
 
 CREATE FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval DEFAULT NULL::interval, p_org_ids text[] DEFAULT NULL::text[]) RETURNS TABLE(applied boolean, run_id bigint, lease_token uuid, lease_expires_at timestamp with time zone, org_id text, integration_id text, integration_type text, scheduled_for timestamp with time zone, idempotency_key text, attempt integer, max_attempts integer, payload jsonb, endpoint_url text, timeout_ms integer, connect_timeout_ms integer, auth_secret_env text, warmup boolean, health_url text, health_method text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -6142,15 +6258,18 @@ CREATE FUNCTION syncsched.queue_depth() RETURNS TABLE(integration_type text, pen
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+declare
+    -- (read here: on Citus the counts below run on the shards, where run_log_state is not)
+    v_live_from timestamptz := syncsched._live_from();
 begin
     -- held: pending runs no claim hands out now for a reason other than the type's max_concurrency:
     -- dispatch paused, circuit open (all of them), or waiting out a retry backoff. (PL/pgSQL: the
     -- circuit's rule, _circuit_open, is defined by a later file.)
     return query
-    select t.integration_type, q.pending, q.running,
+    select t.integration_type, coalesce(q.pending, 0), coalesce(r.running, 0),
         case when p.paused or coalesce(syncsched._circuit_open(h.mode, h.status), false)
-                or d.rate_limited_until > now() then q.pending
-            else q.backing_off end,
+                or d.rate_limited_until > now() then coalesce(q.pending, 0)
+            else coalesce(q.backing_off, 0) end,
         p.paused
     from syncsched.integration_types as t
     left join syncsched.endpoint_health as h on h.integration_type = t.integration_type
@@ -6160,21 +6279,22 @@ begin
         from syncsched.settings as s
         where s.key = 'dispatch_paused'
     ) as p
-    cross join lateral (select syncsched._live_from() as live_from) as l
-    cross join lateral (
-        -- (each count through its partial index: pending by type, running; in the live partitions)
-        select
-            (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type
-                and r.scheduled_for >= l.live_from) as pending,
-            (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'running' and r.integration_type = t.integration_type
-                and r.scheduled_for >= l.live_from) as running,
-            (select count(*)::integer from syncsched.sync_run_log as r
-             where r.status = 'pending' and r.integration_type = t.integration_type and r.not_before > now()
-                and r.scheduled_for >= l.live_from)
-                as backing_off
-    ) as q
+    -- (each type's counts in one pass over its partial index, pending by type, running; in the live
+    -- partitions. Grouped, not counted per type: Citus plans no subquery correlated by a column that
+    -- is not the distribution column.)
+    left join (
+        select w.integration_type, count(*)::integer as pending,
+            (count(*) filter (where w.not_before > now()))::integer as backing_off
+        from syncsched.sync_run_log as w
+        where w.status = 'pending' and w.scheduled_for >= v_live_from
+        group by w.integration_type
+    ) as q on q.integration_type = t.integration_type
+    left join (
+        select x.integration_type, count(*)::integer as running
+        from syncsched.sync_run_log as x
+        where x.status = 'running' and x.scheduled_for >= v_live_from
+        group by x.integration_type
+    ) as r on r.integration_type = t.integration_type
     order by t.integration_type;
 end
 $$;
@@ -6881,6 +7001,14 @@ begin
     perform syncsched.check_staleness(v_now);
     perform syncsched.reap_expired_runs();
     commit;
+    -- The audit entries the shards left (Citus' distributed mode); a failure here holds up nothing above.
+    begin
+        perform syncsched.collect_shard_outbox();
+    exception
+        when others then
+            raise warning 'syncsched: the shards'' outbox was not collected: %', sqlerrm;
+    end;
+    commit;
     -- Runs of pg_net types go out from here (and from the syncsched_net job where pg_cron has
     -- sub-minute schedules); a failure there holds up nothing above.
     begin
@@ -6894,7 +7022,7 @@ $$;
 
 ALTER PROCEDURE syncsched.tick(IN p_now timestamp with time zone) OWNER TO syncsched_owner;
 
-COMMENT ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) IS 'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now) and reap_expired_runs (at the wall clock: leases are), then net_step (the pg_net transport). Call it outside an explicit transaction.';
+COMMENT ON PROCEDURE syncsched.tick(IN p_now timestamp with time zone) IS 'What pg_cron calls every minute: ensure_run_log_partitions, then run_scheduled_jobs in batches of tick_batch_size, committing between them, then check_staleness (at p_now), reap_expired_runs (at the wall clock: leases are) and collect_shard_outbox (distributed mode on Citus), then net_step (the pg_net transport). Call it outside an explicit transaction.';
 
 CREATE FUNCTION syncsched.timezone_validate(p_tz text) RETURNS text
     LANGUAGE plpgsql STABLE
@@ -6965,14 +7093,18 @@ ALTER FUNCTION syncsched.uninstall_cron() OWNER TO syncsched_owner;
 COMMENT ON FUNCTION syncsched.uninstall_cron() IS 'Remove the jobs install_cron scheduled (for the calling role); returns how many.';
 
 CREATE FUNCTION syncsched.upcoming_runs(p_within interval DEFAULT '00:01:00'::interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(org_id text, integration_id text, integration_type text, next_run_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
+begin
+    -- (PL/pgSQL: Citus plans no SQL function's parameters)
+    return query
     select o.org_id, o.integration_id, o.integration_type, s.next_run_at
     from syncsched.schedule_state as s
-    join syncsched.organization_integrations as o on o.id = s.id
+    join syncsched.organization_integrations as o on o.org_id = s.org_id and o.id = s.id
     where s.next_run_at <= p_now + p_within
-    order by s.next_run_at, s.id
+    order by s.next_run_at, s.id;
+end
 $$;
 
 ALTER FUNCTION syncsched.upcoming_runs(p_within interval, p_now timestamp with time zone) OWNER TO syncsched_owner;
@@ -7831,20 +7963,23 @@ CREATE VIEW syncsched.schedule_overview AS
                 ELSE 'spread'::text
             END || ' until '::text) || to_char((waiting.not_before AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
             WHEN (syncsched._budget_left(o.integration_type, types.rate_limit, types.rate_window) <= 0) THEN format('rate budget spent (%s per %s)'::text, types.rate_limit, types.rate_window)
-            WHEN (( SELECT count(*) AS count
-               FROM syncsched.sync_run_log r
-              WHERE ((r.status = 'running'::syncsched.run_status) AND (r.integration_type = o.integration_type))) >= types.max_concurrency) THEN 'type at max_concurrency'::text
+            WHEN (COALESCE(running.runs, (0)::bigint) >= types.max_concurrency) THEN 'type at max_concurrency'::text
             ELSE NULL::text
         END AS held_reason,
         CASE
             WHEN syncsched._cron_has_h(o.cron_schedule) THEN syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
             ELSE COALESCE(o.cron_schedule, (('every '::text || o.interval_minutes) || ' minutes'::text))
         END AS resolved_schedule
-   FROM ((((((((((syncsched.organization_integrations o
+   FROM (((((((((((syncsched.organization_integrations o
      JOIN syncsched.integration_types types ON ((o.integration_type = types.integration_type)))
-     LEFT JOIN syncsched.schedule_state state ON ((o.id = state.id)))
+     LEFT JOIN syncsched.schedule_state state ON (((o.org_id = state.org_id) AND (o.id = state.id))))
      LEFT JOIN syncsched.endpoint_health health ON ((o.integration_type = health.integration_type)))
      LEFT JOIN syncsched.dispatch_state dispatch ON ((o.integration_type = dispatch.integration_type)))
+     LEFT JOIN ( SELECT r.integration_type,
+            count(*) AS runs
+           FROM syncsched.sync_run_log r
+          WHERE (r.status = 'running'::syncsched.run_status)
+          GROUP BY r.integration_type) running ON ((o.integration_type = running.integration_type)))
      CROSS JOIN ( SELECT COALESCE(bool_or((s.value)::boolean) FILTER (WHERE (s.key = 'scheduler_paused'::text)), false) AS scheduling,
             COALESCE(bool_or((s.value)::boolean) FILTER (WHERE (s.key = 'dispatch_paused'::text)), false) AS dispatch
            FROM syncsched.settings s
@@ -7965,6 +8100,55 @@ CREATE VIEW syncsched.setting_values AS
 ALTER TABLE syncsched.setting_values OWNER TO syncsched_owner;
 
 COMMENT ON VIEW syncsched.setting_values IS 'Every setting with its type, default and range, for people and the console: a url value (a webhook) only as (set); the value itself is the admin''s, in syncsched.settings.';
+
+CREATE TABLE syncsched.shard_outbox (
+    org_id text NOT NULL,
+    entry_id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT SESSION_USER NOT NULL,
+    on_behalf_of text,
+    action text,
+    integration_id text NOT NULL,
+    integration_type text,
+    detail jsonb,
+    resolves_alert text,
+    CONSTRAINT shard_outbox_says_something CHECK (((action IS NOT NULL) OR (resolves_alert IS NOT NULL)))
+);
+
+ALTER TABLE syncsched.shard_outbox OWNER TO syncsched_owner;
+
+COMMENT ON TABLE syncsched.shard_outbox IS 'Distributed mode (Citus): audit entries and alert resolutions of the integrations'' triggers on the shards, until the coordinator''s tick moves them into audit_log and scheduler_alerts (collect_shard_outbox). Empty elsewhere.';
+
+COMMENT ON COLUMN syncsched.shard_outbox.org_id IS 'The integration''s organization (the distribution column).';
+
+COMMENT ON COLUMN syncsched.shard_outbox.entry_id IS 'Order of the entries.';
+
+COMMENT ON COLUMN syncsched.shard_outbox.at IS 'When it was done (the transaction''s time on the shard).';
+
+COMMENT ON COLUMN syncsched.shard_outbox.actor IS 'The role Citus connected to the shard as: the role of the statement on the coordinator.';
+
+COMMENT ON COLUMN syncsched.shard_outbox.on_behalf_of IS 'As audit_log.on_behalf_of (the syncsched.actor setting).';
+
+COMMENT ON COLUMN syncsched.shard_outbox.action IS 'The audit_log action, or NULL: an alert to resolve only.';
+
+COMMENT ON COLUMN syncsched.shard_outbox.integration_id IS 'The integration.';
+
+COMMENT ON COLUMN syncsched.shard_outbox.integration_type IS 'Its type.';
+
+COMMENT ON COLUMN syncsched.shard_outbox.detail IS 'The audit_log detail.';
+
+COMMENT ON COLUMN syncsched.shard_outbox.resolves_alert IS 'The alert_key of an open condition that ended (a schedule made valid again ends invalid_schedule).';
+
+COMMENT ON CONSTRAINT shard_outbox_says_something ON syncsched.shard_outbox IS 'An entry is an audit entry, an alert to resolve, or both.';
+
+ALTER TABLE syncsched.shard_outbox ALTER COLUMN entry_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME syncsched.shard_outbox_entry_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 CREATE TABLE syncsched.sync_run_attempts_default (
     run_id bigint NOT NULL,
@@ -8218,6 +8402,11 @@ ALTER TABLE ONLY syncsched.settings
     ADD CONSTRAINT settings_pkey PRIMARY KEY (key);
 
 COMMENT ON CONSTRAINT settings_pkey ON syncsched.settings IS 'One row per setting.';
+
+ALTER TABLE ONLY syncsched.shard_outbox
+    ADD CONSTRAINT shard_outbox_pkey PRIMARY KEY (org_id, entry_id);
+
+COMMENT ON CONSTRAINT shard_outbox_pkey ON syncsched.shard_outbox IS 'One row per entry; with org_id, the distribution column (a key on Citus holds it).';
 
 ALTER TABLE ONLY syncsched.sync_run_attempts
     ADD CONSTRAINT sync_run_attempts_pkey PRIMARY KEY (run_id, scheduled_for, attempt, org_id);
@@ -9045,6 +9234,11 @@ GRANT ALL ON FUNCTION syncsched._setting_normalized(p_type text, p_value text, p
 
 REVOKE ALL ON FUNCTION syncsched._settings_before_write() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION syncsched._shard_outbox_add(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_resolves_alert text) FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched._shard_outbox_add(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_resolves_alert text) TO syncsched_admin;
+GRANT ALL ON FUNCTION syncsched._shard_outbox_add(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_resolves_alert text) TO syncsched_tenant;
+GRANT ALL ON FUNCTION syncsched._shard_outbox_add(p_action text, p_org_id text, p_integration_id text, p_integration_type text, p_detail jsonb, p_resolves_alert text) TO syncsched_reader;
+
 REVOKE ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) TO syncsched_admin;
 GRANT ALL ON FUNCTION syncsched._spend_budget(p_type text, p_requests integer, p_at timestamp with time zone) TO syncsched_tenant;
@@ -9158,6 +9352,9 @@ GRANT ALL ON FUNCTION syncsched.claim_prewarm(p_within interval) TO syncsched_wo
 
 REVOKE ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.claim_runs(p_worker_id text, p_max integer, p_lease interval) TO syncsched_worker;
+
+REVOKE ALL ON FUNCTION syncsched.collect_shard_outbox() FROM PUBLIC;
+GRANT ALL ON FUNCTION syncsched.collect_shard_outbox() TO syncsched_admin;
 
 REVOKE ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval, p_org_ids text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION syncsched.complete_and_claim(p_worker_id text, p_run_ids bigint[], p_lease_tokens uuid[], p_http_statuses integer[], p_response_excerpts text[], p_max integer, p_lease interval, p_org_ids text[]) TO syncsched_worker;

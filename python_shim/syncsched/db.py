@@ -157,16 +157,19 @@ async def async_fetch_all(pool: Pool, query: str, params: Sequence[Any] | dict[s
         return await cur.fetchall() if cur.description else []
 
 
-def session_role(role: str, org_id: str | None = None, actor: str | None = None) -> sql.Composed:
-    """The statements that put a transaction under `role`, its organization and actor (SET_SESSION_ROLE)."""
-    return sql.SQL(queries.SET_SESSION_ROLE).format(
-        role=sql.Literal(role), org_id=sql.Literal(org_id or ""), actor=sql.Literal(actor or "")
-    )
+def session_role(role: str, org_id: str | None = None, actor: str | None = None) -> list[sql.Composed]:
+    """The statements that put a transaction under `role`, its organization and actor, each sent on its
+    own (SET_SESSION_SETTINGS, SET_SESSION_ROLE)."""
+    return [
+        sql.SQL(queries.SET_SESSION_SETTINGS).format(org_id=sql.Literal(org_id or ""), actor=sql.Literal(actor or "")),
+        sql.SQL(queries.SET_SESSION_ROLE).format(role=sql.Literal(role)),
+    ]
 
 
 def set_session_role(conn: Connection, role: str, org_id: str | None = None, actor: str | None = None) -> None:
     """In the transaction open on `conn`: see session_role."""
-    conn.execute(session_role(role, org_id, actor), prepare=False)
+    for statement in session_role(role, org_id, actor):
+        conn.execute(statement, prepare=False)
 
 
 @asynccontextmanager
@@ -177,7 +180,8 @@ async def async_transaction_as(
     does not matter for the statements run here; the role's grants and row-level security do.
     `actor` is who the audit trail names (syncsched.actor)."""
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute(session_role(role, org_id, actor), prepare=False)
+        for statement in session_role(role, org_id, actor):
+            await conn.execute(statement, prepare=False)
         yield conn
 
 

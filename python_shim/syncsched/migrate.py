@@ -128,8 +128,7 @@ def migrate(
                 _apply_code(conn, one_by_one=True)
                 progress(
                     f"distributed syncsched's tables over {citus.workers} Citus worker(s); not ready for"
-                    " production: the audit log misses the integrations' changes, and the operator's views"
-                    " cannot be read yet (docs/citus.md)"
+                    " production: its claims are slow, and its pg_net transport untested (docs/citus.md)"
                 )
     return result
 

@@ -68,7 +68,7 @@ CITUS_DISTRIBUTE = [
     *(
         f"select create_distributed_table('syncsched.{table}', 'org_id',"
         " colocate_with => 'syncsched.organization_integrations')"
-        for table in ("schedule_state", "sync_run_log", "sync_run_attempts")
+        for table in ("schedule_state", "sync_run_log", "sync_run_attempts", "shard_outbox")
     ),
     # (its insert trigger, which writes endpoint_health, would fire on the workers' copies)
     "alter table syncsched.integration_types disable trigger integration_types_health",
@@ -449,7 +449,7 @@ DEMO_NEXT_RUNS = """
 select o.org_id || '/' || o.integration_id as integration, o.integration_type,
     coalesce(o.cron_schedule, 'every ' || o.interval_minutes || ' min') as schedule, o.timezone, s.next_run_at
 from syncsched.schedule_state as s
-join syncsched.organization_integrations as o on o.id = s.id
+join syncsched.organization_integrations as o on o.org_id = s.org_id and o.id = s.id
 where s.next_run_at is not null
 order by s.next_run_at, s.id
 limit %s
@@ -531,10 +531,15 @@ order by integration_type
 # the shards (citus.propagate_set_commands), where row-level security reads syncsched.org_id; set
 # by set_config, a tenant saw none of its rows there. (Literals composed by db.session_role: SET
 # takes no parameters. On plain PostgreSQL the citus setting is a placeholder and does nothing.)
-SET_SESSION_ROLE = (
+# Two round trips: Citus sends the text of the query a SET came in to the nodes, and a role set in the
+# same text reached the connections it opens as syncsched_owner for SECURITY DEFINER functions there
+# ('permission denied to set role "syncsched_admin"', the console's endpoints page).
+SET_SESSION_SETTINGS = (
     "set local citus.propagate_set_commands = 'local'; set local syncsched.org_id = {org_id};"
-    " set local syncsched.actor = {actor};"
-    " select set_config('role', {role}, true), set_config('max_parallel_workers_per_gather', '0', true),"
+    " set local syncsched.actor = {actor}"
+)
+SET_SESSION_ROLE = (
+    "select set_config('role', {role}, true), set_config('max_parallel_workers_per_gather', '0', true),"
     " set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
 
@@ -596,7 +601,8 @@ _WEB_SELECTIONS = {
     "all": ("from syncsched.organization_integrations as o", "true"),
     "condition": (_open_condition_source("%(status)s"), "true"),
     "invalid": (
-        "from syncsched.schedule_state as s join syncsched.organization_integrations as o on o.id = s.id",
+        "from syncsched.schedule_state as s join syncsched.organization_integrations as o"
+        " on o.org_id = s.org_id and o.id = s.id",
         "s.problem is not null",
     ),
 }
@@ -614,9 +620,12 @@ def web_selection(status: str | None) -> str:
 # The order of a phase of a sort, its keyset condition, and its key as (k_at, k_id) columns.
 _BY_ORG = ("o.org_id, o.integration_id", "(o.org_id, o.integration_id) > (%(after_org)s, %(after_integration)s)")
 _BY_NEXT_RUN = ("n.next_run_at, n.id", "(n.next_run_at, n.id) > (%(after_at)s::timestamptz, %(after_id)s::bigint)")
+# (not correlated: Citus joins no distributed table to a coordinator table, scheduler_alerts, row by row,
+# but reads an uncorrelated subquery first)
 _FAILING = (
-    "exists (select from syncsched.scheduler_alerts as f where f.alert_key ="
-    " syncsched._alert_key('failing', o.org_id, o.integration_id, null) and f.is_condition and f.resolved_at is null)"
+    "(o.org_id, o.integration_id) in (select f.org_id, f.integration_id from syncsched.scheduler_alerts as f"
+    " where f.kind = 'failing' and f.is_condition and f.resolved_at is null and f.org_id is not null"
+    " and f.integration_id is not null)"
 )
 
 # How the integration list may be sorted: org (organization, then integration id), next_run (the next
@@ -632,12 +641,12 @@ def web_sort_phases(selection: str, sort: str) -> list[tuple[str, str, tuple[str
     if sort == "next_run":
         return [
             (
-                source + " join syncsched.schedule_state as n on n.id = o.id",
+                source + " join syncsched.schedule_state as n on n.org_id = o.org_id and n.id = o.id",
                 where + " and n.next_run_at is not null",
                 _BY_NEXT_RUN,
             ),
             (
-                source + " left join syncsched.schedule_state as n on n.id = o.id",
+                source + " left join syncsched.schedule_state as n on n.org_id = o.org_id and n.id = o.id",
                 where + " and n.next_run_at is null",
                 _BY_ORG,
             ),
@@ -676,8 +685,8 @@ select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.
     coalesce(recent.statuses, '{{}}') as recent_statuses,
     selected.phase as sort_phase, selected.k_at as sort_at, selected.k_id as sort_id
 from selected
-join syncsched.organization_integrations as o on o.id = selected.id
-left join syncsched.schedule_state as s on s.id = o.id
+join syncsched.organization_integrations as o on o.org_id = selected.k_org and o.id = selected.id
+left join syncsched.schedule_state as s on s.org_id = o.org_id and s.id = o.id
 left join lateral (
     select array_agg(r.status::text order by r.scheduled_for) as statuses
     from (
@@ -696,7 +705,7 @@ def web_integrations_count(selection: str) -> str:
     """ "N of M": counted up to a cap, so that a page of a million integrations costs what a page of ten does."""
     source, where = _WEB_SELECTIONS[selection]
     return (
-        f"select count(*)::bigint as n from (select {source} where {where} and {_WEB_FILTERS}"
+        f"select count(*)::bigint as n from (select 1 {source} where {where} and {_WEB_FILTERS}"
         " limit %(count_cap)s) as matching"
     )
 
@@ -706,7 +715,7 @@ select o.id, o.org_id, o.integration_id, o.integration_type, o.cron_schedule, o.
     o.is_enabled, o.misfire_policy::text as misfire_policy, o.misfire_grace, o.payload, o.max_attempts,
     o.max_staleness, o.created_at, o.updated_at, s.next_run_at, s.problem, s.stale_check_at
 from syncsched.organization_integrations as o
-left join syncsched.schedule_state as s on s.id = o.id
+left join syncsched.schedule_state as s on s.org_id = o.org_id and s.id = o.id
 where o.org_id = %s and o.integration_id = %s
 """
 
@@ -765,7 +774,8 @@ select r.run_id, r.org_id, r.integration_id, r.integration_type, r.trigger, r.st
         select jsonb_agg(jsonb_build_object('attempt', a.attempt, 'outcome', a.outcome, 'http_status',
             a.http_status, 'error', left(a.error, 300), 'worker_id', a.worker_id, 'duration_ms',
             round(extract(epoch from a.finished_at - a.started_at) * 1000)) order by a.attempt)
-        from syncsched.sync_run_attempts as a where a.run_id = r.run_id
+        from syncsched.sync_run_attempts as a
+        where a.run_id = r.run_id and a.scheduled_for = r.scheduled_for and a.org_id = r.org_id
     ), '[]'::jsonb) as attempts
 from syncsched.sync_run_log as r
 where r.org_id = %s and r.integration_id = %s

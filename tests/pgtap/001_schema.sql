@@ -6,7 +6,7 @@ select has_schema('syncsched');
 select tables_are('syncsched', array[
     'settings', 'integration_types', 'organization_integrations', 'schedule_state', 'sync_run_log',
     'sync_run_attempts', 'scheduler_ticks', 'scheduler_alerts', 'alert_kinds', 'endpoint_health', 'dispatch_state',
-    'audit_log', 'web_tokens', 'request_ledger', 'run_log_state', 'net_secrets', 'net_requests',
+    'audit_log', 'web_tokens', 'request_ledger', 'run_log_state', 'net_secrets', 'net_requests', 'shard_outbox',
     -- the run log's first partitions (the tick makes the monthly ones)
     'sync_run_log_p_initial', 'sync_run_log_default', 'sync_run_attempts_p_initial', 'sync_run_attempts_default'
 ]);
