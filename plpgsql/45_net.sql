@@ -86,8 +86,11 @@ declare
 begin
     -- (on a Citus worker's copy of the types, not: pg_net serves the coordinator, whose copy checks)
     if new.transport = 'pg_net' and not syncsched._on_citus_worker() then
-        v_problem := coalesce(syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url),
-            syncsched._url_refusal(new.health_url));
+        v_problem := coalesce(
+            case when syncsched._distributed() then
+                'not supported in distributed mode (Citus): use the worker transport (docs/citus.md)' end,
+            syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url), syncsched._url_refusal(new.health_url)
+        );
         if v_problem is not null then
             raise exception 'syncsched: integration type %: transport pg_net: %', new.integration_type, v_problem
                 using errcode = 'invalid_parameter_value';
@@ -97,7 +100,7 @@ begin
 end
 $$;
 comment on function syncsched._integration_type_transport_check() is
-'Trigger: a type whose transport is pg_net needs pg_net here, serving this database, and URLs the guard lets through.';
+'Trigger: a type whose transport is pg_net needs pg_net here, serving this database, and URLs the guard lets through; not in Citus'' distributed mode.';
 
 create or replace trigger integration_types_transport_check
 before insert or update of transport, endpoint_url, health_url on syncsched.integration_types

@@ -19,12 +19,12 @@ select
     health.status as endpoint_status,
     health.mode as endpoint_mode,
     nullif(concat_ws(', ',
-        case when pauses.scheduling or dispatch.scheduling_paused then 'scheduling' end,
-        case when pauses.dispatch or dispatch.dispatch_paused then 'dispatch' end
+        case when coalesce(scheduler_paused.value::boolean, false) or dispatch.scheduling_paused then 'scheduling' end,
+        case when coalesce(dispatch_paused.value::boolean, false) or dispatch.dispatch_paused then 'dispatch' end
     ), '') as paused,
     case
         when waiting.run_id is null then null
-        when pauses.dispatch or dispatch.dispatch_paused then 'dispatch paused'
+        when coalesce(dispatch_paused.value::boolean, false) or dispatch.dispatch_paused then 'dispatch paused'
         when syncsched._circuit_open(health.mode, health.status)
             then 'circuit open: ' || o.integration_type || ' endpoint unhealthy'
         when dispatch.rate_limited_until > now()
@@ -57,13 +57,10 @@ left join (
     where r.status = 'running'
     group by r.integration_type
 ) as running on o.integration_type = running.integration_type
-cross join (
-    select
-        coalesce(bool_or(s.value::boolean) filter (where s.key = 'scheduler_paused'), false) as scheduling,
-        coalesce(bool_or(s.value::boolean) filter (where s.key = 'dispatch_paused'), false) as dispatch
-    from syncsched.settings as s
-    where s.key in ('scheduler_paused', 'dispatch_paused')
-) as pauses
+-- (the two settings joined by key, not aggregated in a subquery: on Citus such a subquery is computed
+-- first and sent to every shard, which made a read of one integration take 28 s instead of 0.2 s)
+left join syncsched.settings as scheduler_paused on scheduler_paused.key = 'scheduler_paused'
+left join syncsched.settings as dispatch_paused on dispatch_paused.key = 'dispatch_paused'
 left join lateral (
     -- the pending run that waits longest
     select

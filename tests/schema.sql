@@ -2678,8 +2678,11 @@ declare
 begin
     -- (on a Citus worker's copy of the types, not: pg_net serves the coordinator, whose copy checks)
     if new.transport = 'pg_net' and not syncsched._on_citus_worker() then
-        v_problem := coalesce(syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url),
-            syncsched._url_refusal(new.health_url));
+        v_problem := coalesce(
+            case when syncsched._distributed() then
+                'not supported in distributed mode (Citus): use the worker transport (docs/citus.md)' end,
+            syncsched._net_problem(), syncsched._url_refusal(new.endpoint_url), syncsched._url_refusal(new.health_url)
+        );
         if v_problem is not null then
             raise exception 'syncsched: integration type %: transport pg_net: %', new.integration_type, v_problem
                 using errcode = 'invalid_parameter_value';
@@ -2691,7 +2694,7 @@ $$;
 
 ALTER FUNCTION syncsched._integration_type_transport_check() OWNER TO syncsched_owner;
 
-COMMENT ON FUNCTION syncsched._integration_type_transport_check() IS 'Trigger: a type whose transport is pg_net needs pg_net here, serving this database, and URLs the guard lets through.';
+COMMENT ON FUNCTION syncsched._integration_type_transport_check() IS 'Trigger: a type whose transport is pg_net needs pg_net here, serving this database, and URLs the guard lets through; not in Citus'' distributed mode.';
 
 CREATE FUNCTION syncsched._integration_types_hint() RETURNS text
     LANGUAGE sql STABLE
@@ -7945,16 +7948,16 @@ CREATE VIEW syncsched.schedule_overview AS
     health.mode AS endpoint_mode,
     NULLIF(concat_ws(', '::text,
         CASE
-            WHEN (pauses.scheduling OR dispatch.scheduling_paused) THEN 'scheduling'::text
+            WHEN (COALESCE((scheduler_paused.value)::boolean, false) OR dispatch.scheduling_paused) THEN 'scheduling'::text
             ELSE NULL::text
         END,
         CASE
-            WHEN (pauses.dispatch OR dispatch.dispatch_paused) THEN 'dispatch'::text
+            WHEN (COALESCE((dispatch_paused.value)::boolean, false) OR dispatch.dispatch_paused) THEN 'dispatch'::text
             ELSE NULL::text
         END), ''::text) AS paused,
         CASE
             WHEN (waiting.run_id IS NULL) THEN NULL::text
-            WHEN (pauses.dispatch OR dispatch.dispatch_paused) THEN 'dispatch paused'::text
+            WHEN (COALESCE((dispatch_paused.value)::boolean, false) OR dispatch.dispatch_paused) THEN 'dispatch paused'::text
             WHEN syncsched._circuit_open(health.mode, health.status) THEN (('circuit open: '::text || o.integration_type) || ' endpoint unhealthy'::text)
             WHEN (dispatch.rate_limited_until > now()) THEN ('rate limited (429) until '::text || to_char((dispatch.rate_limited_until AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI:SS"Z"'::text))
             WHEN (waiting.not_before > now()) THEN ((
@@ -7970,7 +7973,7 @@ CREATE VIEW syncsched.schedule_overview AS
             WHEN syncsched._cron_has_h(o.cron_schedule) THEN syncsched.cron_resolve(o.cron_schedule, syncsched._integration_seed(o.org_id, o.integration_id))
             ELSE COALESCE(o.cron_schedule, (('every '::text || o.interval_minutes) || ' minutes'::text))
         END AS resolved_schedule
-   FROM (((((((((((syncsched.organization_integrations o
+   FROM ((((((((((((syncsched.organization_integrations o
      JOIN syncsched.integration_types types ON ((o.integration_type = types.integration_type)))
      LEFT JOIN syncsched.schedule_state state ON (((o.org_id = state.org_id) AND (o.id = state.id))))
      LEFT JOIN syncsched.endpoint_health health ON ((o.integration_type = health.integration_type)))
@@ -7980,10 +7983,8 @@ CREATE VIEW syncsched.schedule_overview AS
            FROM syncsched.sync_run_log r
           WHERE (r.status = 'running'::syncsched.run_status)
           GROUP BY r.integration_type) running ON ((o.integration_type = running.integration_type)))
-     CROSS JOIN ( SELECT COALESCE(bool_or((s.value)::boolean) FILTER (WHERE (s.key = 'scheduler_paused'::text)), false) AS scheduling,
-            COALESCE(bool_or((s.value)::boolean) FILTER (WHERE (s.key = 'dispatch_paused'::text)), false) AS dispatch
-           FROM syncsched.settings s
-          WHERE (s.key = ANY (ARRAY['scheduler_paused'::text, 'dispatch_paused'::text]))) pauses)
+     LEFT JOIN syncsched.settings scheduler_paused ON ((scheduler_paused.key = 'scheduler_paused'::text)))
+     LEFT JOIN syncsched.settings dispatch_paused ON ((dispatch_paused.key = 'dispatch_paused'::text)))
      LEFT JOIN LATERAL ( SELECT r.run_id,
             r.not_before,
             r.attempt

@@ -198,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--citus-distribute",
         action="store_true",
         help="on a Citus coordinator, install in distributed mode: the per-tenant tables distributed by org_id; "
-        "later migrations keep the mode without it. Not ready for production: its claims are slow, and its "
-        "pg_net transport untested (docs/citus.md)",
+        "later migrations keep the mode without it. Each run costs more than in coordinator mode, and the "
+        "pg_net transport is not supported there (docs/citus.md)",
     )
     p_migrate.set_defaults(func=_cmd_migrate)
 

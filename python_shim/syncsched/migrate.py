@@ -127,8 +127,8 @@ def migrate(
                 # types were there, and the tables' row types reached them with the distribution
                 _apply_code(conn, one_by_one=True)
                 progress(
-                    f"distributed syncsched's tables over {citus.workers} Citus worker(s); not ready for"
-                    " production: its claims are slow, and its pg_net transport untested (docs/citus.md)"
+                    f"distributed syncsched's tables over {citus.workers} Citus worker(s): each run costs"
+                    " more than in coordinator mode, and the pg_net transport is not supported (docs/citus.md)"
                 )
     return result
 

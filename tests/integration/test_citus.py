@@ -399,6 +399,14 @@ def test_types_and_settings_change_every_copy_and_are_audited_once(distributed: 
         )
         assert [a["action"] for a in audited] == ["endpoint_changed", "setting_changed"]
         db.execute(conn, "select syncsched.set_endpoint_mode('cfgtype', 'passive')")
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as pg_net:
+            db.execute(
+                conn, "update syncsched.integration_types set transport = 'pg_net' where integration_type = 'cfgtype'"
+            )
+        assert str(pg_net.value).splitlines()[0] == (
+            "syncsched: integration type cfgtype: transport pg_net: not supported in distributed mode (Citus):"
+            " use the worker transport (docs/citus.md)"
+        )
         db.execute(conn, "select syncsched.reset_setting('default_max_attempts')")
         db.execute(conn, "delete from syncsched.integration_types where integration_type = 'cfgtype'")
 
