@@ -3397,7 +3397,7 @@ begin
     -- Citus fires a distributed table's triggers on its shards and a reference table's on each node's
     -- copy: on a worker, where the coordinator's own tables (audit_log, scheduler_alerts) are absent
     -- and a write that reaches another node is refused. Such triggers leave that work to the
-    -- coordinator (its copy of a reference table; the API functions for the integrations).
+    -- coordinator: its copy of a reference table, or its tick (shard_outbox) for the integrations.
     if to_regclass('pg_catalog.pg_dist_local_group') is not null then
         execute format('select groupid from %s', 'pg_catalog.pg_dist_local_group') into v_group;
     end if;
