@@ -3567,7 +3567,6 @@ CREATE FUNCTION syncsched._prune_batch(p_cutoff timestamp with time zone, p_keep
     SET search_path TO 'pg_catalog', 'syncsched', 'pg_temp'
     AS $$
 declare
-    v_scanned integer;
     v_candidates record;
     v_doomed record;
     v_group text[];
@@ -3592,7 +3591,6 @@ begin
         order by r.finished_at, r.run_id
         limit p_batch_size
     ) as c;
-    v_scanned := v_candidates.n;
     p_after_finished_at := v_candidates.last_finished_at;
     p_after_run_id := v_candidates.last_run_id;
     -- (thresholds materialized: one per integration, not one per row)
@@ -3623,7 +3621,7 @@ begin
         get diagnostics v_deleted = row_count;
         runs := runs + v_deleted;
     end loop;
-    more := v_scanned = p_batch_size;
+    more := v_candidates.n = p_batch_size;
     delete from syncsched.scheduler_ticks as t
     where t.tick_id in (
         select x.tick_id from syncsched.scheduler_ticks as x where x.at < p_cutoff order by x.at limit p_batch_size

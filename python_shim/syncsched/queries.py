@@ -586,13 +586,18 @@ where coalesce(h.status, 'unknown') = %s
 """
 
 
+def _open_conditions(kind: str) -> str:
+    """The integrations (org_id, integration_id) with an open condition of `kind`, an SQL expression."""
+    return (
+        "select distinct a.org_id, a.integration_id from syncsched.scheduler_alerts as a"
+        f" where a.is_condition and a.resolved_at is null and a.kind = {kind}"
+        " and a.org_id is not null and a.integration_id is not null"
+    )
+
+
 def _open_condition_source(kind: str) -> str:
     return f"""
-        from (
-            select distinct a.org_id, a.integration_id
-            from syncsched.scheduler_alerts as a
-            where a.is_condition and a.resolved_at is null and a.kind = {kind}
-        ) as c
+        from ({_open_conditions(kind)}) as c
         join syncsched.organization_integrations as o on o.org_id = c.org_id and o.integration_id = c.integration_id"""
 
 
@@ -622,11 +627,7 @@ _BY_ORG = ("o.org_id, o.integration_id", "(o.org_id, o.integration_id) > (%(afte
 _BY_NEXT_RUN = ("n.next_run_at, n.id", "(n.next_run_at, n.id) > (%(after_at)s::timestamptz, %(after_id)s::bigint)")
 # (not correlated: Citus joins no distributed table to a coordinator table, scheduler_alerts, row by row,
 # but reads an uncorrelated subquery first)
-_FAILING = (
-    "(o.org_id, o.integration_id) in (select f.org_id, f.integration_id from syncsched.scheduler_alerts as f"
-    " where f.kind = 'failing' and f.is_condition and f.resolved_at is null and f.org_id is not null"
-    " and f.integration_id is not null)"
-)
+_FAILING = "(o.org_id, o.integration_id) in (" + _open_conditions("'failing'") + ")"
 
 # How the integration list may be sorted: org (organization, then integration id), next_run (the next
 # run soonest first, then those with none by organization), outcome (those whose last run failed
